@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "fwtrace",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "fwtrace", targets: ["fwtrace"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C boundary: only FWTraceKernel imports these.
+        .systemLibrary(
+            name: "CNetfilter",
+            pkgConfig: "libmnl",
+            providers: [.apt(["libmnl-dev", "libnetfilter-log-dev", "libnfnetlink-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNftables",
+            pkgConfig: "libnftables",
+            providers: [.apt(["libnftables-dev"])]
+        ),
+        // Pure Swift: wire decoding, filters, path assembly, rule catalog, JSON. No C import.
+        .target(name: "FWTraceCore"),
+        // Netlink sockets, libnftables, namespaces, processes.
+        .target(name: "FWTraceKernel", dependencies: ["FWTraceCore", "CNetfilter", "CNftables"]),
+        // The commands, as a library so tests can reach them.
+        .target(name: "FWTraceCLI", dependencies: [
+            "FWTraceCore", "FWTraceKernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "fwtrace", dependencies: ["FWTraceCLI"]),
+        .testTarget(name: "FWTraceCoreTests", dependencies: ["FWTraceCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FWTraceEndToEndTests", dependencies: ["FWTraceCore"]),
+    ]
+)

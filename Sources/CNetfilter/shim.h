@@ -1,0 +1,25 @@
+#ifndef FWTRACE_CNETFILTER_SHIM_H
+#define FWTRACE_CNETFILTER_SHIM_H
+#include <libmnl/libmnl.h>
+#include <linux/netlink.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnetfilter_log/libnetfilter_log.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+// glibc declares these only under _GNU_SOURCE, which would split the C types from Swift's
+// Glibc module; declare them here instead (they are in every glibc fwtrace supports).
+extern int setns(int fd, int nstype);
+extern int pipe2(int pipefd[2], int flags);
+
+// Macros the Swift importer cannot see, re-exported as constants.
+static const int fwt_sol_netlink = SOL_NETLINK;
+static const int fwt_netlink_add_membership = NETLINK_ADD_MEMBERSHIP;
+static const int fwt_netlink_no_enobufs = NETLINK_NO_ENOBUFS;
+static const int fwt_clone_newnet = 0x40000000; /* CLONE_NEWNET */
+static const unsigned int fwt_nfnlgrp_nftrace = NFNLGRP_NFTRACE;
+static const unsigned int fwt_nfnlgrp_nftables = NFNLGRP_NFTABLES;
+static const int fwt_sfd_nonblock = SFD_NONBLOCK;
+static const int fwt_sfd_cloexec = SFD_CLOEXEC;
+#endif

@@ -1,0 +1,303 @@
+/// Groups nft trace events into one path per packet.
+///
+/// The trace id alone does not identify a packet (it is a hash of the skb address, flow and input
+/// interface: it repeats for later packets of a flow). fwtrace's own base chains run first at
+/// their hook (priority -350) and set the trace bit, so an event of our own table that carries a
+/// header dump marks the start of a new packet; every other base-chain run of the same trace id
+/// continues that packet as long as the hook order and the packet's identity allow it.
+public final class PathAssembler {
+    public struct Configuration: Sendable {
+        /// Our own table: its events start paths and are hidden.
+        public var ownTable: String
+        /// Hook of each of our own base chains.
+        public var ownChains: [String: Hook]
+        /// Emit a path this long after its last event when no verdict ended it.
+        public var quietPeriod: Double = 0.1
+        /// At most this many packets in flight; the oldest is emitted (marked incomplete) first.
+        public var maxPending: Int = 4096
+        /// A path older than this is emitted even if events keep arriving.
+        public var maxAge: Double = 5
+
+        public init(ownTable: String, ownChains: [String: Hook] = ["pre": .prerouting, "out": .output]) {
+            self.ownTable = ownTable
+            self.ownChains = ownChains
+        }
+    }
+
+    struct Pending {
+        var path: PacketPath
+        var hook: Hook
+        var baseChain: RuleCatalog.ChainKey?
+        var basePriority: Int?
+        var lastDump: PacketSummary
+        var lastEventTime: Double
+        var dumps: Int = 0
+    }
+
+    public let configuration: Configuration
+    public var catalog: RuleCatalog
+    /// Called when a rule handle is not in the catalog (the ruleset changed); returns a fresh one.
+    public var refreshCatalog: (() -> RuleCatalog?)?
+    /// Resolves an interface index to its name in the traced namespace.
+    public var interfaceName: (UInt32) -> String? = { _ in nil }
+
+    private var pending: [UInt32: Pending] = [:]
+    public private(set) var evicted = 0
+    public private(set) var ignoredEvents = 0
+
+    public init(configuration: Configuration, catalog: RuleCatalog) {
+        self.configuration = configuration
+        self.catalog = catalog
+    }
+
+    public var pendingCount: Int { pending.count }
+
+    static func isFwtraceTable(_ name: String) -> Bool { name == "fwtrace" || name.hasPrefix("fwtrace_") }
+
+    /// Feeds one event; returns the paths whose fate it decided (and any it displaced).
+    public func ingest(_ event: NftTraceEvent, at time: Double) -> [PacketPath] {
+        var out: [PacketPath] = []
+        let isOwnTable = event.tableFamily == .inet && event.table == configuration.ownTable
+        let isInternal = event.tableFamily == .inet && Self.isFwtraceTable(event.table)
+
+        if event.startsBaseChainRun {
+            let summary = event.networkHeader.flatMap {
+                try? PacketHeaders.parse(network: $0, transport: event.transportHeader, nfproto: event.nfproto)
+            }
+            if isOwnTable, let hook = configuration.ownChains[event.chain], let summary {
+                if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
+                var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
+                path.iif = event.iif.flatMap(interfaceName)
+                path.oif = event.oif.flatMap(interfaceName)
+                path.mark = event.mark
+                pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
+                                                 lastDump: summary, lastEventTime: time, dumps: 1)
+                out += evictIfNeeded()
+                return out
+            }
+            guard var state = pending[event.traceID] else { ignoredEvents += 1; return out }
+            if isInternal { state.lastEventTime = time; pending[event.traceID] = state; return out }
+            let key = RuleCatalog.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
+            var chain = catalog.chain(family: key.family, table: key.table, chain: key.chain)
+            if chain == nil, let fresh = refreshCatalog?() { catalog = fresh; chain = catalog.chain(family: key.family, table: key.table, chain: key.chain) }
+            let hook = chain?.hook ?? .unknown
+            let samePacket = (hook == .unknown || state.hook.canReach(hook)) && summary.map { Self.sameIdentity(state.lastDump, $0) } ?? true
+            if !samePacket {
+                // A packet our chains did not mark (looped back, or its start was lost): not ours.
+                pending.removeValue(forKey: event.traceID)
+                out.append(finish(state, incomplete: true))
+                ignoredEvents += 1
+                return out
+            }
+            if let summary {
+                if Endpoint(summary) != Endpoint(state.lastDump), !state.path.steps.isEmpty {
+                    // Rewritten since the last run: put the change on the last step before it.
+                    let index = state.path.steps.lastIndex { $0.chainType == "nat" } ?? state.path.steps.count - 1
+                    state.path.steps[index].nat = NatChange(before: Endpoint(state.lastDump), after: Endpoint(summary))
+                }
+                state.lastDump = summary
+            }
+            if let oif = event.oif, let name = interfaceName(oif) { state.path.oif = name }
+            if state.path.iif == nil, let iif = event.iif { state.path.iif = interfaceName(iif) }
+            if let ct = event.conntrack { mergeConntrack(&state.path, ct) }
+            state.hook = hook == .unknown ? state.hook : hook
+            state.baseChain = key
+            state.basePriority = chain?.priority
+            state.dumps += 1
+            pending[event.traceID] = state
+        } else {
+            guard pending[event.traceID] != nil else { ignoredEvents += 1; return out }
+            if isInternal { pending[event.traceID]!.lastEventTime = time; return out }
+        }
+
+        guard var state = pending[event.traceID] else { return out }
+        state.lastEventTime = time
+        if let step = makeStep(event, state: state) {
+            state.path.steps.append(step)
+            if let fate = fate(of: step, in: state) {
+                pending.removeValue(forKey: event.traceID)
+                var finished = state
+                finished.path.verdict = fate
+                out.append(finish(finished, incomplete: false, verdictKnown: true))
+                return out
+            }
+        }
+        pending[event.traceID] = state
+        return out
+    }
+
+    /// Emits the paths that have been quiet for the quiet period (or are too old).
+    public func expire(now: Double) -> [PacketPath] {
+        let due = pending.filter { now - $0.value.lastEventTime >= configuration.quietPeriod || now - $0.value.path.time >= configuration.maxAge }
+        var out: [PacketPath] = []
+        for (id, state) in due.sorted(by: { $0.value.path.time < $1.value.path.time }) {
+            pending.removeValue(forKey: id)
+            out.append(finish(state, incomplete: true))
+        }
+        return out
+    }
+
+    /// Emits everything still pending (at the end of a session).
+    public func flush() -> [PacketPath] { expire(now: .infinity) }
+
+    // MARK: - Steps
+
+    func makeStep(_ event: NftTraceEvent, state: Pending) -> PathStep? {
+        let chain = catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain)
+        let isBaseChain = chain?.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
+        var verdict = event.stepVerdict
+        let kind: PathStep.Kind
+        switch event.kind {
+        case .policy:
+            kind = .policy
+        case .return:
+            kind = .return
+            if verdict == .continue || verdict == .unknown { verdict = .return }
+        case .rule where event.ruleHandle == nil:
+            // Linux >= 6.7 reports the implicit end of a chain as a handle-less rule event with
+            // verdict continue. In a base chain the policy event follows and says it all.
+            if isBaseChain { return nil }
+            kind = .return
+            verdict = .return
+        case .rule:
+            switch verdict {
+            case .jump: kind = .jump
+            case .goto: kind = .goto
+            case .return: kind = .return
+            default: kind = .rule
+            }
+        case .unknown:
+            return nil
+        }
+        var step = PathStep(hook: state.hook, table: event.table, tableFamily: event.tableFamily,
+                            chain: event.chain, kind: kind, verdict: verdict)
+        step.chainType = chain?.type
+        step.target = event.jumpTarget
+        if let handle = event.ruleHandle {
+            step.handle = handle
+            var rule = catalog.rule(family: event.tableFamily, table: event.table, handle: handle)
+            if rule == nil, let fresh = refreshCatalog?() {
+                catalog = fresh
+                rule = catalog.rule(family: event.tableFamily, table: event.table, handle: handle)
+            }
+            if let rule, rule.chain == event.chain {
+                step.rule = rule.position
+                step.text = rule.text
+                step.counters = rule.counters
+                step.rejects = rule.rejects
+            }
+            if step.chainType == nil { step.chainType = catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain)?.type }
+        }
+        return step
+    }
+
+    /// The packet's fate when this step settles it, nil while it may still meet other chains.
+    func fate(of step: PathStep, in state: Pending) -> PacketVerdict? {
+        switch step.verdict {
+        case .drop: return step.rejects ? .reject : .drop
+        case .queue: return .queue
+        case .stolen: return .stolen
+        case .accept:
+            return moreChainsMayRun(after: state) ? nil : .accept
+        default:
+            return nil
+        }
+    }
+
+    /// After an accept that ends a base-chain run: can another base chain still see this packet?
+    func moreChainsMayRun(after state: Pending) -> Bool {
+        let family = state.path.family
+        let ctState = state.path.conntrack?.state
+        // NAT chains only see the first packet of a connection.
+        func mayRun(_ chain: RuleCatalog.Chain) -> Bool {
+            if Self.isFwtraceTable(chain.key.table) && chain.key.family == .inet { return false }
+            if chain.type == "nat", let ctState, ctState != "new" { return false }
+            return true
+        }
+        let here = catalog.baseChains(at: state.hook, for: family)
+        let priority = state.basePriority ?? Int.min
+        if here.contains(where: { ($0.priority ?? 0) > priority && $0.key != state.baseChain && mayRun($0) }) { return true }
+        var later = state.hook.successors
+        var seen: Set<Hook> = []
+        while let hook = later.popFirst() {
+            guard seen.insert(hook).inserted else { continue }
+            if catalog.baseChains(at: hook, for: family).contains(where: mayRun) { return true }
+            later.formUnion(hook.successors)
+        }
+        return false
+    }
+
+    func finish(_ state: Pending, incomplete: Bool, verdictKnown: Bool = false) -> PacketPath {
+        var path = state.path
+        path.incomplete = incomplete
+        if !verdictKnown {
+            if let last = path.steps.last, last.verdict == .accept { path.verdict = .accept }
+            else if path.steps.isEmpty { path.verdict = .accept }   // no chain but ours saw it
+            else { path.verdict = .unknown }
+        }
+        path.decidedBy = decidingStep(path)
+        return path
+    }
+
+    /// The step to blame or credit: the one that ended the path, or for an acceptance the last
+    /// accepting step outside raw/mangle/nat chains (the filter decision the admin asks about).
+    func decidingStep(_ path: PacketPath) -> Int? {
+        switch path.verdict {
+        case .drop, .reject, .queue, .stolen:
+            return path.steps.lastIndex { $0.verdict == path.verdict.stepVerdict }
+        case .accept:
+            let accepts = path.steps.indices.filter { path.steps[$0].verdict == .accept }
+            let filtering = accepts.filter { i in
+                let s = path.steps[i]
+                return s.chainType != "nat" && s.chainType != "route" && !["raw", "mangle", "nat"].contains(s.table)
+            }
+            return filtering.last ?? accepts.last
+        case .unknown:
+            return nil
+        }
+    }
+
+    func mergeConntrack(_ path: inout PacketPath, _ ct: NftTraceEvent.Conntrack) {
+        let summary = ConntrackSummary(ct)
+        if var existing = path.conntrack {
+            if existing.id == nil { existing.id = summary.id }
+            if existing.state == nil { existing.state = summary.state }
+            if existing.direction == nil { existing.direction = summary.direction }
+            if ct.status != nil { existing.status = summary.status }
+            path.conntrack = existing
+        } else {
+            path.conntrack = summary
+        }
+    }
+
+    static func sameIdentity(_ a: PacketSummary, _ b: PacketSummary) -> Bool {
+        guard a.family == b.family, a.protocolNumber == b.protocolNumber, a.length == b.length else { return false }
+        if a.family == .ip { return a.ipID == b.ipID }
+        return a.flowLabel == b.flowLabel
+    }
+
+    func evictIfNeeded() -> [PacketPath] {
+        guard pending.count > configuration.maxPending else { return [] }
+        let excess = pending.count - configuration.maxPending
+        let oldest = pending.sorted { $0.value.lastEventTime < $1.value.lastEventTime }.prefix(excess)
+        var out: [PacketPath] = []
+        for (id, state) in oldest {
+            pending.removeValue(forKey: id)
+            evicted += 1
+            out.append(finish(state, incomplete: true))
+        }
+        return out
+    }
+}
+
+extension PacketVerdict {
+    var stepVerdict: StepVerdict {
+        switch self {
+        case .drop, .reject: return .drop
+        case .queue: return .queue
+        case .stolen: return .stolen
+        case .accept: return .accept
+        case .unknown: return .unknown
+        }
+    }
+}

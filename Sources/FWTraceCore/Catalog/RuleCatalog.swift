@@ -1,0 +1,251 @@
+import Foundation
+
+/// The rules of one network namespace, as the user wrote them: built from the text of
+/// `nft -a list ruleset` and, for the tables iptables-nft owns, `iptables-nft-save` (whose
+/// rule order equals `iptables -L --line-numbers`). Pure parsing: the kernel side fetches the texts.
+public struct RuleCatalog: Sendable {
+    public struct ChainKey: Hashable, Sendable {
+        public var family: TableFamily
+        public var table: String
+        public var chain: String
+        public init(family: TableFamily, table: String, chain: String) {
+            self.family = family; self.table = table; self.chain = chain
+        }
+    }
+
+    public struct RuleKey: Hashable, Sendable {
+        public var family: TableFamily
+        public var table: String
+        public var handle: UInt64
+        public init(family: TableFamily, table: String, handle: UInt64) {
+            self.family = family; self.table = table; self.handle = handle
+        }
+    }
+
+    public struct Counters: Equatable, Sendable {
+        public var packets: UInt64
+        public var bytes: UInt64
+    }
+
+    public enum Syntax: String, Sendable { case nft, iptables }
+
+    public struct Rule: Equatable, Sendable {
+        public var handle: UInt64
+        public var chain: String
+        /// 1-based position in its chain.
+        public var position: Int
+        /// The rule as the user wrote it: iptables-save syntax for iptables-nft's tables, nft otherwise.
+        public var text: String
+        public var syntax: Syntax
+        /// The rule in nft syntax, counters removed (what `nft list` shows, minus the numbers).
+        public var nftText: String
+        public var counters: Counters?
+        /// The rule's action rejects (REJECT / reject): a drop that answers the sender.
+        public var rejects: Bool
+    }
+
+    public struct Chain: Equatable, Sendable {
+        public var key: ChainKey
+        public var hook: Hook?
+        public var priority: Int?
+        /// `filter`, `nat` or `route` for base chains.
+        public var type: String?
+        public var policy: String?
+        public var ruleHandles: [UInt64] = []
+        public var isBaseChain: Bool { hook != nil }
+    }
+
+    public private(set) var chains: [ChainKey: Chain] = [:]
+    public private(set) var rules: [RuleKey: Rule] = [:]
+    /// Tables that iptables-nft manages (their rule text is in iptables syntax).
+    public private(set) var iptablesTables: Set<ChainKey> = []
+
+    public init() {}
+
+    public func rule(family: TableFamily, table: String, handle: UInt64) -> Rule? {
+        rules[RuleKey(family: family, table: table, handle: handle)]
+    }
+
+    public func chain(family: TableFamily, table: String, chain: String) -> Chain? {
+        chains[ChainKey(family: family, table: table, chain: chain)]
+    }
+
+    /// Base chains that a packet of this family meets at `hook`, in the order they run.
+    public func baseChains(at hook: Hook, for family: PacketSummary.Family) -> [Chain] {
+        let families: Set<TableFamily> = family == .ip ? [.ip, .inet] : [.ip6, .inet]
+        return chains.values
+            .filter { $0.hook == hook && families.contains($0.key.family) }
+            .sorted { ($0.priority ?? 0, $0.key.table, $0.key.chain) < ($1.priority ?? 0, $1.key.table, $1.key.chain) }
+    }
+
+    public func hasBaseChains(at hook: Hook, for family: PacketSummary.Family) -> Bool {
+        !baseChains(at: hook, for: family).isEmpty
+    }
+
+    // MARK: - Building
+
+    /// Builds the catalog from `nft -a list ruleset` output and the `iptables-nft-save` outputs
+    /// (keyed by family: .ip for iptables-nft-save, .ip6 for ip6tables-nft-save).
+    public static func build(nftListing: String, iptablesSave: [TableFamily: String] = [:]) -> RuleCatalog {
+        var catalog = RuleCatalog()
+        catalog.parseNftListing(nftListing)
+        for (family, text) in iptablesSave {
+            catalog.applyIptablesSave(text, family: family)
+        }
+        return catalog
+    }
+
+    /// Named priorities of nft (for the ip, ip6 and inet families).
+    static let namedPriorities: [String: Int] = [
+        "raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100,
+    ]
+
+    static func parsePriority(_ text: String) -> Int? {
+        let parts = text.split(separator: " ").map(String.init)
+        guard let first = parts.first else { return nil }
+        var value: Int
+        if let number = Int(first) { value = number } else if let named = namedPriorities[first] { value = named } else { return nil }
+        if parts.count == 3, let offset = Int(parts[2]) {
+            value += parts[1] == "-" ? -offset : offset
+        }
+        return value
+    }
+
+    mutating func parseNftListing(_ listing: String) {
+        var table: (TableFamily, String)?
+        var chainKey: ChainKey?
+        var depth = 0           // brace depth: 1 inside a table, 2 inside a chain/set/...
+        var blockIsChain = false
+        for rawLine in listing.split(separator: "\n", omittingEmptySubsequences: true) {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            var handle: UInt64?
+            if let range = line.range(of: " # handle ", options: .backwards) {
+                handle = UInt64(line[range.upperBound...].trimmingCharacters(in: .whitespaces))
+                line = String(line[..<range.lowerBound])
+            }
+            if line == "}" {
+                if depth == 2 { chainKey = nil; blockIsChain = false }
+                if depth == 1 { table = nil }
+                depth = max(0, depth - 1)
+                continue
+            }
+            if depth == 0, line.hasPrefix("table "), line.hasSuffix("{") {
+                let words = line.split(separator: " ")
+                if words.count >= 4 { table = (TableFamily(keyword: String(words[1])), String(words[2])) }
+                depth = 1
+                continue
+            }
+            if depth == 1 {
+                if line.hasSuffix("{") {
+                    depth = 2
+                    if line.hasPrefix("chain "), let table {
+                        let name = Self.unquote(String(line.dropFirst(6).dropLast(1)).trimmingCharacters(in: .whitespaces))
+                        let key = ChainKey(family: table.0, table: table.1, chain: name)
+                        chainKey = key
+                        blockIsChain = true
+                        chains[key] = Chain(key: key)
+                    }
+                }
+                continue
+            }
+            if depth >= 2 {
+                if line.hasSuffix("{") { depth += 1; continue }
+                guard depth == 2, blockIsChain, let key = chainKey else { continue }
+                if let handle {
+                    addNftRule(line, handle: handle, chain: key)
+                } else if line.hasPrefix("type ") {
+                    parseChainHeader(line, chain: key)
+                }
+            }
+        }
+    }
+
+    static func unquote(_ s: String) -> String {
+        if s.count >= 2, s.hasPrefix("\""), s.hasSuffix("\"") { return String(s.dropFirst().dropLast()) }
+        return s
+    }
+
+    mutating func parseChainHeader(_ line: String, chain key: ChainKey) {
+        // "type filter hook input priority filter; policy accept;"
+        for statement in line.split(separator: ";") {
+            let words = statement.split(separator: " ").map(String.init)
+            if words.first == "type", words.count >= 2 {
+                chains[key]?.type = words[1]
+                if let h = words.firstIndex(of: "hook"), h + 1 < words.count {
+                    chains[key]?.hook = Hook(rawValue: words[h + 1]) ?? .unknown
+                }
+                if let p = words.firstIndex(of: "priority"), p + 1 < words.count {
+                    chains[key]?.priority = Self.parsePriority(words[(p + 1)...].joined(separator: " "))
+                }
+            } else if words.first == "policy", words.count >= 2 {
+                chains[key]?.policy = words[1]
+            }
+        }
+    }
+
+    mutating func addNftRule(_ text: String, handle: UInt64, chain key: ChainKey) {
+        let (stripped, counters) = Self.stripCounters(text)
+        let position = (chains[key]?.ruleHandles.count ?? 0) + 1
+        chains[key]?.ruleHandles.append(handle)
+        let rejects = stripped.range(of: #"(^| )reject( |$)"#, options: .regularExpression) != nil
+        rules[RuleKey(family: key.family, table: key.table, handle: handle)] = Rule(
+            handle: handle, chain: key.chain, position: position, text: stripped, syntax: .nft,
+            nftText: stripped, counters: counters, rejects: rejects)
+    }
+
+    /// "counter packets 12 bytes 720" becomes "counter" (what the user wrote) and the numbers.
+    static func stripCounters(_ text: String) -> (String, Counters?) {
+        guard let range = text.range(of: #"counter packets [0-9]+ bytes [0-9]+"#, options: .regularExpression) else {
+            return (text, nil)
+        }
+        let words = text[range].split(separator: " ")
+        let counters = Counters(packets: UInt64(words[2]) ?? 0, bytes: UInt64(words[4]) ?? 0)
+        var stripped = text
+        stripped.replaceSubrange(range, with: "counter")
+        return (stripped, counters)
+    }
+
+    /// Replaces the text of the rules of the tables that `iptables-nft-save` lists with the
+    /// iptables syntax, matching rules by position in each chain. A chain whose rule count differs
+    /// keeps the nft text: a wrong rule is worse than a less familiar one.
+    mutating func applyIptablesSave(_ save: String, family: TableFamily) {
+        var table: String?
+        var rulesByChain: [String: [String]] = [:]
+        func flush() {
+            guard let table else { return }
+            for (chain, texts) in rulesByChain {
+                let key = ChainKey(family: family, table: table, chain: chain)
+                guard let handles = chains[key]?.ruleHandles, handles.count == texts.count else { continue }
+                for (index, handle) in handles.enumerated() {
+                    let ruleKey = RuleKey(family: family, table: table, handle: handle)
+                    rules[ruleKey]?.text = texts[index]
+                    rules[ruleKey]?.syntax = .iptables
+                    if texts[index].contains("-j REJECT") { rules[ruleKey]?.rejects = true }
+                }
+            }
+            rulesByChain = [:]
+        }
+        for rawLine in save.split(separator: "\n") {
+            var line = String(rawLine)
+            if line.hasPrefix("*") {
+                flush()
+                table = String(line.dropFirst())
+                if let table { iptablesTables.insert(ChainKey(family: family, table: table, chain: "")) }
+                continue
+            }
+            if line == "COMMIT" { flush(); table = nil; continue }
+            // `-c` output puts "[packets:bytes] " first.
+            if line.hasPrefix("["), let close = line.firstIndex(of: "]") {
+                line = String(line[line.index(after: close)...]).trimmingCharacters(in: .whitespaces)
+            }
+            guard line.hasPrefix("-A ") else { continue }
+            let chain = String(line.dropFirst(3).prefix { $0 != " " })
+            rulesByChain[chain, default: []].append(line)
+        }
+        flush()
+    }
+
+    public func isIptablesTable(family: TableFamily, table: String) -> Bool {
+        iptablesTables.contains(ChainKey(family: family, table: table, chain: ""))
+    }
+}

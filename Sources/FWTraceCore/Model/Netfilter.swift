@@ -1,0 +1,83 @@
+/// Netfilter vocabulary shared by both backends: table families, hooks, verdicts.
+
+/// nf_tables table family (nfgenmsg.nfgen_family): NFPROTO_* from linux/netfilter.h.
+public enum TableFamily: String, Sendable, Hashable, CaseIterable {
+    case ip, ip6, inet, arp, bridge, netdev, unknown
+
+    public init(nfproto: UInt8) {
+        switch nfproto {
+        case 1: self = .inet
+        case 2: self = .ip
+        case 3: self = .arp
+        case 5: self = .netdev
+        case 7: self = .bridge
+        case 10: self = .ip6
+        default: self = .unknown
+        }
+    }
+
+    public init(keyword: String) { self = TableFamily(rawValue: keyword) ?? .unknown }
+}
+
+/// Netfilter hooks, in the order a packet can meet them.
+public enum Hook: String, Sendable, Hashable, CaseIterable {
+    case ingress, prerouting, input, forward, output, postrouting, egress, unknown
+
+    /// Hooks that may follow this one for the same packet (same skb, same trace).
+    public var successors: Set<Hook> {
+        switch self {
+        case .ingress: return [.prerouting]
+        case .prerouting: return [.input, .forward]
+        case .forward: return [.postrouting]
+        case .output: return [.postrouting]
+        case .postrouting: return [.egress]
+        default: return []
+        }
+    }
+
+    /// True when `other` can come after `self` for one packet, possibly several hooks later.
+    public func canReach(_ other: Hook) -> Bool {
+        if other == self { return true }
+        var frontier = successors
+        var seen: Set<Hook> = []
+        while let next = frontier.popFirst() {
+            if next == other { return true }
+            if seen.insert(next).inserted { frontier.formUnion(next.successors) }
+        }
+        return false
+    }
+}
+
+/// The verdict of one step, as the kernel reports it (NF_* and NFT_* verdict codes).
+public enum StepVerdict: String, Sendable, Hashable {
+    case accept, drop, `continue`, jump, goto, `return`, queue, stolen, `repeat`, stop, unknown
+
+    /// From a verdict code (NFTA_VERDICT_CODE, a signed 32-bit value).
+    public init(code: Int32) {
+        switch code {
+        case -1: self = .continue
+        case -2: self = .continue        // NFT_BREAK: the rule's expressions did not match
+        case -3: self = .jump
+        case -4: self = .goto
+        case -5: self = .return
+        default:
+            switch code & 0xff {          // NF_VERDICT_MASK: queue numbers live in the high bits
+            case 0: self = .drop
+            case 1: self = .accept
+            case 2: self = .stolen
+            case 3: self = .queue
+            case 4: self = .`repeat`
+            case 5: self = .stop
+            default: self = .unknown
+            }
+        }
+    }
+
+    /// Ends the packet's journey (as opposed to ending one base chain).
+    public var isFinal: Bool { self == .drop || self == .queue || self == .stolen }
+}
+
+/// The packet's fate.
+public enum PacketVerdict: String, Sendable {
+    case accept, drop, reject, queue, stolen, unknown
+}

@@ -1,0 +1,114 @@
+/// One packet's way through the firewall, in the order the kernel evaluated it.
+
+public struct Endpoint: Equatable, Sendable {
+    public var src: IPAddress
+    public var dst: IPAddress
+    public var sport: UInt16?
+    public var dport: UInt16?
+
+    public init(_ p: PacketSummary) {
+        src = p.src; dst = p.dst; sport = p.sport; dport = p.dport
+    }
+}
+
+/// Fields a NAT rewrote between two base-chain runs.
+public struct NatChange: Equatable, Sendable {
+    public var before: Endpoint
+    public var after: Endpoint
+}
+
+public struct PathStep: Equatable, Sendable {
+    public enum Kind: String, Sendable { case rule, jump, goto, `return`, policy }
+
+    public var hook: Hook
+    public var table: String
+    public var tableFamily: TableFamily
+    public var chain: String
+    public var kind: Kind
+    /// 1-based position in the chain, as `iptables -L --line-numbers` numbers it.
+    public var rule: Int?
+    public var handle: UInt64?
+    public var text: String?
+    public var verdict: StepVerdict
+    public var target: String?
+    public var counters: RuleCatalog.Counters?
+    public var nat: NatChange?
+    /// The rule rejects (answers the sender) rather than silently dropping.
+    public var rejects: Bool = false
+    /// Type of the chain (`filter`, `nat`, `route`) where known.
+    public var chainType: String?
+
+    public init(hook: Hook, table: String, tableFamily: TableFamily, chain: String, kind: Kind,
+                verdict: StepVerdict) {
+        self.hook = hook; self.table = table; self.tableFamily = tableFamily; self.chain = chain
+        self.kind = kind; self.verdict = verdict
+    }
+}
+
+public struct ConntrackSummary: Equatable, Sendable {
+    public var id: UInt32?
+    public var state: String?
+    public var direction: String?
+    public var status: [String] = []
+
+    /// IPS_* bits of include/uapi/linux/netfilter/nf_conntrack_common.h, in bit order.
+    public static let statusNames = [
+        "expected", "seen_reply", "assured", "confirmed", "src_nat", "dst_nat", "seq_adjust",
+        "src_nat_done", "dst_nat_done", "dying", "fixed_timeout", "template", "untracked",
+        "helper", "offload", "hw_offload",
+    ]
+
+    public init(_ ct: NftTraceEvent.Conntrack) {
+        id = ct.id
+        if let state = ct.state {
+            // NF_CT_STATE_BIT: 2 established, 4 related, 8 new, 64 untracked (ip_conntrack_info + 1).
+            if state & 64 != 0 { self.state = "untracked" }
+            else if state & 8 != 0 { self.state = "new" }
+            else if state & 4 != 0 { self.state = "related" }
+            else if state & 2 != 0 { self.state = "established" }
+            else if state & 1 != 0 { self.state = "invalid" }
+        }
+        if let direction = ct.direction { self.direction = direction == 0 ? "original" : "reply" }
+        if let bits = ct.status {
+            status = ConntrackSummary.statusNames.enumerated().filter { bits & (1 << UInt32($0.offset)) != 0 }.map { $0.element }
+        }
+    }
+
+    public init(state: String?) { self.state = state }
+}
+
+public struct PacketPath: Sendable {
+    public var traceID: UInt32
+    public var family: PacketSummary.Family
+    /// Receive time of the first event (seconds since the epoch): the kernel sends no timestamp.
+    public var time: Double
+    /// The packet as fwtrace's own chain first saw it (before any NAT).
+    public var packet: PacketSummary
+    public var iif: String?
+    public var oif: String?
+    public var mark: UInt32?
+    public var conntrack: ConntrackSummary?
+    public var steps: [PathStep] = []
+    public var verdict: PacketVerdict = .unknown
+    /// Index into `steps` of the step that decided the packet's fate.
+    public var decidedBy: Int?
+    /// Emitted after a quiet period or an eviction rather than on a verdict that ends the path.
+    public var incomplete = false
+    public var hints: [Hint] = []
+
+    public var decidingStep: PathStep? { decidedBy.map { steps[$0] } }
+}
+
+public struct Hint: Equatable, Sendable {
+    public var code: String
+    public var message: String
+    public var evidence: [(String, String)]
+
+    public init(code: String, message: String, evidence: [(String, String)] = []) {
+        self.code = code; self.message = message; self.evidence = evidence
+    }
+
+    public static func == (a: Hint, b: Hint) -> Bool {
+        a.code == b.code && a.message == b.message && a.evidence.map { $0.0 + "=" + $0.1 } == b.evidence.map { $0.0 + "=" + $0.1 }
+    }
+}

@@ -1,0 +1,110 @@
+/// One netlink attribute (struct nlattr): its type and where its payload lies in the buffer.
+public struct NetlinkAttribute: Sendable {
+    public let type: UInt16
+    public let isNested: Bool
+    /// Offset of the attribute header in the buffer (for error messages).
+    public let offset: Int
+    public let payload: Range<Int>
+    public var length: Int { payload.count }
+}
+
+/// Walks the attributes of one container (a message body or a nested attribute). Unknown
+/// types are the caller's to skip; lengths are checked against the container, never trusted.
+public struct AttributeReader {
+    public let bytes: [UInt8]
+    private var position: Int
+    private let end: Int
+
+    public init(_ bytes: [UInt8], range: Range<Int>) {
+        self.bytes = bytes
+        self.position = range.lowerBound
+        self.end = min(range.upperBound, bytes.count)
+    }
+
+    /// The next attribute, nil at the end; throws when a header or length does not fit.
+    public mutating func next() throws -> NetlinkAttribute? {
+        // Trailing padding shorter than a header is allowed by the netlink alignment rules.
+        guard end - position >= 4 else { return nil }
+        let length = Int(Bytes.le16(bytes, position))
+        let rawType = Bytes.le16(bytes, position + 2)
+        guard length >= 4, length <= end - position else {
+            throw DecodeError.badLength(what: "attribute type \(rawType & 0x3fff)", offset: position, length: length)
+        }
+        let attribute = NetlinkAttribute(type: rawType & 0x3fff, isNested: rawType & 0x8000 != 0,
+                                         offset: position, payload: (position + 4)..<(position + length))
+        position += (length + 3) & ~3
+        return attribute
+    }
+
+    // Typed getters check the exact payload length for the type.
+
+    public func be32(_ a: NetlinkAttribute, _ name: String) throws -> UInt32 {
+        guard a.length == 4 else { throw DecodeError.badAttributeLength(attribute: name, offset: a.offset, expected: "4", actual: a.length) }
+        return Bytes.be32(bytes, a.payload.lowerBound)
+    }
+
+    public func be16(_ a: NetlinkAttribute, _ name: String) throws -> UInt16 {
+        guard a.length == 2 else { throw DecodeError.badAttributeLength(attribute: name, offset: a.offset, expected: "2", actual: a.length) }
+        return Bytes.be16(bytes, a.payload.lowerBound)
+    }
+
+    public func be64(_ a: NetlinkAttribute, _ name: String) throws -> UInt64 {
+        guard a.length == 8 else { throw DecodeError.badAttributeLength(attribute: name, offset: a.offset, expected: "8", actual: a.length) }
+        return Bytes.be64(bytes, a.payload.lowerBound)
+    }
+
+    public func u8(_ a: NetlinkAttribute, _ name: String) throws -> UInt8 {
+        guard a.length == 1 else { throw DecodeError.badAttributeLength(attribute: name, offset: a.offset, expected: "1", actual: a.length) }
+        return bytes[a.payload.lowerBound]
+    }
+
+    /// A NUL-terminated string (NLA_STRING); the NUL is required and not returned.
+    public func string(_ a: NetlinkAttribute, _ name: String) throws -> String {
+        guard a.length >= 1 else { throw DecodeError.badAttributeLength(attribute: name, offset: a.offset, expected: ">= 1", actual: 0) }
+        guard let nul = bytes[a.payload].firstIndex(of: 0) else {
+            throw DecodeError.invalidValue(what: "attribute \(name)", offset: a.offset, detail: "string without terminating NUL")
+        }
+        return String(decoding: bytes[a.payload.lowerBound..<nul], as: UTF8.self)
+    }
+
+    public func raw(_ a: NetlinkAttribute) -> [UInt8] { Array(bytes[a.payload]) }
+
+    public func nested(_ a: NetlinkAttribute) -> AttributeReader { AttributeReader(bytes, range: a.payload) }
+}
+
+/// One netlink message inside a datagram: header fields and where its body lies.
+public struct NetlinkMessage: Sendable {
+    public let type: UInt16
+    public let flags: UInt16
+    public let sequence: UInt32
+    public let portID: UInt32
+    public let offset: Int
+    public let body: Range<Int>
+
+    public static let headerSize = 16
+    public static let done: UInt16 = 3
+    public static let error: UInt16 = 2
+    public static let overrun: UInt16 = 4
+
+    /// Splits one received datagram into its messages. A bad length ends the walk with an error
+    /// (the rest of the datagram cannot be framed).
+    public static func split(_ bytes: [UInt8]) throws -> [NetlinkMessage] {
+        var messages: [NetlinkMessage] = []
+        var position = 0
+        while bytes.count - position >= headerSize {
+            let length = Int(Bytes.le32(bytes, position))
+            guard length >= headerSize, length <= bytes.count - position else {
+                throw DecodeError.badLength(what: "netlink message", offset: position, length: length)
+            }
+            messages.append(NetlinkMessage(
+                type: Bytes.le16(bytes, position + 4), flags: Bytes.le16(bytes, position + 6),
+                sequence: Bytes.le32(bytes, position + 8), portID: Bytes.le32(bytes, position + 12),
+                offset: position, body: (position + headerSize)..<(position + length)))
+            position += (length + 3) & ~3
+        }
+        if position < bytes.count, messages.isEmpty {
+            throw DecodeError.truncated(what: "netlink message header", offset: position, need: headerSize, have: bytes.count - position)
+        }
+        return messages
+    }
+}

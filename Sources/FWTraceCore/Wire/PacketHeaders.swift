@@ -1,0 +1,143 @@
+/// What fwtrace shows of a packet, read from the network and transport headers the kernel
+/// copies into the first trace event of each base-chain run.
+public struct PacketSummary: Equatable, Sendable {
+    public enum Family: String, Sendable { case ip, ip6 }
+    public var family: Family
+    public var src: IPAddress
+    public var dst: IPAddress
+    /// IANA protocol number of the transport header (after IPv6 extension headers).
+    public var protocolNumber: UInt8
+    /// Total length of the IP packet as its header says.
+    public var length: Int
+    public var ttl: UInt8
+    public var ipID: UInt16?
+    public var flowLabel: UInt32?
+    public var sport: UInt16?
+    public var dport: UInt16?
+    public var tcpFlags: UInt8?
+    public var icmpType: UInt8?
+    public var icmpCode: UInt8?
+    /// Set when this is a later IPv4 fragment: no transport header to read.
+    public var isLaterFragment: Bool = false
+
+    public var protocolName: String { PacketSummary.protocolName(protocolNumber) }
+
+    public static func protocolName(_ number: UInt8) -> String {
+        switch number {
+        case 6: return "tcp"
+        case 17: return "udp"
+        case 1: return "icmp"
+        case 58: return "icmpv6"
+        case 132: return "sctp"
+        case 136: return "udplite"
+        case 33: return "dccp"
+        default: return String(number)
+        }
+    }
+
+    public static let tcpFlagNames: [(UInt8, String)] = [
+        (0x01, "fin"), (0x02, "syn"), (0x04, "rst"), (0x08, "psh"),
+        (0x10, "ack"), (0x20, "urg"), (0x40, "ece"), (0x80, "cwr"),
+    ]
+
+    public var tcpFlagList: [String] {
+        guard let flags = tcpFlags else { return [] }
+        return PacketSummary.tcpFlagNames.filter { flags & $0.0 != 0 }.map { $0.1 }
+    }
+}
+
+public enum PacketHeaders {
+    /// IPv6 extension headers that are walked to find the transport protocol.
+    static let ipv6ExtensionHeaders: Set<UInt8> = [0, 43, 44, 60, 51, 135, 139, 140]
+
+    /// Reads the network header (and the transport header when present). `nfproto` is the
+    /// hook family from NFTA_TRACE_NFPROTO (2 = IPv4, 10 = IPv6); when absent the version
+    /// nibble decides.
+    public static func parse(network: [UInt8], transport: [UInt8]?, nfproto: UInt32?) throws -> PacketSummary {
+        try Bytes.need(network, 0, 1, "network header")
+        let version = network[0] >> 4
+        if nfproto == 10 || (nfproto == nil && version == 6) {
+            return try parseIPv6(network, transport: transport)
+        }
+        if nfproto == 2 || (nfproto == nil && version == 4) {
+            return try parseIPv4(network, transport: transport)
+        }
+        throw DecodeError.invalidValue(what: "network header", offset: 0,
+                                       detail: "not IPv4 or IPv6 (nfproto \(nfproto.map(String.init) ?? "none"), version \(version))")
+    }
+
+    static func parseIPv4(_ h: [UInt8], transport: [UInt8]?) throws -> PacketSummary {
+        try Bytes.need(h, 0, 20, "IPv4 header")
+        guard h[0] >> 4 == 4 else {
+            throw DecodeError.invalidValue(what: "IPv4 header", offset: 0, detail: "version \(h[0] >> 4)")
+        }
+        let headerLength = Int(h[0] & 0x0f) * 4
+        guard headerLength >= 20 else {
+            throw DecodeError.invalidValue(what: "IPv4 header", offset: 0, detail: "header length \(headerLength)")
+        }
+        let fragment = Bytes.be16(h, 6)
+        var summary = PacketSummary(
+            family: .ip,
+            src: IPAddress(bytes: h[12..<16])!, dst: IPAddress(bytes: h[16..<20])!,
+            protocolNumber: h[9], length: Int(Bytes.be16(h, 2)), ttl: h[8],
+            ipID: Bytes.be16(h, 4))
+        summary.isLaterFragment = fragment & 0x1fff != 0
+        if let transport, !summary.isLaterFragment {
+            try parseTransport(&summary, transport)
+        }
+        return summary
+    }
+
+    static func parseIPv6(_ h: [UInt8], transport: [UInt8]?) throws -> PacketSummary {
+        try Bytes.need(h, 0, 40, "IPv6 header")
+        guard h[0] >> 4 == 6 else {
+            throw DecodeError.invalidValue(what: "IPv6 header", offset: 0, detail: "version \(h[0] >> 4)")
+        }
+        var next = h[6]
+        var offset = 40
+        var laterFragment = false
+        // The kernel copies the extension headers with the network header (up to the transport
+        // offset), so the chain is walked inside this buffer.
+        while ipv6ExtensionHeaders.contains(next), h.count - offset >= 8 {
+            let current = next
+            next = h[offset]
+            if current == 44 {  // fragment header: fixed 8 bytes
+                laterFragment = Bytes.be16(h, offset + 2) & 0xfff8 != 0
+                offset += 8
+            } else if current == 51 {  // AH: length in 4-byte units, minus 2
+                offset += (Int(h[offset + 1]) + 2) * 4
+            } else {
+                offset += (Int(h[offset + 1]) + 1) * 8
+            }
+            if offset > h.count {
+                throw DecodeError.truncated(what: "IPv6 extension header", offset: offset, need: offset, have: h.count)
+            }
+        }
+        var summary = PacketSummary(
+            family: .ip6,
+            src: IPAddress(bytes: h[8..<24])!, dst: IPAddress(bytes: h[24..<40])!,
+            protocolNumber: next, length: Int(Bytes.be16(h, 4)) + 40, ttl: h[7],
+            flowLabel: (UInt32(h[1] & 0x0f) << 16) | UInt32(Bytes.be16(h, 2)))
+        summary.isLaterFragment = laterFragment
+        if let transport, !laterFragment, !ipv6ExtensionHeaders.contains(next), next != 59 {
+            try parseTransport(&summary, transport)
+        }
+        return summary
+    }
+
+    static func parseTransport(_ s: inout PacketSummary, _ t: [UInt8]) throws {
+        switch s.protocolNumber {
+        case 6:
+            try Bytes.need(t, 0, 14, "TCP header")
+            s.sport = Bytes.be16(t, 0); s.dport = Bytes.be16(t, 2); s.tcpFlags = t[13]
+        case 17, 136, 132, 33:
+            try Bytes.need(t, 0, 4, "\(s.protocolName) header")
+            s.sport = Bytes.be16(t, 0); s.dport = Bytes.be16(t, 2)
+        case 1, 58:
+            try Bytes.need(t, 0, 2, "\(s.protocolName) header")
+            s.icmpType = t[0]; s.icmpCode = t[1]
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Glibc
+import Foundation
+import CNetfilter
+import FWTraceCore
+
+/// A netfilter netlink socket joined to one multicast group: NFNLGRP_NFTRACE for trace events,
+/// NFNLGRP_NFTABLES for ruleset changes. Non-blocking; the caller polls its descriptor.
+public final class NetlinkGroupSocket {
+    private var socket: OpaquePointer?
+    public let fd: Int32
+    public let inode: UInt64
+    private var buffer: [UInt8]
+    private var lastKernelDrops: UInt64 = 0
+    /// Losses seen as ENOBUFS since the last call of `takeLosses`.
+    public private(set) var overruns = 0
+
+    public static func traceEvents(receiveBuffer: Int = 16 << 20) throws -> NetlinkGroupSocket {
+        try NetlinkGroupSocket(group: fwt_nfnlgrp_nftrace, receiveBuffer: receiveBuffer)
+    }
+
+    public static func rulesetChanges() throws -> NetlinkGroupSocket {
+        try NetlinkGroupSocket(group: fwt_nfnlgrp_nftables, receiveBuffer: 1 << 20)
+    }
+
+    init(group: UInt32, receiveBuffer: Int) throws {
+        guard let socket = mnl_socket_open2(NETLINK_NETFILTER, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)) else {
+            let e = errno
+            if e == EPROTONOSUPPORT || e == EAFNOSUPPORT {
+                throw UserFacingError("this kernel has no netfilter netlink (nfnetlink): load it with `modprobe nfnetlink nf_tables`", exitCode: ExitCode.unavailable)
+            }
+            throw SystemError("open netfilter netlink socket", errno: e)
+        }
+        self.socket = socket
+        fd = mnl_socket_get_fd(socket)
+        guard mnl_socket_bind(socket, 0, pid_t(MNL_SOCKET_AUTOPID)) == 0 else {
+            let e = errno; mnl_socket_close(socket)
+            throw SystemError("bind netfilter netlink socket", errno: e)
+        }
+        var g = group
+        guard mnl_socket_setsockopt(socket, fwt_netlink_add_membership, &g, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
+            let e = errno; mnl_socket_close(socket)
+            if e == EPERM { throw UserFacingError("joining netfilter's trace group needs CAP_NET_ADMIN: run fwtrace as root", exitCode: ExitCode.noPrivilege) }
+            throw SystemError("join netlink group \(group)", errno: e)
+        }
+        // SO_RCVBUFFORCE passes rmem_max (root only); fall back to what SO_RCVBUF allows.
+        var size = Int32(receiveBuffer)
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var st = stat()
+        fstat(fd, &st)
+        inode = UInt64(st.st_ino)
+        buffer = [UInt8](repeating: 0, count: 1 << 18)
+    }
+
+    public enum Receive { case datagram([UInt8]), wouldBlock, overrun }
+
+    /// One datagram, or wouldBlock when the queue is empty, or overrun when the kernel dropped
+    /// messages (ENOBUFS): the count is read from the kernel with `kernelDrops()`.
+    public func receive() throws -> Receive {
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { return .datagram(Array(buffer[0..<n])) }
+            if n == 0 { return .wouldBlock }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return .wouldBlock
+            case ENOBUFS: overruns += 1; return .overrun
+            default: throw SystemError("receive from netlink")
+            }
+        }
+    }
+
+    /// Messages the kernel dropped for this socket since the last call: the Drops column of
+    /// /proc/net/netlink counts every message that did not fit, one for one.
+    public func newKernelDrops() -> UInt64? {
+        guard let total = Self.kernelDrops(inode: inode) else { return nil }
+        defer { lastKernelDrops = total }
+        return total >= lastKernelDrops ? total - lastKernelDrops : 0
+    }
+
+    static func kernelDrops(inode: UInt64) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/thread-self/net/netlink", encoding: .utf8) else { return nil }
+        // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 10, UInt64(fields[9]) == inode else { continue }
+            return UInt64(fields[8])
+        }
+        return nil
+    }
+
+    public func close() {
+        if let socket { mnl_socket_close(socket) }
+        socket = nil
+    }
+
+    deinit { close() }
+}

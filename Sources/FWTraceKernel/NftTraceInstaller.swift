@@ -1,0 +1,68 @@
+import Glibc
+import Foundation
+import FWTraceCore
+
+/// Installs fwtrace's own table: `table inet fwtrace_<session>` with `flags owner`, base chains
+/// at prerouting and output at priority -350 (before raw and conntrack), one rule each:
+/// the user's filter, the rate limit, `meta nftrace set 1`. Nothing else is touched.
+public final class NftTraceInstaller {
+    public let tableName: String
+    public let context: NftablesContext
+    public private(set) var installedRules: [String] = []
+    public private(set) var chains: [String: Hook] = [:]
+    private var installed = false
+
+    public init(session: String, context: NftablesContext) {
+        self.tableName = "fwtrace_\(session)"
+        self.context = context
+    }
+
+    /// The nft script that creates the table. Exposed for tests and `--dry-run`-style messages.
+    public static func script(table: String, filter: TraceFilter, limit: RateLimit?, session: String) -> (String, [String], [String: Hook]) {
+        var lines = ["table inet \(table) {", "  flags owner;"]
+        var rules: [String] = []
+        var chains: [String: Hook] = [:]
+        for (chain, hook) in [("pre", Hook.prerouting), ("out", Hook.output)] {
+            guard let match = filter.nftMatch(for: hook) else { continue }
+            let rule = [match, limit?.nft ?? "", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
+                .filter { !$0.isEmpty }.joined(separator: " ")
+            lines += ["  chain \(chain) {",
+                      "    type filter hook \(hook.rawValue) priority -350; policy accept;",
+                      "    \(rule)",
+                      "  }"]
+            rules.append("inet \(table) \(chain): \(rule)")
+            chains[chain] = hook
+        }
+        lines.append("}")
+        return (lines.joined(separator: "\n") + "\n", rules, chains)
+    }
+
+    public func install(filter: TraceFilter, limit: RateLimit?, session: String) throws {
+        // Probe nf_tables first so that a kernel without it gets its own sentence.
+        let probe = context.run("list tables")
+        if !probe.ok {
+            if probe.error.contains("Operation not permitted") {
+                throw UserFacingError("nftables refused to list tables (Operation not permitted): run fwtrace as root", exitCode: ExitCode.noPrivilege)
+            }
+            if probe.error.contains("not supported") || probe.error.contains("Protocol") {
+                throw UserFacingError("this kernel has no nf_tables: load it with `modprobe nf_tables`, or use --backend legacy on an iptables-legacy system", exitCode: ExitCode.unavailable)
+            }
+            throw UserFacingError("nftables is not usable here: \(probe.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.unavailable)
+        }
+        let (script, rules, chains) = Self.script(table: tableName, filter: filter, limit: limit, session: session)
+        let result = context.run(script)
+        guard result.ok else {
+            throw UserFacingError("could not install the trace table: \(result.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.failure)
+        }
+        installed = true
+        installedRules = rules
+        self.chains = chains
+    }
+
+    /// Deletes the table (the kernel would too when the context's socket closes: belt and braces).
+    public func remove() {
+        guard installed else { return }
+        _ = context.run("delete table inet \(tableName)")
+        installed = false
+    }
+}

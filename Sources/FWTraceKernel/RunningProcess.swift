@@ -1,0 +1,90 @@
+import Glibc
+import CNetfilter
+
+/// A child process whose stdout is read line by line (for `demo` and the tests that drive
+/// fwtrace itself). Started with an argument array, never a shell.
+public final class RunningProcess {
+    public let pid: pid_t
+    private let stdoutFD: Int32
+    private var pending: [UInt8] = []
+    private var finished = false
+    public private(set) var exitStatus: Int32?
+
+    public init(_ arguments: [String], inheritStderr: Bool = true, mergeStderr: Bool = false) throws {
+        guard let path = ProcessRunner.find(arguments[0]) else { throw SystemError("run \(arguments[0])", errno: ENOENT) }
+        var outPipe: [Int32] = [0, 0]
+        try retrying("pipe") { pipe2(&outPipe, O_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        if mergeStderr { posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2) }
+        else if !inheritStderr { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        close(outPipe[1])
+        guard result == 0 else { close(outPipe[0]); throw SystemError("spawn \(path)", errno: result) }
+        self.pid = pid
+        self.stdoutFD = outPipe[0]
+    }
+
+    /// The next line of stdout, nil at end of output or when `timeout` seconds pass.
+    public func readLine(timeout: Double) -> String? {
+        let deadline = Self.monotonic() + timeout
+        while true {
+            if let newline = pending.firstIndex(of: 10) {
+                let line = String(decoding: pending[0..<newline], as: UTF8.self)
+                pending.removeSubrange(0...newline)
+                return line
+            }
+            if finished { return nil }
+            let remaining = deadline - Self.monotonic()
+            if remaining <= 0 { return nil }
+            var fd = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&fd, 1, Int32(remaining * 1000) + 1)
+            if ready <= 0 { continue }
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let n = buffer.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, $0.count) }
+            if n > 0 { pending += buffer[0..<n] } else if n == 0 || errno != EINTR {
+                finished = true
+                if !pending.isEmpty { let line = String(decoding: pending, as: UTF8.self); pending = []; return line }
+            }
+        }
+    }
+
+    public func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// Waits for the child (up to `timeout` seconds, then SIGKILL) and returns its exit code.
+    @discardableResult
+    public func wait(timeout: Double = 30) -> Int32 {
+        if let exitStatus { return exitStatus }
+        let deadline = Self.monotonic() + timeout
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { status = 0; break }
+            if Self.monotonic() > deadline { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
+        close(stdoutFD)
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        exitStatus = code
+        return code
+    }
+
+    static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

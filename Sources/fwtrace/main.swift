@@ -1,0 +1,3 @@
+import FWTraceCLI
+
+FWTraceCommand.entry()
