@@ -88,6 +88,8 @@ struct FollowCommand: ParsableCommand {
     var noLimit = false
     @Option(help: ArgumentHelp("Emit a path this long after its last event when no verdict ended it.", valueName: "duration"))
     var quietPeriod: String = "100ms"
+    @Option(help: ArgumentHelp("Also write every raw trace message received to FILE (hex, for bug reports and replay).", valueName: "file"))
+    var capture: String?
 
     func validate() throws {
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of paths, for example --count 1") }
@@ -126,6 +128,7 @@ struct FollowCommand: ParsableCommand {
         options.count = count
         options.timeout = timeoutSeconds
         options.quietPeriod = quiet
+        options.capturePath = capture
         let runner = NftTraceSession(options: options)
         var info: RecordEncoder.SessionInfo?
         let summary = try runner.run { record in

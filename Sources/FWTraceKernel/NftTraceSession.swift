@@ -13,6 +13,8 @@ public final class NftTraceSession {
         public var timeout: Double?
         public var quietPeriod: Double = 0.1
         public var receiveBuffer: Int = 16 << 20
+        /// Writes every datagram received (receive time and hex) to this file: fixtures and bug reports.
+        public var capturePath: String?
         public init(session: String, filter: TraceFilter, limit: RateLimit?) {
             self.session = session; self.filter = filter; self.limit = limit
         }
@@ -60,6 +62,7 @@ public final class NftTraceSession {
         let interfaces = InterfaceNames()
         var config = PathAssembler.Configuration(ownTable: installer.tableName, ownChains: installer.chains)
         config.quietPeriod = options.quietPeriod
+        config.filterProtocol = options.filter.proto?.number
         let assembler = PathAssembler(configuration: config, catalog: reader.load())
         var lastReload = Self.now()
         assembler.refreshCatalog = {
@@ -75,6 +78,10 @@ public final class NftTraceSession {
         emit(.started(RecordEncoder.SessionInfo(
             filter: options.filter.summary, families: options.filter.families.map(\.rawValue).sorted(),
             rules: installer.installedRules, limit: options.limit?.nft, table: "inet \(installer.tableName)")))
+
+        var capture: CaptureWriter?
+        if let path = options.capturePath { capture = try CaptureWriter(path: path) }
+        defer { capture?.close() }
 
         var summary = Summary()
         let started = Self.now()
@@ -123,6 +130,7 @@ public final class NftTraceSession {
                         catalogStale = false
                     }
                     let time = Self.now()
+                    capture?.write(bytes, time: time)
                     let messages: [NetlinkMessage]
                     do { messages = try NetlinkMessage.split(bytes) } catch {
                         emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))

@@ -17,6 +17,9 @@ public final class PathAssembler {
         public var maxPending: Int = 4096
         /// A path older than this is emitted even if events keep arriving.
         public var maxAge: Double = 5
+        /// The one transport protocol our trace rule matches, if the filter names one: it tells
+        /// the protocol behind IPv6 extension headers that the kernel's header dump cuts off.
+        public var filterProtocol: UInt8?
 
         public init(ownTable: String, ownChains: [String: Hook] = ["pre": .prerouting, "out": .output]) {
             self.ownTable = ownTable
@@ -42,6 +45,10 @@ public final class PathAssembler {
     public var interfaceName: (UInt32) -> String? = { _ in nil }
 
     private var pending: [UInt32: Pending] = [:]
+    /// Start order of pending paths (trace id, start time), oldest first, for O(1) eviction.
+    /// Entries whose path already ended are skipped when they reach the front.
+    private var startOrder: [(id: UInt32, time: Double)] = []
+    private var startOrderHead = 0
     public private(set) var evicted = 0
     public private(set) var ignoredEvents = 0
 
@@ -51,6 +58,14 @@ public final class PathAssembler {
     }
 
     public var pendingCount: Int { pending.count }
+
+    /// Drops start-order entries of paths that already ended, so the list stays as small as the
+    /// pending table.
+    private func compactStartOrder() {
+        guard startOrder.count - startOrderHead > 2 * configuration.maxPending + 1024 else { return }
+        startOrder = startOrder[startOrderHead...].filter { pending[$0.id]?.path.time == $0.time }
+        startOrderHead = 0
+    }
 
     static func isFwtraceTable(_ name: String) -> Bool { name == "fwtrace" || name.hasPrefix("fwtrace_") }
 
@@ -64,7 +79,10 @@ public final class PathAssembler {
             let summary = event.networkHeader.flatMap {
                 try? PacketHeaders.parse(network: $0, transport: event.transportHeader, nfproto: event.nfproto)
             }
-            if isOwnTable, let hook = configuration.ownChains[event.chain], let summary {
+            if isOwnTable, let hook = configuration.ownChains[event.chain], var summary {
+                if let known = configuration.filterProtocol {
+                    PacketHeaders.resolveProtocol(&summary, protocol: known, transport: event.transportHeader)
+                }
                 if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
                 var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
                 path.iif = event.iif.flatMap(interfaceName)
@@ -72,6 +90,8 @@ public final class PathAssembler {
                 path.mark = event.mark
                 pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
                                                  lastDump: summary, lastEventTime: time, dumps: 1)
+                startOrder.append((event.traceID, time))
+                compactStartOrder()
                 out += evictIfNeeded()
                 return out
             }
@@ -277,14 +297,19 @@ public final class PathAssembler {
     }
 
     func evictIfNeeded() -> [PacketPath] {
-        guard pending.count > configuration.maxPending else { return [] }
-        let excess = pending.count - configuration.maxPending
-        let oldest = pending.sorted { $0.value.lastEventTime < $1.value.lastEventTime }.prefix(excess)
         var out: [PacketPath] = []
-        for (id, state) in oldest {
+        while pending.count > configuration.maxPending, startOrderHead < startOrder.count {
+            let (id, time) = startOrder[startOrderHead]
+            startOrderHead += 1
+            // Only the entry that started the current pending path for this id counts.
+            guard let state = pending[id], state.path.time == time else { continue }
             pending.removeValue(forKey: id)
             evicted += 1
             out.append(finish(state, incomplete: true))
+        }
+        if startOrderHead > 1024 && startOrderHead * 2 > startOrder.count {
+            startOrder.removeFirst(startOrderHead)
+            startOrderHead = 0
         }
         return out
     }

@@ -19,8 +19,12 @@ public struct PacketSummary: Equatable, Sendable {
     public var icmpCode: UInt8?
     /// Set when this is a later IPv4 fragment: no transport header to read.
     public var isLaterFragment: Bool = false
+    /// False when IPv6 extension headers hide the transport protocol: the kernel dumps at most
+    /// 40 bytes of network header (NFT_TRACETYPE_NETWORK_HSIZE), so the chain of extension
+    /// headers usually is not in the dump. `protocolNumber` is then the first extension header.
+    public var protocolKnown: Bool = true
 
-    public var protocolName: String { PacketSummary.protocolName(protocolNumber) }
+    public var protocolName: String { protocolKnown ? PacketSummary.protocolName(protocolNumber) : "unknown" }
 
     public static func protocolName(_ number: UInt8) -> String {
         switch number {
@@ -119,10 +123,20 @@ public enum PacketHeaders {
             protocolNumber: next, length: Int(Bytes.be16(h, 4)) + 40, ttl: h[7],
             flowLabel: (UInt32(h[1] & 0x0f) << 16) | UInt32(Bytes.be16(h, 2)))
         summary.isLaterFragment = laterFragment
-        if let transport, !laterFragment, !ipv6ExtensionHeaders.contains(next), next != 59 {
+        summary.protocolKnown = !ipv6ExtensionHeaders.contains(next)
+        if let transport, !laterFragment, summary.protocolKnown, next != 59 {
             try parseTransport(&summary, transport)
         }
         return summary
+    }
+
+    /// Completes a summary whose transport protocol the headers did not tell, when it is known
+    /// another way (fwtrace's own trace rule matched exactly one protocol).
+    public static func resolveProtocol(_ summary: inout PacketSummary, protocol number: UInt8, transport: [UInt8]?) {
+        guard !summary.protocolKnown else { return }
+        summary.protocolNumber = number
+        summary.protocolKnown = true
+        if let transport, !summary.isLaterFragment { try? parseTransport(&summary, transport) }
     }
 
     static func parseTransport(_ s: inout PacketSummary, _ t: [UInt8]) throws {

@@ -1,0 +1,63 @@
+import Foundation
+import XCTest
+@testable import FWTraceCore
+
+/// A capture of real kernel trace messages (Tests/tools/capture-fixtures.sh made it with
+/// `fwtrace follow --capture` on Linux 6.18) and the ruleset it was captured against.
+struct KernelFixture {
+    let name: String
+    let datagrams: [CaptureFormat.Datagram]
+    let catalog: RuleCatalog
+
+    static let kernel = "kernel-6.18"
+
+    static func directory() -> URL {
+        Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
+    }
+
+    static func load(_ scenario: String) throws -> KernelFixture {
+        let base = directory().appendingPathComponent("\(kernel)-\(scenario)")
+        let capture = try String(contentsOf: base.appendingPathExtension("hex"), encoding: .utf8)
+        func text(_ suffix: String) -> String {
+            (try? String(contentsOf: URL(fileURLWithPath: base.path + suffix), encoding: .utf8)) ?? ""
+        }
+        let catalog = RuleCatalog.build(nftListing: text(".nft.txt"),
+                                        iptablesSave: [.ip: text(".iptables-save.txt"), .ip6: text(".ip6tables-save.txt")])
+        return KernelFixture(name: scenario, datagrams: try CaptureFormat.parse(capture), catalog: catalog)
+    }
+
+    static var allScenarios: [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory().path)) ?? []
+        return files.filter { $0.hasSuffix(".hex") }.map { String($0.dropFirst(kernel.count + 1).dropLast(4)) }.sorted()
+    }
+
+    /// Every trace message in the capture, with the datagram it came from.
+    func messages() throws -> [(bytes: [UInt8], message: NetlinkMessage, time: Double)] {
+        var out: [([UInt8], NetlinkMessage, Double)] = []
+        for d in datagrams {
+            for m in try NetlinkMessage.split(d.bytes) where m.type == NftTraceDecoder.messageType { out.append((d.bytes, m, d.time)) }
+        }
+        return out
+    }
+
+    func events() throws -> [NftTraceEvent] {
+        try messages().map { try NftTraceDecoder.decode($0.bytes, body: $0.message.body) }
+    }
+
+    /// fwtrace's own table in this capture (its name holds the session id).
+    func ownTable() throws -> String {
+        try XCTUnwrap(try events().first { $0.table.hasPrefix("fwtrace_") }?.table)
+    }
+
+    /// Replays the capture through a PathAssembler as `follow` would.
+    func paths(filterProtocol: UInt8? = nil) throws -> [PacketPath] {
+        var config = PathAssembler.Configuration(ownTable: try ownTable())
+        config.filterProtocol = filterProtocol
+        let assembler = PathAssembler(configuration: config, catalog: catalog)
+        var out: [PacketPath] = []
+        for m in try messages() {
+            out += assembler.ingest(try NftTraceDecoder.decode(m.bytes, body: m.message.body), at: m.time)
+        }
+        return out + assembler.flush()
+    }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/python3
+"""Sends one probe packet of a given kind, for fixture capture and end-to-end tests.
+
+Runs inside a test namespace (ip netns exec ...); only ever addresses the lab's own hosts.
+  send.py icmp4 DST | icmp6 DST | udp DST PORT [--hopopts] | tcp DST PORT [--src ADDR]
+Prints what happened; exit 0 when the probe was sent.
+"""
+import socket, struct, sys
+
+def checksum(data):
+    if len(data) % 2: data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+
+def main(argv):
+    kind = argv[1]
+    if kind == "icmp4":
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        hdr = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1) + b"fwtrace"
+        hdr = hdr[:2] + struct.pack("!H", checksum(hdr)) + hdr[4:]
+        s.sendto(hdr, (argv[2], 0)); print("sent icmp echo")
+    elif kind == "icmp6":
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        s.sendto(struct.pack("!BBHHH", 128, 0, 0, 0x4242, 1) + b"fwtrace", (argv[2], 0)); print("sent icmpv6 echo")
+    elif kind == "udp":
+        fam = socket.AF_INET6 if ":" in argv[2] else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        if "--hopopts" in argv:
+            # Hop-by-hop header with one PadN option: an IPv6 extension header before UDP.
+            s.setsockopt(socket.IPPROTO_IPV6, 54, bytes([0, 0, 1, 4, 0, 0, 0, 0]))
+        s.sendto(b"fwtrace", (argv[2], int(argv[3]))); print("sent udp")
+    elif kind == "tcp":
+        fam = socket.AF_INET6 if ":" in argv[2] else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(2)
+        if "--src" in argv: s.bind((argv[argv.index("--src") + 1], 0))
+        try:
+            s.connect((argv[2], int(argv[3]))); print("connected:", s.recv(100).decode().strip())
+        except OSError as e:
+            print("failed:", e)
+    else:
+        print(__doc__); return 2
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
