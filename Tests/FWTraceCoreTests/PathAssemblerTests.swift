@@ -170,3 +170,23 @@ final class PathAssemblerNativeAndIPv6Tests: XCTestCase {
         XCTAssertGreaterThan(assembler.ignoredEvents, 0)
     }
 }
+
+final class PathAssemblerSessionIsolationTests: XCTestCase {
+    func testOurChainTracedBecauseAnotherSessionMarkedThePacketDoesNotStartAPath() throws {
+        let fixture = try KernelFixture.load("v4-tcp-reject-input-rule7")
+        let own = try fixture.ownTable()
+        // Replay as if our rule had not matched: drop our rule's event, keep our policy event
+        // (which then carries the header dump, as when another session set the trace bit).
+        var events = try fixture.events()
+        let ruleIndex = try XCTUnwrap(events.firstIndex { $0.table == own && $0.ruleHandle != nil })
+        let dump = events[ruleIndex]
+        events.remove(at: ruleIndex)
+        let policyIndex = try XCTUnwrap(events.firstIndex { $0.table == own && $0.kind == .policy })
+        events[policyIndex].networkHeader = dump.networkHeader
+        events[policyIndex].transportHeader = dump.transportHeader
+        let assembler = PathAssembler(configuration: .init(ownTable: own), catalog: fixture.catalog)
+        var paths: [PacketPath] = []
+        for e in events { paths += assembler.ingest(e, at: 1) }
+        XCTAssertTrue((paths + assembler.flush()).isEmpty)
+    }
+}

@@ -2,8 +2,8 @@
 ///
 /// The trace id alone does not identify a packet (it is a hash of the skb address, flow and input
 /// interface: it repeats for later packets of a flow). fwtrace's own base chains run first at
-/// their hook (priority -350) and set the trace bit, so an event of our own table that carries a
-/// header dump marks the start of a new packet; every other base-chain run of the same trace id
+/// their hook (priority -350) and set the trace bit, so the event of our own trace rule (which
+/// carries a header dump) marks the start of a new packet; every other base-chain run of the same trace id
 /// continues that packet as long as the hook order and the packet's identity allow it.
 public final class PathAssembler {
     public struct Configuration: Sendable {
@@ -79,7 +79,10 @@ public final class PathAssembler {
             let summary = event.networkHeader.flatMap {
                 try? PacketHeaders.parse(network: $0, transport: event.transportHeader, nfproto: event.nfproto)
             }
-            if isOwnTable, let hook = configuration.ownChains[event.chain], var summary {
+            // Only our own trace rule matching starts a path: when another session's table set
+            // the trace bit first, our chain is traced too, but its policy event is not ours.
+            if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
+               let hook = configuration.ownChains[event.chain], var summary {
                 if let known = configuration.filterProtocol {
                     PacketHeaders.resolveProtocol(&summary, protocol: known, transport: event.transportHeader)
                 }

@@ -1,0 +1,74 @@
+import Foundation
+import XCTest
+
+/// `follow` against a native nftables ruleset: an inet table with a set of allowed ports.
+final class NativeNftFollowTests: XCTestCase {
+    var lab: TestLab!
+
+    override func setUpWithError() throws {
+        try E2E.requireRoot()
+        lab = try TestLab("nft")
+        let ruleset = """
+        table inet web {
+          set allowed { type inet_service; elements = { 22, 80 }; }
+          chain input {
+            type filter hook input priority filter; policy accept;
+            ct state established,related accept
+            tcp dport @allowed accept
+            counter drop
+          }
+        }
+        """
+        let file = NSTemporaryDirectory() + "fwtrace-e2e-ruleset.nft"
+        try ruleset.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try lab.server(["nft", "-f", file])
+        try lab.listen([80])
+    }
+
+    override func tearDown() { lab?.destroy() }
+
+    /// The handle nft itself shows for the rule whose text contains `fragment`.
+    func handle(of fragment: String) throws -> Int {
+        let listing = try lab.server(["nft", "-a", "list", "chain", "inet", "web", "input"]).stdout
+        let line = try XCTUnwrap(listing.split(separator: "\n").first { $0.contains(fragment) })
+        return try XCTUnwrap(Int(line.components(separatedBy: "# handle ").last!.trimmingCharacters(in: .whitespaces)))
+    }
+
+    func testAcceptedBySetRuleWithNftTextAndHandle() throws {
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "80", "--count", "1", "--timeout", "10s"])
+        try lab.send(["tcp", "10.99.0.2", "80"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let path = try XCTUnwrap(f.paths.first)
+        let decided = path[object: "decided_by"]
+        XCTAssertEqual(decided["table"] as? String, "web")
+        XCTAssertEqual(decided["text"] as? String, "tcp dport @allowed accept")
+        XCTAssertEqual(decided["rule"] as? Int, 2)
+        XCTAssertEqual(decided["handle"] as? Int, try handle(of: "@allowed"))
+        XCTAssertEqual(path[array: "path"].first { $0["table"] as? String == "web" }?["table_family"] as? String, "inet")
+    }
+
+    func testFinalDropIsShownWithItsHandle() throws {
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8080", "--count", "1", "--timeout", "10s"])
+        try lab.send(["tcp", "10.99.0.2", "8080"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let path = try XCTUnwrap(f.paths.first)
+        XCTAssertEqual(path["verdict"] as? String, "drop")
+        XCTAssertEqual(path[object: "decided_by"]["text"] as? String, "counter drop")
+        XCTAssertEqual(path[object: "decided_by"]["handle"] as? Int, try handle(of: "counter"))
+        XCTAssertEqual(path[object: "decided_by"]["rule"] as? Int, 3)
+    }
+
+    func testRuleAddedDuringTheSessionIsResolved() throws {
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8443", "--count", "1", "--timeout", "10s"])
+        try lab.server(["nft", "insert", "rule", "inet", "web", "input", "tcp", "dport", "8443", "drop"])
+        try lab.send(["tcp", "10.99.0.2", "8443"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        let path = try XCTUnwrap(f.paths.first)
+        XCTAssertEqual(path[object: "decided_by"]["text"] as? String, "tcp dport 8443 drop")
+        XCTAssertEqual(path[object: "decided_by"]["rule"] as? Int, 1)
+        XCTAssertEqual(path[object: "decided_by"]["handle"] as? Int, try handle(of: "8443"))
+    }
+}

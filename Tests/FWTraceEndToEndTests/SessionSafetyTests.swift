@@ -1,0 +1,151 @@
+import Foundation
+import XCTest
+
+/// What an admin relies on: nothing left behind, clear refusals, exit codes scripts can trust.
+final class SessionSafetyTests: XCTestCase {
+    var lab: TestLab!
+
+    override func setUpWithError() throws {
+        try E2E.requireRoot()
+        lab = try TestLab("safe")
+        try lab.installClassicFirewall()
+    }
+
+    override func tearDown() { lab?.destroy() }
+
+    func fwtraceTables() throws -> [String] {
+        try lab.server(["nft", "list", "tables"]).stdout.split(separator: "\n").filter { $0.contains("fwtrace") }.map(String.init)
+    }
+
+    func testKill9LeavesNoTableBehind() throws {
+        let f = try Follow(["--netns", lab.server, "--dport", "8080"])
+        XCTAssertEqual(try fwtraceTables().count, 1)
+        kill(f.process.processIdentifier, SIGKILL)
+        f.wait()
+        // The owner flag: the kernel deleted the table with the socket.
+        XCTAssertEqual(try fwtraceTables(), [])
+        XCTAssertEqual(try lab.server(["iptables-nft", "-S", "INPUT"]).stdout.split(separator: "\n").count, 9, "user rules untouched")
+    }
+
+    func testSigtermAndSighupEndTheSessionAndRemoveTheTable() throws {
+        for signal in [SIGTERM, SIGHUP, SIGINT] {
+            let before = try lab.server(["nft", "list", "ruleset"]).stdout
+            let f = try Follow(["--netns", lab.server, "--dport", "8080"])
+            XCTAssertEqual(try fwtraceTables().count, 1)
+            kill(f.process.processIdentifier, signal)
+            XCTAssertEqual(f.wait(), 0, f.stderr)
+            XCTAssertEqual(try fwtraceTables(), [])
+            XCTAssertEqual(f.records.last?["reason"] as? String, "signal")
+            E2E.validate(f.outputPath)
+            let after = try lab.server(["nft", "list", "ruleset"]).stdout
+            XCTAssertEqual(before, after, "the user's ruleset is exactly as it was")
+        }
+    }
+
+    func testTwoSessionsInOneNamespaceEachSeeOnlyTheirOwnPackets() throws {
+        try lab.listen([80])
+        let a = try Follow(["--netns", lab.server, "--dport", "8080", "--timeout", "3s"])
+        let b = try Follow(["--netns", lab.server, "--dport", "80", "--timeout", "3s"])
+        XCTAssertEqual(try fwtraceTables().count, 2)
+        try lab.send(["tcp", "10.99.0.2", "8080"])
+        try lab.send(["tcp", "10.99.0.2", "80"])
+        XCTAssertEqual(a.wait(), 0, a.stderr)
+        XCTAssertEqual(b.wait(), 0, b.stderr)
+        XCTAssertFalse(a.paths.isEmpty)
+        XCTAssertFalse(b.paths.isEmpty)
+        XCTAssertTrue(a.paths.allSatisfy { $0[object: "packet"]["dport"] as? Int == 8080 || $0[object: "packet"]["sport"] as? Int == 8080 })
+        XCTAssertTrue(b.paths.allSatisfy { $0[object: "packet"]["dport"] as? Int == 80 || $0[object: "packet"]["sport"] as? Int == 80 })
+        E2E.validate(a.outputPath)
+        E2E.validate(b.outputPath)
+        XCTAssertEqual(try fwtraceTables(), [])
+    }
+
+    func testTimeoutWithNoMatchSaysWhatWasWatched() throws {
+        let f = try Follow(["--netns", lab.server, "--dport", "9", "--timeout", "1s"])
+        XCTAssertEqual(f.wait(), 3)
+        XCTAssertTrue(f.stderr.contains("no packet matched"), f.stderr)
+        XCTAssertTrue(f.stderr.contains("--dport 9"), f.stderr)
+        XCTAssertTrue(f.stderr.contains(lab.server), f.stderr)
+        let ended = try XCTUnwrap(f.records.last)
+        XCTAssertEqual(ended["reason"] as? String, "timeout")
+        XCTAssertEqual(ended["paths"] as? Int, 0)
+        XCTAssertNotNil(ended["watched"])
+        E2E.validate(f.outputPath)
+    }
+
+    func testNamespaceByPIDAndByPath() throws {
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["ip", "netns", "exec", lab.server, "sleep", "30"]
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        usleep(200_000)
+        for spec in [String(holder.processIdentifier), "/run/netns/\(lab.server)"] {
+            let f = try Follow(["--netns", spec, "--dport", "8080", "--count", "1", "--timeout", "10s"])
+            XCTAssertEqual(try fwtraceTables().count, 1, spec)
+            try lab.send(["tcp", "10.99.0.2", "8080"])
+            XCTAssertEqual(f.wait(), 0, f.stderr)
+            XCTAssertEqual(f.paths.first?["verdict"] as? String, "reject", spec)
+            XCTAssertEqual(f.paths.first?["netns"] as? String, spec)
+        }
+    }
+
+    func testMissingNamespaceIsAClearError() throws {
+        let r = try E2E.run([E2E.binary, "follow", "--netns", "fwt-e2e-does-not-exist", "--dport", "80"], check: false)
+        XCTAssertEqual(r.status, 5)
+        XCTAssertTrue(r.stderr.contains("not found"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("ip netns list"), r.stderr)
+    }
+}
+
+final class CommandLineTests: XCTestCase {
+    override func setUpWithError() throws { try E2E.requireRoot() }
+
+    func testMalformedFiltersExitTwoWithOneLineAndAnExample() throws {
+        let bad: [[String]] = [
+            ["--dport", "80x"], ["--dport", "99999"], ["--dport", "2000:1000"], ["-p", "tcpx"],
+            ["-s", "10.0.0.300"], ["-d", "fd00::/200"], ["-i", "eth0;rm"], ["--timeout", "soon"],
+            ["--limit", "0"], ["-6", "-s", "10.0.0.1"], ["-p", "icmp", "--dport", "80"], ["-4", "-6"],
+            ["--count", "0"], ["--format", "xml"], ["--no-such-option"],
+        ]
+        for arguments in bad {
+            let r = try E2E.run([E2E.binary, "follow"] + arguments, check: false)
+            XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)")
+            XCTAssertFalse(r.stderr.isEmpty, "\(arguments)")
+        }
+        let r = try E2E.run([E2E.binary, "follow", "--dport", "80x"], check: false)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("for example"), r.stderr)
+    }
+
+    func testUnprivilegedUserIsToldToRunAsRoot() throws {
+        let r = try E2E.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                             E2E.binary, "follow", "--dport", "8080"], check: false)
+        XCTAssertEqual(r.status, 4, r.stderr)
+        XCTAssertTrue(r.stderr.contains("CAP_NET_ADMIN"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("sudo fwtrace follow"), r.stderr)
+    }
+
+    func testLegacyBackendIsRefusedClearlyForNow() throws {
+        let r = try E2E.run([E2E.binary, "follow", "--backend", "legacy", "--dport", "80"], check: false)
+        XCTAssertEqual(r.status, 5)
+        XCTAssertTrue(r.stderr.contains("legacy"), r.stderr)
+    }
+
+    func testHelpTeachesExitCodesAndExamples() throws {
+        let r = try E2E.run([E2E.binary, "follow", "--help"])
+        for needle in ["EXAMPLES", "--dport", "--netns", "Exit codes", "flags owner"] {
+            XCTAssertTrue(r.stdout.contains(needle), needle)
+        }
+    }
+
+    func testDemoRunsAndLeavesNothingBehind() throws {
+        let r = try E2E.run([E2E.binary, "demo", "--prefix", "fwt-e2e-demo"], check: false)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("#7  -A INPUT -j REJECT --reject-with icmp-host-prohibited"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("#5  -A INPUT -p tcp -m state --state NEW -m tcp --dport 80 -j ACCEPT"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("REJECT"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-cli"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-srv"))
+    }
+}
