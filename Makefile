@@ -32,11 +32,11 @@ demo: deps build
 # their own network namespaces (they need root and fail without it).
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	$(SWIFT) test --disable-swift-testing
 
 # Only the tests that need neither root nor a kernel.
 test-core:
-	$(SWIFT) test --filter FWTraceCoreTests
+	$(SWIFT) test --disable-swift-testing --filter FWTraceCoreTests
 
 # Re-captures the decoder fixtures from this machine's kernel (root).
 capture-fixtures: build

@@ -154,7 +154,7 @@ struct FollowCommand: ParsableCommand {
             ("netns", namespace?.displayName ?? "(this namespace)"),
             ("families", filter.families.map(\.rawValue).sorted().joined(separator: ",")),
             ("filter", filter.summary),
-            ("hooks", "prerouting,output"),
+            ("hooks", filter.inInterface == nil ? "prerouting,output" : "prerouting"),
         ]
         if json, let info {
             out.write(RecordEncoder.sessionEnded(info, paths: summary.paths, reason: summary.reason.rawValue,
@@ -164,7 +164,7 @@ struct FollowCommand: ParsableCommand {
         if summary.paths == 0 && summary.reason == .timeout {
             Console.error("""
             fwtrace: no packet matched in \(timeout ?? ""): watched \(filter.summary) (\(filter.families.map { $0 == .ip ? "IPv4" : "IPv6" }.sorted().joined(separator: " and "))) \
-            at prerouting and output in \(namespace.map { "netns \($0.displayName)" } ?? "this namespace").
+            at \(filter.inInterface == nil ? "prerouting and output" : "prerouting") in \(namespace.map { "netns \($0.displayName)" } ?? "this namespace").
             Check: does the traffic reach this host at all (upstream firewalls, security groups)? \
             does it arrive as \(filter.families.count == 1 ? "the other IP family" : "IPv6 rather than IPv4 or the reverse") or on another interface? \
             is it in another network namespace (a container: use --netns)?\n

@@ -45,7 +45,7 @@ public final class NftTraceInstaller {
                 throw UserFacingError("nftables refused to list tables (Operation not permitted): run fwtrace as root", exitCode: ExitCode.noPrivilege)
             }
             if probe.error.contains("not supported") || probe.error.contains("Protocol") {
-                throw UserFacingError("this kernel has no nf_tables: load it with `modprobe nf_tables`, or use --backend legacy on an iptables-legacy system", exitCode: ExitCode.unavailable)
+                throw UserFacingError("this kernel has no nf_tables: load it with `modprobe nf_tables` (kernels without nf_tables need the legacy backend, which this version does not have yet)", exitCode: ExitCode.unavailable)
             }
             throw UserFacingError("nftables is not usable here: \(probe.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.unavailable)
         }

@@ -116,10 +116,11 @@ public final class NftTraceSession {
                     let received = try traceSocket.receive()
                     guard case .datagram(let bytes) = received else {
                         if case .overrun = received {
-                            let drops = traceSocket.newKernelDrops() ?? 0
-                            summary.lost += drops
-                            emit(.loss(count: drops, reason: "enobufs",
-                                       detail: "the kernel dropped \(drops) trace events: the receive queue overflowed (raise --limit's strictness or the buffer)"))
+                            let drops = traceSocket.newKernelDrops()
+                            summary.lost += drops ?? 0
+                            emit(.loss(count: drops ?? 0, reason: "enobufs",
+                                       detail: drops.map { "the kernel dropped \($0) trace events: the receive queue overflowed; trace fewer packets (a narrower filter or a lower --limit)" }
+                                           ?? "the kernel dropped trace events (the receive queue overflowed); their number could not be read from /proc/net/netlink"))
                             continue
                         }
                         break

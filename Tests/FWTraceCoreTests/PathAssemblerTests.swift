@@ -190,3 +190,18 @@ final class PathAssemblerSessionIsolationTests: XCTestCase {
         XCTAssertTrue((paths + assembler.flush()).isEmpty)
     }
 }
+
+final class PathAssemblerIPv6ExtensionTests: XCTestCase {
+    func testHopByHopPacketIsOnePathWithItsVerdict() throws {
+        let paths = try KernelFixture.load("v6-udp-hopopts-accept").paths(filterProtocol: 17)
+        XCTAssertEqual(paths.count, 1)
+        let p = try XCTUnwrap(paths.first)
+        XCTAssertFalse(p.incomplete)
+        XCTAssertEqual(p.verdict, .accept)
+        XCTAssertEqual(p.decidingStep?.text, "-A INPUT -p udp -m udp --dport 5353 -j ACCEPT")
+        // Without the filter's protocol the path is still whole, its protocol honestly unknown.
+        let unknown = try XCTUnwrap(try KernelFixture.load("v6-udp-hopopts-accept").paths().first)
+        XCTAssertEqual(unknown.packet.protocolName, "unknown")
+        XCTAssertEqual(unknown.decidingStep?.rule, 4)
+    }
+}

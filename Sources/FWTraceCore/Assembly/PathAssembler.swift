@@ -76,16 +76,16 @@ public final class PathAssembler {
         let isInternal = event.tableFamily == .inet && Self.isFwtraceTable(event.table)
 
         if event.startsBaseChainRun {
-            let summary = event.networkHeader.flatMap {
+            var summary = event.networkHeader.flatMap {
                 try? PacketHeaders.parse(network: $0, transport: event.transportHeader, nfproto: event.nfproto)
+            }
+            if summary != nil, let known = configuration.filterProtocol {
+                PacketHeaders.resolveProtocol(&summary!, protocol: known, transport: event.transportHeader)
             }
             // Only our own trace rule matching starts a path: when another session's table set
             // the trace bit first, our chain is traced too, but its policy event is not ours.
             if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
-               let hook = configuration.ownChains[event.chain], var summary {
-                if let known = configuration.filterProtocol {
-                    PacketHeaders.resolveProtocol(&summary, protocol: known, transport: event.transportHeader)
-                }
+               let hook = configuration.ownChains[event.chain], let summary {
                 if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
                 var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
                 path.iif = event.iif.flatMap(interfaceName)
@@ -294,7 +294,8 @@ public final class PathAssembler {
     }
 
     static func sameIdentity(_ a: PacketSummary, _ b: PacketSummary) -> Bool {
-        guard a.family == b.family, a.protocolNumber == b.protocolNumber, a.length == b.length else { return false }
+        guard a.family == b.family, a.length == b.length else { return false }
+        if a.protocolKnown && b.protocolKnown && a.protocolNumber != b.protocolNumber { return false }
         if a.family == .ip { return a.ipID == b.ipID }
         return a.flowLabel == b.flowLabel
     }

@@ -100,8 +100,8 @@ public enum PacketHeaders {
         var next = h[6]
         var offset = 40
         var laterFragment = false
-        // The kernel copies the extension headers with the network header (up to the transport
-        // offset), so the chain is walked inside this buffer.
+        // Walk whatever extension headers the buffer holds. The kernel's trace dump stops at 40
+        // bytes, so usually none are there and `protocolKnown` ends up false (see PacketSummary).
         while ipv6ExtensionHeaders.contains(next), h.count - offset >= 8 {
             let current = next
             next = h[offset]
