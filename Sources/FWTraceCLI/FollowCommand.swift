@@ -90,6 +90,8 @@ struct FollowCommand: ParsableCommand {
     var quietPeriod: String = "100ms"
     @Option(help: ArgumentHelp("Also write every raw trace message received to FILE (hex, for bug reports and replay).", valueName: "file"))
     var capture: String?
+    @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB).", valueName: "bytes", visibility: .hidden))
+    var receiveBuffer: Int = 16 << 20
 
     func validate() throws {
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of paths, for example --count 1") }
@@ -129,6 +131,7 @@ struct FollowCommand: ParsableCommand {
         options.timeout = timeoutSeconds
         options.quietPeriod = quiet
         options.capturePath = capture
+        options.receiveBuffer = receiveBuffer
         let runner = NftTraceSession(options: options)
         var info: RecordEncoder.SessionInfo?
         let summary = try runner.run { record in

@@ -149,3 +149,29 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-srv"))
     }
 }
+
+/// An overflowing receive queue is reported with the kernel's own count, never a silent gap.
+final class LossReportingTests: XCTestCase {
+    func testOverflowIsReportedAsLossWithTheKernelsCount() throws {
+        try E2E.requireRoot()
+        let lab = try TestLab("loss")
+        defer { lab.destroy() }
+        try lab.server(["iptables-nft", "-A", "INPUT", "-p", "udp", "--dport", "9999", "-j", "DROP"])
+        // A 4 KiB queue cannot hold a burst of 20,000 traced datagrams (about 5 events each).
+        let f = try Follow(["--netns", lab.server, "-p", "udp", "--dport", "9999", "--no-limit",
+                            "--receive-buffer", "4096", "--timeout", "4s"])
+        let sent = try lab.send(["udpflood", "10.99.0.2", "9999", "20000"])
+        XCTAssertTrue(sent.stdout.contains("sent 20000"), sent.stdout)
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let losses = f.records.filter { $0["type"] as? String == "loss" }
+        XCTAssertFalse(losses.isEmpty, "an overflow must produce loss records")
+        let lost = losses.compactMap { $0["count"] as? Int }.reduce(0, +)
+        XCTAssertGreaterThan(lost, 0)
+        XCTAssertTrue(losses.allSatisfy { ["enobufs", "kernel-drops"].contains($0["reason"] as? String ?? "") })
+        // Every packet is either in a path or accounted for by the reported losses.
+        let complete = f.paths.filter { $0["incomplete"] == nil && $0["verdict"] as? String == "drop" }.count
+        XCTAssertLessThan(complete, 20000)
+        XCTAssertGreaterThan(f.paths.count, 0)
+    }
+}

@@ -3,6 +3,7 @@
 
 Runs inside a test namespace (ip netns exec ...); only ever addresses the lab's own hosts.
   send.py icmp4 DST | icmp6 DST | udp DST PORT [--hopopts] | tcp DST PORT [--src ADDR]
+          | udpflood DST PORT COUNT
 Prints what happened; exit 0 when the probe was sent.
 """
 import socket, struct, sys
@@ -30,6 +31,11 @@ def main(argv):
             # Hop-by-hop header with one PadN option: an IPv6 extension header before UDP.
             s.setsockopt(socket.IPPROTO_IPV6, 54, bytes([0, 0, 1, 4, 0, 0, 0, 0]))
         s.sendto(b"fwtrace", (argv[2], int(argv[3]))); print("sent udp")
+    elif kind == "udpflood":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(int(argv[4])):
+            s.sendto(b"fwtrace", (argv[2], int(argv[3])))
+        print("sent", argv[4], "udp datagrams")
     elif kind == "tcp":
         fam = socket.AF_INET6 if ":" in argv[2] else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(2)
