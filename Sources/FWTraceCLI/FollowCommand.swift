@@ -110,9 +110,6 @@ struct FollowCommand: ParsableCommand {
         } catch let error as FilterError {
             throw UserFacingError(error.description, exitCode: ExitCode.usage)
         }
-        if backend == .legacy {
-            throw UserFacingError("the legacy backend (iptables-legacy TRACE) is not available in this version yet: use --backend nft (nftables and iptables-nft)", exitCode: ExitCode.unavailable)
-        }
         try Privileges.requireNetAdmin(command: "follow")
         var namespace: NetworkNamespace?
         if let netns {
@@ -120,9 +117,16 @@ struct FollowCommand: ParsableCommand {
             try namespace!.enter()
         }
 
+        let chosen: BackendDetection.Choice
+        switch backend {
+        case .nft: chosen = .nft
+        case .legacy: chosen = .legacy
+        case .auto: chosen = try BackendDetection.detect()
+        }
         let session = SessionID.make()
         let json: Bool = format == .json || (format == .auto && isatty(1) == 0)
-        let context = RecordContext(host: SessionID.hostname(), netns: namespace?.displayName, backend: "nft", session: session)
+        let context = RecordContext(host: SessionID.hostname(), netns: namespace?.displayName,
+                                    backend: chosen == .nft ? "nft" : "legacy", session: session)
         let out = LineWriter(fd: 1)
         let view = TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
 
@@ -132,9 +136,8 @@ struct FollowCommand: ParsableCommand {
         options.quietPeriod = quiet
         options.capturePath = capture
         options.receiveBuffer = receiveBuffer
-        let runner = NftTraceSession(options: options)
         var info: RecordEncoder.SessionInfo?
-        let summary = try runner.run { record in
+        let handle: (NftTraceSession.Record) -> Void = { record in
             switch record {
             case .started(let i):
                 info = i
@@ -153,11 +156,19 @@ struct FollowCommand: ParsableCommand {
                 }
             }
         }
+        let summary: NftTraceSession.Summary
+        switch chosen {
+        case .nft:
+            summary = try NftTraceSession(options: options).run(emit: handle)
+        case .legacy:
+            summary = try LegacyTraceSession(options: options).run(emit: handle, notice: { Console.error("fwtrace: \($0)") })
+        }
         let watched: [(String, String)] = [
             ("netns", namespace?.displayName ?? "(this namespace)"),
             ("families", filter.families.map(\.rawValue).sorted().joined(separator: ",")),
             ("filter", filter.summary),
             ("hooks", filter.inInterface == nil ? "prerouting,output" : "prerouting"),
+            ("backend", context.backend),
         ]
         if json, let info {
             out.write(RecordEncoder.sessionEnded(info, paths: summary.paths, reason: summary.reason.rawValue,

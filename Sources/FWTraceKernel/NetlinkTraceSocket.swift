@@ -22,8 +22,9 @@ public final class NetlinkGroupSocket {
         try NetlinkGroupSocket(group: fwt_nfnlgrp_nftables, receiveBuffer: 1 << 20)
     }
 
-    init(group: UInt32, receiveBuffer: Int) throws {
-        guard let socket = mnl_socket_open2(NETLINK_NETFILTER, Int32(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue)) else {
+    init(group: UInt32, receiveBuffer: Int, nonblocking: Bool = true) throws {
+        let flags = Int32(SOCK_CLOEXEC.rawValue) | (nonblocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        guard let socket = mnl_socket_open2(NETLINK_NETFILTER, flags) else {
             let e = errno
             if e == EPROTONOSUPPORT || e == EAFNOSUPPORT {
                 throw UserFacingError("this kernel has no netfilter netlink (nfnetlink): load it with `modprobe nfnetlink nf_tables`", exitCode: ExitCode.unavailable)
@@ -37,7 +38,7 @@ public final class NetlinkGroupSocket {
             throw SystemError("bind netfilter netlink socket", errno: e)
         }
         var g = group
-        guard mnl_socket_setsockopt(socket, fwt_netlink_add_membership, &g, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
+        guard group == 0 || mnl_socket_setsockopt(socket, fwt_netlink_add_membership, &g, socklen_t(MemoryLayout<UInt32>.size)) == 0 else {
             let e = errno; mnl_socket_close(socket)
             if e == EPERM { throw UserFacingError("joining netfilter's trace group needs CAP_NET_ADMIN: run fwtrace as root", exitCode: ExitCode.noPrivilege) }
             throw SystemError("join netlink group \(group)", errno: e)
@@ -54,6 +55,41 @@ public final class NetlinkGroupSocket {
     }
 
     public enum Receive { case datagram([UInt8]), wouldBlock, overrun }
+
+    private var sequence: UInt32 = 1
+
+    /// Sends one request with NLM_F_ACK and waits for its acknowledgement; a negative error in
+    /// the ack becomes a SystemError with that errno.
+    func request(type: UInt16, body: [UInt8]) throws {
+        sequence &+= 1
+        let length = UInt32(16 + body.count)
+        var message: [UInt8] = []
+        for v in [length] { message += withUnsafeBytes(of: v.littleEndian, Array.init) }
+        message += withUnsafeBytes(of: type.littleEndian, Array.init)
+        message += withUnsafeBytes(of: UInt16(0x1 | 0x4).littleEndian, Array.init)   // NLM_F_REQUEST | NLM_F_ACK
+        message += withUnsafeBytes(of: sequence.littleEndian, Array.init)
+        message += withUnsafeBytes(of: UInt32(0).littleEndian, Array.init)
+        message += body
+        let sent = message.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
+        guard sent >= 0 else { throw SystemError("netlink request") }
+        var reply = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n < 0 { if errno == EINTR { continue }; throw SystemError("netlink acknowledgement") }
+            let messages = (try? NetlinkMessage.split(Array(reply[0..<n]))) ?? []
+            for m in messages where m.type == NetlinkMessage.error && m.sequence == sequence {
+                let code = Int32(bitPattern: UInt32(reply[m.body.lowerBound]) | UInt32(reply[m.body.lowerBound + 1]) << 8
+                                 | UInt32(reply[m.body.lowerBound + 2]) << 16 | UInt32(reply[m.body.lowerBound + 3]) << 24)
+                if code == 0 { return }
+                throw SystemError("nfnetlink_log configuration", errno: -code)
+            }
+        }
+    }
+
+    func setNonblocking() {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+    }
 
     /// One datagram, or wouldBlock when the queue is empty, or overrun when the kernel dropped
     /// messages (ENOBUFS): the count is read from the kernel with `kernelDrops()`.

@@ -3,7 +3,7 @@
 
 Runs inside a test namespace (ip netns exec ...); only ever addresses the lab's own hosts.
   send.py icmp4 DST | icmp6 DST | udp DST PORT [--hopopts] | tcp DST PORT [--src ADDR]
-          | udpflood DST PORT COUNT
+          | udpflood DST PORT COUNT | tcpack DST PORT --src ADDR
 Prints what happened; exit 0 when the probe was sent.
 """
 import socket, struct, sys
@@ -36,6 +36,15 @@ def main(argv):
         for _ in range(int(argv[4])):
             s.sendto(b"fwtrace", (argv[2], int(argv[3])))
         print("sent", argv[4], "udp datagrams")
+    elif kind == "tcpack":
+        # A bare TCP ACK for a connection that does not exist (conntrack calls it INVALID when
+        # nf_conntrack_tcp_loose is 0). The kernel builds the IP header.
+        src, dst, port = argv[argv.index("--src") + 1], argv[2], int(argv[3])
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        tcp = struct.pack("!HHIIBBHHH", 40000, port, 12345, 67890, 5 << 4, 0x10, 64240, 0, 0)
+        pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+        tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+        s.sendto(tcp, (dst, 0)); print("sent tcp ack")
     elif kind == "tcp":
         fam = socket.AF_INET6 if ":" in argv[2] else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(2)

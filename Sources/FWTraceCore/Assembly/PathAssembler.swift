@@ -258,13 +258,13 @@ public final class PathAssembler {
             else if path.steps.isEmpty { path.verdict = .accept }   // no chain but ours saw it
             else { path.verdict = .unknown }
         }
-        path.decidedBy = decidingStep(path)
+        path.decidedBy = Self.decidingStep(path)
         return path
     }
 
     /// The step to blame or credit: the one that ended the path, or for an acceptance the last
     /// accepting step outside raw/mangle/nat chains (the filter decision the admin asks about).
-    func decidingStep(_ path: PacketPath) -> Int? {
+    static func decidingStep(_ path: PacketPath) -> Int? {
         switch path.verdict {
         case .drop, .reject, .queue, .stolen:
             return path.steps.lastIndex { $0.verdict == path.verdict.stepVerdict }

@@ -272,3 +272,49 @@ public struct RateLimit: Equatable, Sendable {
 
     public var nft: String { "limit rate \(count)/\(unit)" }
 }
+
+extension TraceFilter {
+    /// iptables match arguments for fwtrace's TRACE rule in raw PREROUTING or OUTPUT, one
+    /// argument list per rule (ports without a protocol need one rule per protocol); nil when no
+    /// packet at that hook can match.
+    public func iptablesMatches(for hook: Hook, family: PacketSummary.Family) -> [[String]]? {
+        guard families.contains(family) else { return nil }
+        if hook == .output, inInterface != nil { return nil }
+        var common: [String] = []
+        if let src { common += ["-s", src.description] }
+        if let dst { common += ["-d", dst.description] }
+        if let inInterface, hook != .output { common += ["-i", inInterface] }
+        if let outInterface, hook == .output { common += ["-o", outInterface] }
+        func ports(_ option: String, _ p: Ports?) -> [String] {
+            guard let p else { return [] }
+            switch p {
+            case .list(let list): return ["-m", "multiport", "--\(option)s", list.map(String.init).joined(separator: ",")]
+            default: return ["--\(option)", p.text]
+            }
+        }
+        let hasPorts = sport != nil || dport != nil
+        var protocols: [String?]
+        if let proto {
+            switch proto {
+            case .icmpv6: protocols = ["ipv6-icmp"]
+            case .number(let n): protocols = [String(n)]
+            default: protocols = [proto.nftName]
+            }
+        } else {
+            protocols = hasPorts ? ["tcp", "udp", "sctp"] : [nil]
+        }
+        return protocols.map { p in
+            var args = common
+            if let p { args += ["-p", p] }
+            return args + ports("sport", sport) + ports("dport", dport)
+        }
+    }
+}
+
+extension RateLimit {
+    /// The `-m limit` arguments of the legacy TRACE rule.
+    public var iptables: [String] {
+        let unit = ["second": "sec", "minute": "min", "hour": "hour", "day": "day"][self.unit] ?? "sec"
+        return ["-m", "limit", "--limit", "\(count)/\(unit)"]
+    }
+}

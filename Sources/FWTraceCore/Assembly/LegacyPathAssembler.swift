@@ -1,0 +1,271 @@
+/// Groups iptables-legacy TRACE messages into one path per packet.
+///
+/// Legacy TRACE has no trace id. A packet's messages come in hook order, each carrying the whole
+/// packet; fwtrace's TRACE rule sits first in raw PREROUTING/OUTPUT, so a packet's first message
+/// is from that raw chain. Messages are matched to packets by the bytes NAT does not change
+/// (IP id, protocol, length, TCP sequence numbers and flags, ICMP id/sequence, UDP data) and by
+/// hook order.
+public final class LegacyPathAssembler {
+    public struct Configuration: Sendable {
+        public var quietPeriod: Double = 0.1
+        public var maxPending: Int = 4096
+        public var maxAge: Double = 5
+        public init() {}
+    }
+
+    struct Pending {
+        var path: PacketPath
+        var key: PacketKey
+        var hook: Hook
+        var table: String
+        var lastEventTime: Double
+        var lastPacket: PacketSummary
+        var rawStartPosition: Int
+    }
+
+    /// What identifies a packet along its path, NAT notwithstanding.
+    struct PacketKey: Hashable {
+        var family: PacketSummary.Family
+        var protocolNumber: UInt8
+        var length: Int
+        var ipID: UInt16?
+        var flowLabel: UInt32?
+        var transport: [UInt8]
+    }
+
+    public let configuration: Configuration
+    public var ruleset: LegacyRuleset
+    public var interfaceName: (UInt32) -> String? = { _ in nil }
+    /// Called when a logged chain or position is not in the ruleset (it changed); returns a fresh one.
+    public var refreshRuleset: (() -> LegacyRuleset?)?
+
+    private var pending: [PacketKey: Pending] = [:]
+    private var order: [(key: PacketKey, time: Double)] = []
+    private var orderHead = 0
+    public private(set) var evicted = 0
+    public private(set) var ignored = 0
+    private var nextID: UInt32 = 1
+
+    public init(configuration: Configuration = .init(), ruleset: LegacyRuleset) {
+        self.configuration = configuration
+        self.ruleset = ruleset
+    }
+
+    public var pendingCount: Int { pending.count }
+
+    /// Splits a logged payload into network and transport parts and reads them.
+    public static func summary(payload: [UInt8], family: UInt8) -> (PacketSummary, transport: [UInt8])? {
+        guard let first = payload.first else { return nil }
+        let isV6 = family == 10 || first >> 4 == 6
+        let headerLength = isV6 ? 40 : Int(first & 0x0f) * 4
+        guard payload.count >= headerLength, headerLength >= 20 else { return nil }
+        var network = Array(payload[0..<headerLength])
+        var offset = headerLength
+        if isV6 {
+            // The whole packet is here: walk the extension headers to the transport header.
+            var next = payload[6]
+            while PacketHeaders.ipv6ExtensionHeaders.contains(next), payload.count - offset >= 8 {
+                let length = next == 44 ? 8 : (next == 51 ? (Int(payload[offset + 1]) + 2) * 4 : (Int(payload[offset + 1]) + 1) * 8)
+                next = payload[offset]
+                offset += length
+            }
+            guard offset <= payload.count else { return nil }
+            network = Array(payload[0..<offset])
+        }
+        let transport = Array(payload[offset...])
+        guard let summary = try? PacketHeaders.parse(network: network, transport: transport, nfproto: isV6 ? 10 : 2) else { return nil }
+        return (summary, transport)
+    }
+
+    static func key(_ s: PacketSummary, transport: [UInt8]) -> PacketKey {
+        // Ports, addresses and checksums change under NAT; keep what does not.
+        var invariant: [UInt8] = []
+        switch s.protocolNumber {
+        case 6 where transport.count >= 14: invariant = Array(transport[4..<14])          // seq, ack, offset, flags
+        case 17 where transport.count >= 8: invariant = Array(transport[8..<min(transport.count, 72)])
+        case 1, 58: invariant = Array(transport.prefix(8)).enumerated().filter { $0.offset < 2 || $0.offset >= 4 }.map { $0.element }
+        default: invariant = Array(transport.prefix(8))
+        }
+        return PacketKey(family: s.family, protocolNumber: s.protocolNumber, length: s.length,
+                         ipID: s.ipID, flowLabel: s.flowLabel, transport: invariant)
+    }
+
+    /// Feeds one TRACE message; returns the paths whose fate it decided (and any it displaced).
+    public func ingest(_ message: NflogMessage, trace: LegacyTracePrefix, at receiveTime: Double) -> [PacketPath] {
+        guard let payload = message.payload, let (packet, transport) = Self.summary(payload: payload, family: message.family) else {
+            ignored += 1
+            return []
+        }
+        let hook = LegacyRuleset.hook(message.hook ?? 255)
+        let key = Self.key(packet, transport: transport)
+        let family = packet.family
+        let time = message.timestamp ?? receiveTime
+        var out: [PacketPath] = []
+
+        let isRawStart = trace.table == "raw" && (trace.chain == "PREROUTING" || trace.chain == "OUTPUT")
+        var state = pending[key]
+        if let current = state {
+            let continues = current.hook.canReach(hook) && (current.hook != hook || Self.tableRank(trace.table, hook) >= Self.tableRank(current.table, hook))
+            let restartsRaw = isRawStart && !(current.hook == hook && current.table == "raw" && trace.number > current.rawStartPosition)
+            if !continues || restartsRaw {
+                pending.removeValue(forKey: key)
+                out.append(finish(current, verdictKnown: false))
+                state = nil
+            }
+        }
+        if state == nil {
+            guard isRawStart else { ignored += 1; return out }
+            var path = PacketPath(traceID: nextID, family: family, time: time, packet: packet)
+            nextID &+= 1
+            path.iif = message.inDevice.flatMap(interfaceName)
+            path.oif = message.outDevice.flatMap(interfaceName)
+            path.mark = message.mark
+            if let info = message.conntrackInfo { path.conntrack = Self.conntrack(info: info, message.conntrack) }
+            state = Pending(path: path, key: key, hook: hook, table: trace.table, lastEventTime: receiveTime,
+                            lastPacket: packet, rawStartPosition: trace.number)
+            order.append((key, time))
+            out += evictIfNeeded()
+        }
+        guard var s = state else { return out }
+        if Endpoint(packet) != Endpoint(s.lastPacket), !s.path.steps.isEmpty {
+            let index = s.path.steps.lastIndex { $0.table == "nat" } ?? s.path.steps.count - 1
+            s.path.steps[index].nat = NatChange(before: Endpoint(s.lastPacket), after: Endpoint(packet))
+        }
+        s.lastPacket = packet
+        if let oif = message.outDevice, let name = interfaceName(oif) { s.path.oif = name }
+        if s.path.conntrack == nil, let info = message.conntrackInfo { s.path.conntrack = Self.conntrack(info: info, message.conntrack) }
+        s.hook = hook
+        s.table = trace.table
+        if trace.table == "raw", isRawStart { s.rawStartPosition = trace.number }
+        s.lastEventTime = receiveTime
+        let step = makeStep(trace, hook: hook, family: family)
+        s.path.steps.append(step)
+        if let fate = fate(step, s) {
+            pending.removeValue(forKey: key)
+            s.path.verdict = fate
+            out.append(finish(s, verdictKnown: true))
+        } else {
+            pending[key] = s
+        }
+        return out
+    }
+
+    static func tableRank(_ table: String, _ hook: Hook) -> Int {
+        LegacyRuleset.tableOrder[hook]?.firstIndex(of: table) ?? 0
+    }
+
+    func makeStep(_ trace: LegacyTracePrefix, hook: Hook, family: PacketSummary.Family) -> PathStep {
+        var chain = ruleset.chain(family, trace.table, trace.chain)
+        if chain == nil, let fresh = refreshRuleset?() { ruleset = fresh; chain = ruleset.chain(family, trace.table, trace.chain) }
+        let tableFamily: TableFamily = family == .ip ? .ip : .ip6
+        switch trace.kind {
+        case .policy:
+            let policy = chain?.policy ?? "ACCEPT"
+            return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .policy,
+                            verdict: policy == "DROP" ? .drop : .accept)
+        case .return:
+            return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .return, verdict: .return)
+        case .rule:
+            let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
+            var rule = chain?.rules.first { $0.position == position }
+            if rule == nil, let fresh = refreshRuleset?() {
+                ruleset = fresh
+                rule = ruleset.chain(family, trace.table, trace.chain)?.rules.first { $0.position == position }
+            }
+            let verdict = rule?.verdict ?? .unknown
+            let kind: PathStep.Kind = verdict == .jump ? .jump : verdict == .goto ? .goto : verdict == .return ? .return : .rule
+            var step = PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: kind, verdict: verdict)
+            step.rule = position
+            step.text = rule?.text
+            step.counters = rule?.counters
+            step.rejects = rule?.target == "REJECT"
+            step.chainType = trace.table == "nat" ? "nat" : "filter"
+            if rule?.targetIsChain == true { step.target = rule?.target }
+            return step
+        }
+    }
+
+    func fate(_ step: PathStep, _ s: Pending) -> PacketVerdict? {
+        switch step.verdict {
+        case .drop: return step.rejects ? .reject : .drop
+        case .queue: return .queue
+        case .accept: return moreTablesMayRun(s) ? nil : .accept
+        default: return nil
+        }
+    }
+
+    func moreTablesMayRun(_ s: Pending) -> Bool {
+        let family = s.path.family
+        let state = s.path.conntrack?.state
+        func mayRun(_ table: String) -> Bool { table != "nat" || state == nil || state == "new" }
+        if ruleset.tables(after: s.table, at: s.hook, family: family).contains(where: mayRun) { return true }
+        var later = s.hook.successors
+        var seen: Set<Hook> = []
+        while let hook = later.popFirst() {
+            guard seen.insert(hook).inserted else { continue }
+            let present = ruleset.tables[family] ?? []
+            if (LegacyRuleset.tableOrder[hook] ?? []).contains(where: { present.contains($0) && mayRun($0) }) { return true }
+            later.formUnion(hook.successors)
+        }
+        return false
+    }
+
+    static func conntrack(info: UInt32, _ ct: NflogMessage.Conntrack?) -> ConntrackSummary {
+        // enum ip_conntrack_info: 0 established, 1 related, 2 new, 3 established reply, 4 related reply, 7 untracked.
+        let state: String?
+        switch info {
+        case 0, 3: state = "established"
+        case 1, 4: state = "related"
+        case 2: state = "new"
+        case 7: state = "untracked"
+        default: state = nil
+        }
+        var summary = ConntrackSummary(state: state)
+        summary.direction = info >= 3 && info <= 4 ? "reply" : "original"
+        summary.id = ct?.id
+        if let bits = ct?.status {
+            summary.status = ConntrackSummary.statusNames.enumerated().filter { bits & (1 << UInt32($0.offset)) != 0 }.map { $0.element }
+        }
+        return summary
+    }
+
+    public func expire(now: Double) -> [PacketPath] {
+        let due = pending.filter { now - $0.value.lastEventTime >= configuration.quietPeriod || now - $0.value.path.time >= configuration.maxAge }
+        var out: [PacketPath] = []
+        for (key, state) in due.sorted(by: { $0.value.path.time < $1.value.path.time }) {
+            pending.removeValue(forKey: key)
+            out.append(finish(state, verdictKnown: false))
+        }
+        return out
+    }
+
+    public func flush() -> [PacketPath] { expire(now: .infinity) }
+
+    func finish(_ s: Pending, verdictKnown: Bool) -> PacketPath {
+        var path = s.path
+        path.incomplete = !verdictKnown
+        if !verdictKnown {
+            path.verdict = path.steps.last?.verdict == .accept ? .accept : .unknown
+        }
+        path.decidedBy = PathAssembler.decidingStep(path)
+        return path
+    }
+
+    func evictIfNeeded() -> [PacketPath] {
+        var out: [PacketPath] = []
+        while pending.count > configuration.maxPending, orderHead < order.count {
+            let (key, time) = order[orderHead]
+            orderHead += 1
+            guard let state = pending[key], state.path.time == time else { continue }
+            pending.removeValue(forKey: key)
+            evicted += 1
+            out.append(finish(state, verdictKnown: false))
+        }
+        if orderHead > 1024 && orderHead * 2 > order.count { order.removeFirst(orderHead); orderHead = 0 }
+        if order.count - orderHead > 2 * configuration.maxPending + 1024 {
+            order = order[orderHead...].filter { pending[$0.key]?.path.time == $0.time }
+            orderHead = 0
+        }
+        return out
+    }
+}

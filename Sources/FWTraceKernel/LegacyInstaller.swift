@@ -1,0 +1,115 @@
+import Glibc
+import FWTraceCore
+
+/// Installs fwtrace's TRACE rules for the legacy backend: `iptables-legacy -t raw -I PREROUTING 1`
+/// and `-I OUTPUT 1` (and ip6tables-legacy), tagged `fwtrace:<session>:<pid>`, rate-limited.
+/// Removes exactly those rules; sweeps rules of fwtrace sessions whose process is gone.
+public final class LegacyInstaller {
+    public let session: String
+    public private(set) var installed: [(program: String, chain: String, arguments: [String])] = []
+
+    public static func program(_ family: PacketSummary.Family) -> String { family == .ip ? "iptables-legacy" : "ip6tables-legacy" }
+
+    public init(session: String) { self.session = session }
+
+    public var tag: String { "fwtrace:\(session):\(getpid())" }
+
+    public static func requireTools(_ families: Set<PacketSummary.Family>) throws {
+        for family in families.sorted(by: { $0.rawValue < $1.rawValue }) where ProcessRunner.find(program(family)) == nil {
+            throw UserFacingError("\(program(family)) is not installed: the legacy backend needs it (apt-get install iptables)", exitCode: ExitCode.unavailable)
+        }
+    }
+
+    public func install(filter: TraceFilter, limit: RateLimit?) throws {
+        for family in [PacketSummary.Family.ip, .ip6] where filter.families.contains(family) {
+            for (chain, hook) in [("PREROUTING", Hook.prerouting), ("OUTPUT", Hook.output)] {
+                guard let variants = filter.iptablesMatches(for: hook, family: family) else { continue }
+                for match in variants {
+                    let arguments = match + (limit?.iptables ?? []) + ["-m", "comment", "--comment", tag, "-j", "TRACE"]
+                    let program = Self.program(family)
+                    let result = try ProcessRunner.run([program, "-w", "-t", "raw", "-I", chain, "1"] + arguments)
+                    guard result.ok else {
+                        remove()
+                        throw UserFacingError("could not install the TRACE rule with \(program): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.failure)
+                    }
+                    installed.append((program, chain, arguments))
+                }
+            }
+        }
+    }
+
+    public var descriptions: [String] {
+        installed.map { "\($0.program) -t raw -I \($0.chain) 1 \($0.arguments.joined(separator: " "))" }
+    }
+
+    /// Deletes exactly the rules this session installed, by their full specification.
+    public func remove() {
+        for rule in installed.reversed() {
+            _ = try? ProcessRunner.run([rule.program, "-w", "-t", "raw", "-D", rule.chain] + rule.arguments)
+        }
+        installed.removeAll()
+    }
+
+    /// Removes TRACE rules left by fwtrace sessions whose process no longer exists (a kill -9);
+    /// returns what it removed. A rule without fwtrace's tag is never touched.
+    public static func sweepOrphans() -> [String] {
+        var removed: [String] = []
+        for family in [PacketSummary.Family.ip, .ip6] {
+            let program = program(family)
+            guard ProcessRunner.find(program) != nil,
+                  let listing = try? ProcessRunner.run([program, "-w", "-t", "raw", "-S"]), listing.ok else { continue }
+            for line in listing.stdout.split(separator: "\n") where line.hasPrefix("-A ") {
+                let words = LegacyRuleset.splitArguments(String(line))
+                guard let c = words.firstIndex(of: "--comment"), c + 1 < words.count else { continue }
+                let parts = words[c + 1].split(separator: ":")
+                guard parts.count == 3, parts[0] == "fwtrace", let pid = Int32(parts[2]) else { continue }
+                if kill(pid, 0) == 0 || errno == EPERM { continue }   // its owner is alive
+                let arguments = ["-w", "-t", "raw", "-D"] + words.dropFirst()
+                if (try? ProcessRunner.run([program] + arguments))?.ok == true {
+                    removed.append("\(program) -t raw \(words.joined(separator: " "))")
+                }
+            }
+        }
+        return removed
+    }
+}
+
+/// Remembers, per network namespace, the logger binding fwtrace replaced, so that it can be put
+/// back after a crash. /run/fwtrace/legacy-<netns inode>.state: "pid", then "<pf>=<logger>" lines.
+public enum LegacyBindingState {
+    static let directory = "/run/fwtrace"
+
+    static func path() -> String {
+        var st = stat()
+        stat("/proc/thread-self/ns/net", &st)
+        return "\(directory)/legacy-netns-\(st.st_ino).state"
+    }
+
+    public static func save(previous: [UInt8: String]) {
+        mkdir(directory, 0o755)
+        let text = "\(getpid())\n" + previous.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n"
+        let fd = open(path(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
+    public static func clear() { unlink(path()) }
+
+    /// Restores the bindings a dead session left in place; returns what it restored.
+    public static func recoverOrphan() -> [String] {
+        guard let text = try? String(contentsOfFile: path(), encoding: .utf8) else { return [] }
+        let lines = text.split(separator: "\n")
+        guard let pid = lines.first.flatMap({ Int32($0) }) else { clear(); return [] }
+        if kill(pid, 0) == 0 || errno == EPERM { return [] }
+        var restored: [String] = []
+        for line in lines.dropFirst() {
+            let kv = line.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, let family = UInt8(kv[0]) else { continue }
+            LoggerBinding.restore(family, to: String(kv[1]))
+            restored.append("nf_log/\(family) restored to \(kv[1])")
+        }
+        clear()
+        return restored
+    }
+}
