@@ -90,6 +90,8 @@ struct FollowCommand: ParsableCommand {
     var quietPeriod: String = "100ms"
     @Option(help: ArgumentHelp("Also write every raw trace message received to FILE (hex, for bug reports and replay).", valueName: "file"))
     var capture: String?
+    @Flag(help: "Legacy backend: have conntrack log invalid packets (nf_conntrack_log_invalid) for the session and show why it called a packet INVALID.")
+    var ctInvalid = false
     @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB).", valueName: "bytes", visibility: .hidden))
     var receiveBuffer: Int = 16 << 20
 
@@ -136,6 +138,10 @@ struct FollowCommand: ParsableCommand {
         options.quietPeriod = quiet
         options.capturePath = capture
         options.receiveBuffer = receiveBuffer
+        options.conntrackInvalid = ctInvalid
+        if ctInvalid && chosen == .nft {
+            throw UserFacingError("--ct-invalid needs the legacy backend (conntrack's invalid-packet log reaches fwtrace through nfnetlink_log): add --backend legacy", exitCode: ExitCode.usage)
+        }
         var info: RecordEncoder.SessionInfo?
         let handle: (NftTraceSession.Record) -> Void = { record in
             switch record {

@@ -85,9 +85,10 @@ public enum LegacyBindingState {
         return "\(directory)/legacy-netns-\(st.st_ino).state"
     }
 
-    public static func save(previous: [UInt8: String]) {
+    public static func save(previous: [UInt8: String], conntrackLogInvalid: String? = nil) {
         mkdir(directory, 0o755)
-        let text = "\(getpid())\n" + previous.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n"
+        var text = "\(getpid())\n" + previous.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n"
+        if let conntrackLogInvalid { text += "ct_log_invalid=\(conntrackLogInvalid)\n" }
         let fd = open(path(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -105,6 +106,11 @@ public enum LegacyBindingState {
         var restored: [String] = []
         for line in lines.dropFirst() {
             let kv = line.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0] == "ct_log_invalid" {
+                ConntrackInvalidLog.set(String(kv[1]))
+                restored.append("nf_conntrack_log_invalid restored to \(kv[1])")
+                continue
+            }
             guard kv.count == 2, let family = UInt8(kv[0]) else { continue }
             LoggerBinding.restore(family, to: String(kv[1]))
             restored.append("nf_log/\(family) restored to \(kv[1])")

@@ -27,10 +27,15 @@ public final class LegacyTraceSession {
         var previous: [UInt8: String] = [:]
         for pf in pfs { previous[pf] = LoggerBinding.current(pf) ?? "NONE" }
         let socket = try NflogSocket(families: pfs, receiveBuffer: options.receiveBuffer)
-        LegacyBindingState.save(previous: previous)
+        // conntrack's invalid-packet logs go to the same bound logger: switched on for the session
+        // only, and the old value kept with the binding so a crash cannot leave it on.
+        let invalidLogBefore = options.conntrackInvalid ? ConntrackInvalidLog.current() : nil
+        LegacyBindingState.save(previous: previous, conntrackLogInvalid: invalidLogBefore)
+        if options.conntrackInvalid { ConntrackInvalidLog.set("255") }
         defer {
             socket.close()
             for (pf, value) in previous { LoggerBinding.restore(pf, to: value) }
+            if let invalidLogBefore { ConntrackInvalidLog.set(invalidLogBefore) }
             LegacyBindingState.clear()
         }
         let installer = LegacyInstaller(session: options.session)
@@ -98,7 +103,11 @@ public final class LegacyTraceSession {
                         summary.events += 1
                         do {
                             let logged = try NflogDecoder.decode(bytes, body: message.body)
-                            guard let prefix = logged.prefix, let trace = LegacyTracePrefix.parse(prefix) else { continue }
+                            guard let prefix = logged.prefix else { continue }
+                            guard let trace = LegacyTracePrefix.parse(prefix) else {
+                                if options.conntrackInvalid { assembler.noteConntrackInvalid(logged) }
+                                continue
+                            }
                             if deliver(assembler.ingest(logged, trace: trace, at: time)) { break loop }
                         } catch {
                             emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))

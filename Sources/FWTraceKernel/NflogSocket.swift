@@ -82,11 +82,24 @@ public enum LoggerBinding {
     }
 
     /// Writes a logger name back ("NONE" unbinds).
-    public static func restore(_ family: UInt8, to value: String) {
-        let fd = open(path(family), O_WRONLY | O_CLOEXEC)
+    public static func restore(_ family: UInt8, to value: String) { write(path(family), value) }
+
+    static func write(_ path: String, _ value: String) {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         let bytes = Array(value.utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         close(fd)
     }
+}
+
+/// net.netfilter.nf_conntrack_log_invalid of the traced namespace (0 off, a protocol number, 255 all).
+public enum ConntrackInvalidLog {
+    static let path = "/proc/sys/net/netfilter/nf_conntrack_log_invalid"
+
+    public static func current() -> String? {
+        (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public static func set(_ value: String) { LoggerBinding.write(path, value) }
 }

@@ -15,6 +15,8 @@ public final class NftTraceSession {
         public var receiveBuffer: Int = 16 << 20
         /// Writes every datagram received (receive time and hex) to this file: fixtures and bug reports.
         public var capturePath: String?
+        /// Legacy backend: have conntrack log invalid packets for the session and attach its reason.
+        public var conntrackInvalid = false
         public init(session: String, filter: TraceFilter, limit: RateLimit?) {
             self.session = session; self.filter = filter; self.limit = limit
         }

@@ -162,3 +162,36 @@ final class LegacyFollowTests: XCTestCase {
         XCTAssertEqual(f.paths.first?["backend"] as? String, "legacy")
     }
 }
+
+extension LegacyFollowTests {
+    func testConntrackInvalidReasonIsAttachedAndTheSettingRestored() throws {
+        try lab.server(["sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"])
+        let before = try lab.server(["cat", "/proc/sys/net/netfilter/nf_conntrack_log_invalid"]).stdout
+        let f = try Follow(["--netns", lab.server, "--backend", "legacy", "--ct-invalid", "-p", "tcp", "--dport", "81", "--count", "1", "--timeout", "10s"])
+        XCTAssertEqual(try lab.server(["cat", "/proc/sys/net/netfilter/nf_conntrack_log_invalid"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "255")
+        try lab.send(["tcpsynfin", "10.99.0.2", "81", "--src", "10.99.0.1"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let path = try XCTUnwrap(f.paths.first, f.output)
+        XCTAssertEqual(path[object: "conntrack"]["state"] as? String, "invalid")
+        XCTAssertEqual(path[object: "conntrack"]["reason"] as? String, "invalid tcp flag combination")
+        XCTAssertEqual(try lab.server(["cat", "/proc/sys/net/netfilter/nf_conntrack_log_invalid"]).stdout, before)
+    }
+}
+
+extension LegacyFollowTests {
+    func testCleanupCommandRepairsAKilledSession() throws {
+        let before = try savedRules()
+        let boundBefore = try binding()
+        let f = try Follow(["--netns", lab.server, "--backend", "legacy", "--dport", "8080"])
+        kill(f.process.processIdentifier, SIGKILL)
+        f.wait()
+        XCTAssertTrue(try savedRules().contains("fwtrace:"))
+        let cleaned = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(cleaned.stdout.contains("cleaned:"), cleaned.stdout)
+        XCTAssertEqual(try savedRules(), before)
+        XCTAssertEqual(try binding(), boundBefore)
+        let again = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(again.stdout.contains("nothing to clean up"), again.stdout)
+    }
+}

@@ -3,7 +3,7 @@
 
 Runs inside a test namespace (ip netns exec ...); only ever addresses the lab's own hosts.
   send.py icmp4 DST | icmp6 DST | udp DST PORT [--hopopts] | tcp DST PORT [--src ADDR]
-          | udpflood DST PORT COUNT | tcpack DST PORT --src ADDR
+          | udpflood DST PORT COUNT | tcpack DST PORT --src ADDR | tcpsynfin DST PORT --src ADDR
 Prints what happened; exit 0 when the probe was sent.
 """
 import socket, struct, sys
@@ -45,6 +45,14 @@ def main(argv):
         pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
         tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
         s.sendto(tcp, (dst, 0)); print("sent tcp ack")
+    elif kind == "tcpsynfin":
+        # SYN and FIN together: conntrack logs "invalid tcp flag combination" when asked to.
+        src, dst, port = argv[argv.index("--src") + 1], argv[2], int(argv[3])
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        tcp = struct.pack("!HHIIBBHHH", 40001, port, 12345, 0, 5 << 4, 0x03, 64240, 0, 0)
+        pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
+        tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+        s.sendto(tcp, (dst, 0)); print("sent tcp syn+fin")
     elif kind == "tcp":
         fam = socket.AF_INET6 if ":" in argv[2] else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(2)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Groups iptables-legacy TRACE messages into one path per packet.
 ///
 /// Legacy TRACE has no trace id. A packet's messages come in hook order, each carrying the whole
@@ -148,6 +150,24 @@ public final class LegacyPathAssembler {
             pending[key] = s
         }
         return out
+    }
+
+    /// Conntrack's invalid-packet log ("nf_ct_proto_6: invalid tcp flag combination"): attached
+    /// to the pending path of the same packet, whose conntrack state it makes "invalid".
+    /// Returns false when no traced packet matches (the log is about a packet fwtrace does not follow).
+    @discardableResult
+    public func noteConntrackInvalid(_ message: NflogMessage) -> Bool {
+        guard let prefix = message.prefix, prefix.hasPrefix("nf_ct_"),
+              let payload = message.payload, let (packet, transport) = Self.summary(payload: payload, family: message.family),
+              var state = pending[Self.key(packet, transport: transport)] else { return false }
+        var reason = prefix.trimmingCharacters(in: .whitespaces)
+        if let colon = reason.range(of: ": ") { reason = String(reason[colon.upperBound...]) }
+        var ct = state.path.conntrack ?? ConntrackSummary(state: "invalid")
+        ct.state = "invalid"
+        ct.invalidReason = reason
+        state.path.conntrack = ct
+        pending[state.key] = state
+        return true
     }
 
     static func tableRank(_ table: String, _ hook: Hook) -> Int {

@@ -50,6 +50,8 @@ public struct ConntrackSummary: Equatable, Sendable {
     public var state: String?
     public var direction: String?
     public var status: [String] = []
+    /// Why conntrack called the packet invalid, in the kernel's words (legacy backend, --ct-invalid).
+    public var invalidReason: String?
 
     /// IPS_* bits of include/uapi/linux/netfilter/nf_conntrack_common.h, in bit order.
     public static let statusNames = [

@@ -58,6 +58,7 @@ public enum RecordEncoder {
             for s in ct.status { w.string(nil, s) }
             w.endArray()
             if let id = ct.id { w.int("id", id) }
+            if let reason = ct.invalidReason { w.string("reason", reason) }
             w.endObject()
         }
         w.beginArray("path")

@@ -1,0 +1,91 @@
+import XCTest
+@testable import FWTraceCore
+
+/// Legacy path assembly replayed from real nfnetlink_log captures and the ruleset they refer to.
+final class LegacyPathAssemblerTests: XCTestCase {
+    func replay(_ scenario: String, conntrackInvalid: Bool = false) throws -> [PacketPath] {
+        let base = KernelFixture.directory().appendingPathComponent("\(KernelFixture.kernel)-\(scenario)")
+        let capture = try CaptureFormat.parse(try String(contentsOf: base.appendingPathExtension("hex"), encoding: .utf8))
+        let save = try String(contentsOf: URL(fileURLWithPath: base.path + ".iptables-save.txt"), encoding: .utf8)
+        let assembler = LegacyPathAssembler(ruleset: LegacyRuleset.parse(ipv4: save))
+        var paths: [PacketPath] = []
+        for d in capture {
+            for m in try NetlinkMessage.split(d.bytes) where m.type == NflogDecoder.messageType {
+                let logged = try NflogDecoder.decode(d.bytes, body: m.body)
+                if let trace = logged.prefix.flatMap(LegacyTracePrefix.parse) {
+                    paths += assembler.ingest(logged, trace: trace, at: d.time)
+                } else if conntrackInvalid {
+                    assembler.noteConntrackInvalid(logged)
+                }
+            }
+        }
+        return paths + assembler.flush()
+    }
+
+    func testJumpReturnRejectAndDNATFromCapture() throws {
+        let paths = try replay("legacy-v4-fail2ban-return-reject-and-dnat")
+        XCTAssertEqual(paths.count, 2)
+        let ssh = paths[0]
+        XCTAssertEqual(ssh.packet.dport, 22)
+        let filter = ssh.steps.filter { $0.table == "filter" }
+        XCTAssertEqual(filter.map(\.kind), [.jump, .return, .rule])
+        XCTAssertEqual(filter[0].target, "fail2ban-SSH")
+        XCTAssertEqual(filter[2].rule, 4)
+        XCTAssertEqual(filter[2].text, "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
+        XCTAssertEqual(ssh.verdict, .reject)
+        XCTAssertFalse(ssh.incomplete)
+        // Rule numbers are the user's: fwtrace's TRACE rule (raw PREROUTING 1) is taken out.
+        XCTAssertEqual(ssh.steps.first { $0.table == "raw" }?.kind, .policy)
+
+        let dnat = paths[1]
+        let nat = try XCTUnwrap(dnat.steps.first { $0.table == "nat" && $0.kind == .rule })
+        XCTAssertEqual(nat.text, "-A PREROUTING -p tcp -m tcp --dport 8081 -j DNAT --to-destination 10.99.0.2:80")
+        XCTAssertEqual(nat.nat?.before.dport, 8081)
+        XCTAssertEqual(nat.nat?.after.dport, 80)
+        XCTAssertEqual(dnat.decidingStep?.rule, 3)
+        XCTAssertEqual(dnat.verdict, .accept)
+    }
+
+    func testOwnTraceRuleIsLeftOutOfPositions() {
+        let save = """
+        *raw
+        :PREROUTING ACCEPT [0:0]
+        -A PREROUTING -p tcp -m comment --comment "fwtrace:abcd0123:42" -j TRACE
+        -A PREROUTING -p udp -j ACCEPT
+        COMMIT
+        """
+        let r = LegacyRuleset.parse(ipv4: save)
+        XCTAssertEqual(r.chain(.ip, "raw", "PREROUTING")?.rules.map(\.text), ["-A PREROUTING -p udp -j ACCEPT"])
+        XCTAssertEqual(r.userPosition(.ip, "raw", "PREROUTING", kernel: 2), 1)
+        XCTAssertEqual(r.userPosition(.ip, "raw", "PREROUTING", kernel: 3), 2)
+        XCTAssertTrue(LegacyRuleset.hasUserRules(save))
+        XCTAssertFalse(LegacyRuleset.hasUserRules("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m comment --comment fwtrace:x:1 -j TRACE\nCOMMIT"))
+    }
+
+    func testTargetsBecomeVerdicts() {
+        let save = """
+        *filter
+        :INPUT DROP [0:0]
+        :LOGDROP - [0:0]
+        -A INPUT -j LOG --log-prefix "x "
+        -A INPUT -j LOGDROP
+        -A INPUT -g LOGDROP
+        -A INPUT -j RETURN
+        -A INPUT -j NFQUEUE --queue-num 1
+        -A INPUT -p tcp -j ACCEPT
+        -A LOGDROP -j DROP
+        COMMIT
+        """
+        let rules = LegacyRuleset.parse(ipv4: save).chain(.ip, "filter", "INPUT")!.rules
+        XCTAssertEqual(rules.map(\.verdict), [.continue, .jump, .goto, .return, .queue, .accept])
+        XCTAssertEqual(LegacyRuleset.parse(ipv4: save).chain(.ip, "filter", "INPUT")?.policy, "DROP")
+    }
+
+    func testConntrackInvalidLogIsIgnoredWhenItConcernsAnUntracedPacket() throws {
+        // The capture's invalid log is about the host's RST, which fwtrace did not trace.
+        let paths = try replay("legacy-v4-ack-accepted-and-ct-invalid", conntrackInvalid: true)
+        XCTAssertEqual(paths.count, 1)
+        XCTAssertNil(paths[0].conntrack?.invalidReason)
+        XCTAssertEqual(paths[0].decidingStep?.rule, 3)
+    }
+}
