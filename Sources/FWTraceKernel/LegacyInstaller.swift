@@ -75,7 +75,8 @@ public final class LegacyInstaller {
 }
 
 /// Remembers, per network namespace, the logger binding fwtrace replaced, so that it can be put
-/// back after a crash. /run/fwtrace/legacy-<netns inode>.state: "pid", then "<pf>=<logger>" lines.
+/// back after a crash. /run/fwtrace/legacy-netns-<inode>.state: "pid", then "<pf>=<logger>" lines
+/// and, with --ct-invalid, "ct_log_invalid=<value>".
 public enum LegacyBindingState {
     static let directory = "/run/fwtrace"
 

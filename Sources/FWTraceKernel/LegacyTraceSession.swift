@@ -26,11 +26,19 @@ public final class LegacyTraceSession {
         let pfs = families.map { $0 == .ip ? UInt8(2) : UInt8(10) }.sorted()
         var previous: [UInt8: String] = [:]
         for pf in pfs { previous[pf] = LoggerBinding.current(pf) ?? "NONE" }
-        let socket = try NflogSocket(families: pfs, receiveBuffer: options.receiveBuffer)
-        // conntrack's invalid-packet logs go to the same bound logger: switched on for the session
-        // only, and the old value kept with the binding so a crash cannot leave it on.
+        // The old binding (and conntrack's invalid-packet logging, which goes to the same logger
+        // and is switched on for the session only) is written down before anything changes, so a
+        // kill -9 at any point leaves a record to restore from.
         let invalidLogBefore = options.conntrackInvalid ? ConntrackInvalidLog.current() : nil
         LegacyBindingState.save(previous: previous, conntrackLogInvalid: invalidLogBefore)
+        let socket: NflogSocket
+        do {
+            socket = try NflogSocket(families: pfs, receiveBuffer: options.receiveBuffer)
+        } catch {
+            // Nothing was bound (the group was claimed first): the record is not needed.
+            LegacyBindingState.clear()
+            throw error
+        }
         if options.conntrackInvalid { ConntrackInvalidLog.set("255") }
         defer {
             socket.close()
@@ -65,8 +73,10 @@ public final class LegacyTraceSession {
 
         var summary = NftTraceSession.Summary()
         let started = NftTraceSession.now()
+        var lastPeriodicReload = started
         func deliver(_ paths: [PacketPath]) -> Bool {
-            for path in paths where options.filter.accepts(path) {
+            // An admin's own TRACE rule marks packets too: keep only what the filter names.
+            for path in paths where options.filter.accepts(path) && options.filter.matches(path.packet) {
                 emit(.path(path))
                 summary.paths += 1
                 if let count = options.count, summary.paths >= count { summary.reason = .count; return true }
@@ -116,6 +126,12 @@ public final class LegacyTraceSession {
                 }
             }
             if deliver(assembler.expire(now: NftTraceSession.now())) { break }
+            // iptables-legacy has no change notification: re-read the ruleset at most once a
+            // second while packets are traced, so positions and text follow edits.
+            if summary.events > 0, NftTraceSession.now() - lastPeriodicReload >= 1 {
+                lastPeriodicReload = NftTraceSession.now()
+                assembler.ruleset = readRuleset()
+            }
         }
         if summary.reason != .count { _ = deliver(assembler.flush()) }
         return summary

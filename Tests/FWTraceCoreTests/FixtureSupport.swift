@@ -26,9 +26,11 @@ struct KernelFixture {
         return KernelFixture(name: scenario, datagrams: try CaptureFormat.parse(capture), catalog: catalog)
     }
 
+    /// The nft trace captures (legacy nfnetlink_log captures are named legacy-*).
     static var allScenarios: [String] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory().path)) ?? []
-        return files.filter { $0.hasSuffix(".hex") }.map { String($0.dropFirst(kernel.count + 1).dropLast(4)) }.sorted()
+        return files.filter { $0.hasSuffix(".hex") }.map { String($0.dropFirst(kernel.count + 1).dropLast(4)) }
+            .filter { !$0.hasPrefix("legacy-") }.sorted()
     }
 
     /// Every trace message in the capture, with the datagram it came from.

@@ -152,3 +152,24 @@ final class AddressAndOutputTests: XCTestCase {
         XCTAssertTrue(TextView(color: true).render(p, netns: nil).contains("\u{1b}["))
     }
 }
+
+final class TraceFilterMatchTests: XCTestCase {
+    func testPacketMatching() throws {
+        var f = TraceFilter()
+        f.proto = .tcp
+        f.dport = .list([80, 443])
+        f.src = IPPrefix("10.99.0.0/24")
+        try f.validate()
+        var p = PacketSummary(family: .ip, src: IPAddress("10.99.0.1")!, dst: IPAddress("10.99.0.2")!, protocolNumber: 6, length: 60, ttl: 64)
+        p.dport = 443
+        XCTAssertTrue(f.matches(p))
+        p.dport = 8080
+        XCTAssertFalse(f.matches(p))
+        p.dport = 80
+        p.src = IPAddress("10.98.0.1")!
+        XCTAssertFalse(f.matches(p))
+        p.src = IPAddress("10.99.0.1")!
+        p.protocolNumber = 17
+        XCTAssertFalse(f.matches(p))
+    }
+}

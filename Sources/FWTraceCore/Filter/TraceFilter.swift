@@ -214,6 +214,19 @@ public struct TraceFilter: Equatable, Sendable {
         return parts.isEmpty ? "(all packets)" : parts.joined(separator: " ")
     }
 
+    /// Whether a packet (as it arrived, before any NAT) is one the filter names. The nft backend
+    /// needs no such check (its own rule starts every path); the legacy one does, because any
+    /// TRACE rule in the namespace marks packets.
+    public func matches(_ p: PacketSummary) -> Bool {
+        guard families.contains(p.family) else { return false }
+        if let proto, p.protocolKnown, p.protocolNumber != proto.number { return false }
+        if let src, !src.contains(p.src) { return false }
+        if let dst, !dst.contains(p.dst) { return false }
+        if let sport { guard let port = p.sport, sport.contains(port) else { return false } }
+        if let dport { guard let port = p.dport, dport.contains(port) else { return false } }
+        return true
+    }
+
     /// Paths whose packet left by another interface are dropped when -o was given.
     public func accepts(_ path: PacketPath) -> Bool {
         guard let outInterface else { return true }
