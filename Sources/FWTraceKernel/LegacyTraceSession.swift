@@ -74,9 +74,13 @@ public final class LegacyTraceSession {
         var summary = NftTraceSession.Summary()
         let started = NftTraceSession.now()
         var lastPeriodicReload = started
+        let sockets = ListeningSockets()
+        let hintContext = HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) },
+                                      listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
         func deliver(_ paths: [PacketPath]) -> Bool {
             // An admin's own TRACE rule marks packets too: keep only what the filter names.
-            for path in paths where options.filter.accepts(path) && options.filter.matches(path.packet) {
+            for var path in paths where options.filter.accepts(path) && options.filter.matches(path.packet) {
+                path.hints = HintEngine.hints(for: path, context: hintContext)
                 emit(.path(path))
                 summary.paths += 1
                 if let count = options.count, summary.paths >= count { summary.reason = .count; return true }

@@ -88,8 +88,12 @@ public final class NftTraceSession {
         var summary = Summary()
         let started = Self.now()
         var catalogStale = false
+        let sockets = ListeningSockets()
+        let hintContext = HintContext(rules: { assembler.catalog.rulesInChain($0, $1, $2) },
+                                      listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
         func deliver(_ paths: [PacketPath]) -> Bool {
-            for path in paths where options.filter.accepts(path) {
+            for var path in paths where options.filter.accepts(path) {
+                path.hints = HintEngine.hints(for: path, context: hintContext)
                 emit(.path(path))
                 summary.paths += 1
                 if let count = options.count, summary.paths >= count { summary.reason = .count; return true }

@@ -56,6 +56,8 @@ struct KernelFixture {
         var config = PathAssembler.Configuration(ownTable: try ownTable())
         config.filterProtocol = filterProtocol
         let assembler = PathAssembler(configuration: config, catalog: catalog)
+        // In capture-fixtures.sh's server namespace, ifindex 1 is lo and 2 the veth fwtcap1.
+        assembler.interfaceName = { [1: "lo", 2: "fwtcap1"][$0] }
         var out: [PacketPath] = []
         for m in try messages() {
             out += assembler.ingest(try NftTraceDecoder.decode(m.bytes, body: m.message.body), at: m.time)

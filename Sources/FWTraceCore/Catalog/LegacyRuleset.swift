@@ -188,3 +188,10 @@ extension LegacyRuleset.Rule {
         }
     }
 }
+
+extension LegacyRuleset {
+    public func rulesInChain(_ family: TableFamily, _ table: String, _ chain: String) -> [(position: Int, text: String, isIptables: Bool)] {
+        guard let c = self.chain(family == .ip6 ? .ip6 : .ip, table, chain) else { return [] }
+        return c.rules.map { ($0.position, $0.text, true) }
+    }
+}

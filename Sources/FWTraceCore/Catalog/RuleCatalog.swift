@@ -249,3 +249,13 @@ public struct RuleCatalog: Sendable {
         iptablesTables.contains(ChainKey(family: family, table: table, chain: ""))
     }
 }
+
+extension RuleCatalog {
+    /// Rules of a chain in order, for hints.
+    public func rulesInChain(_ family: TableFamily, _ table: String, _ chain: String) -> [(position: Int, text: String, isIptables: Bool)] {
+        guard let c = self.chain(family: family, table: table, chain: chain) else { return [] }
+        return c.ruleHandles.compactMap { rule(family: family, table: table, handle: $0) }
+            .map { ($0.position, $0.text, $0.syntax == .iptables) }
+    }
+}
+

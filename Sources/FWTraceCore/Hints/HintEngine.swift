@@ -1,0 +1,122 @@
+/// What a careful admin would check next, from evidence on the path. Every hint has a stable code
+/// (docs/hints.md) and says what it rests on; where the evidence is not conclusive, no hint.
+public struct HintContext {
+    /// The rules of a chain in order: position, text (iptables-save syntax when `isIptables`).
+    public var rules: (_ family: TableFamily, _ table: String, _ chain: String) -> [(position: Int, text: String, isIptables: Bool)]
+    /// Whether something listens on this protocol, address and port in the traced namespace;
+    /// nil when it cannot be told.
+    public var listening: (_ protocolNumber: UInt8, _ address: IPAddress, _ port: UInt16) -> Bool?
+
+    public init(rules: @escaping (TableFamily, String, String) -> [(position: Int, text: String, isIptables: Bool)],
+                listening: @escaping (UInt8, IPAddress, UInt16) -> Bool?) {
+        self.rules = rules
+        self.listening = listening
+    }
+}
+
+public enum HintEngine {
+    public static func hints(for path: PacketPath, context: HintContext) -> [Hint] {
+        var hints: [Hint] = []
+        if let h = shadowedRule(path, context) { hints.append(h) }
+        if let h = forwarded(path) { hints.append(h) }
+        hints += natRewrites(path)
+        if let h = policy(path) { hints.append(h) }
+        if let h = conntrack(path) { hints.append(h) }
+        if let h = noListener(path, context) { hints.append(h) }
+        return hints
+    }
+
+    static func place(_ s: PathStep) -> String { "\(s.table)/\(s.chain)" }
+
+    static func ruleRef(_ s: PathStep) -> String {
+        if let r = s.rule, let t = s.text { return "rule \(r) (`\(t)`)" }
+        if let r = s.rule { return "rule \(r)" }
+        return "the chain's policy"
+    }
+
+    /// A later rule in the same chain would have accepted the packet, but an earlier one dropped it.
+    static func shadowedRule(_ path: PacketPath, _ context: HintContext) -> Hint? {
+        guard path.verdict == .drop || path.verdict == .reject, let index = path.decidedBy else { return nil }
+        let step = path.steps[index]
+        guard step.kind == .rule, let position = step.rule, let text = step.text else { return nil }
+        let rules = context.rules(step.tableFamily, step.table, step.chain)
+        guard rules.first(where: { $0.position == position })?.isIptables == true else { return nil }
+        let view = PacketView(path: path, beforeStep: index)
+        for later in rules where later.position > position && later.isIptables {
+            guard IptablesRuleEvaluator.target(later.text) == "ACCEPT",
+                  IptablesRuleEvaluator.evaluate(later.text, against: view) == .matches else { continue }
+            let spec = later.text.dropFirst(3).drop { $0 != " " }.trimmingCharacters(in: .whitespaces)
+            let verb = step.rejects ? "rejects" : "drops"
+            let iptables = step.tableFamily == .ip6 ? "ip6tables" : "iptables"
+            return Hint(
+                code: "shadowed-rule",
+                message: "rule \(later.position) of \(place(step)) (`\(later.text)`) would accept this packet, but rule \(position) (`\(text)`) \(verb) it first: rules are checked in order, and -A appends after the catch-all. Put the ACCEPT before it: \(iptables)\(step.table == "filter" ? "" : " -t \(step.table)") -I \(step.chain) \(position) \(spec) (and delete rule \(later.position + 1) afterwards)",
+                evidence: [("chain", place(step)), ("deciding_rule", String(position)), ("deciding_text", text),
+                           ("shadowed_rule", String(later.position)), ("shadowed_text", later.text)])
+        }
+        return nil
+    }
+
+    static func forwarded(_ path: PacketPath) -> Hint? {
+        guard path.steps.contains(where: { $0.hook == .forward }) else { return nil }
+        var chains: [String] = []
+        for s in path.steps where !chains.contains("\(s.hook.rawValue):\(place(s))") { chains.append("\(s.hook.rawValue):\(place(s))") }
+        return Hint(code: "forwarded",
+                    message: "the packet was routed through this host (FORWARD), not delivered to it: INPUT rules never applied. Rules for containers, VMs and routed traffic belong in FORWARD. Chains it met: \(chains.joined(separator: ", "))",
+                    evidence: [("chains", chains.joined(separator: ","))])
+    }
+
+    static func natRewrites(_ path: PacketPath) -> [Hint] {
+        path.steps.enumerated().compactMap { index, s in
+            guard let nat = s.nat else { return nil }
+            func ep(_ e: Endpoint, dst: Bool) -> String {
+                let a = dst ? e.dst : e.src, p = dst ? e.dport : e.sport
+                return p.map { "\(a):\($0)" } ?? "\(a)"
+            }
+            let dstChanged = nat.before.dst != nat.after.dst || nat.before.dport != nat.after.dport
+            let what = dstChanged ? "destination \(ep(nat.before, dst: true)) → \(ep(nat.after, dst: true))"
+                                  : "source \(ep(nat.before, dst: false)) → \(ep(nat.after, dst: false))"
+            let later = path.steps[(index + 1)...].map(place)
+            let seen = later.isEmpty ? "" : "; \(Array(Set(later)).sorted().joined(separator: ", ")) saw the rewritten packet, so their rules must match the new \(dstChanged ? "destination" : "source")"
+            return Hint(code: "nat-rewrite",
+                        message: "\(place(s)) \(ruleRef(s)) rewrote the \(what)\(seen)",
+                        evidence: [("chain", place(s)), ("rule", s.rule.map(String.init) ?? ""), ("before", ep(nat.before, dst: dstChanged)), ("after", ep(nat.after, dst: dstChanged))])
+        }
+    }
+
+    static func policy(_ path: PacketPath) -> Hint? {
+        guard let d = path.decidingStep, d.kind == .policy, path.verdict != .accept || d.table == "filter" || d.chainType == "filter" else { return nil }
+        let what = d.verdict == .drop ? "dropped" : "accepted"
+        return Hint(code: "policy",
+                    message: "no rule in \(place(d)) decided: the chain's policy \(what) the packet\(d.verdict == .drop ? " (add a rule that accepts it, or check why the one you expected did not match)" : "")",
+                    evidence: [("chain", place(d)), ("policy", d.verdict.rawValue)])
+    }
+
+    static func conntrack(_ path: PacketPath) -> Hint? {
+        if path.conntrack?.state == "invalid" {
+            let reason = path.conntrack?.invalidReason.map { ": conntrack says \"\($0)\"" } ?? ""
+            return Hint(code: "conntrack", message: "conntrack considers this packet INVALID\(reason); rules matching --ctstate INVALID (or ct state invalid) apply to it, ESTABLISHED/RELATED ones do not",
+                        evidence: [("state", "invalid")] + (path.conntrack?.invalidReason.map { [("reason", $0)] } ?? []))
+        }
+        guard let d = path.decidingStep, let state = path.conntrack?.state, state == "established" || state == "related",
+              let text = d.text, d.verdict == .accept else { return nil }
+        let lowered = text.lowercased()
+        guard lowered.contains("established") || lowered.contains("related") else { return nil }
+        return Hint(code: "conntrack",
+                    message: "accepted early by \(place(d)) \(ruleRef(d)) because the connection is \(state.uppercased()): rule changes only affect new connections, so this connection is not re-checked against later rules",
+                    evidence: [("state", state), ("chain", place(d)), ("rule", d.rule.map(String.init) ?? "")])
+    }
+
+    static func noListener(_ path: PacketPath, _ context: HintContext) -> Hint? {
+        guard path.verdict == .accept, !path.incomplete, path.steps.contains(where: { $0.hook == .input }),
+              !path.steps.contains(where: { $0.hook == .forward }) else { return nil }
+        let p = path.packet
+        guard p.protocolNumber == 6 || p.protocolNumber == 17, p.tcpFlags.map({ $0 & 0x12 == 0x02 }) ?? true else { return nil }
+        let view = PacketView(path: path, beforeStep: path.steps.count)
+        guard let port = view.dport, context.listening(p.protocolNumber, view.dst, port) == false else { return nil }
+        let proto = p.protocolName
+        return Hint(code: "no-listener",
+                    message: "the firewall accepted it, but nothing listens on \(proto) \(view.dst):\(port) in this namespace (`ss -ln\(proto == "tcp" ? "t" : "u")` shows no such socket): the host will answer \(proto == "tcp" ? "with a TCP reset (connection refused)" : "with ICMP port unreachable"). Start the service, or check the address and port it binds",
+                    evidence: [("protocol", proto), ("address", view.dst.description), ("port", String(port))])
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// Decides whether an iptables rule (iptables-save syntax) matches a packet, without the kernel.
+/// Three answers: it matches, it does not, or fwtrace cannot tell (a match it does not understand):
+/// a hint built on "cannot tell" would be a guess, so callers stay silent then.
+public enum RuleMatch: Equatable, Sendable { case matches, doesNotMatch, unknown }
+
+/// The packet as one chain saw it (after any NAT before that chain).
+public struct PacketView: Sendable {
+    public var family: PacketSummary.Family
+    public var protocolNumber: UInt8?
+    public var src: IPAddress
+    public var dst: IPAddress
+    public var sport: UInt16?
+    public var dport: UInt16?
+    public var icmpType: UInt8?
+    public var tcpFlags: UInt8?
+    public var iif: String?
+    public var oif: String?
+    /// new, established, related, invalid, untracked; nil when unknown.
+    public var ctState: String?
+
+    public init(path: PacketPath, beforeStep index: Int) {
+        let p = path.packet
+        family = p.family
+        protocolNumber = p.protocolKnown ? p.protocolNumber : nil
+        src = p.src; dst = p.dst; sport = p.sport; dport = p.dport
+        icmpType = p.icmpType; tcpFlags = p.tcpFlags
+        for step in path.steps[..<min(index, path.steps.count)] {
+            if let nat = step.nat { src = nat.after.src; dst = nat.after.dst; sport = nat.after.sport; dport = nat.after.dport }
+        }
+        let hook = index < path.steps.count ? path.steps[index].hook : .unknown
+        iif = hook == .output || hook == .postrouting ? nil : path.iif
+        oif = hook == .prerouting || hook == .input ? nil : path.oif
+        ctState = path.conntrack?.state
+    }
+}
+
+public enum IptablesRuleEvaluator {
+    static let protocolNumbers: [String: UInt8] = [
+        "tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "udplite": 136, "dccp": 33,
+        "esp": 50, "ah": 51, "gre": 47,
+    ]
+    static let icmpTypes: [String: UInt8] = [
+        "echo-reply": 0, "destination-unreachable": 3, "echo-request": 8, "time-exceeded": 11,
+        "echo-request-v6": 128, "echo-reply-v6": 129,
+    ]
+
+    /// Evaluates the match part of a rule line ("-A CHAIN …"); the target is ignored.
+    public static func evaluate(_ line: String, against packet: PacketView) -> RuleMatch {
+        let words = LegacyRuleset.splitArguments(line)
+        guard words.count >= 2, words[0] == "-A" else { return .unknown }
+        var i = 2
+        var result = RuleMatch.matches
+        var negate = false
+        func fold(_ m: RuleMatch) {
+            let value: RuleMatch = negate ? (m == .matches ? .doesNotMatch : m == .doesNotMatch ? .matches : .unknown) : m
+            negate = false
+            if value == .doesNotMatch { result = .doesNotMatch }
+            else if value == .unknown && result == .matches { result = .unknown }
+        }
+        func next() -> String? { i += 1; return i < words.count ? words[i] : nil }
+        while i < words.count {
+            let word = words[i]
+            switch word {
+            case "!": negate = true
+            case "-p", "--protocol":
+                guard let value = next() else { return .unknown }
+                if value == "all" || value == "0" { fold(.matches); break }
+                guard let number = protocolNumbers[value] ?? UInt8(value) else { fold(.unknown); break }
+                guard let actual = packet.protocolNumber else { fold(.unknown); break }
+                fold(actual == number ? .matches : .doesNotMatch)
+            case "-s", "--source", "-d", "--destination":
+                guard let value = next(), let prefix = IPPrefix(value) else { fold(.unknown); break }
+                let address = word.hasPrefix("-s") || word == "--source" ? packet.src : packet.dst
+                fold(prefix.contains(address) ? .matches : .doesNotMatch)
+            case "-i", "--in-interface", "-o", "--out-interface":
+                guard let value = next() else { return .unknown }
+                let actual = word.hasPrefix("-i") || word == "--in-interface" ? packet.iif : packet.oif
+                guard let actual else { fold(.unknown); break }
+                fold(interface(value, matches: actual) ? .matches : .doesNotMatch)
+            case "--dport", "--destination-port", "--sport", "--source-port":
+                guard let value = next() else { return .unknown }
+                let actual = word.contains("d") && !word.hasPrefix("--s") ? packet.dport : packet.sport
+                guard let actual, let ports = try? TraceFilter.parsePorts(value, option: word) else { fold(.unknown); break }
+                fold(ports.contains(actual) ? .matches : .doesNotMatch)
+            case "--dports", "--sports", "--ports":
+                // "80,443" or "1000:2000"; a list that mixes ranges is not understood (unknown).
+                guard let value = next(), let ports = try? TraceFilter.parsePorts(value, option: word) else { fold(.unknown); break }
+                if word == "--ports" {
+                    guard let s = packet.sport, let d = packet.dport else { fold(.unknown); break }
+                    fold(ports.contains(s) || ports.contains(d) ? .matches : .doesNotMatch)
+                } else {
+                    guard let actual = word == "--dports" ? packet.dport : packet.sport else { fold(.unknown); break }
+                    fold(ports.contains(actual) ? .matches : .doesNotMatch)
+                }
+            case "--state", "--ctstate":
+                guard let value = next() else { return .unknown }
+                guard let state = packet.ctState else { fold(.unknown); break }
+                let states = value.lowercased().split(separator: ",").map(String.init)
+                fold(states.contains(state) ? .matches : .doesNotMatch)
+            case "--icmp-type", "--icmpv6-type":
+                guard let value = next() else { return .unknown }
+                guard let actual = packet.icmpType else { fold(.unknown); break }
+                let name = packet.family == .ip6 && icmpTypes[value + "-v6"] != nil ? value + "-v6" : value
+                guard let wanted = icmpTypes[name] ?? UInt8(value) else { fold(.unknown); break }
+                fold(actual == wanted ? .matches : .doesNotMatch)
+            case "-m", "--match":
+                guard let module = next() else { return .unknown }
+                // Modules whose options are evaluated above, or that match everything.
+                if !["tcp", "udp", "sctp", "icmp", "icmp6", "multiport", "state", "conntrack", "comment"].contains(module) { fold(.unknown) }
+            case "--comment":
+                _ = next()
+            case "-j", "--jump", "-g", "--goto":
+                i = words.count   // the target and its options: not part of the match
+                continue
+            default:
+                fold(.unknown)
+                if i + 1 < words.count, !words[i + 1].hasPrefix("-") { i += 1 }
+            }
+            i += 1
+        }
+        return result
+    }
+
+    static func interface(_ pattern: String, matches name: String) -> Bool {
+        pattern.hasSuffix("+") ? name.hasPrefix(String(pattern.dropLast())) : name == pattern
+    }
+
+    /// The target named by -j/-g, if any.
+    public static func target(_ line: String) -> String? {
+        let words = LegacyRuleset.splitArguments(line)
+        if let j = words.lastIndex(where: { $0 == "-j" || $0 == "-g" }), j + 1 < words.count { return words[j + 1] }
+        return nil
+    }
+}

@@ -1,0 +1,62 @@
+import Glibc
+import FWTraceCore
+
+/// The sockets bound in the traced namespace, as `ss -lnt` / `ss -lnu` would list them, read
+/// from /proc/thread-self/net/{tcp,tcp6,udp,udp6}. Cached for a second.
+public final class ListeningSockets {
+    struct Socket: Hashable { let protocolNumber: UInt8; let address: IPAddress; let port: UInt16 }
+    private var sockets: Set<Socket> = []
+    private var readAt = -Double.infinity
+
+    public init() {}
+
+    /// nil when /proc could not be read (then no hint is given).
+    public func isListening(protocolNumber: UInt8, address: IPAddress, port: UInt16) -> Bool? {
+        let now = NftTraceSession.now()
+        if now - readAt > 1 {
+            guard let fresh = Self.read() else { return nil }
+            sockets = fresh
+            readAt = now
+        }
+        let wildcards: [IPAddress] = [.v4(0), .v6([UInt8](repeating: 0, count: 16))]
+        // A socket on :: also takes IPv4 unless it is v6-only, which /proc does not show: count it.
+        for candidate in [address] + wildcards where sockets.contains(Socket(protocolNumber: protocolNumber, address: candidate, port: port)) {
+            if case .v6 = candidate, address.isV4, candidate != wildcards[1] { continue }
+            return true
+        }
+        return false
+    }
+
+    static func read() -> Set<Socket>? {
+        var out: Set<Socket> = []
+        var readAny = false
+        for (file, proto, listenOnly) in [("tcp", UInt8(6), true), ("tcp6", 6, true), ("udp", 17, false), ("udp6", 17, false)] {
+            guard let text = try? String(contentsOfFile: "/proc/thread-self/net/\(file)", encoding: .utf8) else { continue }
+            readAny = true
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 3 else { continue }
+                if listenOnly && fields[3] != "0A" { continue }
+                let local = fields[1].split(separator: ":")
+                guard local.count == 2, let port = UInt16(local[1], radix: 16), let address = parse(String(local[0])) else { continue }
+                out.insert(Socket(protocolNumber: proto, address: address, port: port))
+            }
+        }
+        return readAny ? out : nil
+    }
+
+    /// /proc/net addresses are 32-bit words in host (little-endian) order, in hex.
+    static func parse(_ hex: String) -> IPAddress? {
+        guard hex.count == 8 || hex.count == 32 else { return nil }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 8)
+            guard let word = UInt32(hex[index..<next], radix: 16) else { return nil }
+            bytes += [UInt8(word & 0xff), UInt8(word >> 8 & 0xff), UInt8(word >> 16 & 0xff), UInt8(word >> 24)]
+            index = next
+        }
+        return IPAddress(bytes: bytes[...])
+    }
+}
+

@@ -1,0 +1,124 @@
+import XCTest
+@testable import FWTraceCore
+
+final class HintEngineTests: XCTestCase {
+    func context(_ catalog: RuleCatalog, listening: Bool? = true) -> HintContext {
+        HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: { _, _, _ in listening })
+    }
+
+    func codes(_ hints: [Hint]) -> [String] { hints.map(\.code) }
+
+    func testShadowedRuleFiresForTheAppended8080Accept() throws {
+        let fixture = try KernelFixture.load("v4-tcp-reject-input-rule7")
+        let path = try XCTUnwrap(try fixture.paths().first)
+        let hints = HintEngine.hints(for: path, context: context(fixture.catalog))
+        let hint = try XCTUnwrap(hints.first { $0.code == "shadowed-rule" })
+        XCTAssertTrue(hint.message.contains("rule 8"), hint.message)
+        XCTAssertTrue(hint.message.contains("rule 7"), hint.message)
+        XCTAssertTrue(hint.message.contains("iptables -I INPUT 7 -p tcp -m tcp --dport 8080 -j ACCEPT"), hint.message)
+        XCTAssertEqual(hint.evidence.first { $0.0 == "shadowed_rule" }?.1, "8")
+    }
+
+    func testShadowedRuleStaysSilentWhenTheLaterRuleWouldNotMatch() throws {
+        let fixture = try KernelFixture.load("v4-tcp-reject-input-rule7")
+        let path = try XCTUnwrap(try fixture.paths().first)
+        for replacement in ["-A INPUT -i eth9 -p tcp -m tcp --dport 8080 -j ACCEPT",
+                            "-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 8080 -j ACCEPT",
+                            "-A INPUT -p udp -m udp --dport 8080 -j ACCEPT",
+                            "-A INPUT -p tcp -m recent --rcheck -m tcp --dport 8080 -j ACCEPT"] {
+            let rules = fixture.catalog.rulesInChain(.ip, "filter", "INPUT").map {
+                $0.position == 8 ? (position: 8, text: replacement, isIptables: true) : $0
+            }
+            let c = HintContext(rules: { f, t, ch in f == .ip && t == "filter" && ch == "INPUT" ? rules : [] }, listening: { _, _, _ in true })
+            XCTAssertFalse(codes(HintEngine.hints(for: path, context: c)).contains("shadowed-rule"), replacement)
+        }
+    }
+
+    func testNatRewriteAndNoForwardOnLocalDelivery() throws {
+        let fixture = try KernelFixture.load("v4-tcp-dnat")
+        let path = try XCTUnwrap(try fixture.paths().first)
+        let hints = HintEngine.hints(for: path, context: context(fixture.catalog))
+        let nat = try XCTUnwrap(hints.first { $0.code == "nat-rewrite" })
+        XCTAssertTrue(nat.message.contains("10.99.0.2:8081 → 10.99.0.2:80"), nat.message)
+        XCTAssertTrue(nat.message.contains("filter/INPUT"), nat.message)
+        XCTAssertFalse(codes(hints).contains("forwarded"))
+    }
+
+    func testForwardedFiresWhenThePathCrossesForward() throws {
+        var path = try XCTUnwrap(try KernelFixture.load("v4-tcp-reject-input-rule7").paths().first)
+        path.steps = path.steps.map { var s = $0; if s.hook == .input { s.hook = .forward; s.chain = "FORWARD" }; return s }
+        let hints = HintEngine.hints(for: path, context: HintContext(rules: { _, _, _ in [] }, listening: { _, _, _ in nil }))
+        XCTAssertTrue(try XCTUnwrap(hints.first { $0.code == "forwarded" }).message.contains("INPUT rules never applied"))
+    }
+
+    func testPolicyDecided() throws {
+        let fixture = try KernelFixture.load("nft-native-goto-return-policy")
+        let path = try XCTUnwrap(try fixture.paths().first)
+        let hint = try XCTUnwrap(HintEngine.hints(for: path, context: context(fixture.catalog)).first { $0.code == "policy" })
+        XCTAssertTrue(hint.message.contains("web/input"), hint.message)
+        XCTAssertTrue(hint.message.contains("dropped"), hint.message)
+        // An accepting rule decided: no policy hint.
+        let accepted = try XCTUnwrap(try KernelFixture.load("nft-native-set-accept").paths().first)
+        XCTAssertFalse(codes(HintEngine.hints(for: accepted, context: context(fixture.catalog))).contains("policy"))
+    }
+
+    func testConntrackEarlyAcceptOnlyForEstablished() throws {
+        let fixture = try KernelFixture.load("v4-tcp-accept-rule5-established")
+        let paths = try fixture.paths()
+        XCTAssertFalse(codes(HintEngine.hints(for: paths[0], context: context(fixture.catalog))).contains("conntrack"))
+        let hint = try XCTUnwrap(HintEngine.hints(for: paths[1], context: context(fixture.catalog)).first { $0.code == "conntrack" })
+        XCTAssertTrue(hint.message.contains("ESTABLISHED"), hint.message)
+        XCTAssertTrue(hint.message.contains("only affect new connections"), hint.message)
+    }
+
+    func testNoListenerOnlyWhenNothingListens() throws {
+        let fixture = try KernelFixture.load("v4-tcp-accept-rule5-established")
+        let syn = try XCTUnwrap(try fixture.paths().first)
+        let silent = HintEngine.hints(for: syn, context: context(fixture.catalog, listening: true))
+        XCTAssertFalse(codes(silent).contains("no-listener"))
+        let unknown = HintEngine.hints(for: syn, context: context(fixture.catalog, listening: nil))
+        XCTAssertFalse(codes(unknown).contains("no-listener"))
+        let fired = try XCTUnwrap(HintEngine.hints(for: syn, context: context(fixture.catalog, listening: false)).first { $0.code == "no-listener" })
+        XCTAssertTrue(fired.message.contains("tcp 10.99.0.2:80"), fired.message)
+    }
+}
+
+final class IptablesRuleEvaluatorTests: XCTestCase {
+    var packet: PacketView!
+
+    override func setUpWithError() throws {
+        let path = try XCTUnwrap(try KernelFixture.load("v4-tcp-reject-input-rule7").paths().first)
+        packet = PacketView(path: path, beforeStep: path.decidedBy!)
+    }
+
+    func check(_ line: String, _ expected: RuleMatch, file: StaticString = #filePath, line number: UInt = #line) {
+        XCTAssertEqual(IptablesRuleEvaluator.evaluate(line, against: packet), expected, line, file: file, line: number)
+    }
+
+    func testMatches() {
+        check("-A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT", .matches)
+        check("-A INPUT -j REJECT --reject-with icmp-host-prohibited", .matches)
+        check("-A INPUT -s 10.99.0.0/24 -d 10.99.0.2/32 -i fwtcap+ -p tcp -m multiport --dports 80,8080 -j ACCEPT", .matches)
+        check("-A INPUT -p tcp -m state --state NEW -m tcp --dport 8000:8100 -j ACCEPT", .matches)
+        check("-A INPUT ! -s 192.0.2.1/32 -p tcp -m conntrack --ctstate NEW,RELATED -j ACCEPT", .matches)
+        check("-A INPUT -m comment --comment \"a rule -p udp\" -p tcp -j ACCEPT", .matches)
+    }
+
+    func testDoesNotMatch() {
+        check("-A INPUT -p udp -j ACCEPT", .doesNotMatch)
+        check("-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT", .doesNotMatch)
+        check("-A INPUT -i lo -j ACCEPT", .doesNotMatch)
+        check("-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT", .doesNotMatch)
+        check("-A INPUT ! -p tcp -j ACCEPT", .doesNotMatch)
+        check("-A INPUT -p tcp -m multiport --dports 22,443 -j ACCEPT", .doesNotMatch)
+        // A non-match decides even next to an unknown match.
+        check("-A INPUT -p udp -m recent --rcheck -j ACCEPT", .doesNotMatch)
+    }
+
+    func testUnknownMatchesStayUnknown() {
+        check("-A INPUT -p tcp -m recent --rcheck --seconds 60 -j ACCEPT", .unknown)
+        check("-A INPUT -m set --match-set allowed src -j ACCEPT", .unknown)
+        check("-A INPUT -p tcp -m multiport --dports 80,8000:8100 -j ACCEPT", .unknown)
+    }
+}
+
