@@ -176,19 +176,16 @@ struct FollowCommand: ParsableCommand {
             ("hooks", filter.inInterface == nil ? "prerouting,output" : "prerouting"),
             ("backend", context.backend),
         ]
+        let noMatch = summary.paths == 0 && summary.reason == .timeout
+        let hint = HintEngine.noMatchSeen(filter: filter, namespace: namespace.map { "netns \($0.displayName)" } ?? "this namespace",
+                                          seconds: timeout ?? "", hooks: filter.inInterface == nil ? "prerouting and output" : "prerouting")
         if json, let info {
             out.write(RecordEncoder.sessionEnded(info, paths: summary.paths, reason: summary.reason.rawValue,
                                                  time: NftTraceSession.now(), context: context,
-                                                 watched: summary.paths == 0 ? watched : []))
+                                                 watched: noMatch ? watched : [], hints: noMatch ? [hint] : []))
         }
-        if summary.paths == 0 && summary.reason == .timeout {
-            Console.error("""
-            fwtrace: no packet matched in \(timeout ?? ""): watched \(filter.summary) (\(filter.families.map { $0 == .ip ? "IPv4" : "IPv6" }.sorted().joined(separator: " and "))) \
-            at \(filter.inInterface == nil ? "prerouting and output" : "prerouting") in \(namespace.map { "netns \($0.displayName)" } ?? "this namespace").
-            Check: does the traffic reach this host at all (upstream firewalls, security groups)? \
-            does it arrive as \(filter.families.count == 1 ? "the other IP family" : "IPv6 rather than IPv4 or the reverse") or on another interface? \
-            is it in another network namespace (a container: use --netns)?\n
-            """)
+        if noMatch {
+            Console.error("fwtrace: \(hint.message)")
             throw ExitStatus(code: ExitCode.noMatch)
         }
     }

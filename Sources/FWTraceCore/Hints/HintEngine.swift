@@ -120,3 +120,15 @@ public enum HintEngine {
                     evidence: [("protocol", proto), ("address", view.dst.description), ("port", String(port))])
     }
 }
+
+extension HintEngine {
+    /// `--timeout` passed and nothing matched: what was watched, and where the traffic may be instead.
+    public static func noMatchSeen(filter: TraceFilter, namespace: String, seconds: String, hooks: String) -> Hint {
+        let families = filter.families.map { $0 == .ip ? "IPv4" : "IPv6" }.sorted().joined(separator: " and ")
+        let other = filter.families.count == 1 ? "as the other IP family (\(filter.families.first == .ip ? "IPv6" : "IPv4")), " : "as IPv6 rather than IPv4 (or the reverse), "
+        let interface = filter.inInterface.map { "on another interface than \($0), " } ?? "on an interface you did not expect, "
+        return Hint(code: "no-match-seen",
+                    message: "no packet matched \(filter.summary) (\(families)) at \(hooks) in \(namespace) within \(seconds). Check: does the traffic reach this host at all (upstream firewalls, security groups, routing)? It may arrive \(other)\(interface)or in another network namespace (a container: use --netns); and is the service bound where clients connect?",
+                    evidence: [("netns", namespace), ("filter", filter.summary), ("families", families), ("hooks", hooks), ("waited", seconds)])
+    }
+}

@@ -77,8 +77,14 @@ public enum RecordEncoder {
             w.endObject()
         }
         if p.incomplete { w.bool("incomplete", true) }
+        encodeHints(p.hints, &w)
+        w.endObject()
+        return w.text
+    }
+
+    static func encodeHints(_ hints: [Hint], _ w: inout JSONWriter) {
         w.beginArray("hints")
-        for h in p.hints {
+        for h in hints {
             w.beginObject()
             w.string("code", h.code)
             w.string("message", h.message)
@@ -90,8 +96,6 @@ public enum RecordEncoder {
             w.endObject()
         }
         w.endArray()
-        w.endObject()
-        return w.text
     }
 
     static func encode(_ s: PathStep, _ w: inout JSONWriter) {
@@ -149,7 +153,7 @@ public enum RecordEncoder {
     }
 
     public static func sessionEnded(_ info: SessionInfo, paths: Int, reason: String, time: Double,
-                                    context: RecordContext, watched: [(String, String)] = []) -> String {
+                                    context: RecordContext, watched: [(String, String)] = [], hints: [Hint] = []) -> String {
         var w = JSONWriter()
         header(&w, type: "session", time: time, context: context)
         w.string("event", "ended")
@@ -161,6 +165,7 @@ public enum RecordEncoder {
         if !watched.isEmpty {
             w.beginObject("watched"); for (k, v) in watched { w.string(k, v) }; w.endObject()
         }
+        if !hints.isEmpty { encodeHints(hints, &w) }
         w.endObject()
         return w.text
     }
