@@ -10,10 +10,13 @@ struct DemoCommand: ParsableCommand {
         abstract: "Build a throwaway lab in network namespaces, trace real packets through it, remove it.",
         discussion: """
         The lab is the classic question "I opened port 8080 with iptables -A and nothing connects":
-        a server whose INPUT chain ends with a REJECT, and the 8080 ACCEPT appended after it. fwtrace
-        follows a connection to 8080 (rejected by INPUT rule 7) and one to 80 (accepted by rule 5).
-        Everything lives in two namespaces (fwt-demo-cli, fwt-demo-srv) deleted at the end; the
-        host's own firewall is not touched. Needs root.
+        a server whose INPUT chain ends with a REJECT, and the 8080 ACCEPT appended after it.
+        fwtrace follows a connection to 8080 (rejected by INPUT rule 7, with the hint that rule 8
+        is shadowed), applies the fix the hint gives, follows it again (accepted), and then shows
+        a port-forward to a container-like namespace, where the INPUT rule the admin added never
+        applies because the packet is forwarded. Everything lives in namespaces named
+        <prefix>-cli, -srv and -app, deleted at the end; the host's firewall is not touched.
+        Needs root; takes a few seconds.
         """)
 
     @Option(help: "Prefix of the lab's namespace names.")
@@ -32,47 +35,63 @@ struct DemoCommand: ParsableCommand {
             listener?.signal(SIGTERM)
             listener?.wait(timeout: 5)
             lab.destroy()
-            print("\nLab removed: namespaces \(lab.client) and \(lab.server) deleted, nothing left installed.")
+            Console.print("\nLab removed: namespaces \(lab.client), \(lab.server) and \(lab.app) deleted, nothing left installed.")
         }
         let me = Self.executablePath()
+        let color = isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
 
-        print("Building the lab: \(lab.client) (\(Lab.clientAddress)) ⇄ \(lab.server) (\(Lab.serverAddress)) over a veth pair.")
+        Console.print("Building the lab: \(lab.client) (\(Lab.clientAddress)) ⇄ \(lab.server) (\(Lab.serverAddress)) over a veth pair.")
         try lab.create()
         try lab.installClassicFirewall()
-        let rules = try ProcessRunner.run(["ip", "netns", "exec", lab.server, "iptables-nft", "-L", "INPUT", "-n", "--line-numbers"])
-        print("\nThe server's INPUT chain (iptables -L INPUT -n --line-numbers):\n\(rules.stdout)")
-        print("Someone opened 8080 with `iptables -A INPUT -p tcp --dport 8080 -j ACCEPT`: rule 8, after the REJECT.")
+        Console.print("\nThe server's INPUT chain (iptables -L INPUT -n --line-numbers):\n\(try listInput(lab))")
+        Console.print("Someone opened 8080 with `iptables -A INPUT -p tcp --dport 8080 -j ACCEPT`: rule 8, after the REJECT.")
 
         listener = try RunningProcess([me, "lab", "listen", "--netns", lab.server, "--port", "80", "--port", "8080"])
         guard listener?.readLine(timeout: 5)?.hasPrefix("listening") == true else {
             throw UserFacingError("the lab listener did not start", exitCode: ExitCode.failure)
         }
 
-        for (port, story) in [(8080, "Connecting to 8080, which \"is open\":"), (80, "Connecting to 80, for comparison:")] {
+        func trace(_ port: Int, _ story: String) throws {
             if Signals.read(signalFD) != nil { throw ExitStatus(code: 130) }
-            print("\n\(story)  fwtrace follow --netns \(lab.server) --dport \(port) --count 1")
-            let follow = try RunningProcess([me, "follow", "--netns", lab.server, "--dport", String(port),
-                                             "--count", "1", "--timeout", "10s", "--format", "text"], mergeStderr: true)
+            Console.print("\n\(story)\n$ fwtrace follow --netns \(lab.server) --dport \(port) --count 1")
+            let follow = try RunningProcess([me, "follow", "--netns", lab.server, "--dport", String(port), "--count", "1",
+                                             "--timeout", "10s", "--format", "text", "--color", color ? "always" : "never"], mergeStderr: true)
             guard let first = follow.readLine(timeout: 10), first.hasPrefix("fwtrace: tracing") else {
                 follow.wait(timeout: 5)
                 throw UserFacingError("fwtrace follow did not start in the lab", exitCode: ExitCode.failure)
             }
             let outcome = LabClient.connectIn(namespace: lab.client, to: Lab.serverAddress, port: UInt16(port), me: me)
             var shown = false
-            while let line = follow.readLine(timeout: 10) {
-                print(line)
-                shown = true
-            }
+            while let line = follow.readLine(timeout: 10) { Console.print(line); shown = true }
             follow.wait(timeout: 5)
-            if !shown { print("  (no path arrived)") }
-            print("  client: \(outcome)")
+            if !shown { Console.print("  (no path arrived)") }
+            Console.print("  client: \(outcome)")
         }
-        print("""
 
-        Reading it: the SYN to 8080 met INPUT rule 7, the REJECT, before it could reach rule 8, the
-        ACCEPT appended with -A. The fix is to put the ACCEPT before the REJECT:
-          iptables -I INPUT 7 -p tcp --dport 8080 -j ACCEPT
+        try trace(8080, "1. Connecting to 8080, which \"is open\":")
+        try trace(80, "2. Connecting to 80, for comparison:")
+
+        Console.print("\n3. Applying the fix the hint gives: the ACCEPT goes before the REJECT.")
+        for arguments in [["-I", "INPUT", "7", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "ACCEPT"], ["-D", "INPUT", "9"]] {
+            Console.print("$ iptables \(arguments.joined(separator: " "))")
+            try lab.inServer(["iptables-nft"] + arguments)
+        }
+        try trace(8080, "   Connecting to 8080 again:")
+
+        Console.print("\n4. A port-forward to a container: 8081 on the server is DNATed to \(lab.app) (\(Lab.appAddress):80),")
+        Console.print("   and the admin opened it with `iptables -I INPUT 1 -p tcp --dport 8081 -j ACCEPT`.")
+        try lab.createAppBehindServer()
+        try trace(8081, "   Connecting to 8081:")
+        Console.print("""
+
+        Reading it: the DNAT turned the packet into one for \(Lab.appAddress), so the host routed it: it went
+        through FORWARD, never INPUT, and FORWARD rejects everything. The rule belongs in FORWARD:
+          iptables -I FORWARD 1 -p tcp -d \(Lab.appAddress) --dport 80 -j ACCEPT
         """)
+    }
+
+    func listInput(_ lab: Lab) throws -> String {
+        try ProcessRunner.run(["ip", "netns", "exec", lab.server, "iptables-nft", "-L", "INPUT", "-n", "--line-numbers"]).stdout
     }
 
     static func executablePath() -> String {

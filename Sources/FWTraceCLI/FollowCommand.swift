@@ -43,6 +43,7 @@ struct FilterOptions: ParsableArguments {
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case auto, json, text }
 enum Backend: String, ExpressibleByArgument, CaseIterable { case auto, nft, legacy }
+enum ColorChoice: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
 
 struct FollowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -90,6 +91,8 @@ struct FollowCommand: ParsableCommand {
     var quietPeriod: String = "100ms"
     @Option(help: ArgumentHelp("Also write every raw trace message received to FILE (hex, for bug reports and replay).", valueName: "file"))
     var capture: String?
+    @Option(help: ArgumentHelp("Colour in the text view: auto (on a terminal, unless NO_COLOR is set), always, never.", valueName: "when"))
+    var color: ColorChoice = .auto
     @Flag(help: "Legacy backend: have conntrack log invalid packets (nf_conntrack_log_invalid) for the session and show why it called a packet INVALID.")
     var ctInvalid = false
     @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB).", valueName: "bytes", visibility: .hidden))
@@ -130,7 +133,7 @@ struct FollowCommand: ParsableCommand {
         let context = RecordContext(host: SessionID.hostname(), netns: namespace?.displayName,
                                     backend: chosen == .nft ? "nft" : "legacy", session: session)
         let out = LineWriter(fd: 1)
-        let view = TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+        let view = TextView(color: color == .always || (color == .auto && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil))
 
         var options = NftTraceSession.Options(session: session, filter: filter, limit: rate)
         options.count = count

@@ -62,9 +62,28 @@ struct Lab {
         try inServer(ipt + ["-A", "FORWARD", "-j", "REJECT", "--reject-with", "icmp-host-prohibited"])
     }
 
+    /// A container-like namespace behind the server (10.98.0.2, routed through 10.98.0.1) with a
+    /// DNAT on the server from 10.99.0.2:8081 to its port 80, as a port-forward to a container is.
+    var app: String { server.replacingOccurrences(of: "-srv", with: "-app") }
+    static let appAddress = "10.98.0.2"
+
+    func createAppBehindServer() throws {
+        try Self.run(["ip", "netns", "add", app])
+        try Self.run(["ip", "link", "add", "fwtdemo2", "netns", server, "type", "veth", "peer", "name", "fwtdemo3", "netns", app])
+        try Self.run(["ip", "-n", server, "addr", "add", "10.98.0.1/24", "dev", "fwtdemo2"])
+        try Self.run(["ip", "-n", app, "addr", "add", "\(Self.appAddress)/24", "dev", "fwtdemo3"])
+        try Self.run(["ip", "-n", server, "link", "set", "fwtdemo2", "up"])
+        try Self.run(["ip", "-n", app, "link", "set", "fwtdemo3", "up"])
+        try Self.run(["ip", "-n", app, "link", "set", "lo", "up"])
+        try Self.run(["ip", "-n", app, "route", "add", "default", "via", "10.98.0.1"])
+        try inServer(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try inServer(["iptables-nft", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8081", "-j", "DNAT", "--to-destination", "\(Self.appAddress):80"])
+        try inServer(["iptables-nft", "-I", "INPUT", "1", "-p", "tcp", "--dport", "8081", "-j", "ACCEPT"])
+    }
+
     /// Deleting a namespace deletes its veth end and every rule in it: nothing else was made.
     func destroy() {
-        for ns in [client, server] where access("/run/netns/\(ns)", F_OK) == 0 {
+        for ns in [client, server, app] where access("/run/netns/\(ns)", F_OK) == 0 {
             _ = try? ProcessRunner.run(["ip", "netns", "delete", ns])
         }
     }

@@ -140,9 +140,14 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("#7  -A INPUT -j REJECT --reject-with icmp-host-prohibited"), r.stdout)
         XCTAssertTrue(r.stdout.contains("#5  -A INPUT -p tcp -m state --state NEW -m tcp --dport 80 -j ACCEPT"), r.stdout)
-        XCTAssertTrue(r.stdout.contains("REJECT"), r.stdout)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-cli"))
-        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-srv"))
+        XCTAssertTrue(r.stdout.contains("hint [shadowed-rule] rule 8 of filter/INPUT"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("#7  -A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT  → accept"), "the fix, traced: \(r.stdout)")
+        XCTAssertTrue(r.stdout.contains("hint [forwarded]"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("hint [nat-rewrite]"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("\u{1b}["), "no colour through a pipe")
+        for ns in ["cli", "srv", "app"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-\(ns)"))
+        }
     }
 }
 

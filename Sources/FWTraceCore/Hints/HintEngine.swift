@@ -76,8 +76,8 @@ public enum HintEngine {
             let dstChanged = nat.before.dst != nat.after.dst || nat.before.dport != nat.after.dport
             let what = dstChanged ? "destination \(ep(nat.before, dst: true)) → \(ep(nat.after, dst: true))"
                                   : "source \(ep(nat.before, dst: false)) → \(ep(nat.after, dst: false))"
-            let later = path.steps[(index + 1)...].map(place)
-            let seen = later.isEmpty ? "" : "; \(Array(Set(later)).sorted().joined(separator: ", ")) saw the rewritten packet, so their rules must match the new \(dstChanged ? "destination" : "source")"
+            let later = Array(Set(path.steps[(index + 1)...].map(place))).sorted()
+            let seen = later.isEmpty ? "" : "; \(later.joined(separator: ", ")) saw the rewritten packet, so \(later.count == 1 ? "its" : "their") rules must match the new \(dstChanged ? "destination" : "source")"
             return Hint(code: "nat-rewrite",
                         message: "\(place(s)) \(ruleRef(s)) rewrote the \(what)\(seen)",
                         evidence: [("chain", place(s)), ("rule", s.rule.map(String.init) ?? ""), ("before", ep(nat.before, dst: dstChanged)), ("after", ep(nat.after, dst: dstChanged))])
