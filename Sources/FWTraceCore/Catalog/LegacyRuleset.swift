@@ -59,7 +59,7 @@ public struct LegacyRuleset: Sendable {
         }
     }
 
-    static func stripCounters(_ line: String) -> String {
+    public static func stripCounters(_ line: String) -> String {
         guard line.hasPrefix("["), let close = line.firstIndex(of: "]") else { return line }
         return String(line[line.index(after: close)...]).trimmingCharacters(in: .whitespaces)
     }

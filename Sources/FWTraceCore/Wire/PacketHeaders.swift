@@ -26,6 +26,12 @@ public struct PacketSummary: Equatable, Sendable {
 
     public var protocolName: String { protocolKnown ? PacketSummary.protocolName(protocolNumber) : "unknown" }
 
+    public init(family: Family, src: IPAddress, dst: IPAddress, protocolNumber: UInt8, length: Int, ttl: UInt8,
+                ipID: UInt16? = nil, flowLabel: UInt32? = nil) {
+        self.family = family; self.src = src; self.dst = dst; self.protocolNumber = protocolNumber
+        self.length = length; self.ttl = ttl; self.ipID = ipID; self.flowLabel = flowLabel
+    }
+
     public static func protocolName(_ number: UInt8) -> String {
         switch number {
         case 6: return "tcp"

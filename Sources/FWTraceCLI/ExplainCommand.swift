@@ -1,0 +1,128 @@
+import ArgumentParser
+import FWTraceCore
+import FWTraceKernel
+import Foundation
+import Glibc
+
+/// `fwtrace explain`: the path a described packet would take, predicted from the ruleset, with
+/// nothing installed and nothing sent.
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Predict a packet's path through the current ruleset, offline: no rule installed, no packet sent.",
+        discussion: """
+        Walks the tables at each hook in the kernel's order and evaluates every rule against the
+        packet you describe, with the evaluator behind the shadowed-rule hint. Where a rule uses
+        a match fwtrace does not understand (recent, set, string, …) the prediction stops there and
+        says "unknown": it never guesses. Rulesets in iptables syntax (iptables-nft or
+        iptables-legacy) are evaluated; native nft tables are not yet, and explain says so.
+
+        EXAMPLES:
+          sudo fwtrace explain -p tcp -s 203.0.113.7 -d 10.0.0.5 --dport 8080 -i eth0
+          sudo fwtrace explain --netns web1 -p udp -s 10.0.0.9 -d 10.0.0.5 --dport 53 --state new
+        """)
+
+    @Option(name: [.customShort("p"), .long], help: "Protocol: tcp, udp, icmp, icmpv6, sctp or a number.")
+    var proto: String = "tcp"
+    @Option(name: [.customShort("s"), .customLong("src")], help: "Source address.")
+    var src: String
+    @Option(name: [.customShort("d"), .customLong("dst")], help: "Destination address.")
+    var dst: String
+    @Option(help: "Source port.") var sport: UInt16 = 40000
+    @Option(help: "Destination port.") var dport: UInt16?
+    @Option(name: [.customShort("i"), .customLong("in-interface")], help: "Interface the packet arrives on.")
+    var inInterface: String?
+    @Option(name: [.customShort("o"), .customLong("out-interface")], help: "Interface it leaves by (forwarded or local packets).")
+    var outInterface: String?
+    @Option(help: "Conntrack state: new, established, related, invalid.") var state: String = "new"
+    @Flag(help: "The packet is sent by this host (starts at OUTPUT).") var local = false
+    @Option(help: ArgumentHelp("An `ip netns` name, a path or a PID.", valueName: "name|path|pid")) var netns: String?
+    @Option(help: "auto, nft (iptables-nft) or legacy (iptables-legacy).") var backend: Backend = .auto
+    @Option(help: "auto, json or text.") var format: OutputFormat = .auto
+
+    func run() throws {
+        let summary: PacketSummary
+        do {
+            let p = try TraceFilter.parseProto(proto)
+            guard let s = IPAddress(src), let d = IPAddress(dst), s.isV4 == d.isV4 else {
+                throw FilterError("--src and --dst must be addresses of the same family", example: "-s 10.0.0.1 -d 10.0.0.2")
+            }
+            guard ["new", "established", "related", "invalid", "untracked"].contains(state) else {
+                throw FilterError("unknown --state \(state)", example: "--state new")
+            }
+            if let i = inInterface { _ = try TraceFilter.parseInterface(i, option: "-i") }
+            if let o = outInterface { _ = try TraceFilter.parseInterface(o, option: "-o") }
+            var packet = PacketSummary(family: s.isV4 ? .ip : .ip6, src: s, dst: d, protocolNumber: p.number, length: 60, ttl: 64)
+            if [6, 17, 132].contains(p.number) {
+                guard let dport else { throw FilterError("--dport is needed for \(proto)", example: "--dport 8080") }
+                packet.sport = sport; packet.dport = dport
+                if p.number == 6 { packet.tcpFlags = state == "new" ? 0x02 : 0x10 }
+            }
+            if p.number == 1 || p.number == 58 { packet.icmpType = p.number == 1 ? 8 : 128; packet.icmpCode = 0 }
+            summary = packet
+        } catch let error as FilterError {
+            throw UserFacingError(error.description, exitCode: ExitCode.usage)
+        }
+        try Privileges.requireNetAdmin(command: "explain")
+        var namespace: NetworkNamespace?
+        if let netns { namespace = try NetworkNamespace.resolve(netns); try namespace!.enter() }
+
+        let chosen: BackendDetection.Choice = backend == .legacy ? .legacy : backend == .nft ? .nft : try BackendDetection.detect()
+        let family = summary.family
+        let saveProgram: String
+        if chosen == .nft {
+            saveProgram = family == .ip ? "iptables-nft-save" : "ip6tables-nft-save"
+            if let context = try? NftablesContext() {
+                let native = context.run("list tables").output.split(separator: "\n")
+                    .filter { line in !line.contains(" fwtrace") && !["filter", "nat", "mangle", "raw", "security"].contains(where: { line.hasSuffix(" \($0)") && (line.hasPrefix("table ip ") || line.hasPrefix("table ip6 ")) }) }
+                if let table = native.first {
+                    throw UserFacingError("explain evaluates iptables rulesets only, and this namespace has the native nftables `\(table)`: its rules would be ignored, so no prediction is given (trace a real packet with fwtrace follow)", exitCode: ExitCode.unavailable)
+                }
+            }
+        } else {
+            saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
+        }
+        let save = try ProcessRunner.run([saveProgram])
+        guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
+        let predictor = PathPredictor(save: save.stdout, family: family, localAddresses: Self.localAddresses())
+        var prediction = predictor.predict(summary, iif: local ? nil : (inInterface ?? "any"), oif: outInterface, ctState: state, locallyGenerated: local)
+        let listeners = ListeningSockets()
+        let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
+        prediction.path.hints = HintEngine.hints(for: prediction.path, context: HintContext(
+            rules: { ruleset.rulesInChain($0, $1, $2) },
+            listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) }))
+
+        let json = format == .json || (format == .auto && isatty(1) == 0)
+        let context = RecordContext(host: SessionID.hostname(), netns: namespace?.displayName,
+                                    backend: chosen == .nft ? "nft" : "legacy", session: "explain")
+        prediction.path.time = NftTraceSession.now()
+        if json {
+            var line = RecordEncoder.path(prediction.path, context: context)
+            line.removeLast()   // the closing brace: add what marks a prediction
+            line += ",\"predicted\":true"
+            if let at = prediction.unknownAt {
+                line += ",\"unknown_at\":{\"table\":\"\(at.table)\",\"chain\":\"\(at.chain)\",\"rule\":\(at.rule ?? 0)}"
+            }
+            Console.print(line + "}")
+        } else {
+            Console.print("PREDICTION (nothing was sent; from the \(chosen == .nft ? "iptables-nft" : "iptables-legacy") ruleset)")
+            Console.print(TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil).render(prediction.path, netns: namespace?.displayName))
+            if let at = prediction.unknownAt {
+                Console.print("  unknown: \(at.table)/\(at.chain) rule \(at.rule ?? 0) uses a match fwtrace cannot evaluate (`\(at.text ?? "")`); trace a real packet with fwtrace follow")
+            }
+        }
+    }
+
+    /// The namespace's own addresses (`ip -o addr`): a packet to one of them is for this host.
+    static func localAddresses() -> Set<IPAddress> {
+        guard let out = try? ProcessRunner.run(["ip", "-o", "addr", "show"]), out.ok else { return [] }
+        var set: Set<IPAddress> = []
+        for line in out.stdout.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            guard let i = words.firstIndex(where: { $0 == "inet" || $0 == "inet6" }), i + 1 < words.count,
+                  let address = IPAddress(String(words[i + 1].split(separator: "/")[0])) else { continue }
+            set.insert(address)
+        }
+        return set
+    }
+}
