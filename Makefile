@@ -7,7 +7,7 @@ BIN   := .build/debug/fwtrace
 
 # Debian 12 packages: libraries to build against, tools the demo and the tests drive.
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
-            nftables iptables iproute2 util-linux python3 python3-jsonschema
+            nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema
 
 .PHONY: all deps build demo test test-core capture-fixtures clean
 

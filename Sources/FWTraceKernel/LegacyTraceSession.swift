@@ -75,8 +75,9 @@ public final class LegacyTraceSession {
         let started = NftTraceSession.now()
         var lastPeriodicReload = started
         let sockets = ListeningSockets()
-        let hintContext = HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) },
+        var hintContext = HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
+        hintContext.controlConnections = { ConntrackTable.controlConnections(between: $0, and: $1) }
         func deliver(_ paths: [PacketPath]) -> Bool {
             // An admin's own TRACE rule marks packets too: keep only what the filter names.
             for var path in paths where options.filter.accepts(path) && options.filter.matches(path.packet) {

@@ -60,3 +60,30 @@ public final class ListeningSockets {
     }
 }
 
+
+/// Control connections from the namespace's conntrack table (`conntrack -L`), for the
+/// helper-missing hint. nil when the conntrack tool is not installed or fails.
+public enum ConntrackTable {
+    public static func controlConnections(between a: IPAddress, and b: IPAddress) -> [ControlConnection]? {
+        guard ProcessRunner.find("conntrack") != nil,
+              let out = try? ProcessRunner.run(["conntrack", "-L", "-f", a.isV4 ? "ipv4" : "ipv6"]), out.ok else { return nil }
+        return parse(out.stdout).filter { ($0.client == a && $0.server == b) || ($0.client == b && $0.server == a) }
+    }
+
+    /// "tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=21 src=… … [ASSURED] mark=0 helper=ftp use=1"
+    public static func parse(_ text: String) -> [ControlConnection] {
+        var out: [ControlConnection] = []
+        for line in text.split(separator: "\n") {
+            let words = line.split(separator: " ").map(String.init)
+            guard let proto = words.first, ["tcp", "udp"].contains(proto) else { continue }
+            func first(_ key: String) -> String? { words.first { $0.hasPrefix(key + "=") }.map { String($0.dropFirst(key.count + 1)) } }
+            guard let src = first("src").flatMap(IPAddress.init), let dst = first("dst").flatMap(IPAddress.init),
+                  let sport = first("sport").flatMap({ UInt16($0) }), let dport = first("dport").flatMap({ UInt16($0) }),
+                  ControlConnection.helpers.contains(where: { $0.port == dport && $0.protocolName == proto }) else { continue }
+            let state = proto == "tcp" && words.count > 3 ? words[3] : "ESTABLISHED"
+            out.append(ControlConnection(protocolName: proto, client: src, server: dst, clientPort: sport, port: dport,
+                                         state: state, helper: first("helper")))
+        }
+        return out
+    }
+}

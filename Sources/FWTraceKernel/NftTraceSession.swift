@@ -89,8 +89,9 @@ public final class NftTraceSession {
         let started = Self.now()
         var catalogStale = false
         let sockets = ListeningSockets()
-        let hintContext = HintContext(rules: { assembler.catalog.rulesInChain($0, $1, $2) },
+        var hintContext = HintContext(rules: { assembler.catalog.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
+        hintContext.controlConnections = { ConntrackTable.controlConnections(between: $0, and: $1) }
         func deliver(_ paths: [PacketPath]) -> Bool {
             for var path in paths where options.filter.accepts(path) {
                 path.hints = HintEngine.hints(for: path, context: hintContext)

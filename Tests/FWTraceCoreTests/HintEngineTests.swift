@@ -122,3 +122,24 @@ final class IptablesRuleEvaluatorTests: XCTestCase {
     }
 }
 
+
+final class ControlConnectionTests: XCTestCase {
+    func testHelperMissingNeedsAnUnhelpedEstablishedControlConnection() throws {
+        var path = try XCTUnwrap(try KernelFixture.load("v4-tcp-reject-input-rule7").paths().first)
+        path.packet.dport = 40021
+        let control = ControlConnection(protocolName: "tcp", client: IPAddress("10.99.0.1")!, server: IPAddress("10.99.0.2")!,
+                                        clientPort: 50000, port: 21, state: "ESTABLISHED", helper: nil)
+        var context = HintContext(rules: { _, _, _ in [] }, listening: { _, _, _ in true })
+        context.controlConnections = { _, _ in [control] }
+        XCTAssertTrue(HintEngine.hints(for: path, context: context).contains { $0.code == "helper-missing" })
+        var helped = control
+        helped.helper = "ftp"
+        context.controlConnections = { _, _ in [helped] }
+        XCTAssertFalse(HintEngine.hints(for: path, context: context).contains { $0.code == "helper-missing" })
+        context.controlConnections = { _, _ in [] }
+        XCTAssertFalse(HintEngine.hints(for: path, context: context).contains { $0.code == "helper-missing" })
+        path.packet.dport = 80   // a well-known port is not a dynamic data port
+        context.controlConnections = { _, _ in [control] }
+        XCTAssertFalse(HintEngine.hints(for: path, context: context).contains { $0.code == "helper-missing" })
+    }
+}

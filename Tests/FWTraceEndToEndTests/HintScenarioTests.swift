@@ -97,3 +97,34 @@ final class HintScenarioTests: XCTestCase {
         XCTAssertTrue(seen.records.last?[array: "hints"].isEmpty ?? true)
     }
 }
+
+extension HintScenarioTests {
+    /// An FTP-like control connection to port 21 with no helper; then a NEW connection to a
+    /// dynamic port between the same hosts, rejected: the data connection a helper would relate.
+    func testHelperMissingFiresBesideAnUnhelpedControlConnectionAndNotWithoutOne() throws {
+        try lab.server(["iptables-nft", "-I", "INPUT", "1", "-p", "tcp", "--dport", "21", "-j", "ACCEPT"])
+
+        let alone = try trace(["-p", "tcp", "--dport", "40021", "-s", "10.99.0.1"]) { try lab.send(["tcp", "10.99.0.2", "40021", "--src", "10.99.0.1"]) }
+        XCTAssertEqual(alone["verdict"] as? String, "reject")
+        XCTAssertFalse(codes(alone).contains("helper-missing"), "no control connection: \(alone)")
+
+        let server = Process(), client = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        server.arguments = ["netns", "exec", lab.server, "/usr/bin/python3", E2E.sendScript, "serve", "21", "20"]
+        client.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        client.arguments = ["netns", "exec", lab.client, "/usr/bin/python3", E2E.sendScript, "hold", "10.99.0.2", "21", "20"]
+        let serverOut = Pipe(), clientOut = Pipe()
+        server.standardOutput = serverOut
+        client.standardOutput = clientOut
+        try server.run()
+        defer { server.terminate(); client.terminate() }
+        _ = serverOut.fileHandleForReading.availableData   // "serving"
+        try client.run()
+        _ = clientOut.fileHandleForReading.availableData   // "holding"
+
+        let data = try trace(["-p", "tcp", "--dport", "40021", "-s", "10.99.0.1"]) { try lab.send(["tcp", "10.99.0.2", "40021", "--src", "10.99.0.1"]) }
+        let hint = try XCTUnwrap(data[array: "hints"].first { $0["code"] as? String == "helper-missing" }, "\(data)")
+        XCTAssertEqual(hint[object: "evidence"]["helper"] as? String, "ftp")
+        XCTAssertTrue((hint["message"] as? String ?? "").contains("-j CT --helper ftp"), "\(hint)")
+    }
+}

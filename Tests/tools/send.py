@@ -4,9 +4,10 @@
 Runs inside a test namespace (ip netns exec ...); only ever addresses the lab's own hosts.
   send.py icmp4 DST | icmp6 DST | udp DST PORT [--hopopts] | tcp DST PORT [--src ADDR]
           | udpflood DST PORT COUNT | tcpack DST PORT --src ADDR | tcpsynfin DST PORT --src ADDR
+          | hold DST PORT SECONDS | serve PORT SECONDS
 Prints what happened; exit 0 when the probe was sent.
 """
-import socket, struct, sys
+import socket, struct, sys, time
 
 def checksum(data):
     if len(data) % 2: data += b"\0"
@@ -53,6 +54,15 @@ def main(argv):
         pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(tcp))
         tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
         s.sendto(tcp, (dst, 0)); print("sent tcp syn+fin")
+    elif kind == "hold":
+        # Opens a TCP connection and keeps it ESTABLISHED for SECONDS (a control connection).
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.connect((argv[2], int(argv[3]))); print("holding", flush=True); time.sleep(float(argv[4]))
+    elif kind == "serve":
+        # Accepts one TCP connection on PORT and keeps it open for SECONDS.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("", int(argv[2]))); s.listen(1); print("serving", flush=True)
+        c, _ = s.accept(); time.sleep(float(argv[3]))
     elif kind == "tcp":
         fam = socket.AF_INET6 if ":" in argv[2] else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM); s.settimeout(2)

@@ -6,12 +6,39 @@ public struct HintContext {
     /// Whether something listens on this protocol, address and port in the traced namespace;
     /// nil when it cannot be told.
     public var listening: (_ protocolNumber: UInt8, _ address: IPAddress, _ port: UInt16) -> Bool?
+    /// Conntrack entries between two hosts on ports whose protocol needs a helper (ftp, tftp, …);
+    /// nil when the conntrack table cannot be read.
+    public var controlConnections: (_ a: IPAddress, _ b: IPAddress) -> [ControlConnection]? = { _, _ in nil }
 
     public init(rules: @escaping (TableFamily, String, String) -> [(position: Int, text: String, isIptables: Bool)],
                 listening: @escaping (UInt8, IPAddress, UInt16) -> Bool?) {
         self.rules = rules
         self.listening = listening
     }
+}
+
+/// A connection whose protocol opens further connections that only a conntrack helper can tie
+/// to it (FTP's data connections and the like).
+public struct ControlConnection: Equatable, Sendable {
+    public var protocolName: String
+    public var client: IPAddress
+    public var server: IPAddress
+    public var clientPort: UInt16
+    public var port: UInt16
+    public var state: String
+    /// The helper conntrack attached to it (`helper=ftp`), nil when none.
+    public var helper: String?
+
+    public init(protocolName: String, client: IPAddress, server: IPAddress, clientPort: UInt16, port: UInt16, state: String, helper: String?) {
+        self.protocolName = protocolName; self.client = client; self.server = server
+        self.clientPort = clientPort; self.port = port; self.state = state; self.helper = helper
+    }
+
+    /// Well-known control ports and the helper each needs.
+    public static let helpers: [(protocolName: String, port: UInt16, helper: String)] = [
+        ("tcp", 21, "ftp"), ("udp", 69, "tftp"), ("tcp", 6667, "irc"), ("udp", 5060, "sip"), ("tcp", 5060, "sip"),
+        ("tcp", 1723, "pptp"), ("tcp", 10080, "amanda"),
+    ]
 }
 
 public enum HintEngine {
@@ -23,7 +50,26 @@ public enum HintEngine {
         if let h = policy(path) { hints.append(h) }
         if let h = conntrack(path) { hints.append(h) }
         if let h = noListener(path, context) { hints.append(h) }
+        if let h = helperMissing(path, context) { hints.append(h) }
         return hints
+    }
+
+    /// A NEW packet to a dynamic port was dropped between two hosts that hold a control connection
+    /// (FTP and the like) with no helper attached: with the helper, conntrack would have made this
+    /// data connection RELATED, and the RELATED,ESTABLISHED rule would have accepted it.
+    static func helperMissing(_ path: PacketPath, _ context: HintContext) -> Hint? {
+        guard path.verdict == .drop || path.verdict == .reject, path.conntrack?.state == "new",
+              let d = path.decidingStep else { return nil }
+        let view = PacketView(path: path, beforeStep: path.decidedBy ?? 0)
+        guard let dport = view.dport, dport >= 1024,
+              let connections = context.controlConnections(view.src, view.dst) else { return nil }
+        guard let control = connections.first(where: { $0.helper == nil && $0.state == "ESTABLISHED" }),
+              let needed = ControlConnection.helpers.first(where: { $0.port == control.port && $0.protocolName == control.protocolName }) else { return nil }
+        let upper = needed.helper.uppercased()
+        return Hint(code: "helper-missing",
+                    message: "this looks like a \(upper) data connection: \(control.client) and \(control.server) hold an ESTABLISHED \(upper) control connection (\(control.protocolName) port \(control.port)) with no conntrack helper attached, so this packet is NEW instead of RELATED and \(place(d)) \(ruleRef(d)) \(path.verdict == .reject ? "rejected" : "dropped") it. Attach the helper to the control connection: modprobe nf_conntrack_\(needed.helper); iptables -t raw -A PREROUTING -p \(control.protocolName) --dport \(control.port) -j CT --helper \(needed.helper)",
+                    evidence: [("control_connection", "\(control.client):\(control.clientPort) -> \(control.server):\(control.port)"),
+                               ("helper", needed.helper), ("port", String(dport))])
     }
 
     static func place(_ s: PathStep) -> String { "\(s.table)/\(s.chain)" }
