@@ -14,7 +14,7 @@ public final class LegacyTraceSession {
         return LegacyRuleset.parse(ipv4: v4, ipv6: v6)
     }
 
-    public func run(emit: (NftTraceSession.Record) -> Void, notice: (String) -> Void) throws -> NftTraceSession.Summary {
+    public func run(emit: @escaping (NftTraceSession.Record) -> Void, notice: (String) -> Void) throws -> NftTraceSession.Summary {
         let families = options.filter.families
         try LegacyInstaller.requireTools(families)
         let signalFD = try Signals.makeFD()
@@ -71,39 +71,22 @@ public final class LegacyTraceSession {
             filter: options.filter.summary, families: families.map(\.rawValue).sorted(),
             rules: installer.descriptions, limit: options.limit.map { $0.iptables.joined(separator: " ") }, table: "raw")))
 
-        var summary = NftTraceSession.Summary()
-        let started = NftTraceSession.now()
-        var lastPeriodicReload = started
         let sockets = ListeningSockets()
         var hintContext = HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
         hintContext.controlConnections = { ConntrackTable.controlConnections(between: $0, and: $1) }
-        func deliver(_ paths: [PacketPath]) -> Bool {
-            // An admin's own TRACE rule marks packets too: keep only what the filter names.
-            for var path in paths where options.filter.accepts(path) && options.filter.matches(path.packet) {
-                path.hints = HintEngine.hints(for: path, context: hintContext)
-                emit(.path(path))
-                summary.paths += 1
-                if let count = options.count, summary.paths >= count { summary.reason = .count; return true }
-            }
-            return false
-        }
-        var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0), pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
-        loop: while true {
-            let now = NftTraceSession.now()
-            if let timeout = options.timeout, now - started >= timeout { summary.reason = .timeout; break }
-            var wait = assembler.pendingCount > 0 ? options.quietPeriod / 2 : 0.5
-            if let timeout = options.timeout { wait = min(wait, max(0, timeout - (now - started))) }
-            if poll(&fds, nfds_t(fds.count), Int32((wait * 1000).rounded(.up))) < 0 && errno != EINTR { throw SystemError("poll") }
-            if fds[1].revents != 0, Signals.read(signalFD) != nil { summary.reason = .signal; break }
-            if fds[0].revents != 0 {
+        let loop = SessionLoop(options: options, signalFD: signalFD, hints: hintContext, emit: emit)
+        // Any TRACE rule in the namespace marks packets (an admin's own too): keep only what the filter names.
+        let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) && options.filter.matches($0.packet) }
+        var lastPeriodicReload = loop.started
+
+        receiving: while case .ready(let ready) = try loop.wait(on: [socket.fd], pending: assembler.pendingCount > 0) {
+            if ready[0] != 0 {
                 for _ in 0..<256 {
                     let received = try socket.receive()
                     guard case .datagram(let bytes) = received else {
                         if case .overrun = received {
-                            let drops = socket.newKernelDrops()
-                            summary.lost += drops ?? 0
-                            emit(.loss(count: drops ?? 0, reason: "enobufs", detail: "the kernel dropped \(drops.map(String.init) ?? "an unknown number of") TRACE messages: the receive queue overflowed"))
+                            loop.reportOverrun(drops: socket.newKernelDrops(), what: "TRACE messages")
                             continue
                         }
                         break
@@ -111,11 +94,11 @@ public final class LegacyTraceSession {
                     let time = NftTraceSession.now()
                     capture?.write(bytes, time: time)
                     guard let messages = try? NetlinkMessage.split(bytes) else {
-                        emit(.loss(count: 1, reason: "decode-error", detail: "a datagram could not be framed"))
+                        loop.reportUndecodable("a datagram could not be framed")
                         continue
                     }
                     for message in messages where message.type == NflogDecoder.messageType {
-                        summary.events += 1
+                        loop.summary.events += 1
                         do {
                             let logged = try NflogDecoder.decode(bytes, body: message.body)
                             guard let prefix = logged.prefix else { continue }
@@ -123,23 +106,23 @@ public final class LegacyTraceSession {
                                 if options.conntrackInvalid { assembler.noteConntrackInvalid(logged) }
                                 continue
                             }
-                            if deliver(assembler.ingest(logged, trace: trace, at: time)) { break loop }
+                            if loop.deliver(assembler.ingest(logged, trace: trace, at: time), keep: keep) { break receiving }
                         } catch {
-                            emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
+                            loop.reportUndecodable("\(error)")
                         }
                     }
                 }
             }
-            if deliver(assembler.expire(now: NftTraceSession.now())) { break }
+            if loop.deliver(assembler.expire(now: NftTraceSession.now()), keep: keep) { break }
             // iptables-legacy has no change notification: re-read the ruleset at most once a
             // second while packets are traced, so positions and text follow edits.
-            if summary.events > 0, NftTraceSession.now() - lastPeriodicReload >= 1 {
+            if loop.summary.events > 0, NftTraceSession.now() - lastPeriodicReload >= 1 {
                 lastPeriodicReload = NftTraceSession.now()
                 assembler.ruleset = readRuleset()
             }
         }
-        if summary.reason != .count { _ = deliver(assembler.flush()) }
-        return summary
+        if loop.summary.reason != .count { _ = loop.deliver(assembler.flush(), keep: keep) }
+        return loop.summary
     }
 }
 

@@ -46,7 +46,7 @@ public final class NftTraceSession {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
-    public func run(emit: (Record) -> Void) throws -> Summary {
+    public func run(emit: @escaping (Record) -> Void) throws -> Summary {
         let signalFD = try Signals.makeFD()
         defer { close(signalFD) }
         let context = try NftablesContext()
@@ -85,49 +85,25 @@ public final class NftTraceSession {
         if let path = options.capturePath { capture = try CaptureWriter(path: path) }
         defer { capture?.close() }
 
-        var summary = Summary()
-        let started = Self.now()
         var catalogStale = false
         let sockets = ListeningSockets()
         var hintContext = HintContext(rules: { assembler.catalog.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
         hintContext.controlConnections = { ConntrackTable.controlConnections(between: $0, and: $1) }
-        func deliver(_ paths: [PacketPath]) -> Bool {
-            for var path in paths where options.filter.accepts(path) {
-                path.hints = HintEngine.hints(for: path, context: hintContext)
-                emit(.path(path))
-                summary.paths += 1
-                if let count = options.count, summary.paths >= count { summary.reason = .count; return true }
-            }
-            return false
-        }
+        let loop = SessionLoop(options: options, signalFD: signalFD, hints: hintContext, emit: emit)
+        let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) }
 
-        var fds = [pollfd(fd: traceSocket.fd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: changes.fd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
-        loop: while true {
-            let now = Self.now()
-            if let timeout = options.timeout, now - started >= timeout { summary.reason = .timeout; break }
-            var wait = assembler.pendingCount > 0 ? options.quietPeriod / 2 : 0.5
-            if let timeout = options.timeout { wait = min(wait, max(0, timeout - (now - started))) }
-            let ready = poll(&fds, nfds_t(fds.count), Int32((wait * 1000).rounded(.up)))
-            if ready < 0 && errno != EINTR { throw SystemError("poll") }
-
-            if fds[2].revents != 0, Signals.read(signalFD) != nil { summary.reason = .signal; break }
-            if fds[1].revents != 0 {
+        receiving: while case .ready(let ready) = try loop.wait(on: [traceSocket.fd, changes.fd], pending: assembler.pendingCount > 0) {
+            if ready[1] != 0 {
                 while case .datagram = try changes.receive() { catalogStale = true }
             }
-            if fds[0].revents != 0 {
+            if ready[0] != 0 {
                 // Drain what is queued, a bounded amount per turn so signals stay responsive.
                 for _ in 0..<256 {
                     let received = try traceSocket.receive()
                     guard case .datagram(let bytes) = received else {
                         if case .overrun = received {
-                            let drops = traceSocket.newKernelDrops()
-                            summary.lost += drops ?? 0
-                            emit(.loss(count: drops ?? 0, reason: "enobufs",
-                                       detail: drops.map { "the kernel dropped \($0) trace events: the receive queue overflowed; trace fewer packets (a narrower filter or a lower --limit)" }
-                                           ?? "the kernel dropped trace events (the receive queue overflowed); their number could not be read from /proc/net/netlink"))
+                            loop.reportOverrun(drops: traceSocket.newKernelDrops(), what: "trace events")
                             continue
                         }
                         break
@@ -141,27 +117,27 @@ public final class NftTraceSession {
                     capture?.write(bytes, time: time)
                     let messages: [NetlinkMessage]
                     do { messages = try NetlinkMessage.split(bytes) } catch {
-                        emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
+                        loop.reportUndecodable("\(error)")
                         continue
                     }
                     for message in messages where message.type == NftTraceDecoder.messageType {
-                        summary.events += 1
+                        loop.summary.events += 1
                         do {
                             let event = try NftTraceDecoder.decode(bytes, body: message.body)
-                            if deliver(assembler.ingest(event, at: time)) { break loop }
+                            if loop.deliver(assembler.ingest(event, at: time), keep: keep) { break receiving }
                         } catch {
-                            emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
+                            loop.reportUndecodable("\(error)")
                         }
                     }
                 }
             }
-            if deliver(assembler.expire(now: Self.now())) { break }
+            if loop.deliver(assembler.expire(now: Self.now()), keep: keep) { break }
         }
-        if summary.reason != .count { _ = deliver(assembler.flush()) }
+        if loop.summary.reason != .count { _ = loop.deliver(assembler.flush(), keep: keep) }
         if let drops = traceSocket.newKernelDrops(), drops > 0 {
-            summary.lost += drops
+            loop.summary.lost += drops
             emit(.loss(count: drops, reason: "kernel-drops", detail: "the kernel dropped \(drops) trace events for this session"))
         }
-        return summary
+        return loop.summary
     }
 }

@@ -1,0 +1,59 @@
+import Glibc
+import FWTraceCore
+
+/// What every backend's session does the same way: wait on its event socket and on signals within
+/// the session's timeout and the assembler's quiet period, deliver paths (with hints) against
+/// --count, and turn a receive-queue overflow into a loss record with the kernel's count.
+final class SessionLoop {
+    enum Wake { case stop, ready([Int16]) }
+
+    let options: NftTraceSession.Options
+    let emit: (NftTraceSession.Record) -> Void
+    var hints: HintContext
+    var summary = NftTraceSession.Summary()
+    let started = NftTraceSession.now()
+    private let signalFD: Int32
+
+    init(options: NftTraceSession.Options, signalFD: Int32, hints: HintContext, emit: @escaping (NftTraceSession.Record) -> Void) {
+        self.options = options
+        self.signalFD = signalFD
+        self.hints = hints
+        self.emit = emit
+    }
+
+    /// Waits until one of `fds` is readable or the quiet period is due; `.stop` on a signal or the
+    /// timeout (recorded in the summary). `pending` says whether paths await their quiet period.
+    func wait(on fds: [Int32], pending: Bool) throws -> Wake {
+        let now = NftTraceSession.now()
+        if let timeout = options.timeout, now - started >= timeout { summary.reason = .timeout; return .stop }
+        var wait = pending ? options.quietPeriod / 2 : 0.5
+        if let timeout = options.timeout { wait = min(wait, max(0, timeout - (now - started))) }
+        var polled = (fds + [signalFD]).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        if poll(&polled, nfds_t(polled.count), Int32((wait * 1000).rounded(.up))) < 0 && errno != EINTR { throw SystemError("poll") }
+        if polled.last!.revents != 0, Signals.read(signalFD) != nil { summary.reason = .signal; return .stop }
+        return .ready(polled.dropLast().map(\.revents))
+    }
+
+    /// Emits the paths `keep` accepts, with hints; true once --count paths were delivered.
+    func deliver(_ paths: [PacketPath], keep: (PacketPath) -> Bool) -> Bool {
+        for var path in paths where keep(path) {
+            path.hints = HintEngine.hints(for: path, context: hints)
+            emit(.path(path))
+            summary.paths += 1
+            if let count = options.count, summary.paths >= count { summary.reason = .count; return true }
+        }
+        return false
+    }
+
+    /// ENOBUFS: the kernel's exact count from /proc/net/netlink, never a silent gap.
+    func reportOverrun(drops: UInt64?, what: String) {
+        summary.lost += drops ?? 0
+        emit(.loss(count: drops ?? 0, reason: "enobufs",
+                   detail: drops.map { "the kernel dropped \($0) \(what): the receive queue overflowed; trace fewer packets (a narrower filter or a lower --limit)" }
+                       ?? "the kernel dropped \(what) (the receive queue overflowed); their number could not be read from /proc/net/netlink"))
+    }
+
+    func reportUndecodable(_ detail: String) {
+        emit(.loss(count: 1, reason: "decode-error", detail: detail))
+    }
+}
