@@ -10,23 +10,62 @@ public struct PathPredictor {
         public init(policy: String?, rules: [String]) { self.policy = policy; self.rules = rules }
     }
 
+    /// A table by family and name (an nft ruleset can hold `ip filter` and `inet filter`).
+    public struct TableRef: Hashable, Sendable {
+        public var family: TableFamily
+        public var name: String
+        public init(family: TableFamily, name: String) { self.family = family; self.name = name }
+    }
+
+    /// What a matching rule does.
+    public enum RuleAction: Equatable, Sendable {
+        case `continue`, accept, drop, reject, `return`, queue, snat
+        case jump(String), goto(String)
+        case dnat(IPAddress?, UInt16?)
+    }
+
+    /// One rule, evaluated: whether it matches, what it then does (nil: fwtrace cannot tell), and
+    /// how to show it.
+    public struct EvaluatedRule {
+        public var match: RuleMatch
+        public var action: RuleAction?
+        public var text: String?
+        public var handle: UInt64?
+        public init(match: RuleMatch, action: RuleAction?, text: String?, handle: UInt64?) {
+            self.match = match; self.action = action; self.text = text; self.handle = handle
+        }
+    }
+
+    /// What the walk needs from a ruleset.
+    public struct Source {
+        /// Base chains at a hook for the packet's family, in the order they run; `isNat` chains see
+        /// only a connection's first packet.
+        public var baseChains: (_ hook: Hook) -> [(table: TableRef, chain: String, isNat: Bool)]
+        /// The chain's rule count, nil when the chain does not exist.
+        public var ruleCount: (_ table: TableRef, _ chain: String) -> Int?
+        /// The chain's policy; nil for user chains.
+        public var policy: (_ table: TableRef, _ chain: String) -> String?
+        public var evaluate: (_ table: TableRef, _ chain: String, _ index: Int, _ packet: PacketView) -> EvaluatedRule
+        public init(baseChains: @escaping (Hook) -> [(table: TableRef, chain: String, isNat: Bool)],
+                    ruleCount: @escaping (TableRef, String) -> Int?, policy: @escaping (TableRef, String) -> String?,
+                    evaluate: @escaping (TableRef, String, Int, PacketView) -> EvaluatedRule) {
+            self.baseChains = baseChains; self.ruleCount = ruleCount; self.policy = policy; self.evaluate = evaluate
+        }
+    }
+
     public struct Prediction: Sendable {
         public var path: PacketPath
         /// Set when the walk stopped at a rule it could not evaluate.
         public var unknownAt: PathStep?
     }
 
-    public var family: PacketSummary.Family
-    /// (table, chain) → chain, for the tables that exist.
-    public var chains: [String: [String: Chain]]
+    public var source: Source
     /// Addresses of the namespace: a packet to one of them is delivered locally, else forwarded.
     public var localAddresses: Set<IPAddress>
 
-    public init(family: PacketSummary.Family, chains: [String: [String: Chain]], localAddresses: Set<IPAddress>) {
-        self.family = family; self.chains = chains; self.localAddresses = localAddresses
+    public init(source: Source, localAddresses: Set<IPAddress>) {
+        self.source = source; self.localAddresses = localAddresses
     }
-
-    static let hookChains: [Hook: String] = [.prerouting: "PREROUTING", .input: "INPUT", .forward: "FORWARD", .output: "OUTPUT", .postrouting: "POSTROUTING"]
 
     /// `locallyGenerated` starts at OUTPUT (a packet this host sends) instead of PREROUTING.
     public func predict(_ packet: PacketSummary, iif: String?, oif: String?, ctState: String, locallyGenerated: Bool = false) -> Prediction {
@@ -37,11 +76,9 @@ public struct PathPredictor {
         var current = packet
         var hook: Hook = locallyGenerated ? .output : .prerouting
         while true {
-            for table in LegacyRuleset.tableOrder[hook] ?? [] {
-                guard let tableChains = chains[table], let base = tableChains[Self.hookChains[hook]!] else { continue }
-                if table == "nat" && ctState != "new" { continue }   // NAT sees only a connection's first packet
-                let outcome = walk(table: table, chain: Self.hookChains[hook]!, base: base, hook: hook, packet: &current, path: &path)
-                switch outcome {
+            for base in source.baseChains(hook) {
+                if base.isNat && ctState != "new" { continue }   // NAT sees only a connection's first packet
+                switch walk(base.table, base.chain, isNat: base.isNat, hook: hook, packet: &current, path: &path) {
                 case .final(let verdict):
                     path.verdict = verdict
                     path.decidedBy = path.steps.indices.last
@@ -67,86 +104,90 @@ public struct PathPredictor {
 
     enum Outcome { case accepted, final(PacketVerdict), unknown(PathStep) }
 
-    func walk(table: String, chain start: String, base: Chain, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
-        let tableFamily: TableFamily = family == .ip ? .ip : .ip6
+    func walk(_ table: TableRef, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
         var stack: [(chain: String, next: Int)] = []
         var chainName = start
         var index = 0
+        func step(_ kind: PathStep.Kind, _ verdict: StepVerdict) -> PathStep {
+            var s = PathStep(hook: hook, table: table.name, tableFamily: table.family, chain: chainName, kind: kind, verdict: verdict)
+            s.chainType = isNat ? "nat" : "filter"
+            return s
+        }
+        func endOfBase() -> Outcome {
+            let policy = source.policy(table, chainName)?.lowercased() ?? "accept"
+            path.steps.append(step(.policy, policy == "drop" ? .drop : .accept))
+            return policy == "drop" ? .final(.drop) : .accepted
+        }
         while true {
-            let rules = chains[table]?[chainName]?.rules ?? []
-            if index >= rules.count {
+            let count = source.ruleCount(table, chainName) ?? 0
+            if index >= count {
                 if let caller = stack.popLast() {
-                    path.steps.append(PathStep(hook: hook, table: table, tableFamily: tableFamily, chain: chainName, kind: .return, verdict: .return))
+                    path.steps.append(step(.return, .return))
                     chainName = caller.chain
                     index = caller.next
                     continue
                 }
-                let policy = chains[table]?[chainName]?.policy ?? "ACCEPT"
-                var step = PathStep(hook: hook, table: table, tableFamily: tableFamily, chain: chainName, kind: .policy, verdict: policy == "DROP" ? .drop : .accept)
-                step.chainType = table == "nat" ? "nat" : "filter"
-                path.steps.append(step)
-                return policy == "DROP" ? .final(.drop) : .accepted
+                return endOfBase()
             }
-            let text = rules[index]
             var view = PacketView(path: path, beforeStep: path.steps.count)
             view.src = packet.src; view.dst = packet.dst; view.sport = packet.sport; view.dport = packet.dport
             view.iif = hook == .output || hook == .postrouting ? nil : path.iif
             view.oif = hook == .prerouting || hook == .input ? nil : path.oif
-            var step = PathStep(hook: hook, table: table, tableFamily: tableFamily, chain: chainName, kind: .rule, verdict: .unknown)
-            step.rule = index + 1
-            step.text = text
-            step.chainType = table == "nat" ? "nat" : "filter"
-            switch IptablesRuleEvaluator.evaluate(text, against: view) {
-            case .doesNotMatch:
-                index += 1
-                continue
-            case .unknown:
-                path.steps.append(step)
-                return .unknown(step)
-            case .matches:
-                break
+            let rule = source.evaluate(table, chainName, index, view)
+            var s = step(.rule, .unknown)
+            s.rule = index + 1
+            s.text = rule.text
+            s.handle = rule.handle
+            if rule.match == .doesNotMatch { index += 1; continue }
+            guard rule.match == .matches, let action = rule.action else {
+                path.steps.append(s)
+                return .unknown(s)
             }
-            let words = LegacyRuleset.splitArguments(text)
-            let target = IptablesRuleEvaluator.target(text)
-            let isGoto = words.contains("-g")
-            switch target {
-            case nil, "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "TOS", "TTL", "DSCP":
-                step.verdict = .continue
-                if target != nil { path.steps.append(step) }
+            switch action {
+            case .continue:
+                // The kernel reports a matched rule that lets the packet go on (LOG, a counter).
+                s.verdict = .continue
+                path.steps.append(s)
                 index += 1
-            case "ACCEPT":
-                step.verdict = .accept
-                path.steps.append(step)
+            case .accept:
+                s.verdict = .accept
+                path.steps.append(s)
                 return .accepted
-            case "DROP", "REJECT":
-                step.verdict = .drop
-                step.rejects = target == "REJECT"
-                path.steps.append(step)
-                return .final(target == "REJECT" ? .reject : .drop)
-            case "RETURN":
-                step.kind = .return
-                step.verdict = .return
-                path.steps.append(step)
+            case .drop, .reject:
+                s.verdict = .drop
+                s.rejects = action == .reject
+                path.steps.append(s)
+                return .final(action == .reject ? .reject : .drop)
+            case .queue:
+                s.verdict = .queue
+                path.steps.append(s)
+                return .final(.queue)
+            case .return:
+                s.kind = .return
+                s.verdict = .return
+                path.steps.append(s)
                 if let caller = stack.popLast() { chainName = caller.chain; index = caller.next; continue }
-                let policy = chains[table]?[chainName]?.policy ?? "ACCEPT"
-                return policy == "DROP" ? .final(.drop) : .accepted
-            case "DNAT", "REDIRECT":
-                guard let rewritten = Self.dnat(words, packet) else { return .unknown(step) }
-                step.verdict = .accept
-                step.nat = NatChange(before: Endpoint(packet), after: Endpoint(rewritten))
-                path.steps.append(step)
+                return endOfBase()
+            case .dnat(let address, let port):
+                var rewritten = packet
+                if let address { rewritten.dst = address }
+                if let port { rewritten.dport = port }
+                s.verdict = .accept
+                s.nat = NatChange(before: Endpoint(packet), after: Endpoint(rewritten))
+                path.steps.append(s)
                 packet = rewritten
                 return .accepted
-            case "SNAT", "MASQUERADE":
-                step.verdict = .accept
-                path.steps.append(step)
+            case .snat:
+                s.verdict = .accept
+                path.steps.append(s)
                 return .accepted
-            case let target?:
-                guard chains[table]?[target] != nil, chains[table]?[target]?.policy == nil else { return .unknown(step) }
-                step.kind = isGoto ? .goto : .jump
-                step.verdict = isGoto ? .goto : .jump
-                step.target = target
-                path.steps.append(step)
+            case .jump(let target), .goto(let target):
+                let isGoto: Bool = { if case .goto = action { return true } else { return false } }()
+                guard source.ruleCount(table, target) != nil else { return .unknown(s) }
+                s.kind = isGoto ? .goto : .jump
+                s.verdict = isGoto ? .goto : .jump
+                s.target = target
+                path.steps.append(s)
                 if !isGoto { stack.append((chainName, index + 1)) }
                 chainName = target
                 index = 0
@@ -155,26 +196,39 @@ public struct PathPredictor {
     }
 
     /// The packet after `-j DNAT --to-destination a[:p]` or `-j REDIRECT --to-ports p`.
-    static func dnat(_ words: [String], _ packet: PacketSummary) -> PacketSummary? {
-        var out = packet
+    static func dnat(_ words: [String]) -> RuleAction? {
         if let i = words.firstIndex(of: "--to-destination"), i + 1 < words.count {
-            let value = words[i + 1]
-            let parts = value.split(separator: ":")
+            let parts = words[i + 1].split(separator: ":")
             guard let address = parts.first.flatMap({ IPAddress(String($0)) }) else { return nil }
-            out.dst = address
-            if parts.count == 2 { guard let port = UInt16(parts[1]) else { return nil }; out.dport = port }
-            return out
+            if parts.count == 2 { guard let port = UInt16(parts[1]) else { return nil }; return .dnat(address, port) }
+            return .dnat(address, nil)
         }
-        if let i = words.firstIndex(of: "--to-ports"), i + 1 < words.count, let port = UInt16(words[i + 1]) {
-            out.dport = port
-            return out
-        }
+        if let i = words.firstIndex(of: "--to-ports"), i + 1 < words.count, let port = UInt16(words[i + 1]) { return .dnat(nil, port) }
         return nil
+    }
+
+    /// What an iptables rule line does when it matches (nil: a target fwtrace cannot model).
+    public static func iptablesAction(_ text: String, chainExists: (String) -> Bool) -> RuleAction? {
+        let words = LegacyRuleset.splitArguments(text)
+        guard let target = IptablesRuleEvaluator.target(text) else { return .continue }
+        switch target {
+        case "ACCEPT": return .accept
+        case "DROP": return .drop
+        case "REJECT": return .reject
+        case "RETURN": return .return
+        case "QUEUE", "NFQUEUE": return .queue
+        case "DNAT", "REDIRECT": return dnat(words)
+        case "SNAT", "MASQUERADE": return .snat
+        case "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "TOS", "TTL", "DSCP": return .continue
+        default:
+            guard chainExists(target) else { return nil }
+            return words.contains("-g") ? .goto(target) : .jump(target)
+        }
     }
 }
 
 extension PathPredictor {
-    /// From an iptables-save text (one family).
+    /// From an iptables-save text (one family): tables at each hook in the kernel's fixed order.
     public init(save: String, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
         var chains: [String: [String: Chain]] = [:]
         var table = ""
@@ -192,6 +246,22 @@ extension PathPredictor {
             if let c = words.firstIndex(of: "--comment"), c + 1 < words.count, words[c + 1].hasPrefix("fwtrace:") { continue }
             chains[table]?[words[1], default: Chain(policy: nil, rules: [])].rules.append(line)
         }
-        self.init(family: family, chains: chains, localAddresses: localAddresses)
+        let tableFamily: TableFamily = family == .ip ? .ip : .ip6
+        let hookChains: [Hook: String] = [.prerouting: "PREROUTING", .input: "INPUT", .forward: "FORWARD", .output: "OUTPUT", .postrouting: "POSTROUTING"]
+        let source = Source(
+            baseChains: { hook in
+                (LegacyRuleset.tableOrder[hook] ?? []).compactMap { name in
+                    guard let chain = hookChains[hook], chains[name]?[chain] != nil else { return nil }
+                    return (TableRef(family: tableFamily, name: name), chain, name == "nat")
+                }
+            },
+            ruleCount: { table, chain in chains[table.name]?[chain]?.rules.count },
+            policy: { table, chain in chains[table.name]?[chain]?.policy },
+            evaluate: { table, chain, index, view in
+                let text = chains[table.name]![chain]!.rules[index]
+                let action = PathPredictor.iptablesAction(text) { target in chains[table.name]?[target].map { $0.policy == nil } ?? false }
+                return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(text, against: view), action: action, text: text, handle: nil)
+            })
+        self.init(source: source, localAddresses: localAddresses)
     }
 }
