@@ -14,8 +14,10 @@ struct ExplainCommand: ParsableCommand {
         Walks the tables at each hook in the kernel's order and evaluates every rule against the
         packet you describe, with the evaluator behind the shadowed-rule hint. Where a rule uses
         a match fwtrace does not understand (recent, set, string, …) the prediction stops there and
-        says "unknown": it never guesses. Rulesets in iptables syntax (iptables-nft or
-        iptables-legacy) are evaluated; native nft tables are not yet, and explain says so.
+        says "unknown": it never guesses. On nf_tables, every table is evaluated: the ones
+        iptables-nft manages from their iptables text, native ones from their JSON form (payload,
+        meta, ct state, anonymous and named sets, ranges, prefixes, verdict maps, jump/goto/return,
+        dnat); on iptables-legacy, the iptables-legacy-save text.
 
         EXAMPLES:
           sudo fwtrace explain -p tcp -s 203.0.113.7 -d 10.0.0.5 --dport 8080 -i eth0
@@ -69,28 +71,36 @@ struct ExplainCommand: ParsableCommand {
 
         let chosen: BackendDetection.Choice = backend == .legacy ? .legacy : backend == .nft ? .nft : try BackendDetection.detect()
         let family = summary.family
-        let saveProgram: String
-        if chosen == .nft {
-            saveProgram = family == .ip ? "iptables-nft-save" : "ip6tables-nft-save"
-            if let context = try? NftablesContext() {
-                let native = context.run("list tables").output.split(separator: "\n")
-                    .filter { line in !line.contains(" fwtrace") && !["filter", "nat", "mangle", "raw", "security"].contains(where: { line.hasSuffix(" \($0)") && (line.hasPrefix("table ip ") || line.hasPrefix("table ip6 ")) }) }
-                if let table = native.first {
-                    throw UserFacingError("explain evaluates iptables rulesets only, and this namespace has the native nftables `\(table)`: its rules would be ignored, so no prediction is given (trace a real packet with fwtrace follow)", exitCode: ExitCode.unavailable)
-                }
-            }
-        } else {
-            saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
-        }
-        let save = try ProcessRunner.run([saveProgram])
-        guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
-        let predictor = PathPredictor(save: save.stdout, family: family, localAddresses: Self.localAddresses())
-        var prediction = predictor.predict(summary, iif: local ? nil : (inInterface ?? "any"), oif: outInterface, ctState: state, locallyGenerated: local)
+        let iif = local ? nil : (inInterface ?? "any")
+        var prediction: PathPredictor.Prediction
+        var hintContext: HintContext
         let listeners = ListeningSockets()
-        let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
-        prediction.path.hints = HintEngine.hints(for: prediction.path, context: HintContext(
-            rules: { ruleset.rulesInChain($0, $1, $2) },
-            listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) }))
+        if chosen == .nft {
+            // The whole nf_tables ruleset: iptables-nft tables evaluated from their iptables text,
+            // native tables from their JSON form.
+            let context = try NftablesContext()
+            defer { context.close() }
+            let reader = RulesetReader(context: context)
+            let catalog = reader.load()
+            guard let native = reader.loadNative() else {
+                throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
+            }
+            let predictor = PathPredictor(nft: native, catalog: catalog, family: family, localAddresses: Self.localAddresses())
+            prediction = predictor.predict(summary, iif: iif, oif: outInterface, ctState: state, locallyGenerated: local)
+            hintContext = HintContext(rules: { catalog.rulesInChain($0, $1, $2) },
+                                      listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
+            hintContext.evaluateNativeRules(with: native)
+        } else {
+            let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
+            let save = try ProcessRunner.run([saveProgram])
+            guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
+            let predictor = PathPredictor(save: save.stdout, family: family, localAddresses: Self.localAddresses())
+            prediction = predictor.predict(summary, iif: iif, oif: outInterface, ctState: state, locallyGenerated: local)
+            let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
+            hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
+                                      listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
+        }
+        prediction.path.hints = HintEngine.hints(for: prediction.path, context: hintContext)
 
         let json = format == .json || (format == .auto && isatty(1) == 0)
         let context = RecordContext(host: SessionID.hostname(), netns: namespace?.displayName,
@@ -105,7 +115,7 @@ struct ExplainCommand: ParsableCommand {
             }
             Console.print(line + "}")
         } else {
-            Console.print("PREDICTION (nothing was sent; from the \(chosen == .nft ? "iptables-nft" : "iptables-legacy") ruleset)")
+            Console.print("PREDICTION (nothing was sent; from the \(chosen == .nft ? "nf_tables" : "iptables-legacy") ruleset)")
             Console.print(TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil).render(prediction.path, netns: namespace?.displayName))
             if let at = prediction.unknownAt {
                 Console.print("  unknown: \(at.table)/\(at.chain) rule \(at.rule ?? 0) uses a match fwtrace cannot evaluate (`\(at.text ?? "")`); trace a real packet with fwtrace follow")

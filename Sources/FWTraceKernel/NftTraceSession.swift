@@ -90,6 +90,7 @@ public final class NftTraceSession {
         var hintContext = HintContext(rules: { assembler.catalog.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
         hintContext.controlConnections = { ConntrackTable.controlConnections(between: $0, and: $1) }
+        if let native = reader.loadNative() { hintContext.evaluateNativeRules(with: native) }
         let loop = SessionLoop(options: options, signalFD: signalFD, hints: hintContext, emit: emit)
         let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) }
 
@@ -110,6 +111,7 @@ public final class NftTraceSession {
                     }
                     if catalogStale {
                         assembler.catalog = reader.load()
+                        if let native = reader.loadNative() { loop.hints.evaluateNativeRules(with: native) }
                         interfaces.invalidate()
                         catalogStale = false
                     }

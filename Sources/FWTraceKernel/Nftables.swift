@@ -17,6 +17,7 @@ public final class NftablesContext {
     }
 
     static let outputHandle: UInt32 = 1 << 3
+    static let outputJSON: UInt32 = 1 << 4
     static let outputNumericPriority: UInt32 = 1 << 8
 
     nonisolated(unsafe) private static var loaded: Library?
@@ -60,8 +61,8 @@ public final class NftablesContext {
     public struct Result { public let ok: Bool; public let output: String; public let error: String }
 
     /// Runs nft commands (nft syntax, as `nft -f` reads them).
-    public func run(_ commands: String, handles: Bool = false) -> Result {
-        library.setOutputFlags(context, handles ? Self.outputHandle | Self.outputNumericPriority : 0)
+    public func run(_ commands: String, handles: Bool = false, json: Bool = false) -> Result {
+        library.setOutputFlags(context, (handles ? Self.outputHandle | Self.outputNumericPriority : 0) | (json ? Self.outputJSON : 0))
         let status = commands.withCString { library.run(context, $0) }
         let output = library.outputBuffer(context).map { String(cString: $0) } ?? ""
         let error = library.errorBuffer(context).map { String(cString: $0) } ?? ""

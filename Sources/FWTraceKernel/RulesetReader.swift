@@ -24,6 +24,13 @@ public final class RulesetReader {
         }
         return RuleCatalog.build(nftListing: listing.output, iptablesSave: saves)
     }
+
+    /// The ruleset's JSON form, for evaluating native nft rules (hints, explain); nil if it fails.
+    public func loadNative() -> NftRuleset? {
+        let listing = context.run("list ruleset", json: true)
+        guard listing.ok else { return nil }
+        return try? NftRuleset.parse(json: listing.output)
+    }
 }
 
 /// Interface index → name in the traced namespace, cached; the cache is dropped on a miss.

@@ -72,3 +72,30 @@ final class NativeNftFollowTests: XCTestCase {
         XCTAssertEqual(path[object: "decided_by"]["handle"] as? Int, try handle(of: "8443"))
     }
 }
+
+extension NativeNftFollowTests {
+    func testShadowedRuleFiresForANativeAcceptAfterTheFinalDropAndNotForAnotherInterface() throws {
+        try lab.server(["nft", "add", "rule", "inet", "web", "input", "tcp", "dport", "8080", "accept"])
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8080", "--count", "1", "--timeout", "10s"])
+        try lab.send(["tcp", "10.99.0.2", "8080"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let path = try XCTUnwrap(f.paths.first)
+        XCTAssertEqual(path[object: "decided_by"]["text"] as? String, "counter drop")
+        let hint = try XCTUnwrap(path[array: "hints"].first { $0["code"] as? String == "shadowed-rule" }, "\(path)")
+        XCTAssertEqual(hint[object: "evidence"]["shadowed_rule"] as? String, "4")
+        XCTAssertTrue((hint["message"] as? String ?? "").contains("nft insert rule inet web input position \(try handle(of: "counter")) tcp dport 8080 accept"), "\(hint)")
+
+        try lab.server(["nft", "flush", "chain", "inet", "web", "input"])
+        for rule in [["ct", "state", "established,related", "accept"], ["tcp", "dport", "@allowed", "accept"], ["counter", "drop"],
+                     ["iifname", "eth9", "tcp", "dport", "8080", "accept"]] {
+            try lab.server(["nft", "add", "rule", "inet", "web", "input"] + rule)
+        }
+        let g = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8080", "--count", "1", "--timeout", "10s"])
+        try lab.send(["tcp", "10.99.0.2", "8080"])
+        XCTAssertEqual(g.wait(), 0, g.stderr)
+        let other = try XCTUnwrap(g.paths.first)
+        XCTAssertEqual(other["verdict"] as? String, "drop")
+        XCTAssertFalse(other[array: "hints"].contains { $0["code"] as? String == "shadowed-rule" }, "\(other)")
+    }
+}

@@ -9,6 +9,9 @@ public struct HintContext {
     /// Conntrack entries between two hosts on ports whose protocol needs a helper (ftp, tftp, …);
     /// nil when the conntrack table cannot be read.
     public var controlConnections: (_ a: IPAddress, _ b: IPAddress) -> [ControlConnection]? = { _, _ in nil }
+    /// For native nft rules: whether the rule at this position matches the packet *and accepts it*
+    /// (.matches), does not (.doesNotMatch), or cannot be told.
+    public var nativeRuleAccepts: (_ family: TableFamily, _ table: String, _ chain: String, _ position: Int, _ packet: PacketView) -> RuleMatch = { _, _, _, _, _ in .unknown }
 
     public init(rules: @escaping (TableFamily, String, String) -> [(position: Int, text: String, isIptables: Bool)],
                 listening: @escaping (UInt8, IPAddress, UInt16) -> Bool?) {
@@ -86,8 +89,10 @@ public enum HintEngine {
         let step = path.steps[index]
         guard step.kind == .rule, let position = step.rule, let text = step.text else { return nil }
         let rules = context.rules(step.tableFamily, step.table, step.chain)
-        guard rules.first(where: { $0.position == position })?.isIptables == true else { return nil }
         let view = PacketView(path: path, beforeStep: index)
+        guard rules.first(where: { $0.position == position })?.isIptables == true else {
+            return shadowedNativeRule(path, step: step, position: position, text: text, rules: rules, view: view, context)
+        }
         for later in rules where later.position > position && later.isIptables {
             guard IptablesRuleEvaluator.target(later.text) == "ACCEPT",
                   IptablesRuleEvaluator.evaluate(later.text, against: view) == .matches else { continue }
@@ -97,6 +102,22 @@ public enum HintEngine {
             return Hint(
                 code: "shadowed-rule",
                 message: "rule \(later.position) of \(place(step)) (`\(later.text)`) would accept this packet, but rule \(position) (`\(text)`) \(verb) it first: rules are checked in order, and -A appends after the catch-all. Put the ACCEPT before it: \(iptables)\(step.table == "filter" ? "" : " -t \(step.table)") -I \(step.chain) \(position) \(spec) (and delete rule \(later.position + 1) afterwards)",
+                evidence: [("chain", place(step)), ("deciding_rule", String(position)), ("deciding_text", text),
+                           ("shadowed_rule", String(later.position)), ("shadowed_text", later.text)])
+        }
+        return nil
+    }
+
+    /// The same for a native nft chain: a later rule that would match and accept.
+    static func shadowedNativeRule(_ path: PacketPath, step: PathStep, position: Int, text: String,
+                                   rules: [(position: Int, text: String, isIptables: Bool)], view: PacketView, _ context: HintContext) -> Hint? {
+        for later in rules where later.position > position && !later.isIptables {
+            guard context.nativeRuleAccepts(step.tableFamily, step.table, step.chain, later.position, view) == .matches else { continue }
+            let verb = step.rejects ? "rejects" : "drops"
+            let handle = step.handle.map { " position \($0)" } ?? ""
+            return Hint(
+                code: "shadowed-rule",
+                message: "rule \(later.position) of \(place(step)) (`\(later.text)`) would accept this packet, but rule \(position) (`\(text)`) \(verb) it first: rules are checked in order. Put the accepting rule before it: nft insert rule \(step.tableFamily.rawValue) \(step.table) \(step.chain)\(handle) \(later.text)",
                 evidence: [("chain", place(step)), ("deciding_rule", String(position)), ("deciding_text", text),
                            ("shadowed_rule", String(later.position)), ("shadowed_text", later.text)])
         }

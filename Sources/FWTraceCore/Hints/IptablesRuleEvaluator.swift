@@ -41,10 +41,10 @@ public enum IptablesRuleEvaluator {
         "tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "udplite": 136, "dccp": 33,
         "esp": 50, "ah": 51, "gre": 47,
     ]
-    static let icmpTypes: [String: UInt8] = [
-        "echo-reply": 0, "destination-unreachable": 3, "echo-request": 8, "time-exceeded": 11,
-        "echo-request-v6": 128, "echo-reply-v6": 129,
-    ]
+    /// ICMP type names as iptables and ip6tables print them; a name not listed is "unknown".
+    static let icmpTypes: [String: UInt8] = ["echo-reply": 0, "destination-unreachable": 3, "echo-request": 8, "time-exceeded": 11]
+    static let icmpv6Types: [String: UInt8] = ["destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3,
+                                                "echo-request": 128, "echo-reply": 129]
 
     /// Evaluates the match part of a rule line ("-A CHAIN …"); the target is ignored.
     public static func evaluate(_ line: String, against packet: PacketView) -> RuleMatch {
@@ -102,8 +102,8 @@ public enum IptablesRuleEvaluator {
             case "--icmp-type", "--icmpv6-type":
                 guard let value = next() else { return .unknown }
                 guard let actual = packet.icmpType else { fold(.unknown); break }
-                let name = packet.family == .ip6 && icmpTypes[value + "-v6"] != nil ? value + "-v6" : value
-                guard let wanted = icmpTypes[name] ?? UInt8(value) else { fold(.unknown); break }
+                let names = packet.family == .ip6 ? icmpv6Types : icmpTypes
+                guard let wanted = names[value] ?? UInt8(value) else { fold(.unknown); break }
                 fold(actual == wanted ? .matches : .doesNotMatch)
             case "-m", "--match":
                 guard let module = next() else { return .unknown }

@@ -114,6 +114,8 @@ public struct PathPredictor {
             return s
         }
         func endOfBase() -> Outcome {
+            // Back in the base chain (a goto leaves no caller to return to): its policy decides.
+            chainName = start
             let policy = source.policy(table, chainName)?.lowercased() ?? "accept"
             path.steps.append(step(.policy, policy == "drop" ? .drop : .accept))
             return policy == "drop" ? .final(.drop) : .accepted
