@@ -128,3 +128,38 @@ extension HintScenarioTests {
         XCTAssertTrue((hint["message"] as? String ?? "").contains("-j CT --helper ftp"), "\(hint)")
     }
 }
+
+extension HintScenarioTests {
+    func testPolicyFiresWhenNoRuleDecidedAndNotWhenARuleDid() throws {
+        // INPUT without its catch-all REJECT (rules 7 and 8 removed), policy DROP.
+        try lab.server(["iptables-nft", "-D", "INPUT", "8"])
+        try lab.server(["iptables-nft", "-D", "INPUT", "7"])
+        try lab.server(["iptables-nft", "-P", "INPUT", "DROP"])
+        let dropped = try trace(["--dport", "8080"]) { try lab.send(["tcp", "10.99.0.2", "8080"]) }
+        XCTAssertEqual(dropped["verdict"] as? String, "drop")
+        XCTAssertEqual(dropped[object: "decided_by"]["kind"] as? String, "policy")
+        let hint = try XCTUnwrap(dropped[array: "hints"].first { $0["code"] as? String == "policy" }, "\(dropped)")
+        XCTAssertEqual(hint[object: "evidence"]["chain"] as? String, "filter/INPUT")
+        let accepted = try trace(["--dport", "80"]) { try lab.send(["tcp", "10.99.0.2", "80"]) }
+        XCTAssertEqual(accepted[object: "decided_by"]["rule"] as? Int, 5)
+        XCTAssertFalse(codes(accepted).contains("policy"))
+        XCTAssertFalse(codes(accepted).contains("nat-rewrite"), "no NAT on this path")
+    }
+
+    func testConntrackHintOnEstablishedPacketsOnly() throws {
+        try lab.listen([80])
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "80", "--count", "3", "--timeout", "10s"])
+        try lab.send(["tcp", "10.99.0.2", "80"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let syn = try XCTUnwrap(f.paths.first)
+        XCTAssertEqual(syn[object: "conntrack"]["state"] as? String, "new")
+        XCTAssertFalse(codes(syn).contains("conntrack"))
+        let established = f.paths.dropFirst().filter { $0[object: "conntrack"]["state"] as? String == "established" }
+        XCTAssertFalse(established.isEmpty)
+        for path in established {
+            let hint = try XCTUnwrap(path[array: "hints"].first { $0["code"] as? String == "conntrack" }, "\(path)")
+            XCTAssertTrue((hint["message"] as? String ?? "").contains("only affect new connections"))
+        }
+    }
+}
