@@ -9,7 +9,7 @@ BIN   := .build/debug/fwtrace
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema
 
-.PHONY: all deps build demo test test-core capture-fixtures clean
+.PHONY: all deps build demo test test-core capture-fixtures bench clean
 
 all: build
 
@@ -44,3 +44,10 @@ capture-fixtures: build
 
 clean:
 	rm -rf .build
+
+# Benchmarks (root, ~2-5 minutes): offline pipeline and live side by side with nft monitor trace.
+# Prints a table and regenerates bench/results.json and docs/benchmarks.md.
+bench: deps
+	$(SWIFT) build -c release --product fwtrace
+	$(SWIFT) build -c release --product fwtrace-bench
+	/usr/bin/python3 bench/run.py

@@ -32,6 +32,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "fwtrace", dependencies: ["FWTraceCLI"]),
+        // The offline pipeline benchmark (make bench); not installed.
+        .executableTarget(name: "fwtrace-bench", dependencies: ["FWTraceCore"]),
         .testTarget(name: "FWTraceCoreTests", dependencies: ["FWTraceCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FWTraceEndToEndTests", dependencies: ["FWTraceCore"]),

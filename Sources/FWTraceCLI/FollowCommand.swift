@@ -185,7 +185,8 @@ struct FollowCommand: ParsableCommand {
         if json, let info {
             out.write(RecordEncoder.sessionEnded(info, paths: summary.paths, reason: summary.reason.rawValue,
                                                  time: NftTraceSession.now(), context: context,
-                                                 watched: noMatch ? watched : [], hints: noMatch ? [hint] : []))
+                                                 watched: noMatch ? watched : [], hints: noMatch ? [hint] : [],
+                                                 events: summary.events, lost: summary.lost))
         }
         if noMatch {
             Console.error("fwtrace: \(hint.message)")

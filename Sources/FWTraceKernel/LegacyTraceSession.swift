@@ -74,7 +74,8 @@ public final class LegacyTraceSession {
         let sockets = ListeningSockets()
         var hintContext = HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
-        hintContext.controlConnections = { ConntrackTable.controlConnections(between: $0, and: $1) }
+        let conntrack = ConntrackTable()
+        hintContext.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
         let loop = SessionLoop(options: options, signalFD: signalFD, hints: hintContext, emit: emit)
         // Any TRACE rule in the namespace marks packets (an admin's own too): keep only what the filter names.
         let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) && options.filter.matches($0.packet) }

@@ -63,11 +63,32 @@ public final class ListeningSockets {
 
 /// Control connections from the namespace's conntrack table (`conntrack -L`), for the
 /// helper-missing hint. nil when the conntrack tool is not installed or fails.
-public enum ConntrackTable {
-    public static func controlConnections(between a: IPAddress, and b: IPAddress) -> [ControlConnection]? {
-        guard ProcessRunner.find("conntrack") != nil,
-              let out = try? ProcessRunner.run(["conntrack", "-L", "-f", a.isV4 ? "ipv4" : "ipv6"]), out.ok else { return nil }
-        return parse(out.stdout).filter { ($0.client == a && $0.server == b) || ($0.client == b && $0.server == a) }
+public final class ConntrackTable {
+    /// Listing the conntrack table costs a dump of every flow (100,000 under a flood), so it is
+    /// read at most every `maxAge` seconds and only when a hint's cheaper conditions already hold.
+    private var cached: [ControlConnection]?
+    private var readAt = -Double.infinity
+    private let maxAge: Double
+
+    public init(maxAge: Double = 5) { self.maxAge = maxAge }
+
+    public func controlConnections(between a: IPAddress, and b: IPAddress) -> [ControlConnection]? {
+        let now = NftTraceSession.now()
+        if now - readAt > maxAge {
+            readAt = now
+            cached = Self.read()
+        }
+        return cached?.filter { ($0.client == a && $0.server == b) || ($0.client == b && $0.server == a) }
+    }
+
+    static func read() -> [ControlConnection]? {
+        guard ProcessRunner.find("conntrack") != nil else { return nil }
+        var all: [ControlConnection] = []
+        for family in ["ipv4", "ipv6"] {
+            guard let out = try? ProcessRunner.run(["conntrack", "-L", "-f", family]), out.ok else { return nil }
+            all += parse(out.stdout)
+        }
+        return all
     }
 
     /// "tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=21 src=… … [ASSURED] mark=0 helper=ftp use=1"

@@ -89,7 +89,8 @@ public final class NftTraceSession {
         let sockets = ListeningSockets()
         var hintContext = HintContext(rules: { assembler.catalog.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
-        hintContext.controlConnections = { ConntrackTable.controlConnections(between: $0, and: $1) }
+        let conntrack = ConntrackTable()
+        hintContext.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
         if let native = reader.loadNative() { hintContext.evaluateNativeRules(with: native) }
         let loop = SessionLoop(options: options, signalFD: signalFD, hints: hintContext, emit: emit)
         let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) }

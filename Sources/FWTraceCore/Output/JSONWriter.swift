@@ -1,53 +1,82 @@
 /// A small JSON object writer: keys in the order written, strings escaped per RFC 8259, no
-/// reflection and no Foundation, so encoding a record costs appends to one buffer.
+/// reflection and no Foundation. It appends UTF-8 bytes to one buffer: a record costs a few
+/// memcpy-like appends, not a String concatenation per character.
 public struct JSONWriter {
-    public private(set) var text = ""
+    public private(set) var bytes: [UInt8] = []
     private var needsComma: [Bool] = []
 
-    public init() { text.reserveCapacity(1024) }
+    public init() { bytes.reserveCapacity(1024) }
 
-    public mutating func beginObject(_ key: String? = nil) { prefix(key); text += "{"; needsComma.append(false) }
-    public mutating func endObject() { text += "}"; needsComma.removeLast() }
-    public mutating func beginArray(_ key: String? = nil) { prefix(key); text += "["; needsComma.append(false) }
-    public mutating func endArray() { text += "]"; needsComma.removeLast() }
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 
-    public mutating func string(_ key: String?, _ value: String) { prefix(key); Self.escape(value, into: &text) }
+    public mutating func beginObject(_ key: String? = nil) { prefix(key); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
+    public mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma.removeLast() }
+    public mutating func beginArray(_ key: String? = nil) { prefix(key); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
+    public mutating func endArray() { bytes.append(UInt8(ascii: "]")); needsComma.removeLast() }
+
+    public mutating func string(_ key: String?, _ value: String) { prefix(key); Self.escape(value, into: &bytes) }
     public mutating func string(_ key: String?, _ value: String?) {
         if let value { string(key, value) } else { null(key) }
     }
-    public mutating func int<T: BinaryInteger>(_ key: String?, _ value: T) { prefix(key); text += String(value) }
-    public mutating func bool(_ key: String?, _ value: Bool) { prefix(key); text += value ? "true" : "false" }
-    public mutating func null(_ key: String?) { prefix(key); text += "null" }
+    public mutating func int<T: BinaryInteger>(_ key: String?, _ value: T) { prefix(key); Self.appendDecimal(value, into: &bytes) }
+    public mutating func bool(_ key: String?, _ value: Bool) { prefix(key); raw(value ? "true" : "false") }
+    public mutating func null(_ key: String?) { prefix(key); raw("null") }
+
+    private mutating func raw(_ s: StaticString) {
+        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
 
     private mutating func prefix(_ key: String?) {
         if let last = needsComma.last {
-            if last { text += "," }
+            if last { bytes.append(UInt8(ascii: ",")) }
             needsComma[needsComma.count - 1] = true
         }
-        if let key { Self.escape(key, into: &text); text += ":" }
+        if let key { Self.escape(key, into: &bytes); bytes.append(UInt8(ascii: ":")) }
     }
 
-    static let hex: [Character] = Array("0123456789abcdef")
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    public static func escape(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7f {
-                    let v = Int(scalar.value)
-                    out += "\\u00"; out.append(hex[v >> 4]); out.append(hex[v & 0xf])
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
+    static func appendDecimal<T: BinaryInteger>(_ value: T, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        if magnitude == 0 { out.append(UInt8(ascii: "0")); return }
+        var buffer = [UInt8](repeating: 0, count: 40)
+        var i = buffer.count
+        while magnitude > 0 {
+            i -= 1
+            buffer[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
+            magnitude /= 10
         }
-        out += "\""
+        out.append(contentsOf: buffer[i...])
+    }
+
+    public static func escape(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in
+            var start = 0
+            for (i, b) in utf8.enumerated() where b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f {
+                out.append(contentsOf: utf8[start..<i])
+                switch b {
+                case 0x22: out.append(contentsOf: [0x5c, 0x22])
+                case 0x5c: out.append(contentsOf: [0x5c, 0x5c])
+                case 0x0a: out.append(contentsOf: [0x5c, UInt8(ascii: "n")])
+                case 0x0d: out.append(contentsOf: [0x5c, UInt8(ascii: "r")])
+                case 0x09: out.append(contentsOf: [0x5c, UInt8(ascii: "t")])
+                default: out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xf)]])
+                }
+                start = i + 1
+            }
+            out.append(contentsOf: utf8[start...])
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Escaped JSON string as text (for callers that build a line around it).
+    public static func escape(_ s: String, into out: inout String) {
+        var bytes: [UInt8] = []
+        escape(s, into: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -153,7 +153,8 @@ public enum RecordEncoder {
     }
 
     public static func sessionEnded(_ info: SessionInfo, paths: Int, reason: String, time: Double,
-                                    context: RecordContext, watched: [(String, String)] = [], hints: [Hint] = []) -> String {
+                                    context: RecordContext, watched: [(String, String)] = [], hints: [Hint] = [],
+                                    events: Int? = nil, lost: UInt64? = nil) -> String {
         var w = JSONWriter()
         header(&w, type: "session", time: time, context: context)
         w.string("event", "ended")
@@ -161,6 +162,8 @@ public enum RecordEncoder {
         w.string("filter", info.filter)
         w.beginArray("families"); for f in info.families { w.string(nil, f) }; w.endArray()
         w.int("paths", paths)
+        if let events { w.int("events", events) }
+        if let lost { w.int("lost", lost) }
         w.string("reason", reason)
         if !watched.isEmpty {
             w.beginObject("watched"); for (k, v) in watched { w.string(k, v) }; w.endObject()
