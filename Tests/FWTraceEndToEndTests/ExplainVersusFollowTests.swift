@@ -16,32 +16,7 @@ final class ExplainVersusFollowTests: XCTestCase {
         for port in [53, 123, 5353] { cases.append(("udp", "10.99.0.1", port)) }
         cases.append(("icmp", "10.99.0.1", nil))
         XCTAssertGreaterThanOrEqual(cases.count, 20)
-
-        for c in cases {
-            let label = "\(c.proto) from \(c.src) to \(c.port.map(String.init) ?? "-")"
-            var explain = [E2E.binary, "explain", "--netns", lab.server, "--format", "json", "-p", c.proto,
-                           "-s", c.src, "-d", "10.99.0.2", "-i", "fwte2e1"]
-            if let port = c.port { explain += ["--dport", String(port)] }
-            let predicted = try E2E.run(explain)
-            let prediction = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(predicted.stdout.utf8)) as? [String: Any], label)
-            XCTAssertEqual(prediction["predicted"] as? Bool, true)
-
-            var filter = ["-p", c.proto, "-s", c.src]
-            if let port = c.port { filter += ["--dport", String(port)] }
-            let f = try Follow(["--netns", lab.server, "--count", "1", "--timeout", "10s"] + filter)
-            switch c.proto {
-            case "tcp": try lab.send(["tcp", "10.99.0.2", String(c.port!), "--src", c.src])
-            case "udp": try lab.send(["udp", "10.99.0.2", String(c.port!)])
-            default: try lab.send(["icmp4", "10.99.0.2"])
-            }
-            XCTAssertEqual(f.wait(), 0, "\(label): \(f.stderr)")
-            let observed = try XCTUnwrap(f.paths.first, label)
-            XCTAssertEqual(prediction["verdict"] as? String, observed["verdict"] as? String, label)
-            let p = prediction[object: "decided_by"], o = observed[object: "decided_by"]
-            XCTAssertEqual(p["chain"] as? String, o["chain"] as? String, label)
-            XCTAssertEqual(p["rule"] as? Int, o["rule"] as? Int, label)
-            XCTAssertEqual(p["text"] as? String, o["text"] as? String, label)
-        }
+        try compare(cases, lab: lab)
     }
 
     func testPredictionsMatchObservedPathsOnANativeNftRulesetWithSets() throws {
