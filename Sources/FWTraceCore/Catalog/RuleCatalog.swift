@@ -59,6 +59,9 @@ public struct RuleCatalog: Sendable {
     public private(set) var rules: [RuleKey: Rule] = [:]
     /// Tables that iptables-nft manages (their rule text is in iptables syntax).
     public private(set) var iptablesTables: Set<ChainKey> = []
+    /// Base chains per hook and packet family, in run order: computed once per build, since the
+    /// assembler asks on every accepting step.
+    private var baseChainIndex: [Hook: [PacketSummary.Family: [Chain]]] = [:]
 
     public init() {}
 
@@ -72,10 +75,19 @@ public struct RuleCatalog: Sendable {
 
     /// Base chains that a packet of this family meets at `hook`, in the order they run.
     public func baseChains(at hook: Hook, for family: PacketSummary.Family) -> [Chain] {
-        let families: Set<TableFamily> = family == .ip ? [.ip, .inet] : [.ip6, .inet]
-        return chains.values
-            .filter { $0.hook == hook && families.contains($0.key.family) }
-            .sorted { ($0.priority ?? 0, $0.key.table, $0.key.chain) < ($1.priority ?? 0, $1.key.table, $1.key.chain) }
+        baseChainIndex[hook]?[family] ?? []
+    }
+
+    mutating func indexBaseChains() {
+        baseChainIndex = [:]
+        for hook in Hook.allCases {
+            for family in [PacketSummary.Family.ip, .ip6] {
+                let families: Set<TableFamily> = family == .ip ? [.ip, .inet] : [.ip6, .inet]
+                baseChainIndex[hook, default: [:]][family] = chains.values
+                    .filter { $0.hook == hook && families.contains($0.key.family) }
+                    .sorted { ($0.priority ?? 0, $0.key.table, $0.key.chain) < ($1.priority ?? 0, $1.key.table, $1.key.chain) }
+            }
+        }
     }
 
     public func hasBaseChains(at hook: Hook, for family: PacketSummary.Family) -> Bool {
@@ -92,6 +104,7 @@ public struct RuleCatalog: Sendable {
         for (family, text) in iptablesSave {
             catalog.applyIptablesSave(text, family: family)
         }
+        catalog.indexBaseChains()
         return catalog
     }
 

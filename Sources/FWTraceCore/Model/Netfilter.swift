@@ -37,15 +37,22 @@ public enum Hook: String, Sendable, Hashable, CaseIterable {
 
     /// True when `other` can come after `self` for one packet, possibly several hooks later.
     public func canReach(_ other: Hook) -> Bool {
-        if other == self { return true }
-        var frontier = successors
-        var seen: Set<Hook> = []
-        while let next = frontier.popFirst() {
-            if next == other { return true }
-            if seen.insert(next).inserted { frontier.formUnion(next.successors) }
-        }
-        return false
+        other == self || Hook.reachable[self]?.contains(other) == true
     }
+
+    /// Hooks reachable from each hook, computed once (asked on every base-chain run).
+    static let reachable: [Hook: Set<Hook>] = {
+        var table: [Hook: Set<Hook>] = [:]
+        for hook in Hook.allCases {
+            var frontier = hook.successors
+            var seen: Set<Hook> = []
+            while let next = frontier.popFirst() {
+                if seen.insert(next).inserted { frontier.formUnion(next.successors) }
+            }
+            table[hook] = seen
+        }
+        return table
+    }()
 }
 
 /// The verdict of one step, as the kernel reports it (NF_* and NFT_* verdict codes).
