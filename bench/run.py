@@ -103,17 +103,6 @@ def capture(tmp):
     open(save, "w").write(srv("iptables-nft-save").stdout)
     return cap, listing, save
 
-def events_per_packet(tmp):
-    """Calibration: trace events one packet of the burst produces (our own chain excluded)."""
-    out = os.path.join(tmp, "calib.jsonl")
-    with open(out, "w") as f:
-        p = subprocess.Popen(["ip", "netns", "exec", SRV, os.path.join(BIN, "fwtrace"), "follow", "--no-limit", "-p", "udp",
-                              "--dport", "9000:9100", "--format", "json", "--timeout", "5s"], stdout=f, stderr=subprocess.DEVNULL)
-        wait_table(); send(1000, 5000); time.sleep(0.3)
-        p.send_signal(signal.SIGINT); p.wait()
-    ended = [json.loads(l) for l in open(out) if '"ended"' in l][-1]
-    return ended["events"] / max(1, ended["paths"])
-
 BENCH_TABLE = "table inet fwtbench {\n chain pre {\n  type filter hook prerouting priority -350;\n  udp dport 9000-9100 meta nftrace set 1\n }\n}\n"
 
 def receiver_command(receiver, tmp):

@@ -34,30 +34,13 @@ public enum ProcessRunner {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
         let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
-        defer { for p in envp { free(p) } }
-
-        var pid: pid_t = 0
-        let spawnResult = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        let spawnResult = spawn(path, arguments, actions: &actions, environment: environment)
         close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
-        guard spawnResult == 0 else {
+        guard case .success(let pid) = spawnResult else {
             close(outPipe[0]); close(errPipe[0]); close(inPipe[1])
-            throw SystemError("spawn \(path)", errno: spawnResult)
+            if case .failure(let error) = spawnResult { throw error }
+            return Output(status: 127, stdout: "", stderr: "")
         }
         if let stdin {
             var bytes = Array(stdin.utf8)
@@ -75,6 +58,32 @@ public enum ProcessRunner {
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Output(status: code, stdout: out, stderr: err)
+    }
+
+    /// posix_spawn with the argument array (never a shell), from the calling thread (so the child
+    /// starts in that thread's network namespace), with the signals fwtrace blocks or ignores
+    /// back to their defaults in the child. `environment` nil keeps fwtrace's own.
+    static func spawn(_ path: String, _ arguments: [String], actions: inout posix_spawn_file_actions_t,
+                      environment: [String]?) -> Result<pid_t, SystemError> {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }
+        defer { for p in envp ?? [] { free(p) } }
+        var pid: pid_t = 0
+        let result = envp == nil ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+                                 : posix_spawn(&pid, path, &actions, &attributes, argv, envp!)
+        return result == 0 ? .success(pid) : .failure(SystemError("spawn \(path)", errno: result))
     }
 
     /// Reads both pipes to their end without letting either fill up.

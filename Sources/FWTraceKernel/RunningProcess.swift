@@ -20,19 +20,13 @@ public final class RunningProcess {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         if mergeStderr { posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2) }
         else if !inheritStderr { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let result = ProcessRunner.spawn(path, arguments, actions: &actions, environment: nil)
         close(outPipe[1])
-        guard result == 0 else { close(outPipe[0]); throw SystemError("spawn \(path)", errno: result) }
+        guard case .success(let pid) = result else {
+            close(outPipe[0])
+            if case .failure(let error) = result { throw error }
+            throw SystemError("spawn \(path)", errno: EINVAL)
+        }
         self.pid = pid
         self.stdoutFD = outPipe[0]
     }

@@ -129,15 +129,20 @@ final class LegacyFollowTests: XCTestCase {
         XCTAssertEqual(try binding(), boundBefore)
     }
 
-    func testKill9IsRepairedByTheNextStart() throws {
-        let before = try savedRules()
-        let boundBefore = try binding()
+    /// Starts a legacy session and kills it with SIGKILL; returns the rules and binding from
+    /// before, after checking what the crash left behind (the TRACE rule and the binding).
+    func killSessionLeavingState() throws -> (rules: String, binding: String) {
+        let before = (try savedRules(), try binding())
         let f = try Follow(["--netns", lab.server, "--backend", "legacy", "--dport", "8080"])
         kill(f.process.processIdentifier, SIGKILL)
         f.wait()
-        // Left behind by the crash: the TRACE rule and the binding.
         XCTAssertTrue(try savedRules().contains("fwtrace:"))
         XCTAssertEqual(try binding(), "nfnetlink_log")
+        return before
+    }
+
+    func testKill9IsRepairedByTheNextStart() throws {
+        let (before, boundBefore) = try killSessionLeavingState()
         let next = try Follow(["--netns", lab.server, "--backend", "legacy", "--dport", "8080", "--timeout", "1s"])
         next.wait()
         XCTAssertTrue(next.stderr.contains("removed a TRACE rule left by an earlier fwtrace"), next.stderr)
@@ -181,12 +186,7 @@ extension LegacyFollowTests {
 
 extension LegacyFollowTests {
     func testCleanupCommandRepairsAKilledSession() throws {
-        let before = try savedRules()
-        let boundBefore = try binding()
-        let f = try Follow(["--netns", lab.server, "--backend", "legacy", "--dport", "8080"])
-        kill(f.process.processIdentifier, SIGKILL)
-        f.wait()
-        XCTAssertTrue(try savedRules().contains("fwtrace:"))
+        let (before, boundBefore) = try killSessionLeavingState()
         let cleaned = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
         XCTAssertTrue(cleaned.stdout.contains("cleaned:"), cleaned.stdout)
         XCTAssertEqual(try savedRules(), before)

@@ -129,10 +129,7 @@ public final class LegacyPathAssembler {
             out += evictIfNeeded()
         }
         guard var s = state else { return out }
-        if Endpoint(packet) != Endpoint(s.lastPacket), !s.path.steps.isEmpty {
-            let index = s.path.steps.lastIndex { $0.table == "nat" } ?? s.path.steps.count - 1
-            s.path.steps[index].nat = NatChange(before: Endpoint(s.lastPacket), after: Endpoint(packet))
-        }
+        s.path.noteRewrite(from: s.lastPacket, to: packet) { $0.table == "nat" }
         s.lastPacket = packet
         if let oif = message.outDevice, let name = interfaceName(oif) { s.path.oif = name }
         if s.path.conntrack == nil, let info = message.conntrackInfo { s.path.conntrack = Self.conntrack(info: info, message.conntrack) }

@@ -34,7 +34,6 @@ public final class PathAssembler {
         var basePriority: Int?
         var lastDump: PacketSummary
         var lastEventTime: Double
-        var dumps: Int = 0
     }
 
     public let configuration: Configuration
@@ -92,7 +91,7 @@ public final class PathAssembler {
                 path.oif = event.oif.flatMap(interfaceName)
                 path.mark = event.mark
                 pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
-                                                 lastDump: summary, lastEventTime: time, dumps: 1)
+                                                 lastDump: summary, lastEventTime: time)
                 startOrder.append((event.traceID, time))
                 compactStartOrder()
                 out += evictIfNeeded()
@@ -113,11 +112,7 @@ public final class PathAssembler {
                 return out
             }
             if let summary {
-                if Endpoint(summary) != Endpoint(state.lastDump), !state.path.steps.isEmpty {
-                    // Rewritten since the last run: put the change on the last step before it.
-                    let index = state.path.steps.lastIndex { $0.chainType == "nat" } ?? state.path.steps.count - 1
-                    state.path.steps[index].nat = NatChange(before: Endpoint(state.lastDump), after: Endpoint(summary))
-                }
+                state.path.noteRewrite(from: state.lastDump, to: summary) { $0.chainType == "nat" }
                 state.lastDump = summary
             }
             if let oif = event.oif, let name = interfaceName(oif) { state.path.oif = name }
@@ -126,7 +121,6 @@ public final class PathAssembler {
             state.hook = hook == .unknown ? state.hook : hook
             state.baseChain = key
             state.basePriority = chain?.priority
-            state.dumps += 1
             pending[event.traceID] = state
         } else {
             guard pending[event.traceID] != nil else { ignoredEvents += 1; return out }

@@ -99,6 +99,14 @@ public struct PacketPath: Sendable {
     public var hints: [Hint] = []
 
     public var decidingStep: PathStep? { decidedBy.map { steps[$0] } }
+
+    /// The packet changed between two base-chain runs: a NAT did it. The change goes on the last
+    /// step of a NAT chain before this point (else the last step), where the admin looks for it.
+    mutating func noteRewrite(from before: PacketSummary, to after: PacketSummary, isNatStep: (PathStep) -> Bool) {
+        guard Endpoint(after) != Endpoint(before), !steps.isEmpty else { return }
+        let index = steps.lastIndex(where: isNatStep) ?? steps.count - 1
+        steps[index].nat = NatChange(before: Endpoint(before), after: Endpoint(after))
+    }
 }
 
 public struct Hint: Equatable, Sendable {
