@@ -11,7 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C boundary: only FWTraceKernel imports these.
+        // C boundary: only FWTraceKernel (and the daemon, for eventfd and SO_PEERCRED) import these.
         .systemLibrary(
             name: "CNetfilter",
             pkgConfig: "libmnl",
@@ -28,14 +28,17 @@ let package = Package(
         .target(name: "FWTraceKernel", dependencies: ["FWTraceCore", "CNetfilter", "CNftables"]),
         // The commands, as a library so tests can reach them.
         .target(name: "FWTraceCLI", dependencies: [
-            "FWTraceCore", "FWTraceKernel",
+            "FWTraceCore", "FWTraceKernel", "FWTraceDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The daemon: config, watches, sinks, control socket, lifecycle.
+        .target(name: "FWTraceDaemon", dependencies: ["FWTraceCore", "FWTraceKernel", "CNetfilter"]),
         .executableTarget(name: "fwtrace", dependencies: ["FWTraceCLI"]),
         // The offline pipeline benchmark (make bench); not installed.
         .executableTarget(name: "fwtrace-bench", dependencies: ["FWTraceCore"]),
         .testTarget(name: "FWTraceCoreTests", dependencies: ["FWTraceCore"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "FWTraceDaemonTests", dependencies: ["FWTraceDaemon"]),
         .testTarget(name: "FWTraceEndToEndTests", dependencies: ["FWTraceCore"]),
     ]
 )

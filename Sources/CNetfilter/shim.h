@@ -7,6 +7,8 @@
 #include <libnetfilter_log/libnetfilter_log.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
+#include <sys/types.h>
 
 // glibc declares these only under _GNU_SOURCE, which would split the C types from Swift's
 // Glibc module; declare them here instead (they are in every glibc fwtrace supports).
@@ -22,4 +24,10 @@ static const unsigned int fwt_nfnlgrp_nftrace = NFNLGRP_NFTRACE;
 static const unsigned int fwt_nfnlgrp_nftables = NFNLGRP_NFTABLES;
 static const int fwt_sfd_nonblock = SFD_NONBLOCK;
 static const int fwt_sfd_cloexec = SFD_CLOEXEC;
+static const int fwt_efd_nonblock = EFD_NONBLOCK;
+static const int fwt_efd_cloexec = EFD_CLOEXEC;
+
+// struct ucred and SO_PEERCRED are also _GNU_SOURCE-only: the control socket's peer check.
+struct fwt_ucred { pid_t pid; uid_t uid; gid_t gid; };
+static const int fwt_so_peercred = 17; /* SO_PEERCRED */
 #endif

@@ -103,7 +103,7 @@ struct ExplainCommand: ParsableCommand {
         prediction.path.hints = HintEngine.hints(for: prediction.path, context: hintContext)
 
         let json = format == .json || (format == .auto && isatty(1) == 0)
-        let context = RecordContext(host: SessionID.hostname(), netns: namespace?.displayName,
+        let context = RecordContext(host: TraceJob.hostname(), netns: namespace?.displayName,
                                     backend: chosen == .nft ? "nft" : "legacy", session: "explain")
         prediction.path.time = NftTraceSession.now()
         if json {

@@ -27,7 +27,7 @@ public struct FWTraceCommand: ParsableCommand {
           5  backend unavailable (no nf_tables, libnftables missing, namespace not found)
         """,
         version: "0.1.0",
-        subcommands: [FollowCommand.self, ExplainCommand.self, DemoCommand.self, CleanupCommand.self, LabCommand.self]
+        subcommands: [FollowCommand.self, ExplainCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, CleanupCommand.self, LabCommand.self]
     )
 
     public init() {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FWTraceCore
 import FWTraceKernel
+import FWTraceDaemon
 import Foundation
 import Glibc
 
@@ -24,20 +25,17 @@ struct FilterOptions: ParsableArguments {
     @Flag(name: .customShort("6"), help: "Trace IPv6 only.")
     var ipv6Only = false
 
+    var spec: FilterSpec {
+        var spec = FilterSpec()
+        spec.proto = proto; spec.sport = sport; spec.dport = dport; spec.src = src; spec.dst = dst
+        spec.inInterface = inInterface; spec.outInterface = outInterface
+        spec.family = ipv4Only ? "ipv4" : ipv6Only ? "ipv6" : nil
+        return spec
+    }
+
     func makeFilter() throws -> TraceFilter {
-        var filter = TraceFilter()
         if ipv4Only && ipv6Only { throw FilterError("-4 and -6 exclude each other; give neither to trace both", example: "-4 --dport 80") }
-        if ipv4Only { filter.families = [.ip] }
-        if ipv6Only { filter.families = [.ip6] }
-        if let proto { filter.proto = try TraceFilter.parseProto(proto) }
-        if let sport { filter.sport = try TraceFilter.parsePorts(sport, option: "--sport") }
-        if let dport { filter.dport = try TraceFilter.parsePorts(dport, option: "--dport") }
-        if let src { filter.src = try TraceFilter.parsePrefix(src, option: "--src") }
-        if let dst { filter.dst = try TraceFilter.parsePrefix(dst, option: "--dst") }
-        if let inInterface { filter.inInterface = try TraceFilter.parseInterface(inInterface, option: "--in-interface") }
-        if let outInterface { filter.outInterface = try TraceFilter.parseInterface(outInterface, option: "--out-interface") }
-        try filter.validate()
-        return filter
+        return try spec.makeFilter()
     }
 }
 
@@ -102,6 +100,11 @@ struct FollowCommand: ParsableCommand {
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of paths, for example --count 1") }
     }
 
+    @Flag(help: "Trace in this process (as root) even when an fwtrace daemon answers on the control socket.")
+    var standalone = false
+    @Option(help: ArgumentHelp("The daemon's control socket (default $FWTRACE_SOCKET, else /run/fwtrace/fwtrace.sock).", valueName: "path"))
+    var socket: String?
+
     func run() throws {
         let filter: TraceFilter
         let timeoutSeconds: Double?
@@ -115,41 +118,46 @@ struct FollowCommand: ParsableCommand {
         } catch let error as FilterError {
             throw UserFacingError(error.description, exitCode: ExitCode.usage)
         }
-        try Privileges.requireNetAdmin(command: "follow")
-        var namespace: NetworkNamespace?
-        if let netns {
-            namespace = try NetworkNamespace.resolve(netns)
-            try namespace!.enter()
+        if ctInvalid && backend == .nft {
+            throw UserFacingError("--ct-invalid needs the legacy backend (conntrack's invalid-packet log reaches fwtrace through nfnetlink_log): add --backend legacy", exitCode: ExitCode.usage)
         }
-
-        let chosen: BackendDetection.Choice
-        switch backend {
-        case .nft: chosen = .nft
-        case .legacy: chosen = .legacy
-        case .auto: chosen = try BackendDetection.detect()
-        }
-        let session = SessionID.make()
         let json: Bool = format == .json || (format == .auto && isatty(1) == 0)
-        let context = RecordContext(host: SessionID.hostname(), netns: namespace?.displayName,
-                                    backend: chosen == .nft ? "nft" : "legacy", session: session)
-        let out = LineWriter(fd: 1)
-        let view = TextView(color: color == .always || (color == .auto && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil))
+        let colored = color == .always || (color == .auto && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+        // What only a process of one's own can do: unlimited traces, files written as the
+        // caller, namespace paths, conntrack's invalid log.
+        let daemonCapable = capture == nil && !noLimit && !ctInvalid && receiveBuffer == 16 << 20 && !(netns?.hasPrefix("/") ?? false)
+        if !standalone, daemonCapable, let client = try DaemonClient.connect(path: DaemonClient.socketPath(socket)) {
+            var request = ControlRequest(operation: .follow)
+            request.filter = filterOptions.spec
+            request.netns = netns
+            request.backend = backend.rawValue
+            request.limit = limit
+            request.count = count
+            request.timeout = timeout
+            request.view = json ? .json : .text
+            request.color = colored
+            throw ExitStatus(code: try DaemonFollow.run(client, request: request, json: json))
+        }
 
-        var options = NftTraceSession.Options(session: session, filter: filter, limit: rate)
+        try Privileges.requireNetAdmin(command: "follow")
+        var options = NftTraceSession.Options(session: TraceJob.makeSessionID(), filter: filter, limit: rate)
         options.count = count
         options.timeout = timeoutSeconds
         options.quietPeriod = quiet
         options.capturePath = capture
         options.receiveBuffer = receiveBuffer
         options.conntrackInvalid = ctInvalid
-        if ctInvalid && chosen == .nft {
-            throw UserFacingError("--ct-invalid needs the legacy backend (conntrack's invalid-packet log reaches fwtrace through nfnetlink_log): add --backend legacy", exitCode: ExitCode.usage)
-        }
-        var info: RecordEncoder.SessionInfo?
-        let handle: (NftTraceSession.Record) -> Void = { record in
-            switch record {
+        var job = TraceJob(options: options)
+        job.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
+        job.namespace = try netns.map(NetworkNamespace.resolve)
+        job.timeoutText = timeout ?? ""
+        let context = try job.prepare()
+        let namespace = job.namespace
+        let out = LineWriter(fd: 1)
+        let view = TextView(color: colored)
+        let outcome = try job.run(context: context) { event in
+            switch event {
             case .started(let i):
-                info = i
                 if json {
                     out.write(RecordEncoder.sessionStarted(i, time: NftTraceSession.now(), context: context))
                 } else {
@@ -163,34 +171,57 @@ struct FollowCommand: ParsableCommand {
                 } else {
                     Console.error("fwtrace: LOST \(count) events (\(reason)): \(detail ?? "")\n")
                 }
+            case .notice(let text):
+                Console.error("fwtrace: \(text)\n")
             }
         }
-        let summary: NftTraceSession.Summary
-        switch chosen {
-        case .nft:
-            summary = try NftTraceSession(options: options).run(emit: handle)
-        case .legacy:
-            summary = try LegacyTraceSession(options: options).run(emit: handle, notice: { Console.error("fwtrace: \($0)") })
-        }
-        let watched: [(String, String)] = [
-            ("netns", namespace?.displayName ?? "(this namespace)"),
-            ("families", filter.families.map(\.rawValue).sorted().joined(separator: ",")),
-            ("filter", filter.summary),
-            ("hooks", filter.inInterface == nil ? "prerouting,output" : "prerouting"),
-            ("backend", context.backend),
-        ]
-        let noMatch = summary.paths == 0 && summary.reason == .timeout
-        let hint = HintEngine.noMatchSeen(filter: filter, namespace: namespace.map { "netns \($0.displayName)" } ?? "this namespace",
-                                          seconds: timeout ?? "", hooks: filter.inInterface == nil ? "prerouting and output" : "prerouting")
-        if json, let info {
-            out.write(RecordEncoder.sessionEnded(info, paths: summary.paths, reason: summary.reason.rawValue,
-                                                 time: NftTraceSession.now(), context: context,
-                                                 watched: noMatch ? watched : [], hints: noMatch ? [hint] : [],
-                                                 events: summary.events, lost: summary.lost))
-        }
-        if noMatch {
-            Console.error("fwtrace: \(hint.message)")
+        if json, let closing = outcome.closingRecord(context: context) { out.write(closing) }
+        if let noMatch = outcome.noMatch {
+            Console.error("fwtrace: \(noMatch.hint.message)")
             throw ExitStatus(code: ExitCode.noMatch)
+        }
+    }
+}
+
+/// `follow` through the daemon: the records it streams, printed as a standalone run prints them.
+enum DaemonFollow {
+    static func run(_ client: DaemonClient, request: ControlRequest, json: Bool) throws -> Int32 {
+        let signalFD = try Signals.makeFD()
+        defer { close(signalFD) }
+        try client.send(request)
+        let out = LineWriter(fd: 1)
+        while true {
+            switch client.nextLine(stopFD: signalFD) {
+            case .interrupted:
+                return ExitCode.success
+            case .closed:
+                Console.error("fwtrace: the daemon closed the connection before the session ended\n")
+                return ExitCode.failure
+            case .line(let line):
+                guard let fields = DaemonClient.fields(of: line), let type = fields["type"] as? String else { continue }
+                switch type {
+                case "accepted":
+                    continue
+                case "error":
+                    Console.error("fwtrace: \(fields["message"] as? String ?? "the daemon refused the request")\n")
+                    return DaemonClient.exitCode(fields["exit"])
+                case "end":
+                    let code = DaemonClient.exitCode(fields["exit"])
+                    if code != 0, let message = fields["message"] as? String { Console.error("fwtrace: \(message)\n") }
+                    return code
+                case "notice":
+                    Console.error("fwtrace: \(fields["message"] as? String ?? "")\n")
+                case "view":
+                    out.write((fields["text"] as? String ?? "") + "\n")
+                default:
+                    if json { out.write(line); continue }
+                    if type == "session", fields["event"] as? String == "started" {
+                        Console.error("fwtrace: tracing \(fields["filter"] as? String ?? "") through the fwtrace daemon (session \(fields["session"] as? String ?? "")); Ctrl-C to stop\n")
+                    } else if type == "loss" {
+                        Console.error("fwtrace: LOST \(fields["count"] as? Int ?? 0) (\(fields["reason"] as? String ?? "")): \(fields["detail"] as? String ?? "")\n")
+                    }
+                }
+            }
         }
     }
 }
@@ -214,18 +245,5 @@ final class LineWriter: Sendable {
             }
             offset += n
         }
-    }
-}
-
-enum SessionID {
-    /// Eight hex digits from the kernel's random source: names the table and tags every record.
-    static func make() -> String {
-        RecordEncoder.hex8(UInt32.random(in: 0...UInt32.max))
-    }
-
-    static func hostname() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count)
-        return String(cString: buffer)
     }
 }

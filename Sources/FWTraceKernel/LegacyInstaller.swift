@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import FWTraceCore
 
@@ -97,6 +98,16 @@ public enum LegacyBindingState {
     }
 
     public static func clear() { unlink(path()) }
+
+    /// Namespace inodes that have a binding record (a live or dead session's): the daemon repairs
+    /// dead ones at start, in namespaces its config may no longer name.
+    public static func recordedNamespaceInodes() -> [UInt64] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.compactMap { name in
+            guard name.hasPrefix("legacy-netns-"), name.hasSuffix(".state") else { return nil }
+            return UInt64(name.dropFirst("legacy-netns-".count).dropLast(".state".count))
+        }.sorted()
+    }
 
     /// Restores the bindings a dead session left in place; returns what it restored.
     public static func recoverOrphan() -> [String] {

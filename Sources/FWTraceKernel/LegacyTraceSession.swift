@@ -17,8 +17,6 @@ public final class LegacyTraceSession {
     public func run(emit: @escaping (NftTraceSession.Record) -> Void, notice: (String) -> Void) throws -> NftTraceSession.Summary {
         let families = options.filter.families
         try LegacyInstaller.requireTools(families)
-        let signalFD = try Signals.makeFD()
-        defer { close(signalFD) }
 
         for line in LegacyInstaller.sweepOrphans() { notice("removed a TRACE rule left by an earlier fwtrace that did not exit cleanly: \(line)") }
         for line in LegacyBindingState.recoverOrphan() { notice("repaired the logger binding an earlier fwtrace left: \(line)") }
@@ -76,7 +74,7 @@ public final class LegacyTraceSession {
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
         let conntrack = ConntrackTable()
         hintContext.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
-        let loop = SessionLoop(options: options, signalFD: signalFD, hints: hintContext, emit: emit)
+        let loop = try SessionLoop(options: options, hints: hintContext, emit: emit)
         // Any TRACE rule in the namespace marks packets (an admin's own too): keep only what the filter names.
         let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) && options.filter.matches($0.packet) }
         var lastPeriodicReload = loop.started

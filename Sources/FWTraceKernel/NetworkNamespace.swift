@@ -27,6 +27,26 @@ public struct NetworkNamespace: Sendable {
         return NetworkNamespace(spec: spec, path: path, displayName: spec)
     }
 
+    /// The namespace with this inode among `ip netns` names and the initial one (nil when gone).
+    public static func find(inode: UInt64) -> NetworkNamespace? {
+        var candidates = ["/proc/1/ns/net"]
+        if let dir = opendir("/run/netns") {
+            while let entry = readdir(dir) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                if name != "." && name != ".." { candidates.append("/run/netns/\(name)") }
+            }
+            closedir(dir)
+        }
+        for path in candidates {
+            var st = stat()
+            if stat(path, &st) == 0, UInt64(st.st_ino) == inode {
+                let name = path.hasPrefix("/run/netns/") ? String(path.dropFirst("/run/netns/".count)) : "(initial)"
+                return NetworkNamespace(spec: path, path: path, displayName: name)
+            }
+        }
+        return nil
+    }
+
     /// Moves the calling thread into the namespace. fwtrace does this on its main thread before it
     /// opens any socket: sockets, libnftables and spawned commands then all live in that namespace.
     public func enter() throws {

@@ -17,6 +17,8 @@ public final class NftTraceSession {
         public var capturePath: String?
         /// Legacy backend: have conntrack log invalid packets for the session and attach its reason.
         public var conntrackInvalid = false
+        /// Ends the session when readable (the daemon's eventfd); nil: SIGINT/SIGTERM/SIGHUP do.
+        public var stopFD: Int32?
         public init(session: String, filter: TraceFilter, limit: RateLimit?) {
             self.session = session; self.filter = filter; self.limit = limit
         }
@@ -28,7 +30,7 @@ public final class NftTraceSession {
         case loss(count: UInt64, reason: String, detail: String?)
     }
 
-    public enum EndReason: String, Sendable { case count, timeout, signal }
+    public enum EndReason: String, Sendable { case count, timeout, signal, stopped }
 
     public struct Summary: Sendable {
         public var paths = 0
@@ -47,8 +49,6 @@ public final class NftTraceSession {
     }
 
     public func run(emit: @escaping (Record) -> Void) throws -> Summary {
-        let signalFD = try Signals.makeFD()
-        defer { close(signalFD) }
         let context = try NftablesContext()
         defer { context.close() }
         // Listen before installing, so the first traced packet is not missed.
@@ -92,7 +92,7 @@ public final class NftTraceSession {
         let conntrack = ConntrackTable()
         hintContext.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
         if let native = reader.loadNative() { hintContext.evaluateNativeRules(with: native) }
-        let loop = SessionLoop(options: options, signalFD: signalFD, hints: hintContext, emit: emit)
+        let loop = try SessionLoop(options: options, hints: hintContext, emit: emit)
         let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) }
 
         receiving: while case .ready(let ready) = try loop.wait(on: [traceSocket.fd, changes.fd], pending: assembler.pendingCount > 0) {

@@ -12,14 +12,24 @@ final class SessionLoop {
     var hints: HintContext
     var summary = NftTraceSession.Summary()
     let started = NftTraceSession.now()
-    private let signalFD: Int32
+    private let stopFD: Int32
+    private let ownsSignalFD: Bool
 
-    init(options: NftTraceSession.Options, signalFD: Int32, hints: HintContext, emit: @escaping (NftTraceSession.Record) -> Void) {
+    /// Stops on SIGINT/SIGTERM/SIGHUP through a signalfd of its own, or, when the options name a
+    /// stop descriptor (the daemon's sessions: an eventfd), when that becomes readable. A daemon
+    /// must not read process signals from a session thread: one signalfd would steal them.
+    init(options: NftTraceSession.Options, hints: HintContext, emit: @escaping (NftTraceSession.Record) -> Void) throws {
         self.options = options
-        self.signalFD = signalFD
+        if let stop = options.stopFD {
+            stopFD = stop; ownsSignalFD = false
+        } else {
+            stopFD = try Signals.makeFD(); ownsSignalFD = true
+        }
         self.hints = hints
         self.emit = emit
     }
+
+    deinit { if ownsSignalFD { close(stopFD) } }
 
     /// Waits until one of `fds` is readable or the quiet period is due; `.stop` on a signal or the
     /// timeout (recorded in the summary). `pending` says whether paths await their quiet period.
@@ -28,9 +38,12 @@ final class SessionLoop {
         if let timeout = options.timeout, now - started >= timeout { summary.reason = .timeout; return .stop }
         var wait = pending ? options.quietPeriod / 2 : 0.5
         if let timeout = options.timeout { wait = min(wait, max(0, timeout - (now - started))) }
-        var polled = (fds + [signalFD]).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        var polled = (fds + [stopFD]).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         if poll(&polled, nfds_t(polled.count), Int32((wait * 1000).rounded(.up))) < 0 && errno != EINTR { throw SystemError("poll") }
-        if polled.last!.revents != 0, Signals.read(signalFD) != nil { summary.reason = .signal; return .stop }
+        if polled.last!.revents != 0 {
+            if !ownsSignalFD { summary.reason = .stopped; return .stop }
+            if Signals.read(stopFD) != nil { summary.reason = .signal; return .stop }
+        }
         return .ready(polled.dropLast().map(\.revents))
     }
 

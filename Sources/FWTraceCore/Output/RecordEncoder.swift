@@ -4,6 +4,8 @@ public struct RecordContext: Sendable {
     public var netns: String?
     public var backend: String
     public var session: String
+    /// The daemon's configured watch that produced the record; nil for `follow`.
+    public var watch: String?
 
     public init(host: String, netns: String?, backend: String, session: String) {
         self.host = host; self.netns = netns; self.backend = backend; self.session = session
@@ -21,6 +23,7 @@ public enum RecordEncoder {
         w.string("host", context.host)
         if let netns = context.netns { w.string("netns", netns) }
         w.string("session", context.session)
+        if let watch = context.watch { w.string("watch", watch) }
     }
 
     public static func path(_ p: PacketPath, context: RecordContext) -> String {

@@ -1,0 +1,128 @@
+import Foundation
+import Glibc
+import CNetfilter
+
+public enum Clock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+    public static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// A value behind a lock: the daemon's threads share little, and what they share goes through this.
+public final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    public init(_ value: Value) { self.value = value }
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock(); defer { lock.unlock() }
+        return try body(&value)
+    }
+    public var current: Value { withLock { $0 } }
+}
+
+/// A readable descriptor that one thread sets to wake another's poll (eventfd).
+public final class Wakeup: @unchecked Sendable {
+    public let fd: Int32
+    public init() throws {
+        fd = eventfd(0, fwt_efd_nonblock | fwt_efd_cloexec)
+        guard fd >= 0 else { throw DaemonError("eventfd: \(String(cString: strerror(errno)))") }
+    }
+    public func signal() { var one: UInt64 = 1; _ = write(fd, &one, 8) }
+    public func drain() { var value: UInt64 = 0; _ = read(fd, &value, 8) }
+    deinit { close(fd) }
+}
+
+public struct DaemonError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A thread of our own (pthread), joinable with a deadline. Sessions need a thread each: a thread
+/// enters a network namespace with setns, which moves only the calling thread.
+public final class WorkerThread: @unchecked Sendable {
+    private let body: @Sendable () -> Void
+    private var thread = pthread_t()
+    private let finished = Locked(false)
+    public let name: String
+
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        self.name = name; self.body = body
+    }
+
+    public func start() throws {
+        let box = Unmanaged.passRetained(self)
+        let rc = pthread_create(&thread, nil, { raw in
+            let worker = Unmanaged<WorkerThread>.fromOpaque(raw!).takeRetainedValue()
+            worker.body()
+            worker.finished.withLock { $0 = true }
+            return nil
+        }, box.toOpaque())
+        if rc != 0 { box.release(); throw DaemonError("pthread_create: \(String(cString: strerror(rc)))") }
+    }
+
+    public var isFinished: Bool { finished.current }
+
+    /// Waits until the thread ends or the deadline (monotonic seconds) passes; true if it ended.
+    @discardableResult
+    public func join(until deadline: Double) -> Bool {
+        while !isFinished {
+            if Clock.monotonic() >= deadline { return false }
+            usleep(10_000)
+        }
+        pthread_join(thread, nil)
+        return true
+    }
+}
+
+/// A bounded FIFO between a producer that must never block (a trace session) and a consumer that
+/// may be slow (a sink, a client): when full, the oldest item goes and is counted.
+public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
+    public let capacity: Int
+    private var items: [Element?]
+    private var head = 0
+    private var count = 0
+    private var dropped: UInt64 = 0
+    private let lock = NSLock()
+    public let wakeup: Wakeup
+
+    public init(capacity: Int) throws {
+        self.capacity = max(1, capacity)
+        items = Array(repeating: nil, count: self.capacity)
+        wakeup = try Wakeup()
+    }
+
+    public func push(_ item: Element) {
+        lock.lock()
+        if count == capacity {
+            items[head] = nil
+            head = (head + 1) % capacity
+            count -= 1
+            dropped += 1
+        }
+        items[(head + count) % capacity] = item
+        count += 1
+        lock.unlock()
+        wakeup.signal()
+    }
+
+    /// Everything queued, oldest first, and how many were dropped since the last take.
+    public func takeAll() -> (items: [Element], dropped: UInt64) {
+        wakeup.drain()
+        lock.lock(); defer { lock.unlock() }
+        var out: [Element] = []
+        out.reserveCapacity(count)
+        for i in 0..<count { out.append(items[(head + i) % capacity]!); items[(head + i) % capacity] = nil }
+        head = 0; count = 0
+        let d = dropped; dropped = 0
+        return (out, d)
+    }
+
+    public var isEmpty: Bool { lock.lock(); defer { lock.unlock() }; return count == 0 }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import FWTraceCore
+
+/// The control socket's protocol, shared by the daemon and `fwtrace follow`/`status`: newline-
+/// delimited JSON, one request line from the client, then response lines from the daemon.
+/// docs/control-protocol.md describes it; every field here is checked as untrusted input.
+public enum ControlProtocol {
+    public static let version = "fwtrace-control/1"
+    /// A request line longer than this is refused and the connection closed.
+    public static let maxRequestBytes = 64 * 1024
+}
+
+public struct ProtocolError: Error, CustomStringConvertible, Sendable {
+    public let code: String
+    public let message: String
+    /// The exit code a client should end with.
+    public let exit: Int32
+    public init(_ code: String, _ message: String, exit: Int32 = 1) { self.code = code; self.message = message; self.exit = exit }
+    public var description: String { message }
+
+    public var line: String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.string("type", "error")
+        w.string("code", code)
+        w.string("message", message)
+        w.int("exit", exit)
+        w.endObject()
+        return w.text
+    }
+}
+
+public struct ControlRequest: Sendable, Equatable {
+    public enum Operation: String, Sendable { case follow, status }
+    public enum View: String, Sendable { case json, text }
+
+    public var operation: Operation
+    public var filter = FilterSpec()
+    public var netns: String?
+    public var backend = "auto"
+    public var limit = "100"
+    public var count: Int?
+    public var timeout: String?
+    public var view: View = .json
+    public var color = false
+
+    public init(operation: Operation) { self.operation = operation }
+
+    /// Namespaces a client may name: an `ip netns` name or a PID. Not a path: the daemon is root
+    /// and would open whatever it is given (a FIFO would hang a session thread).
+    public static func validateNamespace(_ text: String) throws {
+        let nameOK = !text.isEmpty && text.count <= 64 && text != "." && text != ".."
+            && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
+        guard nameOK else {
+            throw ProtocolError("bad-request", "invalid namespace '\(text)': give an `ip netns` name or a PID (paths are not accepted through the daemon)", exit: 2)
+        }
+    }
+
+    public static func parse(_ bytes: [UInt8]) throws -> ControlRequest {
+        guard bytes.count <= ControlProtocol.maxRequestBytes else {
+            throw ProtocolError("too-large", "the request is larger than \(ControlProtocol.maxRequestBytes) bytes", exit: 2)
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: Data(bytes), options: []) } catch {
+            throw ProtocolError("invalid-json", "the request is not valid JSON: one object on one line, like {\"op\":\"status\"}", exit: 2)
+        }
+        guard let fields = object as? [String: Any] else { throw ProtocolError("invalid-json", "the request must be a JSON object", exit: 2) }
+        guard let op = fields["op"] as? String else { throw ProtocolError("bad-request", "the request has no \"op\" (follow or status)", exit: 2) }
+        guard let operation = Operation(rawValue: op) else {
+            throw ProtocolError("unknown-operation", "unknown operation '\(op.prefix(64))': follow or status", exit: 2)
+        }
+        var request = ControlRequest(operation: operation)
+        let known: Set<String> = ["op", "filter", "netns", "backend", "limit", "count", "timeout", "view", "color", "version"]
+        if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ProtocolError("bad-request", "unknown request field '\(unknown.prefix(64))'", exit: 2)
+        }
+        func string(_ key: String, in object: [String: Any] = fields) throws -> String? {
+            guard let value = object[key] else { return nil }
+            guard let s = value as? String, s.utf8.count <= 256 else { throw ProtocolError("bad-request", "\"\(key)\" must be a string of at most 256 bytes", exit: 2) }
+            return s
+        }
+        if let filter = fields["filter"] {
+            guard let f = filter as? [String: Any] else { throw ProtocolError("bad-request", "\"filter\" must be an object", exit: 2) }
+            if let unknown = f.keys.sorted().first(where: { !FilterSpec.fieldNames.contains($0) }) {
+                throw ProtocolError("bad-request", "unknown filter field '\(unknown.prefix(64))' (fields: \(FilterSpec.fieldNames.joined(separator: ", ")))", exit: 2)
+            }
+            for field in FilterSpec.fieldNames { request.filter[field] = try string(field, in: f) }
+        }
+        request.netns = try string("netns")
+        if let netns = request.netns { try validateNamespace(netns) }
+        request.backend = try string("backend") ?? "auto"
+        request.limit = try string("limit") ?? "100"
+        request.timeout = try string("timeout")
+        if let count = fields["count"] {
+            guard let n = count as? Int, (1...1_000_000_000).contains(n) else { throw ProtocolError("bad-request", "\"count\" must be a positive integer", exit: 2) }
+            request.count = n
+        }
+        if let view = try string("view") {
+            guard let v = View(rawValue: view) else { throw ProtocolError("bad-request", "\"view\" must be json or text", exit: 2) }
+            request.view = v
+        }
+        if let color = fields["color"] {
+            guard let c = color as? Bool else { throw ProtocolError("bad-request", "\"color\" must be true or false", exit: 2) }
+            request.color = c
+        }
+        return request
+    }
+
+    public var line: String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.string("version", ControlProtocol.version)
+        w.string("op", operation.rawValue)
+        if operation == .follow {
+            w.beginObject("filter")
+            for field in FilterSpec.fieldNames { if let v = filter[field] { w.string(field, v) } }
+            w.endObject()
+            if let netns { w.string("netns", netns) }
+            w.string("backend", backend)
+            w.string("limit", limit)
+            if let count { w.int("count", count) }
+            if let timeout { w.string("timeout", timeout) }
+            w.string("view", view.rawValue)
+            w.bool("color", color)
+        }
+        w.endObject()
+        return w.text
+    }
+}
+
+/// Lines only the control protocol has (records themselves are fwtrace/1 lines).
+public enum ControlLine {
+    public static func accepted(session: String) -> String {
+        var w = JSONWriter()
+        w.beginObject(); w.string("type", "accepted"); w.string("session", session); w.endObject()
+        return w.text
+    }
+    public static func view(_ text: String) -> String {
+        var w = JSONWriter()
+        w.beginObject(); w.string("type", "view"); w.string("text", text); w.endObject()
+        return w.text
+    }
+    public static func notice(_ text: String) -> String {
+        var w = JSONWriter()
+        w.beginObject(); w.string("type", "notice"); w.string("message", text); w.endObject()
+        return w.text
+    }
+    public static func end(exit: Int32, message: String?) -> String {
+        var w = JSONWriter()
+        w.beginObject(); w.string("type", "end"); w.int("exit", exit)
+        if let message { w.string("message", message) }
+        w.endObject()
+        return w.text
+    }
+}

@@ -1,0 +1,398 @@
+import Foundation
+import Glibc
+import FWTraceCore
+import FWTraceKernel
+
+/// `fwtrace daemon`: keeps the configured watches running, streams their records to the sinks,
+/// serves `follow`/`status` on the control socket, reloads on SIGHUP and stops cleanly on
+/// SIGTERM/SIGINT. The main thread owns the configuration; sessions, sinks and clients each have a
+/// thread of their own and share only what sits behind a lock.
+public final class Daemon: @unchecked Sendable {
+    /// One running trace, a watch's or a client's: what limits and `status` need.
+    struct SessionEntry: Sendable {
+        enum Kind: String, Sendable { case watch, client }
+        var kind: Kind
+        var name: String
+        var peer: PeerCredentials?
+        var filter: String
+        var netns: String?
+        var limit: String
+        var rate: Double
+        var runner: TraceRunner
+    }
+
+    struct WatchEntry {
+        var config: DaemonConfig.Watch
+        var runner: TraceRunner?
+        var session: String?
+        var lastAttempt = 0.0
+        var lastError: String?
+    }
+
+    let configPath: String
+    var config: DaemonConfig
+    let settings: Locked<DaemonConfig.Settings>
+    let sinks = Locked<[String: RecordSink]>([:])
+    let sessions = Locked<[String: SessionEntry]>([:])
+    var watches: [String: WatchEntry] = [:]
+    let watchConfigs = Locked<[DaemonConfig.Watch]>([])
+    let clients = Locked<[Int: WorkerThread]>([:])
+    let host = TraceJob.hostname()
+    let daemonSession: String
+    let started = Clock.now()
+    let notify = SystemdNotify()
+    var groupID: UInt32 = 0
+    var listenFD: Int32 = -1
+    var nextClient = 0
+
+    public init(configPath: String) throws {
+        self.configPath = configPath
+        do { config = try DaemonConfig.load(path: configPath) } catch let e as ConfigError {
+            throw UserFacingError("refusing to start: \(e)", exitCode: ExitCode.usage)
+        }
+        settings = Locked(config.settings)
+        daemonSession = "daemon-\(getpid())"
+    }
+
+    /// Logs to stderr: under systemd, the journal (priority prefixes as sd-daemon(3) reads them).
+    public static func log(_ message: String, priority: Int = 6) {
+        var line = "<\(priority)>fwtrace: \(message)\n"
+        if isatty(2) != 0 { line = "fwtrace: \(message)\n" }
+        _ = Array(line.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+    let log: @Sendable (String) -> Void = { Daemon.log($0) }
+
+    // MARK: - run
+
+    public func run() throws -> Int32 {
+        try Privileges.requireNetAdmin(command: "daemon")
+        guard let gid = PeerCredentials.groupID(named: config.settings.socketGroup) else {
+            throw UserFacingError("group '\(config.settings.socketGroup)' does not exist: create it (systemd-sysusers with systemd/fwtrace.sysusers, or groupadd --system \(config.settings.socketGroup)) or set socket_group in \(configPath)", exitCode: ExitCode.unavailable)
+        }
+        groupID = gid
+        let signalFD = try Signals.makeFD()
+        defer { close(signalFD) }
+
+        repairLeftovers()
+        for sink in config.sinks { startSink(sink) }
+        listenFD = try ControlSocket.listen(path: config.settings.socketPath, group: gid, mode: config.settings.socketMode)
+        Self.log("control socket \(config.settings.socketPath) (group \(config.settings.socketGroup), mode \(String(config.settings.socketMode, radix: 8)))")
+        for watch in config.watches { startWatch(watch) }
+        watchConfigs.withLock { $0 = config.watches }
+        notify.send("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(getpid())")
+        Self.log("ready: \(config.watches.count) watches, \(config.sinks.count) sinks, config \(configPath)")
+
+        var lastWatchdog = 0.0
+        var lastTick = 0.0
+        loop: while true {
+            var fds = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0), pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
+            let timeout = Int32(min(1.0, notify.watchdogInterval ?? 1.0) * 1000)
+            if poll(&fds, 2, timeout) < 0 && errno != EINTR { throw SystemError("poll") }
+            if fds[0].revents != 0, let signal = Signals.read(signalFD) {
+                if signal == SIGHUP { reload() } else {
+                    Self.log("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): stopping")
+                    break loop
+                }
+            }
+            if fds[1].revents != 0 { acceptClient() }
+            let now = Clock.monotonic()
+            if let interval = notify.watchdogInterval, now - lastWatchdog >= interval {
+                notify.send("WATCHDOG=1")
+                lastWatchdog = now
+            }
+            if now - lastTick >= 1 {
+                lastTick = now
+                superviseWatches()
+                reapClients()
+            }
+        }
+        return stop()
+    }
+
+    // MARK: - leftovers
+
+    /// A daemon killed with -9 leaves legacy TRACE rules and logger bindings behind (nft tables go
+    /// with the process). Repair every namespace that has a record of a dead session.
+    func repairLeftovers() {
+        for inode in LegacyBindingState.recordedNamespaceInodes() {
+            guard let namespace = NetworkNamespace.find(inode: inode) else {
+                Self.log("a legacy binding record names namespace inode \(inode), which no longer exists: nothing to repair there", priority: 5)
+                continue
+            }
+            let repaired = Locked<[String]>([])
+            let worker = WorkerThread(name: "repair") {
+                guard (try? namespace.enter()) != nil else { return }
+                let lines = LegacyInstaller.sweepOrphans() + LegacyBindingState.recoverOrphan()
+                repaired.withLock { $0 = lines }
+            }
+            guard (try? worker.start()) != nil else { continue }
+            worker.join(until: Clock.monotonic() + 30)
+            for line in repaired.current { Self.log("repaired in netns \(namespace.displayName): \(line)", priority: 5) }
+        }
+    }
+
+    // MARK: - sinks
+
+    func startSink(_ config: DaemonConfig.Sink) {
+        do {
+            let sink = try RecordSink.make(config, host: host, session: daemonSession, log: log)
+            try sink.start()
+            sinks.withLock { $0[config.name] = sink }
+        } catch {
+            Self.log("sink \(config.name) could not start: \(error)", priority: 3)
+        }
+    }
+
+    // MARK: - watches
+
+    func startWatch(_ watch: DaemonConfig.Watch) {
+        var entry = watches[watch.name] ?? WatchEntry(config: watch)
+        entry.config = watch
+        entry.lastAttempt = Clock.monotonic()
+        let session = TraceJob.makeSessionID()
+        do {
+            let filter = try watch.filter.makeFilter()
+            var options = NftTraceSession.Options(session: session, filter: filter, limit: watch.limit)
+            options.quietPeriod = 0.1
+            var job = TraceJob(options: options)
+            job.backend = watch.backend
+            job.watch = watch.name
+            if let netns = watch.netns { job.namespace = try NetworkNamespace.resolve(netns) }
+            let sinks = self.sinks, names = watch.sinks, verdicts = Set(watch.verdicts)
+            let output: @Sendable (OutputRecord) -> Void = { record in
+                if record.type == "path", !verdicts.isEmpty, let v = record.verdict, !verdicts.contains(v) { return }
+                let targets = sinks.withLock { all in names.isEmpty ? Array(all.values) : names.compactMap { all[$0] } }
+                for sink in targets { sink.deliver(record) }
+            }
+            let runner = try TraceRunner(job: job, output: output, log: log)
+            sessions.withLock {
+                $0[session] = SessionEntry(kind: .watch, name: watch.name, peer: nil, filter: filter.summary, netns: watch.netns,
+                                           limit: "\(watch.limit.count)/\(watch.limit.unit)", rate: watch.limit.perSecond, runner: runner)
+            }
+            try runner.start()
+            entry.runner = runner
+            entry.session = session
+            entry.lastError = nil
+            Self.log("watch \(watch.name): session \(session), \(filter.summary)\(watch.netns.map { " in netns \($0)" } ?? "")")
+        } catch {
+            sessions.withLock { $0[session] = nil }
+            let message = (error as? UserFacingError)?.message ?? "\(error)"
+            if entry.lastError != message { Self.log("watch \(watch.name) could not start: \(message); retrying every 10 s", priority: 3) }
+            entry.lastError = message
+            entry.runner = nil
+        }
+        watches[watch.name] = entry
+    }
+
+    func stopWatch(_ name: String, deadline: Double) {
+        guard let entry = watches.removeValue(forKey: name) else { return }
+        if let runner = entry.runner {
+            runner.requestStop()
+            if !runner.join(until: deadline) { Self.log("watch \(name): session did not stop in time", priority: 3) }
+        }
+        if let session = entry.session { sessions.withLock { $0[session] = nil } }
+        Self.log("watch \(name) stopped")
+    }
+
+    /// A watch whose session failed (its namespace went away, the backend was refused) or ended is
+    /// started again, at most every 10 s.
+    func superviseWatches() {
+        for (name, entry) in watches {
+            if let runner = entry.runner {
+                guard runner.isFinished else { continue }
+                let stats = runner.stats.current
+                if let session = entry.session { sessions.withLock { $0[session] = nil } }
+                var updated = entry
+                updated.runner = nil
+                updated.lastError = stats.error
+                if entry.lastError != stats.error, let error = stats.error { Self.log("watch \(name) failed: \(error); retrying every 10 s", priority: 3) }
+                watches[name] = updated
+                continue
+            }
+            if Clock.monotonic() - entry.lastAttempt >= 10 { startWatch(entry.config) }
+        }
+    }
+
+    // MARK: - reload
+
+    func reload() {
+        notify.send("RELOADING=1")
+        defer { notify.send("READY=1\nSTATUS=\(statusLine())") }
+        let new: DaemonConfig
+        do { new = try DaemonConfig.load(path: configPath) } catch {
+            Self.log("reload refused, the running configuration stays: \(error)", priority: 3)
+            let record = OutputRecord.other(RecordEncoder.error(message: "reload refused: \(error)", code: "config",
+                                                                time: Clock.now(), context: RecordContext(host: host, netns: nil, backend: "nft", session: daemonSession)),
+                                            type: "error", context: nil)
+            for sink in sinks.withLock({ Array($0.values) }) { sink.deliver(record) }
+            return
+        }
+        let old = config
+        if new.settings.socketPath != old.settings.socketPath || new.settings.socketGroup != old.settings.socketGroup || new.settings.socketMode != old.settings.socketMode {
+            Self.log("reload: the control socket's path, group and mode change only on restart", priority: 4)
+        }
+        var kept = new
+        kept.settings.socketPath = old.settings.socketPath
+        kept.settings.socketGroup = old.settings.socketGroup
+        kept.settings.socketMode = old.settings.socketMode
+        settings.withLock { $0 = kept.settings }
+
+        let deadline = Clock.monotonic() + kept.settings.stopTimeout
+        // Sinks: replace what changed, reopen what stayed (logrotate).
+        for sink in old.sinks where !kept.sinks.contains(sink) {
+            if let running = sinks.withLock({ $0.removeValue(forKey: sink.name) }) { running.stop(deadline: deadline) }
+        }
+        for sink in kept.sinks {
+            if old.sinks.contains(sink) { sinks.withLock { $0[sink.name] }?.reopen() } else { startSink(sink) }
+        }
+        // Watches: stop removed and changed ones, start added and changed ones, leave the rest alone.
+        var added = 0, removed = 0, changed = 0
+        for watch in old.watches where !kept.watches.contains(where: { $0.name == watch.name }) {
+            stopWatch(watch.name, deadline: deadline); removed += 1
+        }
+        for watch in kept.watches {
+            if let previous = old.watches.first(where: { $0.name == watch.name }) {
+                if previous == watch { continue }
+                stopWatch(watch.name, deadline: deadline); startWatch(watch); changed += 1
+            } else {
+                startWatch(watch); added += 1
+            }
+        }
+        config = kept
+        watchConfigs.withLock { $0 = kept.watches }
+        Self.log("reloaded \(configPath): \(added) watches added, \(removed) removed, \(changed) changed, \(kept.watches.count - added - changed) untouched")
+    }
+
+    // MARK: - stop
+
+    func stop() -> Int32 {
+        notify.send("STOPPING=1")
+        let deadline = Clock.monotonic() + settings.current.stopTimeout
+        if listenFD >= 0 { close(listenFD); listenFD = -1 }
+        unlink(config.settings.socketPath)
+        let all = sessions.withLock { Array($0.values) }
+        for entry in all { entry.runner.requestStop() }
+        var stuck = 0
+        for entry in all where !entry.runner.join(until: deadline) { stuck += 1 }
+        for worker in clients.withLock({ Array($0.values) }) { worker.join(until: deadline) }
+        for sink in sinks.withLock({ Array($0.values) }) { sink.stop(deadline: Clock.monotonic() + 2) }
+        if stuck > 0 {
+            Self.log("\(stuck) sessions did not stop within stop_timeout; exiting anyway (nft tables go with the process; legacy rules are swept at the next start)", priority: 3)
+            return ExitCode.failure
+        }
+        Self.log("stopped: every trace rule removed")
+        return ExitCode.success
+    }
+
+    // MARK: - clients
+
+    func acceptClient() {
+        let fd = accept(listenFD, nil, nil)
+        guard fd >= 0 else { return }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        nextClient += 1
+        let id = nextClient
+        let handler = ClientHandler(fd: fd, daemon: self)
+        let worker = WorkerThread(name: "client-\(id)") { handler.run() }
+        clients.withLock { $0[id] = worker }
+        if (try? worker.start()) == nil { close(fd); clients.withLock { $0[id] = nil } }
+    }
+
+    func reapClients() {
+        let done = clients.withLock { all in all.filter { $0.value.isFinished } }
+        for (id, worker) in done {
+            worker.join(until: Clock.monotonic() + 1)
+            clients.withLock { $0[id] = nil }
+        }
+    }
+
+    /// Reserves a client session against max_sessions and max_trace_rate.
+    func reserve(_ entry: SessionEntry, session: String) throws {
+        let limits = settings.current
+        try sessions.withLock { all in
+            guard all.count < limits.maxSessions else {
+                throw ProtocolError("too-many-sessions", "the daemon already runs \(all.count) sessions (max_sessions = \(limits.maxSessions)); try again later", exit: ExitCode.unavailable)
+            }
+            let used = all.values.reduce(0) { $0 + $1.rate }
+            guard used + entry.rate <= limits.maxTraceRate else {
+                throw ProtocolError("rate-exceeded", "a limit of \(entry.limit) would bring the traced rate to \(Int((used + entry.rate).rounded(.up)))/s, over max_trace_rate = \(Int(limits.maxTraceRate)); ask for a lower --limit", exit: ExitCode.unavailable)
+            }
+            all[session] = entry
+        }
+    }
+
+    func release(_ session: String) { sessions.withLock { $0[session] = nil } }
+
+    // MARK: - status
+
+    func statusLine() -> String {
+        let all = sessions.current
+        return "\(all.values.filter { $0.kind == .watch }.count) watches, \(all.values.filter { $0.kind == .client }.count) client sessions"
+    }
+
+    func statusJSON() -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.string("type", "status")
+        w.string("version", ControlProtocol.version)
+        w.int("pid", getpid())
+        w.string("since", Timestamp.rfc3339(started))
+        w.string("config", configPath)
+        let limits = settings.current
+        w.int("max_sessions", limits.maxSessions)
+        w.int("max_trace_rate", Int(limits.maxTraceRate))
+        let all = sessions.current
+        w.int("trace_rate_in_use", Int(all.values.reduce(0) { $0 + $1.rate }.rounded(.up)))
+        func session(_ id: String, _ entry: SessionEntry) {
+            let stats = entry.runner.stats.current
+            w.string("session", id)
+            w.string("filter", entry.filter)
+            if let netns = entry.netns { w.string("netns", netns) }
+            w.string("limit", entry.limit)
+            w.string("state", stats.state.rawValue)
+            if let backend = stats.backend { w.string("backend", backend) }
+            w.string("since", Timestamp.rfc3339(stats.since))
+            w.int("paths", stats.paths)
+            w.int("lost", stats.lost)
+            if let table = stats.table { w.string("table", table) }
+            w.beginArray("rules"); for rule in stats.rules { w.string(nil, rule) }; w.endArray()
+            if let error = stats.error { w.string("error", error) }
+        }
+        w.beginArray("watches")
+        for watch in watchConfigs.current {
+            w.beginObject()
+            w.string("name", watch.name)
+            if let (id, entry) = all.first(where: { $0.value.kind == .watch && $0.value.name == watch.name }) {
+                session(id, entry)
+            } else {
+                w.string("state", "waiting")
+                if let netns = watch.netns { w.string("netns", netns) }
+            }
+            w.beginArray("sinks"); for s in watch.sinks { w.string(nil, s) }; w.endArray()
+            w.endObject()
+        }
+        w.endArray()
+        w.beginArray("sessions")
+        for (id, entry) in all.sorted(by: { $0.key < $1.key }) where entry.kind == .client {
+            w.beginObject()
+            if let peer = entry.peer {
+                w.string("user", peer.userName); w.int("uid", peer.uid); w.int("pid", peer.pid)
+            }
+            session(id, entry)
+            w.endObject()
+        }
+        w.endArray()
+        w.beginArray("sinks")
+        for (name, sink) in sinks.current.sorted(by: { $0.key < $1.key }) {
+            w.beginObject()
+            w.string("name", name)
+            w.string("type", sink.config.kind.rawValue)
+            if !sink.config.target.isEmpty { w.string("target", sink.config.target) }
+            w.int("lost", sink.lost.current)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.text
+    }
+}

@@ -1,0 +1,76 @@
+import FWTraceCore
+
+/// One record on its way to the sinks: the JSON line every sink writes, and what journald
+/// indexes (so `journalctl FWTRACE_VERDICT=drop` works without parsing JSON).
+public struct OutputRecord: Sendable {
+    public struct Field: Sendable, Equatable { public let name: String; public let value: String }
+
+    public var line: String
+    public var type: String
+    public var verdict: String?
+    /// syslog priority: 6 info (accepted paths, sessions), 4 warning (dropped/rejected), 3 err (loss, error).
+    public var priority: Int
+    public var fields: [Field]
+    /// The path itself, for a client that asked for the text view.
+    public var path: PacketPath?
+
+    public init(line: String, type: String, verdict: String? = nil, priority: Int, fields: [Field], path: PacketPath? = nil) {
+        self.line = line; self.type = type; self.verdict = verdict; self.priority = priority; self.fields = fields; self.path = path
+    }
+
+    public static func path(_ path: PacketPath, context: RecordContext) -> OutputRecord {
+        var fields: [Field] = [Field(name: "FWTRACE_TYPE", value: "path"), Field(name: "FWTRACE_VERDICT", value: path.verdict.rawValue)]
+        func add(_ name: String, _ value: String?) { if let value { fields.append(Field(name: name, value: value)) } }
+        if let step = path.decidingStep {
+            add("FWTRACE_TABLE", step.table)
+            add("FWTRACE_CHAIN", step.chain)
+            add("FWTRACE_RULE", step.rule.map(String.init))
+            add("FWTRACE_RULE_TEXT", step.text)
+            add("FWTRACE_DECIDED_BY", step.kind.rawValue)
+        }
+        add("FWTRACE_FAMILY", path.family.rawValue)
+        add("FWTRACE_SRC", path.packet.src.description)
+        add("FWTRACE_DST", path.packet.dst.description)
+        add("FWTRACE_PROTO", path.packet.protocolName)
+        add("FWTRACE_SPORT", path.packet.sport.map(String.init))
+        add("FWTRACE_DPORT", path.packet.dport.map(String.init))
+        add("FWTRACE_IIF", path.iif)
+        add("FWTRACE_OIF", path.oif)
+        add("FWTRACE_CT_STATE", path.conntrack?.state)
+        if !path.hints.isEmpty { add("FWTRACE_HINTS", path.hints.map(\.code).joined(separator: " ")) }
+        fields += common(context)
+        let bad = path.verdict == .drop || path.verdict == .reject
+        return OutputRecord(line: RecordEncoder.path(path, context: context), type: "path", verdict: path.verdict.rawValue,
+                            priority: bad ? 4 : 6, fields: fields, path: path)
+    }
+
+    public static func other(_ line: String, type: String, context: RecordContext?) -> OutputRecord {
+        OutputRecord(line: line, type: type, priority: type == "loss" || type == "error" ? 3 : 6,
+                     fields: [Field(name: "FWTRACE_TYPE", value: type)] + (context.map(common) ?? []))
+    }
+
+    static func common(_ context: RecordContext) -> [Field] {
+        var fields = [Field(name: "FWTRACE_SESSION", value: context.session), Field(name: "FWTRACE_BACKEND", value: context.backend)]
+        if let netns = context.netns { fields.append(Field(name: "FWTRACE_NETNS", value: netns)) }
+        if let watch = context.watch { fields.append(Field(name: "FWTRACE_WATCH", value: watch)) }
+        return fields
+    }
+
+    /// A sink's own loss: it fell behind and dropped the oldest records it held.
+    public static func sinkLoss(count: UInt64, sink: String, detail: String, host: String, session: String) -> OutputRecord {
+        var w = JSONWriter()
+        w.beginObject()
+        w.string("schema", RecordEncoder.schema)
+        w.string("type", "loss")
+        w.string("time", Timestamp.rfc3339(Clock.now()))
+        w.string("host", host)
+        w.string("session", session)
+        w.int("count", count)
+        w.string("reason", "sink")
+        w.string("sink", sink)
+        w.string("detail", detail)
+        w.endObject()
+        return OutputRecord(line: w.text, type: "loss", priority: 3,
+                            fields: [Field(name: "FWTRACE_TYPE", value: "loss"), Field(name: "FWTRACE_SINK", value: sink)])
+    }
+}

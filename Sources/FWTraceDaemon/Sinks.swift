@@ -1,0 +1,277 @@
+import Foundation
+import Glibc
+import FWTraceCore
+
+/// Where records go. Each sink has its own bounded queue and thread: a slow or dead sink loses its
+/// oldest records (and says so with a `loss` record once it can write again); it never blocks a
+/// trace session or another sink.
+public class RecordSink: @unchecked Sendable {
+    public let config: DaemonConfig.Sink
+    let queue: BoundedQueue<OutputRecord>
+    let host: String
+    let session: String
+    private var worker: WorkerThread?
+    private let stopping = Locked(false)
+    private let reopenRequested = Locked(false)
+    /// Records dropped in total (status).
+    let lost = Locked<UInt64>(0)
+    let log: @Sendable (String) -> Void
+
+    init(config: DaemonConfig.Sink, host: String, session: String, log: @escaping @Sendable (String) -> Void) throws {
+        self.config = config
+        self.host = host
+        self.session = session
+        self.log = log
+        queue = try BoundedQueue(capacity: config.buffer)
+    }
+
+    public static func make(_ config: DaemonConfig.Sink, host: String, session: String, log: @escaping @Sendable (String) -> Void) throws -> RecordSink {
+        switch config.kind {
+        case .stdout: return try DescriptorSink(config: config, host: host, session: session, log: log)
+        case .file: return try FileSink(config: config, host: host, session: session, log: log)
+        case .journald: return try JournaldSink(config: config, host: host, session: session, log: log)
+        case .socket: return try CollectorSink(config: config, host: host, session: session, log: log)
+        }
+    }
+
+    public func deliver(_ record: OutputRecord) { queue.push(record) }
+
+    public func start() throws {
+        let worker = WorkerThread(name: "sink-\(config.name)") { [self] in run() }
+        self.worker = worker
+        try worker.start()
+    }
+
+    /// Writes what is queued (bounded by the deadline), then closes.
+    public func stop(deadline: Double) {
+        stopping.withLock { $0 = true }
+        queue.wakeup.signal()
+        if worker?.join(until: deadline) == false { log("sink \(config.name): still writing at the stop deadline; records may be lost") }
+    }
+
+    /// SIGHUP: files are reopened (logrotate moved them), connections re-established.
+    public func reopen() { reopenRequested.withLock { $0 = true }; queue.wakeup.signal() }
+
+    private func run() {
+        var pendingLoss: UInt64 = 0
+        while true {
+            var pfd = pollfd(fd: queue.wakeup.fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pfd, 1, 1000)
+            let stop = stopping.current
+            if reopenRequested.withLock({ let r = $0; $0 = false; return r }) { closeOutput() }
+            let (records, dropped) = queue.takeAll()
+            pendingLoss += dropped
+            if dropped > 0 { lost.withLock { $0 += dropped } }
+            if !records.isEmpty || pendingLoss > 0 {
+                if ensureOpen() {
+                    if pendingLoss > 0 {
+                        let loss = OutputRecord.sinkLoss(count: pendingLoss, sink: config.name,
+                                                         detail: "sink \(config.name) fell behind (or was unreachable) and dropped the \(pendingLoss) oldest records it held (buffer = \(config.buffer))",
+                                                         host: host, session: session)
+                        if write(loss) { pendingLoss = 0 }
+                    }
+                    for (index, record) in records.enumerated() where !write(record) {
+                        // The output broke mid-batch: what was not written is lost, and counted.
+                        let missed = UInt64(records.count - index)
+                        pendingLoss += missed
+                        lost.withLock { $0 += missed }
+                        closeOutput()
+                        break
+                    }
+                } else {
+                    let missed = UInt64(records.count)
+                    pendingLoss += missed
+                    lost.withLock { $0 += missed }
+                }
+            }
+            if stop { closeOutput(); return }
+        }
+    }
+
+    // Subclasses: open lazily (and again after a failure), write one record, close.
+    func ensureOpen() -> Bool { true }
+    func write(_ record: OutputRecord) -> Bool { true }
+    func closeOutput() {}
+}
+
+/// Writes a whole buffer to a blocking descriptor; false on error.
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
+        if n < 0 && errno == ENOTSOCK {
+            let m = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if m < 0 { if errno == EINTR { continue }; return false }
+            offset += m
+            continue
+        }
+        if n < 0 { if errno == EINTR { continue }; return false }
+        offset += n
+    }
+    return true
+}
+
+/// stdout: JSON lines; under systemd that is the journal (as plain MESSAGE lines).
+final class DescriptorSink: RecordSink, @unchecked Sendable {
+    override func write(_ record: OutputRecord) -> Bool { writeAll(1, Array((record.line + "\n").utf8)) }
+}
+
+/// A file, appended to; reopened on SIGHUP so logrotate can move it.
+final class FileSink: RecordSink, @unchecked Sendable {
+    private var fd: Int32 = -1
+    private var lastFailure = 0.0
+
+    override func ensureOpen() -> Bool {
+        if fd >= 0 { return true }
+        guard Clock.monotonic() - lastFailure > 1 else { return false }
+        fd = open(config.target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        if fd < 0 {
+            lastFailure = Clock.monotonic()
+            log("sink \(config.name): cannot open \(config.target): \(String(cString: strerror(errno)))")
+            return false
+        }
+        return true
+    }
+    override func write(_ record: OutputRecord) -> Bool { writeAll(fd, Array((record.line + "\n").utf8)) }
+    override func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
+}
+
+/// journald's native protocol: one datagram per record, KEY=value lines; MESSAGE is the JSON line.
+final class JournaldSink: RecordSink, @unchecked Sendable {
+    private var fd: Int32 = -1
+    private var lastFailure = 0.0
+
+    override func ensureOpen() -> Bool {
+        if fd >= 0 { return true }
+        guard Clock.monotonic() - lastFailure > 1 else { return false }
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0, connectUnix(fd, config.target) else {
+            if fd >= 0 { close(fd); fd = -1 }
+            lastFailure = Clock.monotonic()
+            log("sink \(config.name): cannot reach journald at \(config.target): \(String(cString: strerror(errno)))")
+            return false
+        }
+        // A big send buffer: journald datagrams carry a whole record.
+        var size: Int32 = 8 << 20
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(4))
+        return true
+    }
+
+    override func write(_ record: OutputRecord) -> Bool {
+        let datagram = Self.encode(record)
+        let n = datagram.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n < 0 {
+            log("sink \(config.name): journald send: \(String(cString: strerror(errno)))")
+            return false
+        }
+        return true
+    }
+
+    override func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
+
+    /// KEY=value\n, or for values with a newline KEY\n + 64-bit little-endian length + value + \n.
+    static func encode(_ record: OutputRecord) -> [UInt8] {
+        var out: [UInt8] = []
+        func field(_ name: String, _ value: String) {
+            out.append(contentsOf: Array(name.utf8))
+            let bytes = Array(value.utf8)
+            if bytes.contains(0x0a) {
+                out.append(0x0a)
+                var length = UInt64(bytes.count).littleEndian
+                withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+                out.append(contentsOf: bytes)
+            } else {
+                out.append(UInt8(ascii: "="))
+                out.append(contentsOf: bytes)
+            }
+            out.append(0x0a)
+        }
+        field("MESSAGE", record.line)
+        field("PRIORITY", String(record.priority))
+        field("SYSLOG_IDENTIFIER", "fwtrace")
+        for f in record.fields { field(f.name, f.value) }
+        return out
+    }
+}
+
+/// A collector's socket (unix stream, or TCP on loopback): newline-delimited JSON, reconnected
+/// with backoff; a send that stalls for 5 s drops the connection (the collector is stuck).
+final class CollectorSink: RecordSink, @unchecked Sendable {
+    private var fd: Int32 = -1
+    private var nextAttempt = 0.0
+    private var backoff = 0.5
+    private var connectedOnce = false
+
+    override func ensureOpen() -> Bool {
+        if fd >= 0 { return true }
+        guard Clock.monotonic() >= nextAttempt, let address = try? CollectorAddress.parse(config.target) else { return false }
+        switch address {
+        case .unix(let path):
+            fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            if fd >= 0, !connectUnix(fd, path) { close(fd); fd = -1 }
+        case .tcp(let host, let port):
+            fd = connectTCP(host: host, port: port)
+        }
+        guard fd >= 0 else {
+            if backoff == 0.5 || !connectedOnce { log("sink \(config.name): cannot connect to \(config.target): \(String(cString: strerror(errno))); retrying") }
+            nextAttempt = Clock.monotonic() + backoff
+            backoff = min(backoff * 2, 30)
+            return false
+        }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if connectedOnce { log("sink \(config.name): reconnected to \(config.target)") }
+        connectedOnce = true
+        backoff = 0.5
+        return true
+    }
+
+    override func write(_ record: OutputRecord) -> Bool {
+        guard writeAll(fd, Array((record.line + "\n").utf8)) else {
+            log("sink \(config.name): \(config.target): \(String(cString: strerror(errno))); reconnecting")
+            nextAttempt = Clock.monotonic() + backoff
+            return false
+        }
+        return true
+    }
+
+    override func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
+}
+
+func connectUnix(_ fd: Int32, _ path: String) -> Bool {
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { errno = ENAMETOOLONG; return false }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in bytes.enumerated() { raw[i] = b }
+        raw[bytes.count] = 0
+    }
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    return rc == 0
+}
+
+func connectTCP(host: String, port: UInt16) -> Int32 {
+    if host.contains(":") {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_port = port.bigEndian
+        inet_pton(AF_INET6, host, &address.sin6_addr)
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+        if rc != 0 { let e = errno; close(fd); errno = e; return -1 }
+        return fd
+    }
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    inet_pton(AF_INET, host, &address.sin_addr)
+    let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    if rc != 0 { let e = errno; close(fd); errno = e; return -1 }
+    return fd
+}

@@ -1,0 +1,92 @@
+import Glibc
+import FWTraceCore
+import FWTraceKernel
+
+/// Runs one trace (a watch's or a client's) on a thread of its own, inside its namespace, until it
+/// ends or is told to stop. Records go to `output`, which must not block (a bounded queue).
+public final class TraceRunner: @unchecked Sendable {
+    public enum State: String, Sendable { case starting, running, ended, failed }
+
+    public struct Stats: Sendable {
+        public var state: State = .starting
+        public var since = Clock.now()
+        public var paths = 0
+        public var lost: UInt64 = 0
+        public var rules: [String] = []
+        public var table: String?
+        public var backend: String?
+        public var error: String?
+        public var exit: Int32 = 0
+        public var endMessage: String?
+    }
+
+    public let job: TraceJob
+    public let stats = Locked(Stats())
+    private let stopWakeup: Wakeup
+    private var worker: WorkerThread?
+    private let output: @Sendable (OutputRecord) -> Void
+    private let log: @Sendable (String) -> Void
+    private let onEnd: @Sendable () -> Void
+
+    public init(job: TraceJob, output: @escaping @Sendable (OutputRecord) -> Void, log: @escaping @Sendable (String) -> Void,
+                onEnd: @escaping @Sendable () -> Void = {}) throws {
+        stopWakeup = try Wakeup()
+        var job = job
+        job.options.stopFD = stopWakeup.fd
+        self.job = job
+        self.output = output
+        self.log = log
+        self.onEnd = onEnd
+    }
+
+    public func start() throws {
+        let worker = WorkerThread(name: "trace-\(job.options.session)") { [self] in run() }
+        self.worker = worker
+        try worker.start()
+    }
+
+    public func requestStop() { stopWakeup.signal() }
+    public var isFinished: Bool { worker?.isFinished ?? true }
+    @discardableResult public func join(until deadline: Double) -> Bool { worker?.join(until: deadline) ?? true }
+
+    private func run() {
+        defer { onEnd() }
+        let job = self.job
+        var context = RecordContext(host: TraceJob.hostname(), netns: job.namespace?.displayName, backend: "nft", session: job.options.session)
+        context.watch = job.watch
+        do {
+            context = try job.prepare()
+            stats.withLock { $0.backend = context.backend }
+            let output = self.output, stats = self.stats, log = self.log
+            let outcome = try job.run(context: context) { event in
+                switch event {
+                case .started(let info):
+                    stats.withLock { $0.state = .running; $0.rules = info.rules; $0.table = info.table }
+                    output(.other(RecordEncoder.sessionStarted(info, time: Clock.now(), context: context), type: "session", context: context))
+                case .path(let path):
+                    stats.withLock { $0.paths += 1 }
+                    output(.path(path, context: context))
+                case .loss(let count, let reason, let detail):
+                    stats.withLock { $0.lost += count }
+                    output(.other(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: Clock.now(), context: context), type: "loss", context: context))
+                case .notice(let text):
+                    log("session \(context.session)\(context.watch.map { " (watch \($0))" } ?? ""): \(text)")
+                }
+            }
+            if let closing = outcome.closingRecord(context: context) { output(.other(closing, type: "session", context: context)) }
+            stats.withLock {
+                $0.state = .ended
+                if let noMatch = outcome.noMatch { $0.exit = ExitCode.noMatch; $0.endMessage = noMatch.hint.message }
+            }
+        } catch {
+            let message: String
+            let exit: Int32
+            switch error {
+            case let e as UserFacingError: message = e.message; exit = e.exitCode
+            default: message = "\(error)"; exit = ExitCode.failure
+            }
+            stats.withLock { $0.state = .failed; $0.error = message; $0.exit = exit }
+            output(.other(RecordEncoder.error(message: message, code: exit == ExitCode.unavailable ? "unavailable" : "session-failed", time: Clock.now(), context: context), type: "error", context: context))
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import Glibc
+import FWTraceCore
+
+/// One trace from request to closing record, the same for `follow` and the daemon: enters the
+/// namespace (on the calling thread), chooses the backend, runs the session and says what the
+/// closing record must carry (with the no-match hint when nothing matched before the timeout).
+public struct TraceJob: Sendable {
+    public enum BackendChoice: String, Sendable, CaseIterable { case auto, nft, legacy }
+
+    public enum Event {
+        case started(RecordEncoder.SessionInfo)
+        case path(PacketPath)
+        case loss(count: UInt64, reason: String, detail: String?)
+        /// Something the admin should know that is not a record (a repaired leftover).
+        case notice(String)
+    }
+
+    public struct Outcome {
+        public var summary: NftTraceSession.Summary
+        public var info: RecordEncoder.SessionInfo?
+        /// Present when the timeout passed with no path: what was watched, and the hint.
+        public var noMatch: (watched: [(String, String)], hint: Hint)?
+        /// The closing `session` record.
+        public func closingRecord(context: RecordContext) -> String? {
+            guard let info else { return nil }
+            return RecordEncoder.sessionEnded(info, paths: summary.paths, reason: summary.reason.rawValue,
+                                              time: NftTraceSession.now(), context: context,
+                                              watched: noMatch?.watched ?? [], hints: noMatch.map { [$0.hint] } ?? [],
+                                              events: summary.events, lost: summary.lost)
+        }
+    }
+
+    public var options: NftTraceSession.Options
+    public var backend: BackendChoice = .auto
+    public var namespace: NetworkNamespace?
+    /// The configured watch this job serves (daemon), shown in every record.
+    public var watch: String?
+    /// The timeout as the user wrote it, for the no-match hint.
+    public var timeoutText: String = ""
+
+    public init(options: NftTraceSession.Options) { self.options = options }
+
+    /// Enters the namespace and picks the backend; the context every record of the job carries.
+    public func prepare() throws -> RecordContext {
+        try namespace?.enter()
+        if options.conntrackInvalid && backend == .nft {
+            throw UserFacingError("--ct-invalid needs the legacy backend (conntrack's invalid-packet log reaches fwtrace through nfnetlink_log): add --backend legacy", exitCode: ExitCode.usage)
+        }
+        let chosen: BackendDetection.Choice
+        switch backend {
+        case .nft: chosen = .nft
+        case .legacy: chosen = .legacy
+        case .auto: chosen = try BackendDetection.detect()
+        }
+        var context = RecordContext(host: Self.hostname(), netns: namespace?.displayName,
+                                    backend: chosen == .nft ? "nft" : "legacy", session: options.session)
+        context.watch = watch
+        return context
+    }
+
+    /// Runs the session on the calling thread (after `prepare`, in its namespace) until count,
+    /// timeout, signal or stop descriptor.
+    public func run(context: RecordContext, emit: @escaping (Event) -> Void) throws -> Outcome {
+        var info: RecordEncoder.SessionInfo?
+        let handle: (NftTraceSession.Record) -> Void = { record in
+            switch record {
+            case .started(let i): info = i; emit(.started(i))
+            case .path(let path): emit(.path(path))
+            case .loss(let count, let reason, let detail): emit(.loss(count: count, reason: reason, detail: detail))
+            }
+        }
+        let summary: NftTraceSession.Summary
+        if context.backend == "nft" {
+            summary = try NftTraceSession(options: options).run(emit: handle)
+        } else {
+            summary = try LegacyTraceSession(options: options).run(emit: handle, notice: { emit(.notice($0)) })
+        }
+        var outcome = Outcome(summary: summary, info: info)
+        if summary.paths == 0 && summary.reason == .timeout {
+            let filter = options.filter
+            let place = namespace.map { "netns \($0.displayName)" } ?? "this namespace"
+            let hooks = filter.inInterface == nil ? "prerouting and output" : "prerouting"
+            let watched: [(String, String)] = [
+                ("netns", namespace?.displayName ?? "(this namespace)"),
+                ("families", filter.families.map(\.rawValue).sorted().joined(separator: ",")),
+                ("filter", filter.summary),
+                ("hooks", filter.inInterface == nil ? "prerouting,output" : "prerouting"),
+                ("backend", context.backend),
+            ]
+            outcome.noMatch = (watched, HintEngine.noMatchSeen(filter: filter, namespace: place, seconds: timeoutText, hooks: hooks))
+        }
+        return outcome
+    }
+
+    public static func makeSessionID() -> String { RecordEncoder.hex8(UInt32.random(in: 0...UInt32.max)) }
+
+    public static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(cString: buffer)
+    }
+}

@@ -1,0 +1,70 @@
+import XCTest
+import FWTraceCore
+@testable import FWTraceDaemon
+
+/// The control protocol from the daemon's side: every request field is untrusted.
+final class ProtocolTests: XCTestCase {
+    func parse(_ text: String) throws -> ControlRequest { try ControlRequest.parse(Array(text.utf8)) }
+
+    func code(_ text: String) -> String? {
+        do { _ = try parse(text); return nil } catch let e as ProtocolError { return e.code } catch { return "\(error)" }
+    }
+
+    func testFollowRequestRoundTrips() throws {
+        var request = ControlRequest(operation: .follow)
+        request.filter.proto = "tcp"; request.filter.dport = "8080"; request.filter.src = "10.0.0.0/8"
+        request.netns = "web1"; request.count = 3; request.timeout = "10s"; request.view = .text; request.limit = "20"
+        XCTAssertEqual(try parse(request.line), request)
+        XCTAssertEqual(try parse("{\"op\":\"status\"}").operation, .status)
+    }
+
+    func testRefusals() {
+        XCTAssertEqual(code("{\"op\":\"status\""), "invalid-json")
+        XCTAssertEqual(code("[1,2]"), "invalid-json")
+        XCTAssertEqual(code("{\"op\":\"shutdown\"}"), "unknown-operation")
+        XCTAssertEqual(code("{\"filter\":{}}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"exec\":\"rm -rf /\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"filter\":{\"cmd\":\"x\"}}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"filter\":{\"dport\":8080}}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"count\":-1}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"netns\":\"/proc/1/ns/net\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"netns\":\"..\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"view\":\"html\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"limit\":\"" + String(repeating: "9", count: 300) + "\"}"), "bad-request")
+        let huge = "{\"op\":\"follow\",\"limit\":\"" + String(repeating: "x", count: 70_000) + "\"}"
+        XCTAssertEqual(code(huge), "too-large")
+    }
+
+    func testErrorLineCarriesExitCode() throws {
+        let line = ProtocolError("bad-filter", "invalid port", exit: 2).line
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(object["type"] as? String, "error")
+        XCTAssertEqual(object["code"] as? String, "bad-filter")
+        XCTAssertEqual(DaemonClient.exitCode(object["exit"]), 2)
+        XCTAssertEqual(DaemonClient.exitCode(99), 1, "an exit code outside fwtrace's set is a failure")
+    }
+}
+
+final class SinkPieceTests: XCTestCase {
+    func testBoundedQueueDropsOldestAndCounts() throws {
+        let queue = try BoundedQueue<Int>(capacity: 3)
+        for i in 1...5 { queue.push(i) }
+        let (items, dropped) = queue.takeAll()
+        XCTAssertEqual(items, [3, 4, 5])
+        XCTAssertEqual(dropped, 2)
+        XCTAssertEqual(queue.takeAll().dropped, 0)
+        queue.push(6)
+        XCTAssertEqual(queue.takeAll().items, [6])
+    }
+
+    /// journald's native protocol: KEY=value lines; a value with a newline in the binary form.
+    func testJournaldDatagram() {
+        let record = OutputRecord(line: "{\"type\":\"path\"}", type: "path", verdict: "drop", priority: 4,
+                                  fields: [.init(name: "FWTRACE_VERDICT", value: "drop"), .init(name: "FWTRACE_RULE_TEXT", value: "a\nb")])
+        let bytes = JournaldSink.encode(record)
+        let text = String(decoding: bytes, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("MESSAGE={\"type\":\"path\"}\nPRIORITY=4\nSYSLOG_IDENTIFIER=fwtrace\nFWTRACE_VERDICT=drop\n"), text)
+        let binary: [UInt8] = Array("FWTRACE_RULE_TEXT\n".utf8) + [3, 0, 0, 0, 0, 0, 0, 0] + Array("a\nb\n".utf8)
+        XCTAssertEqual(Array(bytes.suffix(binary.count)), binary)
+    }
+}
