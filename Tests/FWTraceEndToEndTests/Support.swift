@@ -17,6 +17,7 @@ enum E2E {
     }
 
     static let sendScript = packageRoot.appendingPathComponent("Tests/tools/send.py").path
+    static let daemonPeer = packageRoot.appendingPathComponent("Tests/tools/daemon_peer.py").path
     static let validator = packageRoot.appendingPathComponent("Tests/tools/validate_records.py").path
     static let schema = packageRoot.appendingPathComponent("docs/schema/fwtrace-1.schema.json").path
 
@@ -142,11 +143,16 @@ final class Follow {
     let outputPath: String
     private let errPipe = Pipe()
 
-    init(_ arguments: [String]) throws {
+    convenience init(_ arguments: [String]) throws {
+        try self.init(rawCommand: [E2E.binary, "follow", "--format", "json"] + arguments)
+    }
+
+    /// Any command line that runs a `follow` (through runuser, against a daemon …).
+    init(rawCommand: [String]) throws {
         outputPath = NSTemporaryDirectory() + "fwtrace-e2e-\(UUID().uuidString).jsonl"
         FileManager.default.createFile(atPath: outputPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: E2E.binary)
-        process.arguments = ["follow", "--format", "json"] + arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = rawCommand
         process.standardOutput = FileHandle(forWritingAtPath: outputPath)
         process.standardError = errPipe
         try process.run()

@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+
+/// What a hostile or broken client can do to the control socket: each case gets a clear error or
+/// is cut off, and the daemon and its other sessions keep running.
+final class DaemonAbuseTests: XCTestCase {
+    var lab: TestLab!
+    var daemon: DaemonHarness!
+
+    override func setUpWithError() throws {
+        try E2E.requireRoot()
+        lab = try TestLab("dab")
+        try lab.installClassicFirewall()
+        daemon = try DaemonHarness()
+        try daemon.writeConfig("""
+        [[sink]]
+        name = "file"
+        type = "file"
+        path = "\(daemon.directory)/paths.jsonl"
+
+        [[watch]]
+        name = "steady"
+        netns = "\(lab.server)"
+        proto = "tcp"
+        dport = 8080
+        limit = "50"
+        """, daemon: "max_sessions = 3\nclient_buffer = 16\nclient_stall_timeout = \"2s\"\nrequest_timeout = \"2s\"")
+        try daemon.start()
+        try daemon.waitFor("watch steady: session")
+    }
+
+    override func tearDown() {
+        daemon?.stop()
+        daemon = nil
+        lab?.destroy()
+    }
+
+    override class func tearDown() { DaemonHarness.removeAccounts() }
+
+    func errorCode(_ output: String) -> String? {
+        let first = output.split(separator: "\n").first.map(String.init) ?? ""
+        let object = try? JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any]
+        return object?["type"] as? String == "error" ? object?["code"] as? String : nil
+    }
+
+    /// The daemon still answers and its watch still traces.
+    func assertStillServing(_ label: String) throws {
+        XCTAssertTrue(daemon.process?.isRunning == true, "daemon died after \(label):\n\(daemon.log)")
+        XCTAssertEqual(try daemon.status()[array: "watches"].first?["state"] as? String, "running", label)
+        let before = records(in: daemon.directory + "/paths.jsonl").filter { $0["type"] as? String == "path" }.count
+        try lab.send(["tcp", "10.99.0.2", "8080"])
+        eventually("the watch still traces after \(label)") {
+            records(in: daemon.directory + "/paths.jsonl").filter { $0["type"] as? String == "path" }.count > before
+        }
+    }
+
+    func testMalformedRequestsGetClearErrors() throws {
+        var out = try daemon.request(["--size", "70000"])
+        XCTAssertEqual(errorCode(out), "too-large", out)
+        out = try daemon.request(["{\"op\": \"follow\", "])
+        XCTAssertEqual(errorCode(out), "invalid-json", out)
+        out = try daemon.request(["{\"op\":\"reboot\"}"])
+        XCTAssertEqual(errorCode(out), "unknown-operation", out)
+        XCTAssertTrue(out.contains("unknown operation 'reboot': follow or status"), out)
+        out = try daemon.request(["{\"op\":\"follow\",\"filter\":{\"dport\":\"99999\"}}"])
+        XCTAssertEqual(errorCode(out), "bad-filter", out)
+        XCTAssertTrue(out.contains("invalid port"), out)
+        out = try daemon.request(["{\"op\":\"follow\",\"netns\":\"/proc/1/ns/net\"}"])
+        XCTAssertEqual(errorCode(out), "bad-request", out)
+        out = try daemon.request(["{\"op\":\"follow\",\"netns\":\"fwt-e2e-absent\"}"])
+        XCTAssertEqual(errorCode(out), "unavailable", out)
+        XCTAssertTrue(out.contains("\"exit\":5"), out)
+        // Connects and says nothing: cut off after request_timeout.
+        let silent = try E2E.run(["/usr/bin/python3", "-c", """
+        import socket, time
+        s = socket.socket(socket.AF_UNIX); s.connect("\(daemon.socketPath)"); s.settimeout(10)
+        print(s.recv(4096).decode())
+        """])
+        XCTAssertEqual(errorCode(silent.stdout), "request-timeout", silent.stdout)
+        try assertStillServing("malformed requests")
+    }
+
+    func testTooManySessionsAndTooMuchRateAreRefused() throws {
+        // One watch + two clients = max_sessions 3.
+        let one = try daemon.follow(as: DaemonHarness.member, ["--netns", lab.server, "--dport", "80", "--timeout", "20s"])
+        let two = try daemon.follow(as: DaemonHarness.member, ["--netns", lab.server, "--dport", "22", "--timeout", "20s"])
+        let third = try E2E.run(["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "follow", "--socket", daemon.socketPath,
+                                 "--netns", lab.server, "--dport", "443", "--count", "1"], check: false)
+        XCTAssertEqual(third.status, 5, third.stderr)
+        XCTAssertTrue(third.stderr.contains("max_sessions = 3"), third.stderr)
+        one.process.terminate(); two.process.terminate()
+        one.wait(); two.wait()
+        eventually("the clients' sessions ended") { ((try? daemon.status()) ?? [:])[array: "sessions"].isEmpty }
+        let greedy = try E2E.run(["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "follow", "--socket", daemon.socketPath,
+                                  "--netns", lab.server, "--dport", "443", "--limit", "5000", "--count", "1"], check: false)
+        XCTAssertEqual(greedy.status, 5, greedy.stderr)
+        XCTAssertTrue(greedy.stderr.contains("over max_trace_rate = 1000"), greedy.stderr)
+        try assertStillServing("refused sessions")
+    }
+
+    func testClientThatNeverReadsIsCutOff() throws {
+        let request = "{\"op\":\"follow\",\"netns\":\"\(lab.server)\",\"filter\":{\"proto\":\"udp\",\"dport\":\"9\"},\"limit\":\"900\"}"
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        reader.arguments = [E2E.daemonPeer, "request", daemon.socketPath, request, "--no-read", "8"]
+        let out = Pipe()
+        reader.standardOutput = out
+        try reader.run()
+        eventually("the client's session started") { ((try? daemon.status()) ?? [:])[array: "sessions"].count == 1 }
+        // Far more records than the client's buffers hold.
+        for _ in 0..<4 { try lab.send(["udpflood", "10.99.0.2", "9", "2000"]); usleep(300_000) }
+        try daemon.waitFor("cut off", timeout: 15)
+        reader.waitUntilExit()
+        XCTAssertEqual(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "closed-by-daemon")
+        eventually("its session is gone") { ((try? daemon.status()) ?? [:])[array: "sessions"].isEmpty }
+        eventually("its table is gone") {
+            let tables = (try? E2E.run(["ip", "netns", "exec", lab.server, "nft", "list", "tables"]).stdout) ?? ""
+            return tables.components(separatedBy: "fwtrace_").count - 1 == 1   // only the watch's
+        }
+        try assertStillServing("a client that never reads")
+    }
+}
