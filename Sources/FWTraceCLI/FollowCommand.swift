@@ -202,7 +202,7 @@ enum DaemonFollow {
                 switch type {
                 case "accepted":
                     continue
-                case "error":
+                case "error" where fields["schema"] == nil:
                     Console.error("fwtrace: \(fields["message"] as? String ?? "the daemon refused the request")\n")
                     return DaemonClient.exitCode(fields["exit"])
                 case "end":
@@ -214,6 +214,7 @@ enum DaemonFollow {
                 case "view":
                     out.write((fields["text"] as? String ?? "") + "\n")
                 default:
+                    if type == "error" { Console.error("fwtrace: \(fields["message"] as? String ?? "")\n") }
                     if json { out.write(line); continue }
                     if type == "session", fields["event"] as? String == "started" {
                         Console.error("fwtrace: tracing \(fields["filter"] as? String ?? "") through the fwtrace daemon (session \(fields["session"] as? String ?? "")); Ctrl-C to stop\n")

@@ -168,7 +168,7 @@ final class ClientHandler: @unchecked Sendable {
                 if finished {
                     endQueued = true
                     let stats = runner.stats.current
-                    pending.append(contentsOf: Array((ControlLine.end(exit: stats.exit, message: stats.endMessage ?? stats.error) + "\n").utf8))
+                    pending.append(contentsOf: Array((ControlLine.end(exit: stats.exit, message: stats.endMessage) + "\n").utf8))
                 }
             }
             if sent < pending.count {

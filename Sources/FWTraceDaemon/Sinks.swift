@@ -55,21 +55,32 @@ public class RecordSink: @unchecked Sendable {
     private func run() {
         var pendingLoss: UInt64 = 0
         while true {
-            var pfd = pollfd(fd: queue.wakeup.fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&pfd, 1, 1000)
             let stop = stopping.current
             if reopenRequested.withLock({ let r = $0; $0 = false; return r }) { closeOutput() }
-            let (records, dropped) = queue.takeAll()
-            pendingLoss += dropped
-            if dropped > 0 { lost.withLock { $0 += dropped } }
-            if !records.isEmpty || pendingLoss > 0 {
-                if ensureOpen() {
-                    if pendingLoss > 0 {
-                        let loss = OutputRecord.sinkLoss(count: pendingLoss, sink: config.name,
-                                                         detail: "sink \(config.name) fell behind (or was unreachable) and dropped the \(pendingLoss) oldest records it held (buffer = \(config.buffer))",
-                                                         host: host, session: session)
-                        if write(loss) { pendingLoss = 0 }
-                    }
+            let hasWork = !queue.isEmpty || pendingLoss > 0
+            if hasWork && !ensureOpen() {
+                if stop {
+                    let missed = UInt64(queue.takeAll().items.count)
+                    lost.withLock { $0 += missed }
+                    if missed + pendingLoss > 0 { log("sink \(config.name): stopping while unreachable; \(missed + pendingLoss) records not delivered") }
+                    return
+                }
+                // Down: the records stay queued (the queue keeps the newest and counts what it
+                // drops); try again shortly.
+                usleep(200_000)
+                continue
+            }
+            if hasWork {
+                let (records, dropped) = queue.takeAll()
+                pendingLoss += dropped
+                if dropped > 0 { lost.withLock { $0 += dropped } }
+                if pendingLoss > 0 {
+                    let loss = OutputRecord.sinkLoss(count: pendingLoss, sink: config.name,
+                                                     detail: "sink \(config.name) fell behind (or was unreachable) and dropped the \(pendingLoss) oldest records it held (buffer = \(config.buffer))",
+                                                     host: host, session: session)
+                    if write(loss) { pendingLoss = 0 } else { closeOutput() }
+                }
+                if pendingLoss == 0 {
                     for (index, record) in records.enumerated() where !write(record) {
                         // The output broke mid-batch: what was not written is lost, and counted.
                         let missed = UInt64(records.count - index)
@@ -79,12 +90,13 @@ public class RecordSink: @unchecked Sendable {
                         break
                     }
                 } else {
-                    let missed = UInt64(records.count)
-                    pendingLoss += missed
-                    lost.withLock { $0 += missed }
+                    pendingLoss += UInt64(records.count)
+                    lost.withLock { $0 += UInt64(records.count) }
                 }
             }
             if stop { closeOutput(); return }
+            var pfd = pollfd(fd: queue.wakeup.fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pfd, 1, 1000)
         }
     }
 

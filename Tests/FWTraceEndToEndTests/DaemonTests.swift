@@ -153,4 +153,55 @@ final class DaemonTests: XCTestCase {
         let allowed = try E2E.run(["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "status", "--socket", daemon.socketPath], check: false)
         XCTAssertEqual(allowed.status, 0, allowed.stderr)
     }
+
+    /// A dead collector never slows tracing: the file sink gets every record, the collector's
+    /// buffer keeps the newest, and once it is back a loss record counts exactly what it missed.
+    func testDeadCollectorLosesOldestAndSaysHowManyWhenBack() throws {
+        let a = try lab("dsk")
+        let collected = daemon.directory + "/collected.jsonl"
+        try daemon.writeConfig("""
+        [[sink]]
+        name = "file"
+        type = "file"
+        path = "\(daemon.directory)/paths.jsonl"
+
+        [[sink]]
+        name = "collector"
+        type = "socket"
+        address = "unix:\(daemon.directory)/collector.sock"
+        buffer = 16
+
+        [[watch]]
+        name = "flood"
+        netns = "\(a.server)"
+        proto = "udp"
+        dport = 9
+        limit = "20000"
+        """, daemon: "max_trace_rate = 20000")
+        try daemon.start()
+        try daemon.waitFor("watch flood: session")
+        usleep(300_000)
+        for _ in 0..<3 { try a.send(["udpflood", "10.99.0.2", "9", "300"]) }
+        eventually("more paths in the file sink than the collector's buffer holds") {
+            records(in: daemon.directory + "/paths.jsonl").filter { $0["type"] as? String == "path" }.count > 40
+        }
+        usleep(500_000)
+        XCTAssertTrue(daemon.log.contains("sink collector: cannot connect"), daemon.log)
+        let collector = try Helper(["/usr/bin/python3", E2E.daemonPeer, "collect", daemon.directory + "/collector.sock", collected])
+        eventually("the collector gets the buffered records", timeout: 20) {
+            records(in: collected).contains { $0["type"] as? String == "loss" }
+                && records(in: collected).filter { $0["type"] as? String != "loss" }.count >= 16
+        }
+        let received = records(in: collected)
+        let loss = try XCTUnwrap(received.first { $0["type"] as? String == "loss" })
+        XCTAssertEqual(loss["reason"] as? String, "sink")
+        XCTAssertEqual(loss["sink"] as? String, "collector")
+        let delivered = received.filter { $0["type"] as? String != "loss" }.count
+        let written = records(in: daemon.directory + "/paths.jsonl").count
+        XCTAssertEqual((loss["count"] as? Int ?? 0) + delivered, written, "lost + delivered = every record the file sink wrote")
+        XCTAssertEqual(delivered, 16, "the newest records, as many as the buffer holds")
+        E2E.validate(collected)
+        XCTAssertEqual(try daemon.status()[array: "sinks"].first { $0["name"] as? String == "collector" }?["lost"] as? Int, loss["count"] as? Int)
+        _ = collector
+    }
 }
