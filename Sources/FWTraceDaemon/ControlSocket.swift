@@ -39,7 +39,11 @@ enum ControlSocket {
             let e = errno; close(fd)
             throw UserFacingError("cannot bind the control socket \(path): \(String(cString: strerror(e)))", exitCode: ExitCode.unavailable)
         }
-        guard chown(path, 0, group) == 0, chmod(path, mode) == 0 else {
+        // Under systemd, Group=fwtrace gives the socket its group already (and chown is filtered
+        // there): change it only when it differs.
+        var st = stat()
+        let groupOK = stat(path, &st) == 0 && st.st_gid == group
+        guard groupOK || chown(path, 0, group) == 0, chmod(path, mode) == 0 else {
             let e = errno; close(fd); unlink(path)
             throw UserFacingError("cannot set owner and mode of \(path): \(String(cString: strerror(e)))", exitCode: ExitCode.unavailable)
         }
