@@ -175,6 +175,7 @@ sandbox)
     check "mount namespace refused (ip netns exec)"      selftest.txt '^ip netns exec .*rc=255'
     check "netns added after start is usable"            selftest.txt '^t2 \(added after start\): rc=0 1: lo'
     check "TCP to 127.0.0.1 allowed"                     selftest.txt '^tcp socket to 127.0.0.1:9.*ECONNREFUSED'
+    check "process_vm_readv filtered"                    selftest.txt '^process_vm_readv.*-1 Operation not permitted'
     check "AF_PACKET refused"                            selftest.txt '^AF_PACKET.*EAFNOSUPPORT'
     check "SIGHUP handled"                               selftest.txt '^SIGHUP: reload'
     check "cleanup on SIGTERM"                           selftest.txt '^t1 iptables-legacy -D TRACE \(cleanup on SIGTERM\): rc=0'

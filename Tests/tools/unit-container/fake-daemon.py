@@ -74,6 +74,7 @@ log("journald send", "ok")
 print('{"schema":"fwtrace/1","type":"session","event":"started"}', flush=True)   # stdout sink
 # localhost TCP (collector) allowed
 attempt("tcp socket to 127.0.0.1:9 (expect ECONNREFUSED, i.e. allowed)", lambda: socket.create_connection(("127.0.0.1", 9), timeout=1))
+log("process_vm_readv (expect EPERM)", run(["/usr/bin/python3", "-c", "import ctypes,os; l=ctypes.CDLL(None,use_errno=True); r=l.process_vm_readv(1,None,0,None,0,0); print(r, os.strerror(ctypes.get_errno()))"]))
 attempt("AF_PACKET socket (expect EAFNOSUPPORT)", lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))
 notify("READY=1\nSTATUS=selftest running")
 log("READY", time.time())
