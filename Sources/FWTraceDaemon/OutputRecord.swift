@@ -8,7 +8,8 @@ public struct OutputRecord: Sendable {
     public var line: String
     public var type: String
     public var verdict: String?
-    /// syslog priority: 6 info (accepted paths, sessions), 4 warning (dropped/rejected), 3 err (loss, error).
+    /// syslog priority: 6 info (accepted paths, sessions), 5 notice (other verdicts), 4 warning
+    /// (dropped/rejected), 3 err (loss, error).
     public var priority: Int
     public var fields: [Field]
     /// The path itself, for a client that asked for the text view.
@@ -39,9 +40,10 @@ public struct OutputRecord: Sendable {
         add("FWTRACE_CT_STATE", path.conntrack?.state)
         if !path.hints.isEmpty { add("FWTRACE_HINTS", path.hints.map(\.code).joined(separator: " ")) }
         fields += common(context)
-        let bad = path.verdict == .drop || path.verdict == .reject
+        // warning for drops and rejects, info for accepts, notice for the rest (queue, stolen, unknown).
+        let priority = path.verdict == .drop || path.verdict == .reject ? 4 : path.verdict == .accept ? 6 : 5
         return OutputRecord(line: RecordEncoder.path(path, context: context), type: "path", verdict: path.verdict.rawValue,
-                            priority: bad ? 4 : 6, fields: fields, path: path)
+                            priority: priority, fields: fields, path: path)
     }
 
     public static func other(_ line: String, type: String, context: RecordContext?) -> OutputRecord {

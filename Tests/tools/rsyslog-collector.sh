@@ -83,7 +83,16 @@ cmd_start() {
     fi
     rsyslogd -N1 -f "$dir/rsyslog.conf" > "$dir/rsyslogd.check" 2>&1 || { cat "$dir/rsyslogd.check" >&2; die "config check failed"; }
     # setsid: its own session, so the caller's terminal signals do not reach it.
-    setsid "${run[@]}" rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/rsyslogd.pid" </dev/null >"$dir/rsyslogd.out" 2>&1 &
+    # Only 0-2 go to rsyslogd: a descriptor inherited from the caller (Foundation's Process
+    # watches its child through a socket the child inherits) would keep the caller waiting for
+    # as long as rsyslogd runs.
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec setsid "${run[@]}" rsyslogd -n -f "$dir/rsyslog.conf" -i "$dir/rsyslogd.pid" </dev/null >"$dir/rsyslogd.out" 2>&1
+    ) &
     local launcher=$! i
     for i in $(seq 100); do
         if [ -n "$(pid_of "$dir")" ] && listening "$where"; then

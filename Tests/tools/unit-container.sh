@@ -92,7 +92,16 @@ exec > /results/scenario.txt 2>&1
 ip netns add t1
 echo "--- start"; systemctl start fwtrace; echo "start-rc=$?"
 ip netns add t2           # after the start: must still be reachable from the service
-sleep 3
+ip -n t1 link set lo up
+ip netns exec t1 nft add table ip f
+ip netns exec t1 nft add chain ip f input '{ type filter hook input priority 0; policy accept; }'
+ip netns exec t1 nft add rule ip f input meta l4proto icmp accept
+sleep 2
+# Traced packets: a watch on ICMP in t1 (the test's config) sees them under the unit's sandbox.
+for i in 1 2 3; do ip netns exec t1 /usr/bin/python3 /usr/local/lib/fwtrace-send.py icmp4 127.0.0.1; sleep 0.3; done
+sleep 1
+# The real daemon only (daemon mode binds its config): the sandbox mode's stand-in has no status.
+if [ -f /etc/fwtrace/fwtrace.toml ]; then echo "--- status"; /usr/local/bin/fwtrace status; echo "status-rc=$?"; fi
 echo "--- reload"; systemctl reload fwtrace; echo "reload-rc=$?"
 sleep 1
 systemctl show fwtrace -p ActiveState -p SubState -p StatusText -p NRestarts -p WatchdogUSec
@@ -103,7 +112,11 @@ echo "--- after stop"; ls -la /run/fwtrace
 [ -f /var/log/fwtrace/selftest.txt ] && cp /var/log/fwtrace/selftest.txt /results/selftest.txt
 journalctl -u fwtrace -o short-iso --no-pager > /results/journal-unit.txt
 journalctl SYSLOG_IDENTIFIER=fwtrace _TRANSPORT=journal -o json -a --no-pager > /results/journal-native.jsonl
+journalctl SYSLOG_IDENTIFIER=fwtrace FWTRACE_TYPE=path FWTRACE_VERDICT=accept -o json -a --no-pager > /results/journal-accepted.jsonl
+ip netns exec t1 nft list tables > /results/nft-after.txt
+[ -f /var/log/fwtrace/paths.jsonl ] && cp /var/log/fwtrace/paths.jsonl /results/paths.jsonl
 EOF
+    binds+=(--bind-ro="$repo/Tests/tools/send.py:/usr/local/lib/fwtrace-send.py")
     if [ -n "$config" ]; then binds+=(--bind-ro="$config:/etc/fwtrace/fwtrace.toml"); fi
 fi
 chmod 755 "$work/scenario"
@@ -193,8 +206,13 @@ follow)
     ;;
 daemon)
     check "start: READY=1 reached"                       scenario.txt '^start-rc=0$'
+    check "status through the control socket"            scenario.txt '^status-rc=0$'
     check "reload"                                       scenario.txt '^reload-rc=0$'
     check "stop: clean exit"                             scenario.txt '^Result=success$'
+    check "journald sink: accepted paths with fields"    journal-accepted.jsonl '"FWTRACE_CHAIN":"input"'
+    check "file sink: paths in /var/log/fwtrace"         paths.jsonl '"type":"path"'
+    n=$((n + 1))
+    if grep -q fwtrace "$results/nft-after.txt" 2>/dev/null; then echo "FAIL an fwtrace table is left"; failed=$((failed + 1)); else echo "ok   no fwtrace table left after stop"; fi
     ;;
 esac
 # Nothing outside <results-dir> and /tmp may have changed. Paths that other tests running at the
