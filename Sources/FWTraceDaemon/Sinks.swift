@@ -267,23 +267,24 @@ func connectUnix(_ fd: Int32, _ path: String) -> Bool {
 
 func connectTCP(host: String, port: UInt16) -> Int32 {
     if host.contains(":") {
-        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return -1 }
         var address = sockaddr_in6()
         address.sin6_family = sa_family_t(AF_INET6)
         address.sin6_port = port.bigEndian
         inet_pton(AF_INET6, host, &address.sin6_addr)
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-        if rc != 0 { let e = errno; close(fd); errno = e; return -1 }
-        return fd
+        return connectStream(AF_INET6, &address)
     }
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return -1 }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = port.bigEndian
     inet_pton(AF_INET, host, &address.sin_addr)
-    let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    return connectStream(AF_INET, &address)
+}
+
+/// A connected stream socket to `address` (a sockaddr_in or sockaddr_in6), or -1 with errno.
+private func connectStream<Address>(_ domain: Int32, _ address: inout Address) -> Int32 {
+    let fd = socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) } }
     if rc != 0 { let e = errno; close(fd); errno = e; return -1 }
     return fd
 }

@@ -3,31 +3,7 @@ import XCTest
 
 /// The daemon's lifecycle on the real kernel: SIGHUP reloads (good and broken), SIGTERM removes
 /// everything, kill -9 is repaired by the next start, sd_notify speaks systemd's protocol.
-final class DaemonLifecycleTests: XCTestCase {
-    var labs: [TestLab] = []
-    var daemon: DaemonHarness!
-
-    override func setUpWithError() throws {
-        try E2E.requireRoot()
-        daemon = try DaemonHarness()
-    }
-
-    override func tearDown() {
-        daemon?.stop()
-        daemon = nil
-        for lab in labs { lab.destroy() }
-        labs.removeAll()
-    }
-
-    override class func tearDown() { DaemonHarness.removeAccounts() }
-
-    func lab(_ name: String, iptables: String = "iptables-nft") throws -> TestLab {
-        let lab = try TestLab(name)
-        try lab.installClassicFirewall(iptables: iptables)
-        labs.append(lab)
-        return lab
-    }
-
+final class DaemonLifecycleTests: DaemonTestCase {
     func watch(_ name: String, _ netns: String, dport: Int, backend: String = "auto") -> String {
         """
         [[watch]]

@@ -151,3 +151,31 @@ func eventually(_ message: @autoclosure () -> String, timeout: TimeInterval = 10
     }
     XCTFail("timed out: \(message())", file: file, line: line)
 }
+
+/// What every daemon test class does: root required, a fresh harness, labs and accounts removed.
+class DaemonTestCase: XCTestCase {
+    var labs: [TestLab] = []
+    var daemon: DaemonHarness!
+
+    override func setUpWithError() throws {
+        try E2E.requireRoot()
+        daemon = try DaemonHarness()
+    }
+
+    override func tearDown() {
+        daemon?.stop()
+        daemon = nil
+        for lab in labs { lab.destroy() }
+        labs.removeAll()
+    }
+
+    override class func tearDown() { DaemonHarness.removeAccounts() }
+
+    func lab(_ name: String, iptables: String = "iptables-nft", listen ports: [Int] = []) throws -> TestLab {
+        let lab = try TestLab(name)
+        try lab.installClassicFirewall(iptables: iptables)
+        if !ports.isEmpty { try lab.listen(ports) }
+        labs.append(lab)
+        return lab
+    }
+}

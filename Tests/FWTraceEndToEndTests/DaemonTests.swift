@@ -3,31 +3,8 @@ import XCTest
 
 /// `fwtrace daemon` on the real kernel: watches in namespaces the tests make, sinks, the control
 /// socket with real unprivileged users, reload, stop and crash.
-final class DaemonTests: XCTestCase {
-    var labs: [TestLab] = []
-    var daemon: DaemonHarness!
-
-    override func setUpWithError() throws {
-        try E2E.requireRoot()
-        daemon = try DaemonHarness()
-    }
-
-    override func tearDown() {
-        daemon?.stop()
-        daemon = nil
-        for lab in labs { lab.destroy() }
-        labs.removeAll()
-    }
-
-    override class func tearDown() { DaemonHarness.removeAccounts() }
-
-    func lab(_ name: String) throws -> TestLab {
-        let lab = try TestLab(name)
-        try lab.installClassicFirewall()
-        try lab.listen([80, 22])
-        labs.append(lab)
-        return lab
-    }
+final class DaemonTests: DaemonTestCase {
+    func lab(_ name: String) throws -> TestLab { try lab(name, listen: [80, 22]) }
 
     func nftTables(_ namespace: String) throws -> String {
         try E2E.run(["ip", "netns", "exec", namespace, "nft", "list", "tables"]).stdout
