@@ -44,6 +44,8 @@ public final class Daemon: @unchecked Sendable {
     var groupID: UInt32 = 0
     var listenFD: Int32 = -1
     var nextClient = 0
+    /// Control connections served at once (each waits at most request_timeout for its request).
+    static let maxConnections = 64
 
     public init(configPath: String) throws {
         self.configPath = configPath
@@ -290,6 +292,15 @@ public final class Daemon: @unchecked Sendable {
         let fd = accept(listenFD, nil, nil)
         guard fd >= 0 else { return }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        // Each connection has a thread; a flood of idle connections must not become a flood of
+        // threads. Beyond the cap, one error line (never waited on) and the door closes.
+        if clients.withLock({ $0.values.filter { !$0.isFinished }.count }) >= Self.maxConnections {
+            let line = ProtocolError("too-many-connections", "the daemon already serves \(Self.maxConnections) control connections; try again later", exit: ExitCode.unavailable).line + "\n"
+            _ = Array(line.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            close(fd)
+            Self.log("refused a control connection: \(Self.maxConnections) already open", priority: 4)
+            return
+        }
         nextClient += 1
         let id = nextClient
         let handler = ClientHandler(fd: fd, daemon: self)

@@ -35,8 +35,16 @@ public final class DaemonClient {
         return nil
     }
 
+    /// Sends the request. When the daemon has already refused the connection (it says why in
+    /// an error line, then closes), that refusal is what the user sees.
     public func send(_ request: ControlRequest) throws {
-        guard writeAll(fd, Array((request.line + "\n").utf8)) else { throw SystemError("sending the request to \(path)") }
+        guard writeAll(fd, Array((request.line + "\n").utf8)) else {
+            let reason = String(cString: strerror(errno))
+            if case .line(let line) = nextLine(stopFD: nil), let fields = Self.fields(of: line), fields["type"] as? String == "error" {
+                throw UserFacingError(fields["message"] as? String ?? "the daemon refused the connection", exitCode: Self.exitCode(fields["exit"]))
+            }
+            throw UserFacingError("the fwtrace daemon at \(path) closed the connection (\(reason)); try again, or run as root with --standalone", exitCode: ExitCode.failure)
+        }
     }
 
     public enum Next { case line(String), closed, interrupted }

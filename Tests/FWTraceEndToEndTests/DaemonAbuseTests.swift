@@ -119,4 +119,30 @@ final class DaemonAbuseTests: XCTestCase {
         }
         try assertStillServing("a client that never reads")
     }
+
+    /// Idle connections cannot pile up threads: past the cap they are turned away at once.
+    func testConnectionFloodIsCappedAndDrains() throws {
+        let flood = try E2E.run(["/usr/bin/python3", "-c", """
+        import socket, time
+        held = []
+        for i in range(80):
+            s = socket.socket(socket.AF_UNIX); s.connect("\(daemon.socketPath)"); held.append(s)
+        time.sleep(0.5)
+        refused = 0
+        for s in held:
+            s.setblocking(False)
+            try:
+                if b"too-many-connections" in s.recv(4096): refused += 1
+            except BlockingIOError:
+                pass
+        print(refused)
+        """])
+        XCTAssertEqual(Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), 80 - 64, flood.stdout)
+        XCTAssertTrue(daemon.log.contains("refused a control connection: 64 already open"), daemon.log)
+        // The idle ones are cut off after request_timeout (2 s here); then the daemon answers again.
+        eventually("the daemon answers again", timeout: 15) {
+            (try? E2E.run([daemon.binary, "status", "--socket", daemon.socketPath], check: false))?.status == 0
+        }
+        try assertStillServing("a connection flood")
+    }
 }

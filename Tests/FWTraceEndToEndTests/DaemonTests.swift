@@ -181,4 +181,35 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertEqual(try daemon.status()[array: "sinks"].first { $0["name"] as? String == "collector" }?["lost"] as? Int, loss["count"] as? Int)
         _ = collector
     }
+
+    /// logrotate: the file sink is reopened on SIGHUP; records after it go to the new file.
+    func testFileSinkIsReopenedOnSighup() throws {
+        let a = try lab("drot")
+        let file = daemon.directory + "/paths.jsonl"
+        try daemon.writeConfig("""
+        [[sink]]
+        name = "file"
+        type = "file"
+        path = "\(file)"
+
+        [[watch]]
+        name = "web"
+        netns = "\(a.server)"
+        proto = "tcp"
+        dport = 8080
+        limit = "20"
+        """)
+        try daemon.start()
+        try daemon.waitFor("watch web: session")
+        usleep(300_000)
+        try a.send(["tcp", "10.99.0.2", "8080"])
+        eventually("a path in the file") { records(in: file).contains { $0["type"] as? String == "path" } }
+        try FileManager.default.moveItem(atPath: file, toPath: file + ".1")
+        let rotated = records(in: file + ".1").count
+        daemon.signal(SIGHUP)
+        try daemon.waitFor("reloaded")
+        try a.send(["tcp", "10.99.0.2", "8080"])
+        eventually("a path in the new file") { records(in: file).contains { $0["type"] as? String == "path" } }
+        XCTAssertEqual(records(in: file + ".1").count, rotated, "nothing more in the rotated file")
+    }
 }
