@@ -1,7 +1,8 @@
 // fwtrace-bench: the offline pipeline benchmark. Replays a capture of real trace messages
 // (made with `fwtrace follow --capture`) through decode → assemble → annotate → encode, on one
 // core, and prints events/s, ns/event and peak RSS as one JSON object.
-//   fwtrace-bench replay CAPTURE RULESET.nft [IPTABLES-SAVE] [--events N]
+//   fwtrace-bench replay CAPTURE RULESET.nft [IPTABLES-SAVE] [--events N] [--output FILE]
+// --output writes every JSON line produced (to compare two builds' output byte for byte).
 import FWTraceCore
 import Foundation
 
@@ -35,6 +36,11 @@ guard args.count >= 4, args[1] == "replay" else {
 let target = args.firstIndex(of: "--events").flatMap { Int(args[$0 + 1]) } ?? 1_000_000
 // Stages can be switched off to see what each costs.
 let withHints = !args.contains("--no-hints"), withEncode = !args.contains("--no-encode"), withAssembly = !args.contains("--decode-only")
+let output: UnsafeMutablePointer<FILE>? = args.firstIndex(of: "--output").flatMap { fopen(args[$0 + 1], "w") }
+@MainActor func record(_ line: String) -> Int {
+    if let output { fputs(line, output); fputc(10, output) }
+    return line.utf8.count + 1
+}
 let capture = try CaptureFormat.parse(try String(contentsOfFile: args[2], encoding: .utf8))
 let listing = try String(contentsOfFile: args[3], encoding: .utf8)
 let save = args.count > 4 && !args[4].hasPrefix("--") ? try String(contentsOfFile: args[4], encoding: .utf8) : ""
@@ -70,14 +76,15 @@ while events < target {
             guard withAssembly else { continue }
             for var p in assembler.ingest(e, at: clock) {
                 if withHints { p.hints = HintEngine.hints(for: p, context: hints) }
-                if withEncode { bytesOut += RecordEncoder.path(p, context: context).utf8.count + 1 }
+                if withEncode { bytesOut += record(RecordEncoder.path(p, context: context)) }
                 paths += 1
             }
         }
         if events >= target { break }
     }
 }
-for p in assembler.flush() { bytesOut += RecordEncoder.path(p, context: context).utf8.count + 1; paths += 1 }
+for p in assembler.flush() { bytesOut += record(RecordEncoder.path(p, context: context)); paths += 1 }
+if let output { fclose(output) }
 let elapsed = now() - start
 rssAtEnd = rssKiB()
 let result: [String: Any] = [
