@@ -27,13 +27,21 @@ public final class PathAssembler {
         }
     }
 
-    struct Pending {
+    /// A packet in flight. A class, so that appending a step mutates it where it lies in the
+    /// pending table: as a struct, every event copied the path (and its steps) out and back.
+    final class Pending {
         var path: PacketPath
         var hook: Hook
         var baseChain: RuleCatalog.ChainKey?
         var basePriority: Int?
         var lastDump: PacketSummary
         var lastEventTime: Double
+
+        init(path: PacketPath, hook: Hook, baseChain: RuleCatalog.ChainKey?, basePriority: Int?,
+             lastDump: PacketSummary, lastEventTime: Double) {
+            self.path = path; self.hook = hook; self.baseChain = baseChain; self.basePriority = basePriority
+            self.lastDump = lastDump; self.lastEventTime = lastEventTime
+        }
     }
 
     public let configuration: Configuration
@@ -97,11 +105,11 @@ public final class PathAssembler {
                 out += evictIfNeeded()
                 return out
             }
-            guard var state = pending[event.traceID] else { ignoredEvents += 1; return out }
-            if isInternal { state.lastEventTime = time; pending[event.traceID] = state; return out }
+            guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
+            if isInternal { state.lastEventTime = time; return out }
             let key = RuleCatalog.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
-            var chain = catalog.chain(family: key.family, table: key.table, chain: key.chain)
-            if chain == nil, let fresh = refreshCatalog?() { catalog = fresh; chain = catalog.chain(family: key.family, table: key.table, chain: key.chain) }
+            var chain = catalog.chain(key)
+            if chain == nil, let fresh = refreshCatalog?() { catalog = fresh; chain = catalog.chain(key) }
             let hook = chain?.hook ?? .unknown
             let samePacket = (hook == .unknown || state.hook.canReach(hook)) && summary.map { Self.sameIdentity(state.lastDump, $0) } ?? true
             if !samePacket {
@@ -121,25 +129,24 @@ public final class PathAssembler {
             state.hook = hook == .unknown ? state.hook : hook
             state.baseChain = key
             state.basePriority = chain?.priority
-            pending[event.traceID] = state
-        } else {
-            guard pending[event.traceID] != nil else { ignoredEvents += 1; return out }
-            if isInternal { pending[event.traceID]!.lastEventTime = time; return out }
+            return step(event, state: state, chain: chain, at: time, out: out)
         }
+        guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
+        if isInternal { state.lastEventTime = time; return out }
+        return step(event, state: state, chain: catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain),
+                    at: time, out: out)
+    }
 
-        guard var state = pending[event.traceID] else { return out }
+    /// Adds the event's step to its pending path; emits the path when the step settles its fate.
+    private func step(_ event: NftTraceEvent, state: Pending, chain: RuleCatalog.Chain?, at time: Double, out: [PacketPath]) -> [PacketPath] {
         state.lastEventTime = time
-        if let step = makeStep(event, state: state) {
-            state.path.steps.append(step)
-            if let fate = fate(of: step, in: state) {
-                pending.removeValue(forKey: event.traceID)
-                var finished = state
-                finished.path.verdict = fate
-                out.append(finish(finished, incomplete: false, verdictKnown: true))
-                return out
-            }
-        }
-        pending[event.traceID] = state
+        guard let step = makeStep(event, state: state, chain: chain) else { return out }
+        state.path.steps.append(step)
+        guard let fate = fate(of: step, in: state) else { return out }
+        pending.removeValue(forKey: event.traceID)
+        state.path.verdict = fate
+        var out = out
+        out.append(finish(state, incomplete: false, verdictKnown: true))
         return out
     }
 
@@ -159,8 +166,8 @@ public final class PathAssembler {
 
     // MARK: - Steps
 
-    func makeStep(_ event: NftTraceEvent, state: Pending) -> PathStep? {
-        let chain = catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain)
+    /// `chain` is the event's chain as the catalog has it (looked up once per event by the caller).
+    func makeStep(_ event: NftTraceEvent, state: Pending, chain: RuleCatalog.Chain?) -> PathStep? {
         let isBaseChain = chain?.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
         var verdict = event.stepVerdict
         let kind: PathStep.Kind
@@ -234,12 +241,9 @@ public final class PathAssembler {
         let here = catalog.baseChains(at: state.hook, for: family)
         let priority = state.basePriority ?? Int.min
         if here.contains(where: { ($0.priority ?? 0) > priority && $0.key != state.baseChain && mayRun($0) }) { return true }
-        var later = state.hook.successors
-        var seen: Set<Hook> = []
-        while let hook = later.popFirst() {
-            guard seen.insert(hook).inserted else { continue }
-            if catalog.baseChains(at: hook, for: family).contains(where: mayRun) { return true }
-            later.formUnion(hook.successors)
+        // Every hook the packet can still reach (the order does not matter for "any").
+        for hook in state.hook.reachableHooks where catalog.baseChains(at: hook, for: family).contains(where: mayRun) {
+            return true
         }
         return false
     }
