@@ -43,6 +43,22 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The address's text as a quoted JSON string (no character in it needs escaping), written
+    /// in place: IPv4 digit by digit, IPv6 through `description`.
+    func appendJSON(into w: inout JSONWriter) {
+        w.append(UInt8(ascii: "\""))
+        switch self {
+        case .v4(let v):
+            w.decimal(UInt64(v >> 24)); w.append(UInt8(ascii: "."))
+            w.decimal(UInt64(v >> 16 & 0xff)); w.append(UInt8(ascii: "."))
+            w.decimal(UInt64(v >> 8 & 0xff)); w.append(UInt8(ascii: "."))
+            w.decimal(UInt64(v & 0xff))
+        case .v6:
+            w.appendPlain(description)
+        }
+        w.append(UInt8(ascii: "\""))
+    }
+
     static func parseV4(_ text: String) -> UInt32? {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
