@@ -72,6 +72,44 @@ final class FastPathTests: XCTestCase {
         XCTAssertTrue(w.text.contains("\\u007f"))
     }
 
+    /// Escaping one byte at a time, as the reference for the eight-bytes-at-a-time scan.
+    static func escapeByteByByte(_ s: String) -> String {
+        var out = "\""
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out += "\\\""
+            case 0x5c: out += "\\\\"
+            case 0x0a: out += "\\n"
+            case 0x0d: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0..<0x20, 0x7f: out += String(format: "\\u%04x", b)
+            default: out.unicodeScalars.append(Unicode.Scalar(b))
+            }
+        }
+        return out + "\""
+    }
+
+    func testWordScanFindsEverySpecialByteAtEveryPosition() {
+        let specials: [UInt8] = Array(0..<0x20) + [0x22, 0x5c, 0x7f]
+        for length in [1, 7, 8, 9, 15, 16, 17, 31] {
+            for position in 0..<length {
+                for special in specials {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[position] = special
+                    let s = String(decoding: bytes, as: UTF8.self)
+                    var w = JSONWriter()
+                    w.string(nil, s)
+                    XCTAssertEqual(w.text, Self.escapeByteByByte(s), "length \(length), byte \(special) at \(position)")
+                }
+            }
+        }
+        // Clean bytes next to the special ones' neighbours (0x21, 0x23, 0x5b, 0x5d, 0x7e, 0x80+) pass as they are.
+        let clean = String(decoding: [0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7e, 0x20, 0x21] as [UInt8], as: UTF8.self) + "é☃ü€ok"
+        var w = JSONWriter()
+        w.string(nil, clean)
+        XCTAssertEqual(w.text, "\"" + clean + "\"")
+    }
+
     /// The String-built timestamp of old, as the reference.
     static func rfc3339WithStrings(_ seconds: Double) -> String {
         let micros = Int64((seconds * 1_000_000).rounded(.down))

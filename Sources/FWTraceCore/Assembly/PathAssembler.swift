@@ -45,7 +45,40 @@ public final class PathAssembler {
     }
 
     public let configuration: Configuration
-    public var catalog: RuleCatalog
+    public var catalog: RuleCatalog { didSet { recentChains.removeAll(keepingCapacity: true) } }
+
+    /// A chain met recently: the catalog's entry and the rules found in it by handle. Events name
+    /// their chain by strings, and the catalog's dictionaries hash them on every lookup; a path
+    /// meets a handful of chains, so a short list compared by equality finds them for less.
+    /// Emptied whenever the catalog is replaced.
+    final class ChainEntry {
+        let family: TableFamily
+        let table: String
+        let name: String
+        let chain: RuleCatalog.Chain?
+        var rules: [UInt64: RuleCatalog.Rule] = [:]
+        init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?) {
+            self.family = family; self.table = table; self.name = name; self.chain = chain
+        }
+    }
+    private var recentChains: [ChainEntry] = []
+
+    func chainEntry(_ family: TableFamily, _ table: String, _ name: String) -> ChainEntry {
+        for entry in recentChains where entry.family == family && entry.name == name && entry.table == table { return entry }
+        if recentChains.count >= 64 { recentChains.removeAll(keepingCapacity: true) }
+        let entry = ChainEntry(family: family, table: table, name: name,
+                               chain: catalog.chain(family: family, table: table, chain: name))
+        recentChains.append(entry)
+        return entry
+    }
+
+    /// A rule of the event's table by handle (the catalog's answer, remembered on the chain).
+    func rule(_ entry: ChainEntry, handle: UInt64) -> RuleCatalog.Rule? {
+        if let known = entry.rules[handle] { return known }
+        let found = catalog.rule(family: entry.family, table: entry.table, handle: handle)
+        if let found { entry.rules[handle] = found }
+        return found
+    }
     /// Called when a rule handle is not in the catalog (the ruleset changed); returns a fresh one.
     public var refreshCatalog: (() -> RuleCatalog?)?
     /// Resolves an interface index to its name in the traced namespace.
@@ -108,8 +141,9 @@ public final class PathAssembler {
             guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
             if isInternal { state.lastEventTime = time; return out }
             let key = RuleCatalog.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
-            var chain = catalog.chain(key)
-            if chain == nil, let fresh = refreshCatalog?() { catalog = fresh; chain = catalog.chain(key) }
+            var entry = chainEntry(event.tableFamily, event.table, event.chain)
+            if entry.chain == nil, let fresh = refreshCatalog?() { catalog = fresh; entry = chainEntry(event.tableFamily, event.table, event.chain) }
+            let chain = entry.chain
             let hook = chain?.hook ?? .unknown
             let samePacket = (hook == .unknown || state.hook.canReach(hook)) && summary.map { Self.sameIdentity(state.lastDump, $0) } ?? true
             if !samePacket {
@@ -129,18 +163,17 @@ public final class PathAssembler {
             state.hook = hook == .unknown ? state.hook : hook
             state.baseChain = key
             state.basePriority = chain?.priority
-            return step(event, state: state, chain: chain, at: time, out: out)
+            return step(event, state: state, entry: entry, at: time, out: out)
         }
         guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
         if isInternal { state.lastEventTime = time; return out }
-        return step(event, state: state, chain: catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain),
-                    at: time, out: out)
+        return step(event, state: state, entry: chainEntry(event.tableFamily, event.table, event.chain), at: time, out: out)
     }
 
     /// Adds the event's step to its pending path; emits the path when the step settles its fate.
-    private func step(_ event: NftTraceEvent, state: Pending, chain: RuleCatalog.Chain?, at time: Double, out: [PacketPath]) -> [PacketPath] {
+    private func step(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, at time: Double, out: [PacketPath]) -> [PacketPath] {
         state.lastEventTime = time
-        guard let step = makeStep(event, state: state, chain: chain) else { return out }
+        guard let step = makeStep(event, state: state, entry: entry) else { return out }
         state.path.steps.append(step)
         guard let fate = fate(of: step, in: state) else { return out }
         pending.removeValue(forKey: event.traceID)
@@ -166,8 +199,9 @@ public final class PathAssembler {
 
     // MARK: - Steps
 
-    /// `chain` is the event's chain as the catalog has it (looked up once per event by the caller).
-    func makeStep(_ event: NftTraceEvent, state: Pending, chain: RuleCatalog.Chain?) -> PathStep? {
+    /// `entry` is the event's chain as the catalog has it (looked up once per event by the caller).
+    func makeStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry) -> PathStep? {
+        let chain = entry.chain
         let isBaseChain = chain?.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
         var verdict = event.stepVerdict
         let kind: PathStep.Kind
@@ -199,10 +233,12 @@ public final class PathAssembler {
         step.target = event.jumpTarget
         if let handle = event.ruleHandle {
             step.handle = handle
-            var rule = catalog.rule(family: event.tableFamily, table: event.table, handle: handle)
+            var entry = entry
+            var rule = self.rule(entry, handle: handle)
             if rule == nil, let fresh = refreshCatalog?() {
                 catalog = fresh
-                rule = catalog.rule(family: event.tableFamily, table: event.table, handle: handle)
+                entry = chainEntry(event.tableFamily, event.table, event.chain)
+                rule = self.rule(entry, handle: handle)
             }
             if let rule, rule.chain == event.chain {
                 step.rule = rule.position
@@ -210,7 +246,7 @@ public final class PathAssembler {
                 step.counters = rule.counters
                 step.rejects = rule.rejects
             }
-            if step.chainType == nil { step.chainType = catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain)?.type }
+            if step.chainType == nil { step.chainType = entry.chain?.type }
         }
         return step
     }

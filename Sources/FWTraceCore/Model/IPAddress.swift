@@ -10,8 +10,8 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     public init?(bytes: ArraySlice<UInt8>) {
         if bytes.count == 4 {
-            let b = Array(bytes)
-            self = .v4(UInt32(b[0]) << 24 | UInt32(b[1]) << 16 | UInt32(b[2]) << 8 | UInt32(b[3]))
+            let i = bytes.startIndex   // read in place: no array for four bytes
+            self = .v4(UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3]))
         } else if bytes.count == 16 {
             self = .v6(Array(bytes))
         } else {
