@@ -128,6 +128,8 @@ public final class PathAssembler {
                let hook = configuration.ownChains[event.chain], let summary {
                 if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
                 var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
+                // Room for a typical path at once (growing 1, 2, 4, 8 cost three reallocations).
+                path.steps.reserveCapacity(8)
                 path.iif = event.iif.flatMap(interfaceName)
                 path.oif = event.oif.flatMap(interfaceName)
                 path.mark = event.mark
