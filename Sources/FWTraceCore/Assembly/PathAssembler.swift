@@ -316,8 +316,22 @@ public final class PathAssembler {
         }
     }
 
+    /// The names of the last status bits seen: consecutive packets mostly share them, so the
+    /// array is shared instead of built for every header dump.
+    private var lastStatus: (bits: UInt32, names: [String])?
+
     func mergeConntrack(_ path: inout PacketPath, _ ct: NftTraceEvent.Conntrack) {
-        let summary = ConntrackSummary(ct)
+        var withoutStatus = ct
+        withoutStatus.status = nil
+        var summary = ConntrackSummary(withoutStatus)
+        if let bits = ct.status {
+            if let last = lastStatus, last.bits == bits {
+                summary.status = last.names
+            } else {
+                summary.status = ConntrackSummary(ct).status
+                lastStatus = (bits, summary.status)
+            }
+        }
         if var existing = path.conntrack {
             if existing.id == nil { existing.id = summary.id }
             if existing.state == nil { existing.state = summary.state }
