@@ -15,6 +15,18 @@
 extern int setns(int fd, int nstype);
 extern int pipe2(int pipefd[2], int flags);
 
+// recvmmsg(2) and struct mmsghdr are GNU extensions too: the kernel's struct under a prefixed
+// name, and the call through syscall(2), so no glibc declaration can clash with them.
+#include <sys/syscall.h>
+#include <unistd.h>
+struct fwt_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+static inline int fwt_recvmmsg(int fd, struct fwt_mmsghdr *vector, unsigned int count, int flags) {
+    return (int)syscall(SYS_recvmmsg, fd, vector, count, flags, (void *)0);
+}
+
 // Macros the Swift importer cannot see, re-exported as constants.
 static const int fwt_sol_netlink = SOL_NETLINK;
 static const int fwt_netlink_add_membership = NETLINK_ADD_MEMBERSHIP;

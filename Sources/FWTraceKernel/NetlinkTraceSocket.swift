@@ -13,16 +13,28 @@ public final class NetlinkGroupSocket {
     private var lastKernelDrops: UInt64 = 0
     /// Losses seen as ENOBUFS since the last call of `takeLosses`.
     public private(set) var overruns = 0
+    /// The receive buffer asked of the kernel (SO_RCVBUF(FORCE); the kernel doubles it for its
+    /// bookkeeping). Doubled on each ENOBUFS up to `maxReceiveBuffer`, as ulogd does.
+    public private(set) var receiveBuffer: Int
+    public let maxReceiveBuffer: Int
+    /// Batched receive: `batchSlots` datagrams of up to `slotSize` bytes per recvmmsg call.
+    static let batchSlots = 64
+    static let slotSize = 16 << 10
+    private var batchBuffer: [UInt8] = []
+    private var headers: [fwt_mmsghdr] = []
+    private var iovecs: [iovec] = []
 
     public static func traceEvents(receiveBuffer: Int = 16 << 20) throws -> NetlinkGroupSocket {
-        try NetlinkGroupSocket(group: fwt_nfnlgrp_nftrace, receiveBuffer: receiveBuffer)
+        try NetlinkGroupSocket(group: fwt_nfnlgrp_nftrace, receiveBuffer: receiveBuffer, maxReceiveBuffer: max(receiveBuffer, 64 << 20))
     }
 
     public static func rulesetChanges() throws -> NetlinkGroupSocket {
         try NetlinkGroupSocket(group: fwt_nfnlgrp_nftables, receiveBuffer: 1 << 20)
     }
 
-    init(group: UInt32, receiveBuffer: Int, nonblocking: Bool = true) throws {
+    init(group: UInt32, receiveBuffer: Int, maxReceiveBuffer: Int? = nil, nonblocking: Bool = true) throws {
+        self.receiveBuffer = receiveBuffer
+        self.maxReceiveBuffer = maxReceiveBuffer ?? max(receiveBuffer, 64 << 20)
         let flags = Int32(SOCK_CLOEXEC.rawValue) | (nonblocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
         guard let socket = mnl_socket_open2(NETLINK_NETFILTER, flags) else {
             let e = errno
@@ -43,15 +55,57 @@ public final class NetlinkGroupSocket {
             if e == EPERM { throw UserFacingError("joining netfilter's trace group needs CAP_NET_ADMIN: run fwtrace as root", exitCode: ExitCode.noPrivilege) }
             throw SystemError("join netlink group \(group)", errno: e)
         }
-        // SO_RCVBUFFORCE passes rmem_max (root only); fall back to what SO_RCVBUF allows.
-        var size = Int32(receiveBuffer)
-        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
-            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        }
+        Self.setReceiveBuffer(fd, receiveBuffer)
         var st = stat()
         fstat(fd, &st)
         inode = UInt64(st.st_ino)
         buffer = [UInt8](repeating: 0, count: 1 << 18)
+    }
+
+    /// SO_RCVBUFFORCE passes rmem_max (root only); fall back to what SO_RCVBUF allows.
+    static func setReceiveBuffer(_ fd: Int32, _ bytes: Int) {
+        var size = Int32(clamping: bytes)
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+    }
+
+    /// After an overrun: a bigger queue, so that the next burst fits (bounded; the losses are
+    /// reported either way, from the kernel's own count).
+    func growReceiveBuffer() {
+        guard receiveBuffer < maxReceiveBuffer else { return }
+        receiveBuffer = min(maxReceiveBuffer, receiveBuffer * 2)
+        Self.setReceiveBuffer(fd, receiveBuffer)
+    }
+
+    /// SO_MEMINFO (asm-generic/socket.h): the socket's memory counters, SK_MEMINFO_RMEM_ALLOC
+    /// first, then SK_MEMINFO_RCVBUF.
+    static let soMeminfo: Int32 = 55
+
+    private var meminfoDrops: UInt32 = 0
+
+    /// Asks the kernel how full the queue is and whether it dropped anything since the last
+    /// call (SO_MEMINFO, one getsockopt): grows the buffer when the queue holds more than half
+    /// of it, before it overflows, and after any drop; true when there were new drops (their
+    /// exact number is `newKernelDrops()`).
+    public func checkQueue() -> Bool {
+        var info = [UInt32](repeating: 0, count: 9)
+        var length = socklen_t(info.count * 4)
+        guard info.withUnsafeMutableBytes({ getsockopt(fd, SOL_SOCKET, Self.soMeminfo, $0.baseAddress, &length) }) == 0,
+              length >= 36 else { return false }
+        let dropped = info[8] != meminfoDrops   // SK_MEMINFO_DROPS
+        meminfoDrops = info[8]
+        if dropped || UInt64(info[0]) * 2 > UInt64(info[1]) { growReceiveBuffer() }
+        return dropped
+    }
+
+    /// No ENOBUFS error on overflow (NETLINK_NO_ENOBUFS). With it, the kernel drops only what
+    /// does not fit; without it, an overflow marks the socket congested and the kernel drops
+    /// every message until the queue has been read empty. Losses are then found with
+    /// `checkQueue()` and counted exactly from the kernel's drop counter.
+    public func disableENOBUFS() -> Bool {
+        var on: Int32 = 1
+        return setsockopt(fd, fwt_sol_netlink, fwt_netlink_no_enobufs, &on, socklen_t(MemoryLayout<Int32>.size)) == 0
     }
 
     public enum Receive { case datagram([UInt8]), wouldBlock, overrun }
@@ -101,10 +155,54 @@ public final class NetlinkGroupSocket {
             switch errno {
             case EINTR: continue
             case EAGAIN: return .wouldBlock
-            case ENOBUFS: overruns += 1; return .overrun
+            case ENOBUFS: overruns += 1; growReceiveBuffer(); return .overrun
             default: throw SystemError("receive from netlink")
             }
         }
+    }
+
+    public enum Batch { case received(Int), wouldBlock, overrun }
+
+    /// Up to `batchSlots` datagrams with one recvmmsg call. Each is handed to `body` where it lies
+    /// in the batch buffer (the buffer and the datagram's range in it): no copy per datagram. The
+    /// buffer is reused by the next call, so `body` must copy what it keeps.
+    public func receiveBatch(_ body: ([UInt8], Range<Int>) throws -> Void) throws -> Batch {
+        let slots = Self.batchSlots, slotSize = Self.slotSize
+        if batchBuffer.isEmpty {
+            batchBuffer = [UInt8](repeating: 0, count: slots * slotSize)
+            headers = [fwt_mmsghdr](repeating: fwt_mmsghdr(), count: slots)
+            iovecs = [iovec](repeating: iovec(), count: slots)
+        }
+        var received: Int32 = 0
+        while true {
+            received = batchBuffer.withUnsafeMutableBytes { raw in
+                iovecs.withUnsafeMutableBufferPointer { iov in
+                    headers.withUnsafeMutableBufferPointer { h in
+                        for i in 0..<slots {
+                            iov[i] = iovec(iov_base: raw.baseAddress! + i * slotSize, iov_len: slotSize)
+                            h[i] = fwt_mmsghdr()
+                            h[i].msg_hdr.msg_iov = iov.baseAddress! + i
+                            h[i].msg_hdr.msg_iovlen = 1
+                        }
+                        return fwt_recvmmsg(fd, h.baseAddress, UInt32(slots), Int32(MSG_DONTWAIT))
+                    }
+                }
+            }
+            if received > 0 { break }
+            if received == 0 { return .wouldBlock }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN: return .wouldBlock
+            case ENOBUFS: overruns += 1; growReceiveBuffer(); return .overrun
+            default: throw SystemError("receive from netlink")
+            }
+        }
+        for i in 0..<Int(received) {
+            // A datagram larger than a slot arrives cut (MSG_TRUNC); its decoder reports it.
+            let length = min(Int(headers[i].msg_len), slotSize)
+            try body(batchBuffer, (i * slotSize)..<(i * slotSize + length))
+        }
+        return .received(Int(received))
     }
 
     /// Messages the kernel dropped for this socket since the last call: the Drops column of

@@ -86,6 +86,14 @@ public final class NftTraceSession {
         defer { capture?.close() }
 
         var catalogStale = false
+        // An overflow reported with ENOBUFS makes the kernel drop every message until the queue
+        // has been read empty; without ENOBUFS it drops only what does not fit. Drops are then
+        // seen on the kernel's counter after each batch (checkQueue) and reported with their
+        // exact number, in at most ten loss records a second (drops not yet reported when the
+        // session ends go into its kernel-drops record).
+        let watchDrops = traceSocket.disableENOBUFS()
+        var dropsSeen = false
+        var lastDropReport = -Double.infinity
         let sockets = ListeningSockets()
         var hintContext = HintContext(rules: { assembler.catalog.rulesInChain($0, $1, $2) },
                                       listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
@@ -100,38 +108,50 @@ public final class NftTraceSession {
                 while case .datagram = try changes.receive() { catalogStale = true }
             }
             if ready[0] != 0 {
-                // Drain what is queued, a bounded amount per turn so signals stay responsive.
-                for _ in 0..<256 {
-                    let received = try traceSocket.receive()
-                    guard case .datagram(let bytes) = received else {
-                        if case .overrun = received {
-                            loop.reportOverrun(drops: traceSocket.newKernelDrops(), what: "trace events")
-                            continue
+                // Drain what is queued, a bounded amount per turn so signals stay responsive:
+                // batches of datagrams (one recvmmsg each), decoded where they lie in the
+                // socket's batch buffer.
+                var done = false
+                batches: for _ in 0..<4 {
+                    var batchTime: Double?   // the receive time of the batch, read once it is in
+                    let batch = try traceSocket.receiveBatch { buffer, range in
+                        guard !done else { return }
+                        let time = batchTime ?? Self.now()
+                        batchTime = time
+                        if catalogStale {
+                            assembler.catalog = reader.load()
+                            if let native = reader.loadNative() { loop.hints.evaluateNativeRules(with: native) }
+                            interfaces.invalidate()
+                            catalogStale = false
                         }
-                        break
-                    }
-                    if catalogStale {
-                        assembler.catalog = reader.load()
-                        if let native = reader.loadNative() { loop.hints.evaluateNativeRules(with: native) }
-                        interfaces.invalidate()
-                        catalogStale = false
-                    }
-                    let time = Self.now()
-                    capture?.write(bytes, time: time)
-                    let messages: [NetlinkMessage]
-                    do { messages = try NetlinkMessage.split(bytes) } catch {
-                        loop.reportUndecodable("\(error)")
-                        continue
-                    }
-                    for message in messages where message.type == NftTraceDecoder.messageType {
-                        loop.summary.events += 1
+                        if let capture { capture.write(Array(buffer[range]), time: time) }
                         do {
-                            let event = try NftTraceDecoder.decode(bytes, body: message.body)
-                            if loop.deliver(assembler.ingest(event, at: time), keep: keep) { break receiving }
+                            try NetlinkMessage.forEach(in: buffer, range: range) { message in
+                                guard !done, message.type == NftTraceDecoder.messageType else { return }
+                                loop.summary.events += 1
+                                do {
+                                    let event = try NftTraceDecoder.decode(buffer, body: message.body)
+                                    if loop.deliver(assembler.ingest(event, at: time), keep: keep) { done = true }
+                                } catch {
+                                    loop.reportUndecodable("\(error)")
+                                }
+                            }
                         } catch {
                             loop.reportUndecodable("\(error)")
                         }
                     }
+                    if done { break receiving }
+                    if case .overrun = batch {
+                        loop.reportOverrun(drops: traceSocket.newKernelDrops(), what: "trace events")
+                    } else if watchDrops {
+                        if traceSocket.checkQueue() { dropsSeen = true }
+                        if dropsSeen, case let now = Self.now(), now - lastDropReport >= 0.1 {
+                            if let drops = traceSocket.newKernelDrops(), drops > 0 { loop.reportOverrun(drops: drops, what: "trace events") }
+                            dropsSeen = false
+                            lastDropReport = now
+                        }
+                    }
+                    guard case .received(NetlinkGroupSocket.batchSlots) = batch else { break batches }
                 }
             }
             if loop.deliver(assembler.expire(now: Self.now()), keep: keep) { break }

@@ -27,17 +27,58 @@ public final class PathAssembler {
         }
     }
 
-    struct Pending {
+    /// A packet in flight. A class, so that appending a step mutates it where it lies in the
+    /// pending table: as a struct, every event copied the path (and its steps) out and back.
+    final class Pending {
         var path: PacketPath
         var hook: Hook
         var baseChain: RuleCatalog.ChainKey?
         var basePriority: Int?
         var lastDump: PacketSummary
         var lastEventTime: Double
+
+        init(path: PacketPath, hook: Hook, baseChain: RuleCatalog.ChainKey?, basePriority: Int?,
+             lastDump: PacketSummary, lastEventTime: Double) {
+            self.path = path; self.hook = hook; self.baseChain = baseChain; self.basePriority = basePriority
+            self.lastDump = lastDump; self.lastEventTime = lastEventTime
+        }
     }
 
     public let configuration: Configuration
-    public var catalog: RuleCatalog
+    public var catalog: RuleCatalog { didSet { recentChains.removeAll(keepingCapacity: true) } }
+
+    /// A chain met recently: the catalog's entry and the rules found in it by handle. Events name
+    /// their chain by strings, and the catalog's dictionaries hash them on every lookup; a path
+    /// meets a handful of chains, so a short list compared by equality finds them for less.
+    /// Emptied whenever the catalog is replaced.
+    final class ChainEntry {
+        let family: TableFamily
+        let table: String
+        let name: String
+        let chain: RuleCatalog.Chain?
+        var rules: [UInt64: RuleCatalog.Rule] = [:]
+        init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?) {
+            self.family = family; self.table = table; self.name = name; self.chain = chain
+        }
+    }
+    private var recentChains: [ChainEntry] = []
+
+    func chainEntry(_ family: TableFamily, _ table: String, _ name: String) -> ChainEntry {
+        for entry in recentChains where entry.family == family && entry.name == name && entry.table == table { return entry }
+        if recentChains.count >= 64 { recentChains.removeAll(keepingCapacity: true) }
+        let entry = ChainEntry(family: family, table: table, name: name,
+                               chain: catalog.chain(family: family, table: table, chain: name))
+        recentChains.append(entry)
+        return entry
+    }
+
+    /// A rule of the event's table by handle (the catalog's answer, remembered on the chain).
+    func rule(_ entry: ChainEntry, handle: UInt64) -> RuleCatalog.Rule? {
+        if let known = entry.rules[handle] { return known }
+        let found = catalog.rule(family: entry.family, table: entry.table, handle: handle)
+        if let found { entry.rules[handle] = found }
+        return found
+    }
     /// Called when a rule handle is not in the catalog (the ruleset changed); returns a fresh one.
     public var refreshCatalog: (() -> RuleCatalog?)?
     /// Resolves an interface index to its name in the traced namespace.
@@ -87,6 +128,8 @@ public final class PathAssembler {
                let hook = configuration.ownChains[event.chain], let summary {
                 if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
                 var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
+                // Room for a typical path at once (growing 1, 2, 4, 8 cost three reallocations).
+                path.steps.reserveCapacity(8)
                 path.iif = event.iif.flatMap(interfaceName)
                 path.oif = event.oif.flatMap(interfaceName)
                 path.mark = event.mark
@@ -97,11 +140,12 @@ public final class PathAssembler {
                 out += evictIfNeeded()
                 return out
             }
-            guard var state = pending[event.traceID] else { ignoredEvents += 1; return out }
-            if isInternal { state.lastEventTime = time; pending[event.traceID] = state; return out }
+            guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
+            if isInternal { state.lastEventTime = time; return out }
             let key = RuleCatalog.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
-            var chain = catalog.chain(family: key.family, table: key.table, chain: key.chain)
-            if chain == nil, let fresh = refreshCatalog?() { catalog = fresh; chain = catalog.chain(family: key.family, table: key.table, chain: key.chain) }
+            var entry = chainEntry(event.tableFamily, event.table, event.chain)
+            if entry.chain == nil, let fresh = refreshCatalog?() { catalog = fresh; entry = chainEntry(event.tableFamily, event.table, event.chain) }
+            let chain = entry.chain
             let hook = chain?.hook ?? .unknown
             let samePacket = (hook == .unknown || state.hook.canReach(hook)) && summary.map { Self.sameIdentity(state.lastDump, $0) } ?? true
             if !samePacket {
@@ -121,25 +165,23 @@ public final class PathAssembler {
             state.hook = hook == .unknown ? state.hook : hook
             state.baseChain = key
             state.basePriority = chain?.priority
-            pending[event.traceID] = state
-        } else {
-            guard pending[event.traceID] != nil else { ignoredEvents += 1; return out }
-            if isInternal { pending[event.traceID]!.lastEventTime = time; return out }
+            return step(event, state: state, entry: entry, at: time, out: out)
         }
+        guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
+        if isInternal { state.lastEventTime = time; return out }
+        return step(event, state: state, entry: chainEntry(event.tableFamily, event.table, event.chain), at: time, out: out)
+    }
 
-        guard var state = pending[event.traceID] else { return out }
+    /// Adds the event's step to its pending path; emits the path when the step settles its fate.
+    private func step(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, at time: Double, out: [PacketPath]) -> [PacketPath] {
         state.lastEventTime = time
-        if let step = makeStep(event, state: state) {
-            state.path.steps.append(step)
-            if let fate = fate(of: step, in: state) {
-                pending.removeValue(forKey: event.traceID)
-                var finished = state
-                finished.path.verdict = fate
-                out.append(finish(finished, incomplete: false, verdictKnown: true))
-                return out
-            }
-        }
-        pending[event.traceID] = state
+        guard let step = makeStep(event, state: state, entry: entry) else { return out }
+        state.path.steps.append(step)
+        guard let fate = fate(of: step, in: state) else { return out }
+        pending.removeValue(forKey: event.traceID)
+        state.path.verdict = fate
+        var out = out
+        out.append(finish(state, incomplete: false, verdictKnown: true))
         return out
     }
 
@@ -159,8 +201,9 @@ public final class PathAssembler {
 
     // MARK: - Steps
 
-    func makeStep(_ event: NftTraceEvent, state: Pending) -> PathStep? {
-        let chain = catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain)
+    /// `entry` is the event's chain as the catalog has it (looked up once per event by the caller).
+    func makeStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry) -> PathStep? {
+        let chain = entry.chain
         let isBaseChain = chain?.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
         var verdict = event.stepVerdict
         let kind: PathStep.Kind
@@ -192,10 +235,12 @@ public final class PathAssembler {
         step.target = event.jumpTarget
         if let handle = event.ruleHandle {
             step.handle = handle
-            var rule = catalog.rule(family: event.tableFamily, table: event.table, handle: handle)
+            var entry = entry
+            var rule = self.rule(entry, handle: handle)
             if rule == nil, let fresh = refreshCatalog?() {
                 catalog = fresh
-                rule = catalog.rule(family: event.tableFamily, table: event.table, handle: handle)
+                entry = chainEntry(event.tableFamily, event.table, event.chain)
+                rule = self.rule(entry, handle: handle)
             }
             if let rule, rule.chain == event.chain {
                 step.rule = rule.position
@@ -203,7 +248,7 @@ public final class PathAssembler {
                 step.counters = rule.counters
                 step.rejects = rule.rejects
             }
-            if step.chainType == nil { step.chainType = catalog.chain(family: event.tableFamily, table: event.table, chain: event.chain)?.type }
+            if step.chainType == nil { step.chainType = entry.chain?.type }
         }
         return step
     }
@@ -234,12 +279,9 @@ public final class PathAssembler {
         let here = catalog.baseChains(at: state.hook, for: family)
         let priority = state.basePriority ?? Int.min
         if here.contains(where: { ($0.priority ?? 0) > priority && $0.key != state.baseChain && mayRun($0) }) { return true }
-        var later = state.hook.successors
-        var seen: Set<Hook> = []
-        while let hook = later.popFirst() {
-            guard seen.insert(hook).inserted else { continue }
-            if catalog.baseChains(at: hook, for: family).contains(where: mayRun) { return true }
-            later.formUnion(hook.successors)
+        // Every hook the packet can still reach (the order does not matter for "any").
+        for hook in state.hook.reachableHooks where catalog.baseChains(at: hook, for: family).contains(where: mayRun) {
+            return true
         }
         return false
     }
@@ -274,8 +316,22 @@ public final class PathAssembler {
         }
     }
 
+    /// The names of the last status bits seen: consecutive packets mostly share them, so the
+    /// array is shared instead of built for every header dump.
+    private var lastStatus: (bits: UInt32, names: [String])?
+
     func mergeConntrack(_ path: inout PacketPath, _ ct: NftTraceEvent.Conntrack) {
-        let summary = ConntrackSummary(ct)
+        var withoutStatus = ct
+        withoutStatus.status = nil
+        var summary = ConntrackSummary(withoutStatus)
+        if let bits = ct.status {
+            if let last = lastStatus, last.bits == bits {
+                summary.status = last.names
+            } else {
+                summary.status = ConntrackSummary(ct).status
+                lastStatus = (bits, summary.status)
+            }
+        }
         if var existing = path.conntrack {
             if existing.id == nil { existing.id = summary.id }
             if existing.state == nil { existing.state = summary.state }

@@ -112,6 +112,7 @@ public struct LegacyRuleset: Sendable {
 
     /// Splits an iptables-save rule line into words, honouring the double quotes it uses.
     public static func splitArguments(_ line: String) -> [String] {
+        if let words = splitASCIIArguments(line) { return words }
         var words: [String] = []
         var current = ""
         var quoted = false, escaped = false, inWord = false
@@ -127,6 +128,31 @@ public struct LegacyRuleset: Sendable {
         }
         if inWord { words.append(current) }
         return words
+    }
+
+    /// `splitArguments` on the bytes of an all-ASCII line (what iptables-save prints), nil for
+    /// any other line. In ASCII every Character is one byte, except "\r\n", which no rule below
+    /// treats specially: the words are the same.
+    static func splitASCIIArguments(_ line: String) -> [String]? {
+        let result: [String]?? = line.utf8.withContiguousStorageIfAvailable { bytes -> [String]? in
+            var words: [String] = []
+            var current: [UInt8] = []
+            var quoted = false, escaped = false, inWord = false
+            for b in bytes {
+                if b >= 0x80 { return nil }
+                if escaped { current.append(b); escaped = false; continue }
+                if b == UInt8(ascii: "\\") && quoted { escaped = true; continue }
+                if b == UInt8(ascii: "\"") { quoted.toggle(); inWord = true; continue }
+                if b == UInt8(ascii: " ") && !quoted {
+                    if inWord { words.append(String(decoding: current, as: UTF8.self)); current.removeAll(keepingCapacity: true); inWord = false }
+                    continue
+                }
+                current.append(b); inWord = true
+            }
+            if inWord { words.append(String(decoding: current, as: UTF8.self)) }
+            return words
+        }
+        return result ?? nil
     }
 
     public func chain(_ family: PacketSummary.Family, _ table: String, _ chain: String) -> Chain? {

@@ -61,7 +61,10 @@ public struct RuleCatalog: Sendable {
     public private(set) var iptablesTables: Set<ChainKey> = []
     /// Base chains per hook and packet family, in run order: computed once per build, since the
     /// assembler asks on every accepting step.
-    private var baseChainIndex: [Hook: [PacketSummary.Family: [Chain]]] = [:]
+    /// Indexed by hook index * 2 + (0 for IPv4, 1 for IPv6).
+    private var baseChainIndex: [[Chain]] = []
+    /// `rulesInChain` per chain, computed once per build: hints ask on every dropped path.
+    private var chainRules: [ChainKey: [(position: Int, text: String, isIptables: Bool)]] = [:]
 
     public init() {}
 
@@ -73,20 +76,31 @@ public struct RuleCatalog: Sendable {
         chains[ChainKey(family: family, table: table, chain: chain)]
     }
 
+    public func chain(_ key: ChainKey) -> Chain? { chains[key] }
+
     /// Base chains that a packet of this family meets at `hook`, in the order they run.
     public func baseChains(at hook: Hook, for family: PacketSummary.Family) -> [Chain] {
-        baseChainIndex[hook]?[family] ?? []
+        let i = hook.index * 2 + (family == .ip ? 0 : 1)
+        return i < baseChainIndex.count ? baseChainIndex[i] : []
     }
 
     mutating func indexBaseChains() {
-        baseChainIndex = [:]
+        baseChainIndex = Array(repeating: [], count: Hook.allCases.count * 2)
         for hook in Hook.allCases {
             for family in [PacketSummary.Family.ip, .ip6] {
                 let families: Set<TableFamily> = family == .ip ? [.ip, .inet] : [.ip6, .inet]
-                baseChainIndex[hook, default: [:]][family] = chains.values
+                baseChainIndex[hook.index * 2 + (family == .ip ? 0 : 1)] = chains.values
                     .filter { $0.hook == hook && families.contains($0.key.family) }
                     .sorted { ($0.priority ?? 0, $0.key.table, $0.key.chain) < ($1.priority ?? 0, $1.key.table, $1.key.chain) }
             }
+        }
+    }
+
+    mutating func indexChainRules() {
+        chainRules = [:]
+        for (key, chain) in chains {
+            chainRules[key] = chain.ruleHandles.compactMap { rule(family: key.family, table: key.table, handle: $0) }
+                .map { ($0.position, $0.text, $0.syntax == .iptables) }
         }
     }
 
@@ -105,6 +119,7 @@ public struct RuleCatalog: Sendable {
             catalog.applyIptablesSave(text, family: family)
         }
         catalog.indexBaseChains()
+        catalog.indexChainRules()
         return catalog
     }
 
@@ -266,7 +281,9 @@ public struct RuleCatalog: Sendable {
 extension RuleCatalog {
     /// Rules of a chain in order, for hints.
     public func rulesInChain(_ family: TableFamily, _ table: String, _ chain: String) -> [(position: Int, text: String, isIptables: Bool)] {
-        guard let c = self.chain(family: family, table: table, chain: chain) else { return [] }
+        let key = ChainKey(family: family, table: table, chain: chain)
+        if let indexed = chainRules[key] { return indexed }
+        guard let c = self.chain(key) else { return [] }
         return c.ruleHandles.compactMap { rule(family: family, table: table, handle: $0) }
             .map { ($0.position, $0.text, $0.syntax == .iptables) }
     }

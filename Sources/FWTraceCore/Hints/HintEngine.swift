@@ -62,12 +62,13 @@ public enum HintEngine {
     /// data connection RELATED, and the RELATED,ESTABLISHED rule would have accepted it.
     static func helperMissing(_ path: PacketPath, _ context: HintContext) -> Hint? {
         guard path.verdict == .drop || path.verdict == .reject, path.conntrack?.state == "new",
-              let d = path.decidingStep else { return nil }
-        let view = PacketView(path: path, beforeStep: path.decidedBy ?? 0)
+              let decided = path.decidedBy else { return nil }
+        let view = PacketView(path: path, beforeStep: decided)
         guard let dport = view.dport, dport >= 1024,
               let connections = context.controlConnections(view.src, view.dst) else { return nil }
         guard let control = connections.first(where: { $0.helper == nil && $0.state == "ESTABLISHED" }),
               let needed = ControlConnection.helpers.first(where: { $0.port == control.port && $0.protocolName == control.protocolName }) else { return nil }
+        let d = path.steps[decided]
         let upper = needed.helper.uppercased()
         return Hint(code: "helper-missing",
                     message: "this looks like a \(upper) data connection: \(control.client) and \(control.server) hold an ESTABLISHED \(upper) control connection (\(control.protocolName) port \(control.port)) with no conntrack helper attached, so this packet is NEW instead of RELATED and \(place(d)) \(ruleRef(d)) \(path.verdict == .reject ? "rejected" : "dropped") it. Attach the helper to the control connection: modprobe nf_conntrack_\(needed.helper); iptables -t raw -A PREROUTING -p \(control.protocolName) --dport \(control.port) -j CT --helper \(needed.helper)",
@@ -89,13 +90,17 @@ public enum HintEngine {
         let step = path.steps[index]
         guard step.kind == .rule, let position = step.rule, let text = step.text else { return nil }
         let rules = context.rules(step.tableFamily, step.table, step.chain)
-        let view = PacketView(path: path, beforeStep: index)
+        // Both kinds look only at later rules: none, no hint (and no packet view to build).
+        guard rules.contains(where: { $0.position > position }) else { return nil }
         guard rules.first(where: { $0.position == position })?.isIptables == true else {
-            return shadowedNativeRule(path, step: step, position: position, text: text, rules: rules, view: view, context)
+            return shadowedNativeRule(path, step: step, position: position, text: text, rules: rules,
+                                      view: PacketView(path: path, beforeStep: index), context)
         }
+        var view: PacketView?   // built for the first later rule that accepts
         for later in rules where later.position > position && later.isIptables {
-            guard IptablesRuleEvaluator.target(later.text) == "ACCEPT",
-                  IptablesRuleEvaluator.evaluate(later.text, against: view) == .matches else { continue }
+            guard IptablesRuleEvaluator.target(later.text) == "ACCEPT" else { continue }
+            if view == nil { view = PacketView(path: path, beforeStep: index) }
+            guard IptablesRuleEvaluator.evaluate(later.text, against: view!) == .matches else { continue }
             let spec = later.text.dropFirst(3).drop { $0 != " " }.trimmingCharacters(in: .whitespaces)
             let verb = step.rejects ? "rejects" : "drops"
             let iptables = step.tableFamily == .ip6 ? "ip6tables" : "iptables"
@@ -125,7 +130,7 @@ public enum HintEngine {
     }
 
     static func forwarded(_ path: PacketPath) -> Hint? {
-        guard path.steps.contains(where: { $0.hook == .forward }) else { return nil }
+        guard path.steps.indices.contains(where: { path.steps[$0].hook == .forward }) else { return nil }
         var chains: [String] = []
         for s in path.steps where !chains.contains("\(s.hook.rawValue):\(place(s))") { chains.append("\(s.hook.rawValue):\(place(s))") }
         return Hint(code: "forwarded",
@@ -134,8 +139,9 @@ public enum HintEngine {
     }
 
     static func natRewrites(_ path: PacketPath) -> [Hint] {
-        path.steps.enumerated().compactMap { index, s in
-            guard let nat = s.nat else { return nil }
+        path.steps.indices.compactMap { index in
+            guard let nat = path.steps[index].nat else { return nil }
+            let s = path.steps[index]
             func ep(_ e: Endpoint, dst: Bool) -> String {
                 let a = dst ? e.dst : e.src, p = dst ? e.dport : e.sport
                 return p.map { "\(a):\($0)" } ?? "\(a)"

@@ -129,8 +129,38 @@ public enum IptablesRuleEvaluator {
 
     /// The target named by -j/-g, if any.
     public static func target(_ line: String) -> String? {
+        if let plain = plainTarget(line) { return plain }
         let words = LegacyRuleset.splitArguments(line)
         if let j = words.lastIndex(where: { $0 == "-j" || $0 == "-g" }), j + 1 < words.count { return words[j + 1] }
         return nil
+    }
+
+    /// `target` for a line of plain ASCII words (no quotes, no backslashes, no other bytes): the
+    /// word after the last -j or -g, read from the bytes without splitting the line into Strings.
+    /// Asked for every later rule of a chain on every dropped path. `.some(nil)`: no target.
+    static func plainTarget(_ line: String) -> String?? {
+        let found: String??? = line.utf8.withContiguousStorageIfAvailable { b -> String?? in
+            var target: Range<Int>?
+            var previousWasJump = false
+            var i = 0
+            let n = b.count
+            while i < n {
+                let c = b[i]
+                if c >= 0x80 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return nil }
+                if c == UInt8(ascii: " ") { i += 1; continue }
+                var j = i
+                while j < n && b[j] != UInt8(ascii: " ") {
+                    if b[j] >= 0x80 || b[j] == UInt8(ascii: "\"") || b[j] == UInt8(ascii: "\\") { return nil }
+                    j += 1
+                }
+                let isJump = j - i == 2 && b[i] == UInt8(ascii: "-") && (b[i + 1] == UInt8(ascii: "j") || b[i + 1] == UInt8(ascii: "g"))
+                // Only the last -j/-g counts, and only if a word follows it.
+                if isJump { target = nil } else if previousWasJump { target = i..<j }
+                previousWasJump = isJump
+                i = j
+            }
+            return .some(target.map { String(decoding: UnsafeBufferPointer(rebasing: b[$0]), as: UTF8.self) })
+        }
+        return found ?? nil
     }
 }

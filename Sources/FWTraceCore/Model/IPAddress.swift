@@ -10,8 +10,8 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     public init?(bytes: ArraySlice<UInt8>) {
         if bytes.count == 4 {
-            let b = Array(bytes)
-            self = .v4(UInt32(b[0]) << 24 | UInt32(b[1]) << 16 | UInt32(b[2]) << 8 | UInt32(b[3]))
+            let i = bytes.startIndex   // read in place: no array for four bytes
+            self = .v4(UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3]))
         } else if bytes.count == 16 {
             self = .v6(Array(bytes))
         } else {
@@ -41,6 +41,22 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         case .v4(let v): return "\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
         case .v6(let b): return IPAddress.formatV6(b)
         }
+    }
+
+    /// The address's text as a quoted JSON string (no character in it needs escaping), written
+    /// in place: IPv4 digit by digit, IPv6 through `description`.
+    func appendJSON(into w: inout JSONWriter) {
+        w.append(UInt8(ascii: "\""))
+        switch self {
+        case .v4(let v):
+            w.decimal(UInt64(v >> 24)); w.append(UInt8(ascii: "."))
+            w.decimal(UInt64(v >> 16 & 0xff)); w.append(UInt8(ascii: "."))
+            w.decimal(UInt64(v >> 8 & 0xff)); w.append(UInt8(ascii: "."))
+            w.decimal(UInt64(v & 0xff))
+        case .v6:
+            w.appendPlain(description)
+        }
+        w.append(UInt8(ascii: "\""))
     }
 
     static func parseV4(_ text: String) -> UInt32? {

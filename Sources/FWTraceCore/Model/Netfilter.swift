@@ -37,7 +37,33 @@ public enum Hook: String, Sendable, Hashable, CaseIterable {
 
     /// True when `other` can come after `self` for one packet, possibly several hooks later.
     public func canReach(_ other: Hook) -> Bool {
-        other == self || Hook.reachable[self]?.contains(other) == true
+        other == self || Hook.reachableMasks[index] & (1 << other.index) != 0
+    }
+
+    /// Position in `allCases`, for tables indexed by hook.
+    var index: Int {
+        switch self {
+        case .ingress: return 0
+        case .prerouting: return 1
+        case .input: return 2
+        case .forward: return 3
+        case .output: return 4
+        case .postrouting: return 5
+        case .egress: return 6
+        case .unknown: return 7
+        }
+    }
+
+    /// `reachable` as one bit per hook (by `index`): asked on every base-chain run and every accept.
+    static let reachableMasks: [UInt16] = Hook.allCases.map { hook in
+        (reachable[hook] ?? []).reduce(UInt16(0)) { $0 | 1 << $1.index }
+    }
+
+    /// The hooks reachable from this one (any order).
+    var reachableHooks: [Hook] { Hook.reachableLists[index] }
+
+    static let reachableLists: [[Hook]] = Hook.allCases.map { hook in
+        Hook.allCases.filter { reachableMasks[hook.index] & (1 << $0.index) != 0 }
     }
 
     /// Hooks reachable from each hook, computed once (asked on every base-chain run).

@@ -71,8 +71,10 @@ public struct ConntrackSummary: Equatable, Sendable {
             else if state & 1 != 0 { self.state = "invalid" }
         }
         if let direction = ct.direction { self.direction = direction == 0 ? "original" : "reply" }
-        if let bits = ct.status {
-            status = ConntrackSummary.statusNames.enumerated().filter { bits & (1 << UInt32($0.offset)) != 0 }.map { $0.element }
+        if let bits = ct.status, bits != 0 {
+            var names: [String] = []
+            for (bit, name) in ConntrackSummary.statusNames.enumerated() where bits & (1 << UInt32(bit)) != 0 { names.append(name) }
+            status = names
         }
     }
 

@@ -1,88 +1,263 @@
 /// A small JSON object writer: keys in the order written, strings escaped per RFC 8259, no
-/// reflection and no Foundation. It appends UTF-8 bytes to one buffer: a record costs a few
-/// memcpy-like appends, not a String concatenation per character.
-public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
-    private var needsComma: [Bool] = []
+/// reflection and no Foundation. It appends UTF-8 bytes to one buffer that it owns (raw memory,
+/// grown by doubling): a string is scanned once and copied in one piece unless it needs escaping,
+/// numbers, timestamps and addresses are written in place, and a record costs one allocation.
+///
+/// Not copyable: the buffer has one owner, freed when the writer goes away.
+public struct JSONWriter: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
+    /// A value was written at the current nesting level: the next one needs a comma. A flag is
+    /// enough (no stack): opening a container clears it, closing one sets it in the parent.
+    private var needsComma = false
 
-    public init() { bytes.reserveCapacity(1024) }
+    public init(capacity: Int = 2048) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
 
-    public var text: String { String(decoding: bytes, as: UTF8.self) }
+    deinit { base.deallocate() }
 
-    public mutating func beginObject(_ key: String? = nil) { prefix(key); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
-    public mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma.removeLast() }
-    public mutating func beginArray(_ key: String? = nil) { prefix(key); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
-    public mutating func endArray() { bytes.append(UInt8(ascii: "]")); needsComma.removeLast() }
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    public var text: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
 
-    public mutating func string(_ key: String?, _ value: String) { prefix(key); Self.escape(value, into: &bytes) }
+    /// The bytes written so far, without a copy.
+    public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: base, count: count))
+    }
+
+    // MARK: - Public API (any key)
+
+    public mutating func beginObject(_ key: String? = nil) { prefix(key); append(UInt8(ascii: "{")); needsComma = false }
+    public mutating func endObject() { append(UInt8(ascii: "}")); needsComma = true }
+    public mutating func beginArray(_ key: String? = nil) { prefix(key); append(UInt8(ascii: "[")); needsComma = false }
+    public mutating func endArray() { append(UInt8(ascii: "]")); needsComma = true }
+
+    public mutating func string(_ key: String?, _ value: String) { prefix(key); escape(value) }
     public mutating func string(_ key: String?, _ value: String?) {
         if let value { string(key, value) } else { null(key) }
     }
-    public mutating func int<T: BinaryInteger>(_ key: String?, _ value: T) { prefix(key); Self.appendDecimal(value, into: &bytes) }
-    public mutating func bool(_ key: String?, _ value: Bool) { prefix(key); raw(value ? "true" : "false") }
-    public mutating func null(_ key: String?) { prefix(key); raw("null") }
-
-    private mutating func raw(_ s: StaticString) {
-        s.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
+    public mutating func int<T: BinaryInteger>(_ key: String?, _ value: T) { prefix(key); decimal(value) }
+    public mutating func bool(_ key: String?, _ value: Bool) { prefix(key); append(value ? "true" : "false") }
+    public mutating func null(_ key: String?) { prefix(key); append("null") }
 
     private mutating func prefix(_ key: String?) {
-        if let last = needsComma.last {
-            if last { bytes.append(UInt8(ascii: ",")) }
-            needsComma[needsComma.count - 1] = true
-        }
-        if let key { Self.escape(key, into: &bytes); bytes.append(UInt8(ascii: ":")) }
+        if needsComma { append(UInt8(ascii: ",")) }
+        needsComma = true
+        if let key { escape(key); append(UInt8(ascii: ":")) }
+    }
+
+    // MARK: - Fast API for fwtrace's own records: keys are literals that need no escaping
+
+    /// Starts a member: the comma if one is due, then `"key":`.
+    @inline(__always)
+    mutating func key(_ key: StaticString) {
+        if needsComma { append(UInt8(ascii: ",")) }
+        needsComma = true
+        assert(key.withUTF8Buffer { !$0.contains { Self.needsEscape($0) } }, "JSON keys written raw must not need escaping")
+        ensure(key.utf8CodeUnitCount + 3)
+        unsafeAppend(UInt8(ascii: "\""))
+        key.withUTF8Buffer { unsafeAppend($0) }
+        unsafeAppend(UInt8(ascii: "\""))
+        unsafeAppend(UInt8(ascii: ":"))
+    }
+
+    /// The comma before an array element, if one is due.
+    @inline(__always)
+    mutating func element() {
+        if needsComma { append(UInt8(ascii: ",")) }
+        needsComma = true
+    }
+
+    mutating func str(_ k: StaticString, _ value: String) { key(k); escape(value) }
+    mutating func str(_ k: StaticString, _ value: String?) {
+        key(k)
+        if let value { escape(value) } else { append("null") }
+    }
+    mutating func num<T: BinaryInteger>(_ k: StaticString, _ value: T) { key(k); decimal(value) }
+    mutating func flag(_ k: StaticString, _ value: Bool) { key(k); append(value ? "true" : "false") }
+    mutating func object(_ k: StaticString) { key(k); append(UInt8(ascii: "{")); needsComma = false }
+    mutating func array(_ k: StaticString) { key(k); append(UInt8(ascii: "[")); needsComma = false }
+    mutating func stringElement(_ value: String) { element(); escape(value) }
+
+    // MARK: - Bytes
+
+    @inline(__always)
+    mutating func ensure(_ extra: Int) {
+        if count + extra > capacity { grow(count + extra) }
+    }
+
+    private mutating func grow(_ needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let fresh = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        fresh.update(from: base, count: count)
+        base.deallocate()
+        base = fresh
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    private mutating func unsafeAppend(_ b: UInt8) { base[count] = b; count += 1 }
+
+    @inline(__always)
+    private mutating func unsafeAppend(_ p: UnsafeBufferPointer<UInt8>) {
+        if let source = p.baseAddress { (base + count).update(from: source, count: p.count) }
+        count += p.count
+    }
+
+    @inline(__always)
+    mutating func append(_ b: UInt8) { ensure(1); unsafeAppend(b) }
+
+    @inline(__always)
+    mutating func append(_ p: UnsafeBufferPointer<UInt8>) { ensure(p.count); unsafeAppend(p) }
+
+    mutating func append(_ s: StaticString) { s.withUTF8Buffer { append($0) } }
+
+    /// Appends text known to need no escaping (an address, a number's digits), unquoted.
+    mutating func appendPlain(_ s: String) {
+        var s = s
+        s.withUTF8 { append($0) }
     }
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func appendDecimal<T: BinaryInteger>(_ value: T, into out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        if magnitude == 0 { out.append(UInt8(ascii: "0")); return }
-        var buffer = [UInt8](repeating: 0, count: 40)
-        var i = buffer.count
-        while magnitude > 0 {
-            i -= 1
-            buffer[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
-            magnitude /= 10
-        }
-        out.append(contentsOf: buffer[i...])
+    mutating func decimal<T: BinaryInteger>(_ value: T) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        decimal(UInt64(value.magnitude))
     }
 
-    public static func escape(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        var s = s
-        s.withUTF8 { utf8 in
-            var start = 0
-            for (i, b) in utf8.enumerated() where b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f {
-                out.append(contentsOf: utf8[start..<i])
+    /// The digits of `value`, written from the right into their final place.
+    mutating func decimal(_ value: UInt64) {
+        let digits = Self.digitCount(value)
+        ensure(digits)
+        var v = value
+        var i = count + digits
+        repeat {
+            i -= 1
+            base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+            v /= 10
+        } while v > 0
+        count += digits
+    }
+
+    static func digitCount(_ value: UInt64) -> Int {
+        var digits = 1, v = value
+        while v >= 10 { digits += 1; v /= 10 }
+        return digits
+    }
+
+    /// A number padded the way `String(repeating: "0", count: width - s.count) + s` pads
+    /// `s = String(value)`: zeros first (before a sign, for a negative number).
+    mutating func padded(_ value: Int64, width: Int) {
+        let length = Self.digitCount(UInt64(value.magnitude)) + (value < 0 ? 1 : 0)
+        for _ in length..<max(length, width) { append(UInt8(ascii: "0")) }
+        decimal(value)
+    }
+
+    /// Eight lowercase hex digits, quoted.
+    mutating func hex8(_ v: UInt32) {
+        ensure(10)
+        unsafeAppend(UInt8(ascii: "\""))
+        var shift: UInt32 = 28
+        while true {
+            unsafeAppend(Self.hex[Int(v >> shift & 0xf)])
+            if shift == 0 { break }
+            shift -= 4
+        }
+        unsafeAppend(UInt8(ascii: "\""))
+    }
+
+    // MARK: - Escaping
+
+    @inline(__always)
+    static func needsEscape(_ b: UInt8) -> Bool { b < 0x20 || b == 0x22 || b == 0x5c || b == 0x7f }
+
+    /// True when any byte of `w` might need escaping (< 0x20, '"', '\\', 0x7f): the exact
+    /// zero-byte tests of "Bit Twiddling Hacks"; bytes >= 0x80 never match.
+    @inline(__always)
+    static func wordNeedsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ v: UInt64) -> Bool { (v &- ones) & ~v & highs != 0 }
+        // A byte below 0x20: (b - 0x20) borrows into its high bit while b's own high bit is clear.
+        let below = (w &- ones &* 0x20) & ~w & highs
+        return below != 0 || hasZero(w ^ (ones &* 0x22)) || hasZero(w ^ (ones &* 0x5c)) || hasZero(w ^ (ones &* 0x7f))
+    }
+
+    /// A string value, quoted and escaped.
+    mutating func escape(_ s: String) {
+        if let done: Void = s.utf8.withContiguousStorageIfAvailable({ escape($0) }) { return done }
+        var copy = s
+        copy.withUTF8 { escape($0) }
+    }
+
+    mutating func escape(_ utf8: UnsafeBufferPointer<UInt8>) {
+        let n = utf8.count
+        var i = 0
+        // The common case: nothing to escape, one copy. Eight bytes at a time while they are clean.
+        if let start = utf8.baseAddress {
+            let raw = UnsafeRawPointer(start)
+            while n - i >= 8 && !Self.wordNeedsEscape(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) { i += 8 }
+        }
+        while i < n && !Self.needsEscape(utf8[i]) { i += 1 }
+        if i == n {
+            ensure(n + 2)
+            unsafeAppend(UInt8(ascii: "\""))
+            unsafeAppend(utf8)
+            unsafeAppend(UInt8(ascii: "\""))
+            return
+        }
+        append(UInt8(ascii: "\""))
+        var start = 0
+        while i < n {
+            let b = utf8[i]
+            if Self.needsEscape(b) {
+                append(UnsafeBufferPointer(rebasing: utf8[start..<i]))
+                ensure(6)
+                unsafeAppend(0x5c)
                 switch b {
-                case 0x22: out.append(contentsOf: [0x5c, 0x22])
-                case 0x5c: out.append(contentsOf: [0x5c, 0x5c])
-                case 0x0a: out.append(contentsOf: [0x5c, UInt8(ascii: "n")])
-                case 0x0d: out.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-                case 0x09: out.append(contentsOf: [0x5c, UInt8(ascii: "t")])
-                default: out.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xf)]])
+                case 0x22: unsafeAppend(0x22)
+                case 0x5c: unsafeAppend(0x5c)
+                case 0x0a: unsafeAppend(UInt8(ascii: "n"))
+                case 0x0d: unsafeAppend(UInt8(ascii: "r"))
+                case 0x09: unsafeAppend(UInt8(ascii: "t"))
+                default:
+                    unsafeAppend(UInt8(ascii: "u")); unsafeAppend(0x30); unsafeAppend(0x30)
+                    unsafeAppend(Self.hex[Int(b >> 4)]); unsafeAppend(Self.hex[Int(b & 0xf)])
                 }
                 start = i + 1
             }
-            out.append(contentsOf: utf8[start...])
+            i += 1
         }
-        out.append(UInt8(ascii: "\""))
+        append(UnsafeBufferPointer(rebasing: utf8[start..<n]))
+        append(UInt8(ascii: "\""))
+    }
+
+    public static func escape(_ s: String, into out: inout [UInt8]) {
+        var w = JSONWriter(capacity: s.utf8.count + 16)
+        w.escape(s)
+        w.withBytes { out.append(contentsOf: $0) }
     }
 
     /// Escaped JSON string as text (for callers that build a line around it).
     public static func escape(_ s: String, into out: inout String) {
-        var bytes: [UInt8] = []
-        escape(s, into: &bytes)
-        out += String(decoding: bytes, as: UTF8.self)
+        var w = JSONWriter(capacity: s.utf8.count + 16)
+        w.escape(s)
+        out += w.text
     }
 }
 
 /// RFC 3339 in UTC with microseconds, computed without Foundation's date formatters.
 public enum Timestamp {
     public static func rfc3339(_ seconds: Double) -> String {
+        var w = JSONWriter(capacity: 32)
+        append(seconds, into: &w)
+        return w.text
+    }
+
+    /// Appends the timestamp's text (27 bytes for years 0-9999, no quotes).
+    static func append(_ seconds: Double, into w: inout JSONWriter) {
         let micros = Int64((seconds * 1_000_000).rounded(.down))
         var days = micros / 86_400_000_000
         var rest = micros % 86_400_000_000
@@ -99,10 +274,17 @@ public enum Timestamp {
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
         let hour = rest / 3_600_000_000, minute = rest / 60_000_000 % 60, second = rest / 1_000_000 % 60
         let fraction = rest % 1_000_000
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(fraction, 6))Z"
+        w.padded(year, width: 4); w.append(UInt8(ascii: "-")); w.padded(month, width: 2)
+        w.append(UInt8(ascii: "-")); w.padded(day, width: 2); w.append(UInt8(ascii: "T"))
+        w.padded(hour, width: 2); w.append(UInt8(ascii: ":")); w.padded(minute, width: 2)
+        w.append(UInt8(ascii: ":")); w.padded(second, width: 2); w.append(UInt8(ascii: "."))
+        w.padded(fraction, width: 6); w.append(UInt8(ascii: "Z"))
+    }
+
+    /// The timestamp as a quoted JSON string.
+    static func appendJSON(_ seconds: Double, into w: inout JSONWriter) {
+        w.append(UInt8(ascii: "\""))
+        append(seconds, into: &w)
+        w.append(UInt8(ascii: "\""))
     }
 }

@@ -17,82 +17,89 @@ public enum RecordEncoder {
 
     static func header(_ w: inout JSONWriter, type: String, time: Double, context: RecordContext) {
         w.beginObject()
-        w.string("schema", schema)
-        w.string("type", type)
-        w.string("time", Timestamp.rfc3339(time))
-        w.string("host", context.host)
-        if let netns = context.netns { w.string("netns", netns) }
-        w.string("session", context.session)
-        if let watch = context.watch { w.string("watch", watch) }
+        w.str("schema", schema)
+        w.str("type", type)
+        w.key("time"); Timestamp.appendJSON(time, into: &w)
+        w.str("host", context.host)
+        if let netns = context.netns { w.str("netns", netns) }
+        w.str("session", context.session)
+        if let watch = context.watch { w.str("watch", watch) }
     }
 
     public static func path(_ p: PacketPath, context: RecordContext) -> String {
         var w = JSONWriter()
-        header(&w, type: "path", time: p.time, context: context)
-        w.string("backend", context.backend)
-        w.string("trace_id", hex8(p.traceID))
-        w.string("family", p.family.rawValue)
-        w.beginObject("packet")
-        w.string("iif", p.iif)
-        w.string("oif", p.oif)
-        w.string("src", p.packet.src.description)
-        w.string("dst", p.packet.dst.description)
-        w.string("proto", p.packet.protocolName)
-        if let v = p.packet.sport { w.int("sport", v) }
-        if let v = p.packet.dport { w.int("dport", v) }
-        if p.packet.tcpFlags != nil {
-            w.beginArray("tcp_flags")
-            for f in p.packet.tcpFlagList { w.string(nil, f) }
-            w.endArray()
-        }
-        if let v = p.packet.icmpType { w.int("icmp_type", v) }
-        if let v = p.packet.icmpCode { w.int("icmp_code", v) }
-        w.int("length", p.packet.length)
-        w.int("ttl", p.packet.ttl)
-        if let v = p.mark { w.int("mark", v) }
-        if let v = p.packet.ipID { w.int("ip_id", v) }
-        if let v = p.packet.flowLabel { w.int("flow_label", v) }
-        w.endObject()
-        if let ct = p.conntrack {
-            w.beginObject("conntrack")
-            if let s = ct.state { w.string("state", s) }
-            if let d = ct.direction { w.string("direction", d) }
-            w.beginArray("status")
-            for s in ct.status { w.string(nil, s) }
-            w.endArray()
-            if let id = ct.id { w.int("id", id) }
-            if let reason = ct.invalidReason { w.string("reason", reason) }
-            w.endObject()
-        }
-        w.beginArray("path")
-        for step in p.steps { encode(step, &w) }
-        w.endArray()
-        w.string("verdict", p.verdict.rawValue)
-        if let d = p.decidingStep {
-            w.beginObject("decided_by")
-            w.string("hook", d.hook.rawValue)
-            w.string("table", d.table)
-            w.string("chain", d.chain)
-            w.string("kind", d.kind == .policy ? "policy" : d.kind == .return ? "return" : "rule")
-            if let r = d.rule { w.int("rule", r) }
-            if let h = d.handle { w.int("handle", h) }
-            if let t = d.text { w.string("text", t) }
-            w.endObject()
-        }
-        if p.incomplete { w.bool("incomplete", true) }
-        encodeHints(p.hints, &w)
-        w.endObject()
+        path(p, context: context, into: &w)
         return w.text
     }
 
+    /// The path record into a writer (no newline): for sinks that take bytes, not a String.
+    public static func path(_ p: PacketPath, context: RecordContext, into w: inout JSONWriter) {
+        header(&w, type: "path", time: p.time, context: context)
+        w.str("backend", context.backend)
+        w.key("trace_id"); w.hex8(p.traceID)
+        w.str("family", p.family.rawValue)
+        w.object("packet")
+        w.str("iif", p.iif)
+        w.str("oif", p.oif)
+        w.key("src"); p.packet.src.appendJSON(into: &w)
+        w.key("dst"); p.packet.dst.appendJSON(into: &w)
+        w.str("proto", p.packet.protocolName)
+        if let v = p.packet.sport { w.num("sport", v) }
+        if let v = p.packet.dport { w.num("dport", v) }
+        if p.packet.tcpFlags != nil {
+            w.array("tcp_flags")
+            if let flags = p.packet.tcpFlags {
+                for (bit, name) in PacketSummary.tcpFlagNames where flags & bit != 0 { w.stringElement(name) }
+            }
+            w.endArray()
+        }
+        if let v = p.packet.icmpType { w.num("icmp_type", v) }
+        if let v = p.packet.icmpCode { w.num("icmp_code", v) }
+        w.num("length", p.packet.length)
+        w.num("ttl", p.packet.ttl)
+        if let v = p.mark { w.num("mark", v) }
+        if let v = p.packet.ipID { w.num("ip_id", v) }
+        if let v = p.packet.flowLabel { w.num("flow_label", v) }
+        w.endObject()
+        if let ct = p.conntrack {
+            w.object("conntrack")
+            if let s = ct.state { w.str("state", s) }
+            if let d = ct.direction { w.str("direction", d) }
+            w.array("status")
+            for s in ct.status { w.stringElement(s) }
+            w.endArray()
+            if let id = ct.id { w.num("id", id) }
+            if let reason = ct.invalidReason { w.str("reason", reason) }
+            w.endObject()
+        }
+        w.array("path")
+        for step in p.steps { encode(step, &w) }
+        w.endArray()
+        w.str("verdict", p.verdict.rawValue)
+        if let d = p.decidingStep {
+            w.object("decided_by")
+            w.str("hook", d.hook.rawValue)
+            w.str("table", d.table)
+            w.str("chain", d.chain)
+            w.str("kind", d.kind == .policy ? "policy" : d.kind == .return ? "return" : "rule")
+            if let r = d.rule { w.num("rule", r) }
+            if let h = d.handle { w.num("handle", h) }
+            if let t = d.text { w.str("text", t) }
+            w.endObject()
+        }
+        if p.incomplete { w.flag("incomplete", true) }
+        encodeHints(p.hints, &w)
+        w.endObject()
+    }
+
     static func encodeHints(_ hints: [Hint], _ w: inout JSONWriter) {
-        w.beginArray("hints")
+        w.array("hints")
         for h in hints {
             w.beginObject()
-            w.string("code", h.code)
-            w.string("message", h.message)
+            w.str("code", h.code)
+            w.str("message", h.message)
             if !h.evidence.isEmpty {
-                w.beginObject("evidence")
+                w.object("evidence")
                 for (k, v) in h.evidence { w.string(k, v) }
                 w.endObject()
             }
@@ -103,28 +110,29 @@ public enum RecordEncoder {
 
     static func encode(_ s: PathStep, _ w: inout JSONWriter) {
         w.beginObject()
-        w.string("hook", s.hook.rawValue)
-        w.string("table", s.table)
-        w.string("table_family", s.tableFamily.rawValue)
-        w.string("chain", s.chain)
-        w.string("kind", s.kind.rawValue)
-        if let r = s.rule { w.int("rule", r) }
-        if let h = s.handle { w.int("handle", h) }
-        if let t = s.text { w.string("text", t) }
-        w.string("verdict", s.verdict.rawValue)
-        if let t = s.target { w.string("target", t) }
+        w.str("hook", s.hook.rawValue)
+        w.str("table", s.table)
+        w.str("table_family", s.tableFamily.rawValue)
+        w.str("chain", s.chain)
+        w.str("kind", s.kind.rawValue)
+        if let r = s.rule { w.num("rule", r) }
+        if let h = s.handle { w.num("handle", h) }
+        if let t = s.text { w.str("text", t) }
+        w.str("verdict", s.verdict.rawValue)
+        if let t = s.target { w.str("target", t) }
         if let c = s.counters {
-            w.beginObject("counters"); w.int("packets", c.packets); w.int("bytes", c.bytes); w.endObject()
+            w.object("counters"); w.num("packets", c.packets); w.num("bytes", c.bytes); w.endObject()
         }
         if let nat = s.nat {
-            w.beginObject("nat")
-            for (key, e) in [("before", nat.before), ("after", nat.after)] {
-                w.beginObject(key)
-                w.string("src", e.src.description); w.string("dst", e.dst.description)
-                if let p = e.sport { w.int("sport", p) }
-                if let p = e.dport { w.int("dport", p) }
+            w.object("nat")
+            func endpoint(_ e: Endpoint) {
+                w.key("src"); e.src.appendJSON(into: &w); w.key("dst"); e.dst.appendJSON(into: &w)
+                if let p = e.sport { w.num("sport", p) }
+                if let p = e.dport { w.num("dport", p) }
                 w.endObject()
             }
+            w.object("before"); endpoint(nat.before)
+            w.object("after"); endpoint(nat.after)
             w.endObject()
         }
         w.endObject()
@@ -144,13 +152,13 @@ public enum RecordEncoder {
     public static func sessionStarted(_ info: SessionInfo, time: Double, context: RecordContext) -> String {
         var w = JSONWriter()
         header(&w, type: "session", time: time, context: context)
-        w.string("event", "started")
-        w.string("backend", context.backend)
-        w.string("filter", info.filter)
-        w.beginArray("families"); for f in info.families { w.string(nil, f) }; w.endArray()
-        w.string("table", info.table)
-        w.string("limit", info.limit)
-        w.beginArray("rules"); for r in info.rules { w.string(nil, r) }; w.endArray()
+        w.str("event", "started")
+        w.str("backend", context.backend)
+        w.str("filter", info.filter)
+        w.array("families"); for f in info.families { w.stringElement(f) }; w.endArray()
+        w.str("table", info.table)
+        w.str("limit", info.limit)
+        w.array("rules"); for r in info.rules { w.stringElement(r) }; w.endArray()
         w.endObject()
         return w.text
     }
@@ -160,16 +168,16 @@ public enum RecordEncoder {
                                     events: Int? = nil, lost: UInt64? = nil) -> String {
         var w = JSONWriter()
         header(&w, type: "session", time: time, context: context)
-        w.string("event", "ended")
-        w.string("backend", context.backend)
-        w.string("filter", info.filter)
-        w.beginArray("families"); for f in info.families { w.string(nil, f) }; w.endArray()
-        w.int("paths", paths)
-        if let events { w.int("events", events) }
-        if let lost { w.int("lost", lost) }
-        w.string("reason", reason)
+        w.str("event", "ended")
+        w.str("backend", context.backend)
+        w.str("filter", info.filter)
+        w.array("families"); for f in info.families { w.stringElement(f) }; w.endArray()
+        w.num("paths", paths)
+        if let events { w.num("events", events) }
+        if let lost { w.num("lost", lost) }
+        w.str("reason", reason)
         if !watched.isEmpty {
-            w.beginObject("watched"); for (k, v) in watched { w.string(k, v) }; w.endObject()
+            w.object("watched"); for (k, v) in watched { w.string(k, v) }; w.endObject()
         }
         if !hints.isEmpty { encodeHints(hints, &w) }
         w.endObject()
@@ -179,10 +187,10 @@ public enum RecordEncoder {
     public static func loss(count: UInt64, reason: String, detail: String?, time: Double, context: RecordContext) -> String {
         var w = JSONWriter()
         header(&w, type: "loss", time: time, context: context)
-        w.string("backend", context.backend)
-        w.int("count", count)
-        w.string("reason", reason)
-        if let detail { w.string("detail", detail) }
+        w.str("backend", context.backend)
+        w.num("count", count)
+        w.str("reason", reason)
+        if let detail { w.str("detail", detail) }
         w.endObject()
         return w.text
     }
@@ -190,8 +198,8 @@ public enum RecordEncoder {
     public static func error(message: String, code: String, time: Double, context: RecordContext) -> String {
         var w = JSONWriter()
         header(&w, type: "error", time: time, context: context)
-        w.string("message", message)
-        w.string("code", code)
+        w.str("message", message)
+        w.str("code", code)
         w.endObject()
         return w.text
     }

@@ -90,21 +90,33 @@ public struct NetlinkMessage: Sendable {
     /// (the rest of the datagram cannot be framed).
     public static func split(_ bytes: [UInt8]) throws -> [NetlinkMessage] {
         var messages: [NetlinkMessage] = []
-        var position = 0
-        while bytes.count - position >= headerSize {
+        try forEach(in: bytes) { messages.append($0) }
+        return messages
+    }
+
+    /// `split` without the array: calls `body` for each message of the datagram that lies at
+    /// `range` of `bytes` (a receive buffer, or one capture holding many datagrams). Offsets and
+    /// body ranges are indices into `bytes`. Messages before a framing error are delivered, then
+    /// the error is thrown, as `split` would throw it.
+    public static func forEach(in bytes: [UInt8], range: Range<Int>? = nil, _ body: (NetlinkMessage) throws -> Void) throws {
+        let start = range?.lowerBound ?? 0
+        let end = min(range?.upperBound ?? bytes.count, bytes.count)
+        var position = start
+        var any = false
+        while end - position >= headerSize {
             let length = Int(Bytes.le32(bytes, position))
-            guard length >= headerSize, length <= bytes.count - position else {
-                throw DecodeError.badLength(what: "netlink message", offset: position, length: length)
+            guard length >= headerSize, length <= end - position else {
+                throw DecodeError.badLength(what: "netlink message", offset: position - start, length: length)
             }
-            messages.append(NetlinkMessage(
+            any = true
+            try body(NetlinkMessage(
                 type: Bytes.le16(bytes, position + 4), flags: Bytes.le16(bytes, position + 6),
                 sequence: Bytes.le32(bytes, position + 8), portID: Bytes.le32(bytes, position + 12),
                 offset: position, body: (position + headerSize)..<(position + length)))
             position += (length + 3) & ~3
         }
-        if position < bytes.count, messages.isEmpty {
-            throw DecodeError.truncated(what: "netlink message header", offset: position, need: headerSize, have: bytes.count - position)
+        if position < end, !any {
+            throw DecodeError.truncated(what: "netlink message header", offset: position - start, need: headerSize, have: end - position)
         }
-        return messages
     }
 }

@@ -36,9 +36,11 @@ public struct NftTraceEvent: Equatable, Sendable {
     public var iifType: UInt16?
     public var oifType: UInt16?
     public var mark: UInt32?
-    public var linkHeader: [UInt8]?
-    public var networkHeader: [UInt8]?
-    public var transportHeader: [UInt8]?
+    /// The headers as the kernel dumped them: slices of the received datagram (no copy; an
+    /// event that is kept keeps its datagram's buffer alive).
+    public var linkHeader: ArraySlice<UInt8>?
+    public var networkHeader: ArraySlice<UInt8>?
+    public var transportHeader: ArraySlice<UInt8>?
     public var conntrack: Conntrack?
 
     /// The kernel dumps headers once per base-chain run: an event that has them starts a run.
@@ -112,9 +114,9 @@ public enum NftTraceDecoder {
                     default: break
                     }
                 }
-            case A.linkHeader: event.linkHeader = reader.raw(a)
-            case A.networkHeader: event.networkHeader = reader.raw(a)
-            case A.transportHeader: event.transportHeader = reader.raw(a)
+            case A.linkHeader: event.linkHeader = bytes[a.payload]
+            case A.networkHeader: event.networkHeader = bytes[a.payload]
+            case A.transportHeader: event.transportHeader = bytes[a.payload]
             case A.iif: event.iif = try reader.be32(a, "NFTA_TRACE_IIF")
             case A.oif: event.oif = try reader.be32(a, "NFTA_TRACE_OIF")
             case A.iifType: event.iifType = try reader.be16(a, "NFTA_TRACE_IIFTYPE")

@@ -56,6 +56,23 @@ public struct PacketSummary: Equatable, Sendable {
     }
 }
 
+/// A header as the kernel dumped it, read from where it lies in its datagram (a slice), indexed
+/// from 0 like a header of its own.
+struct HeaderView {
+    let bytes: ArraySlice<UInt8>
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+    var count: Int { bytes.count }
+    subscript(_ i: Int) -> UInt8 { bytes[bytes.startIndex + i] }
+    func be16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
+    func slice(_ r: Range<Int>) -> ArraySlice<UInt8> { bytes[(bytes.startIndex + r.lowerBound)..<(bytes.startIndex + r.upperBound)] }
+    /// Bytes.need, on the view.
+    func need(_ offset: Int, _ count: Int, _ what: String) throws {
+        guard offset >= 0, count >= 0, offset <= self.count, self.count - offset >= count else {
+            throw DecodeError.truncated(what: what, offset: offset, need: count, have: max(0, self.count - max(0, offset)))
+        }
+    }
+}
+
 public enum PacketHeaders {
     /// IPv6 extension headers that are walked to find the transport protocol.
     static let ipv6ExtensionHeaders: Set<UInt8> = [0, 43, 44, 60, 51, 135, 139, 140]
@@ -64,7 +81,13 @@ public enum PacketHeaders {
     /// hook family from NFTA_TRACE_NFPROTO (2 = IPv4, 10 = IPv6); when absent the version
     /// nibble decides.
     public static func parse(network: [UInt8], transport: [UInt8]?, nfproto: UInt32?) throws -> PacketSummary {
-        try Bytes.need(network, 0, 1, "network header")
+        try parse(network: network[...], transport: transport?[...], nfproto: nfproto)
+    }
+
+    /// The same for headers that lie in a received datagram (NftTraceEvent's), without a copy.
+    public static func parse(network: ArraySlice<UInt8>, transport: ArraySlice<UInt8>?, nfproto: UInt32?) throws -> PacketSummary {
+        let network = HeaderView(network), transport = transport.map(HeaderView.init)
+        try network.need(0, 1, "network header")
         let version = network[0] >> 4
         if nfproto == 10 || (nfproto == nil && version == 6) {
             return try parseIPv6(network, transport: transport)
@@ -76,8 +99,8 @@ public enum PacketHeaders {
                                        detail: "not IPv4 or IPv6 (nfproto \(nfproto.map(String.init) ?? "none"), version \(version))")
     }
 
-    static func parseIPv4(_ h: [UInt8], transport: [UInt8]?) throws -> PacketSummary {
-        try Bytes.need(h, 0, 20, "IPv4 header")
+    static func parseIPv4(_ h: HeaderView, transport: HeaderView?) throws -> PacketSummary {
+        try h.need(0, 20, "IPv4 header")
         guard h[0] >> 4 == 4 else {
             throw DecodeError.invalidValue(what: "IPv4 header", offset: 0, detail: "version \(h[0] >> 4)")
         }
@@ -85,12 +108,12 @@ public enum PacketHeaders {
         guard headerLength >= 20 else {
             throw DecodeError.invalidValue(what: "IPv4 header", offset: 0, detail: "header length \(headerLength)")
         }
-        let fragment = Bytes.be16(h, 6)
+        let fragment = h.be16(6)
         var summary = PacketSummary(
             family: .ip,
-            src: IPAddress(bytes: h[12..<16])!, dst: IPAddress(bytes: h[16..<20])!,
-            protocolNumber: h[9], length: Int(Bytes.be16(h, 2)), ttl: h[8],
-            ipID: Bytes.be16(h, 4))
+            src: IPAddress(bytes: h.slice(12..<16))!, dst: IPAddress(bytes: h.slice(16..<20))!,
+            protocolNumber: h[9], length: Int(h.be16(2)), ttl: h[8],
+            ipID: h.be16(4))
         summary.isLaterFragment = fragment & 0x1fff != 0
         if let transport, !summary.isLaterFragment {
             try parseTransport(&summary, transport)
@@ -98,8 +121,8 @@ public enum PacketHeaders {
         return summary
     }
 
-    static func parseIPv6(_ h: [UInt8], transport: [UInt8]?) throws -> PacketSummary {
-        try Bytes.need(h, 0, 40, "IPv6 header")
+    static func parseIPv6(_ h: HeaderView, transport: HeaderView?) throws -> PacketSummary {
+        try h.need(0, 40, "IPv6 header")
         guard h[0] >> 4 == 6 else {
             throw DecodeError.invalidValue(what: "IPv6 header", offset: 0, detail: "version \(h[0] >> 4)")
         }
@@ -112,7 +135,7 @@ public enum PacketHeaders {
             let current = next
             next = h[offset]
             if current == 44 {  // fragment header: fixed 8 bytes
-                laterFragment = Bytes.be16(h, offset + 2) & 0xfff8 != 0
+                laterFragment = h.be16(offset + 2) & 0xfff8 != 0
                 offset += 8
             } else if current == 51 {  // AH: length in 4-byte units, minus 2
                 offset += (Int(h[offset + 1]) + 2) * 4
@@ -125,9 +148,9 @@ public enum PacketHeaders {
         }
         var summary = PacketSummary(
             family: .ip6,
-            src: IPAddress(bytes: h[8..<24])!, dst: IPAddress(bytes: h[24..<40])!,
-            protocolNumber: next, length: Int(Bytes.be16(h, 4)) + 40, ttl: h[7],
-            flowLabel: (UInt32(h[1] & 0x0f) << 16) | UInt32(Bytes.be16(h, 2)))
+            src: IPAddress(bytes: h.slice(8..<24))!, dst: IPAddress(bytes: h.slice(24..<40))!,
+            protocolNumber: next, length: Int(h.be16(4)) + 40, ttl: h[7],
+            flowLabel: (UInt32(h[1] & 0x0f) << 16) | UInt32(h.be16(2)))
         summary.isLaterFragment = laterFragment
         summary.protocolKnown = !ipv6ExtensionHeaders.contains(next)
         if let transport, !laterFragment, summary.protocolKnown, next != 59 {
@@ -139,22 +162,26 @@ public enum PacketHeaders {
     /// Completes a summary whose transport protocol the headers did not tell, when it is known
     /// another way (fwtrace's own trace rule matched exactly one protocol).
     public static func resolveProtocol(_ summary: inout PacketSummary, protocol number: UInt8, transport: [UInt8]?) {
+        resolveProtocol(&summary, protocol: number, transport: transport?[...])
+    }
+
+    public static func resolveProtocol(_ summary: inout PacketSummary, protocol number: UInt8, transport: ArraySlice<UInt8>?) {
         guard !summary.protocolKnown else { return }
         summary.protocolNumber = number
         summary.protocolKnown = true
-        if let transport, !summary.isLaterFragment { try? parseTransport(&summary, transport) }
+        if let transport, !summary.isLaterFragment { try? parseTransport(&summary, HeaderView(transport)) }
     }
 
-    static func parseTransport(_ s: inout PacketSummary, _ t: [UInt8]) throws {
+    static func parseTransport(_ s: inout PacketSummary, _ t: HeaderView) throws {
         switch s.protocolNumber {
         case 6:
-            try Bytes.need(t, 0, 14, "TCP header")
-            s.sport = Bytes.be16(t, 0); s.dport = Bytes.be16(t, 2); s.tcpFlags = t[13]
+            try t.need(0, 14, "TCP header")
+            s.sport = t.be16(0); s.dport = t.be16(2); s.tcpFlags = t[13]
         case 17, 136, 132, 33:
-            try Bytes.need(t, 0, 4, "\(s.protocolName) header")
-            s.sport = Bytes.be16(t, 0); s.dport = Bytes.be16(t, 2)
+            try t.need(0, 4, "\(s.protocolName) header")
+            s.sport = t.be16(0); s.dport = t.be16(2)
         case 1, 58:
-            try Bytes.need(t, 0, 2, "\(s.protocolName) header")
+            try t.need(0, 2, "\(s.protocolName) header")
             s.icmpType = t[0]; s.icmpCode = t[1]
         default:
             break
