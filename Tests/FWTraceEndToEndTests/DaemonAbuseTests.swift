@@ -107,8 +107,9 @@ final class DaemonAbuseTests: XCTestCase {
         reader.standardOutput = out
         try reader.run()
         eventually("the client's session started") { ((try? daemon.status()) ?? [:])[array: "sessions"].count == 1 }
-        // Far more records than the client's buffers hold.
-        for _ in 0..<4 { try lab.send(["udpflood", "10.99.0.2", "9", "2000"]); usleep(300_000) }
+        // Far more records than the client's buffers hold: the limit (900/s) lets about 900
+        // paths a second through while the flood lasts (a second or more), ~1 KiB each.
+        for _ in 0..<3 { try lab.send(["udpflood", "10.99.0.2", "9", "40000"]) }
         try daemon.waitFor("cut off", timeout: 15)
         reader.waitUntilExit()
         XCTAssertEqual(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), "closed-by-daemon")
