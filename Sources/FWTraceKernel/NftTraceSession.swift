@@ -19,6 +19,9 @@ public final class NftTraceSession {
         public var conntrackInvalid = false
         /// Ends the session when readable (the daemon's eventfd); nil: SIGINT/SIGTERM/SIGHUP do.
         public var stopFD: Int32?
+        /// Called each time the session goes back to wait for the kernel: the moment to flush
+        /// output gathered from the batch just handled.
+        public var beforeWait: (@Sendable () -> Void)?
         public init(session: String, filter: TraceFilter, limit: RateLimit?) {
             self.session = session; self.filter = filter; self.limit = limit
         }

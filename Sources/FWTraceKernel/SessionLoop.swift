@@ -34,6 +34,7 @@ final class SessionLoop {
     /// Waits until one of `fds` is readable or the quiet period is due; `.stop` on a signal or the
     /// timeout (recorded in the summary). `pending` says whether paths await their quiet period.
     func wait(on fds: [Int32], pending: Bool) throws -> Wake {
+        options.beforeWait?()
         let now = NftTraceSession.now()
         if let timeout = options.timeout, now - started >= timeout { summary.reason = .timeout; return .stop }
         var wait = pending ? options.quietPeriod / 2 : 0.5
