@@ -14,6 +14,9 @@
 // Glibc module; declare them here instead (they are in every glibc fwtrace supports).
 extern int setns(int fd, int nstype);
 extern int pipe2(int pipefd[2], int flags);
+// accept4 too (the control socket's connections get SOCK_CLOEXEC atomically).
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+static inline int fwt_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
 
 // recvmmsg(2) and struct mmsghdr are GNU extensions too: the kernel's struct under a prefixed
 // name, and the call through syscall(2), so no glibc declaration can clash with them.
@@ -42,4 +45,5 @@ static const int fwt_efd_cloexec = EFD_CLOEXEC;
 // struct ucred and SO_PEERCRED are also _GNU_SOURCE-only: the control socket's peer check.
 struct fwt_ucred { pid_t pid; uid_t uid; gid_t gid; };
 static const int fwt_so_peercred = 17; /* SO_PEERCRED */
+static const int fwt_so_peergroups = 59; /* SO_PEERGROUPS, Linux 4.13 */
 #endif

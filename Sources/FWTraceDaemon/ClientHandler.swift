@@ -95,6 +95,11 @@ final class ClientHandler: @unchecked Sendable {
             throw ProtocolError("bad-request", "invalid backend '\(request.backend)': auto, nft or legacy", exit: ExitCode.usage)
         }
         var namespace: NetworkNamespace?
+        if let netns = request.netns, peer.uid != 0, netns.allSatisfy(\.isNumber) {
+            // A PID's namespace may be one the client made itself (unshare -Urn), where root would
+            // then read a ruleset the client controls. Names under /run/netns are root's.
+            throw ProtocolError("bad-request", "through the daemon, only root may name a namespace by PID; use its `ip netns` name", exit: ExitCode.usage)
+        }
         if let netns = request.netns {
             do { namespace = try NetworkNamespace.resolve(netns) } catch let error as UserFacingError {
                 throw ProtocolError("unavailable", error.message, exit: error.exitCode)

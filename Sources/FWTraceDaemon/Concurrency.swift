@@ -1,13 +1,10 @@
 import Foundation
 import Glibc
 import CNetfilter
+import FWTraceKernel
 
 public enum Clock {
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    public static func now() -> Double { NftTraceSession.now() }
     public static func monotonic() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -32,24 +29,23 @@ public final class Wakeup: @unchecked Sendable {
     public let fd: Int32
     public init() throws {
         fd = eventfd(0, fwt_efd_nonblock | fwt_efd_cloexec)
-        guard fd >= 0 else { throw DaemonError("eventfd: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw SystemError("eventfd") }
     }
     public func signal() { var one: UInt64 = 1; _ = write(fd, &one, 8) }
     public func drain() { var value: UInt64 = 0; _ = read(fd, &value, 8) }
     deinit { close(fd) }
 }
 
-public struct DaemonError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
 
 /// A thread of our own (pthread), joinable with a deadline. Sessions need a thread each: a thread
 /// enters a network namespace with setns, which moves only the calling thread.
 public final class WorkerThread: @unchecked Sendable {
-    private let body: @Sendable () -> Void
+    /// Released once it has run: the body usually captures the object that owns this thread,
+    /// and keeping it would make a cycle (and leak that object's descriptors).
+    private var body: (@Sendable () -> Void)?
     private var thread = pthread_t()
     private let finished = Locked(false)
+    private let started = Locked(false)
     public let name: String
 
     public init(name: String, _ body: @escaping @Sendable () -> Void) {
@@ -60,18 +56,23 @@ public final class WorkerThread: @unchecked Sendable {
         let box = Unmanaged.passRetained(self)
         let rc = pthread_create(&thread, nil, { raw in
             let worker = Unmanaged<WorkerThread>.fromOpaque(raw!).takeRetainedValue()
-            worker.body()
+            worker.body?()
+            worker.body = nil
             worker.finished.withLock { $0 = true }
             return nil
         }, box.toOpaque())
-        if rc != 0 { box.release(); throw DaemonError("pthread_create: \(String(cString: strerror(rc)))") }
+        if rc != 0 { box.release(); throw SystemError("pthread_create", errno: rc) }
+        started.withLock { $0 = true }
     }
 
     public var isFinished: Bool { finished.current }
+    /// Never started, or started and done: nothing runs on it.
+    public var isIdle: Bool { !started.current || finished.current }
 
     /// Waits until the thread ends or the deadline (monotonic seconds) passes; true if it ended.
     @discardableResult
     public func join(until deadline: Double) -> Bool {
+        guard started.current else { return true }
         while !isFinished {
             if Clock.monotonic() >= deadline { return false }
             usleep(10_000)
@@ -100,6 +101,8 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
 
     public func push(_ item: Element) {
         lock.lock()
+        // The consumer takes everything at once: it needs waking only when the queue was empty.
+        let wasEmpty = count == 0
         if count == capacity {
             items[head] = nil
             head = (head + 1) % capacity
@@ -109,7 +112,7 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         items[(head + count) % capacity] = item
         count += 1
         lock.unlock()
-        wakeup.signal()
+        if wasEmpty { wakeup.signal() }
     }
 
     /// Everything queued, oldest first, and how many were dropped since the last take.

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import CNetfilter
 import FWTraceCore
 import FWTraceKernel
 
@@ -37,6 +38,10 @@ public final class Daemon: @unchecked Sendable {
     var watches: [String: WatchEntry] = [:]
     let watchConfigs = Locked<[DaemonConfig.Watch]>([])
     let clients = Locked<[Int: WorkerThread]>([:])
+    /// Sessions told to stop whose thread had not ended by its deadline: they stay counted (and
+    /// in status) until it ends, and stop() still waits for them.
+    let lingering = Locked<Set<String>>([])
+    let stopping = Locked(false)
     let host = TraceJob.hostname()
     let daemonSession: String
     let started = Clock.now()
@@ -106,6 +111,7 @@ public final class Daemon: @unchecked Sendable {
                 lastTick = now
                 superviseWatches()
                 reapClients()
+                reapLingering()
             }
         }
         return stop()
@@ -190,9 +196,9 @@ public final class Daemon: @unchecked Sendable {
         guard let entry = watches.removeValue(forKey: name) else { return }
         if let runner = entry.runner {
             runner.requestStop()
-            if !runner.join(until: deadline) { Self.log("watch \(name): session did not stop in time", priority: 3) }
+            if !runner.join(until: deadline) { Self.log("watch \(name): session did not stop in time; still counted until it does", priority: 3) }
         }
-        if let session = entry.session { sessions.withLock { $0[session] = nil } }
+        if let session = entry.session { release(session) }
         Self.log("watch \(name) stopped")
     }
 
@@ -202,6 +208,7 @@ public final class Daemon: @unchecked Sendable {
         for (name, entry) in watches {
             if let runner = entry.runner {
                 guard runner.isFinished else { continue }
+                runner.join(until: Clock.monotonic() + 1)
                 let stats = runner.stats.current
                 if let session = entry.session { sessions.withLock { $0[session] = nil } }
                 var updated = entry
@@ -269,6 +276,7 @@ public final class Daemon: @unchecked Sendable {
 
     func stop() -> Int32 {
         notify.send("STOPPING=1")
+        sessions.withLock { _ in stopping.withLock { $0 = true } }
         let deadline = Clock.monotonic() + settings.current.stopTimeout
         if listenFD >= 0 { close(listenFD); listenFD = -1 }
         unlink(config.settings.socketPath)
@@ -289,9 +297,15 @@ public final class Daemon: @unchecked Sendable {
     // MARK: - clients
 
     func acceptClient() {
-        let fd = accept(listenFD, nil, nil)
-        guard fd >= 0 else { return }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let fd = fwt_accept4(listenFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+        guard fd >= 0 else {
+            // Out of descriptors: the socket stays readable; pause instead of spinning on it.
+            if errno == EMFILE || errno == ENFILE {
+                Self.log("cannot accept a control connection: \(String(cString: strerror(errno)))", priority: 3)
+                usleep(200_000)
+            }
+            return
+        }
         // Each connection has a thread; a flood of idle connections must not become a flood of
         // threads. Beyond the cap, one error line (never waited on) and the door closes.
         if clients.withLock({ $0.values.filter { !$0.isFinished }.count }) >= Self.maxConnections {
@@ -309,6 +323,17 @@ public final class Daemon: @unchecked Sendable {
         if (try? worker.start()) == nil { close(fd); clients.withLock { $0[id] = nil } }
     }
 
+    func reapLingering() {
+        for session in lingering.current {
+            guard let runner = sessions.withLock({ $0[session]?.runner }) else { lingering.withLock { _ = $0.remove(session) }; continue }
+            if runner.isFinished {
+                runner.join(until: Clock.monotonic() + 1)
+                sessions.withLock { $0[session] = nil }
+                lingering.withLock { _ = $0.remove(session) }
+            }
+        }
+    }
+
     func reapClients() {
         let done = clients.withLock { all in all.filter { $0.value.isFinished } }
         for (id, worker) in done {
@@ -321,6 +346,7 @@ public final class Daemon: @unchecked Sendable {
     func reserve(_ entry: SessionEntry, session: String) throws {
         let limits = settings.current
         try sessions.withLock { all in
+            guard !stopping.current else { throw ProtocolError("unavailable", "the daemon is stopping", exit: ExitCode.unavailable) }
             guard all.count < limits.maxSessions else {
                 throw ProtocolError("too-many-sessions", "the daemon already runs \(all.count) sessions (max_sessions = \(limits.maxSessions)); try again later", exit: ExitCode.unavailable)
             }
@@ -332,7 +358,15 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    func release(_ session: String) { sessions.withLock { $0[session] = nil } }
+    /// Forgets a session once its thread has ended; until then it stays counted and listed.
+    func release(_ session: String) {
+        let done = sessions.withLock { all -> Bool in
+            guard let runner = all[session]?.runner else { return true }
+            if runner.isFinished { all[session] = nil; return true }
+            return false
+        }
+        if !done { lingering.withLock { _ = $0.insert(session) } }
+    }
 
     // MARK: - status
 

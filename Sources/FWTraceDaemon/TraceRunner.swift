@@ -23,7 +23,7 @@ public final class TraceRunner: @unchecked Sendable {
     public let job: TraceJob
     public let stats = Locked(Stats())
     private let stopWakeup: Wakeup
-    private var worker: WorkerThread?
+    private var worker: WorkerThread!
     private let output: @Sendable (OutputRecord) -> Void
     private let log: @Sendable (String) -> Void
     private let onEnd: @Sendable () -> Void
@@ -37,17 +37,16 @@ public final class TraceRunner: @unchecked Sendable {
         self.output = output
         self.log = log
         self.onEnd = onEnd
+        // Made here, before anyone can see this runner: start() only starts it.
+        worker = WorkerThread(name: "trace-\(job.options.session)") { [self] in run() }
     }
 
-    public func start() throws {
-        let worker = WorkerThread(name: "trace-\(job.options.session)") { [self] in run() }
-        self.worker = worker
-        try worker.start()
-    }
+    public func start() throws { try worker.start() }
 
     public func requestStop() { stopWakeup.signal() }
-    public var isFinished: Bool { worker?.isFinished ?? true }
-    @discardableResult public func join(until deadline: Double) -> Bool { worker?.join(until: deadline) ?? true }
+    /// Nothing runs (never started, or ended): its rules are gone.
+    public var isFinished: Bool { worker.isIdle }
+    @discardableResult public func join(until deadline: Double) -> Bool { worker.join(until: deadline) }
 
     private func run() {
         defer { onEnd() }

@@ -109,6 +109,14 @@ public enum LegacyBindingState {
         }.sorted()
     }
 
+    /// The live process whose session holds this namespace's binding record (this process
+    /// included), if any: a second legacy session must not overwrite (and then delete) it.
+    public static func liveOwner() -> Int32? {
+        guard let text = try? String(contentsOfFile: path(), encoding: .utf8),
+              let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }) else { return nil }
+        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+    }
+
     /// Restores the bindings a dead session left in place; returns what it restored.
     public static func recoverOrphan() -> [String] {
         guard let text = try? String(contentsOfFile: path(), encoding: .utf8) else { return [] }

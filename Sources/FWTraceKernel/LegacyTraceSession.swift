@@ -20,6 +20,9 @@ public final class LegacyTraceSession {
 
         for line in LegacyInstaller.sweepOrphans() { notice("removed a TRACE rule left by an earlier fwtrace that did not exit cleanly: \(line)") }
         for line in LegacyBindingState.recoverOrphan() { notice("repaired the logger binding an earlier fwtrace left: \(line)") }
+        if let owner = LegacyBindingState.liveOwner() {
+            throw UserFacingError("nfnetlink_log group 0 is already bound in this namespace by another fwtrace legacy session (pid \(owner)\(owner == getpid() ? ", this daemon" : "")): it has one reader; stop that session or use --backend nft", exitCode: ExitCode.unavailable)
+        }
 
         let pfs = families.map { $0 == .ip ? UInt8(2) : UInt8(10) }.sorted()
         var previous: [UInt8: String] = [:]
