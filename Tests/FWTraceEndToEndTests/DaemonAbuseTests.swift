@@ -146,4 +146,30 @@ final class DaemonAbuseTests: XCTestCase {
         }
         try assertStillServing("a connection flood")
     }
+
+    /// Sessions come and go without leaving descriptors behind (each has eventfds, sockets and a
+    /// thread), and an unprivileged client may not name a namespace by PID.
+    func testSessionsLeaveNoDescriptorsAndPidNamespacesAreRootOnly() throws {
+        let pid = try XCTUnwrap(daemon.process?.processIdentifier)
+        func descriptors() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd"))?.count ?? -1 }
+        // One session first, so that lazily opened descriptors (sockets, libraries) are counted.
+        _ = try E2E.run(["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "follow", "--socket", daemon.socketPath,
+                         "--netns", lab.server, "--dport", "443", "--timeout", "300ms"], check: false)
+        eventually("the first session ended") { ((try? daemon.status()) ?? [:])[array: "sessions"].isEmpty }
+        let before = descriptors()
+        for _ in 0..<6 {
+            let r = try E2E.run(["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "follow", "--socket", daemon.socketPath,
+                                 "--netns", lab.server, "--dport", "443", "--timeout", "300ms"], check: false)
+            XCTAssertEqual(r.status, 3, r.stderr)
+        }
+        eventually("the sessions ended") { ((try? daemon.status()) ?? [:])[array: "sessions"].isEmpty }
+        eventually("descriptors back to \(before), now \(descriptors())", timeout: 5) { descriptors() <= before }
+
+        let serverPID = try XCTUnwrap(Int32(try lab.server(["sh", "-c", "sleep 5 & echo $!"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let byPID = try E2E.run(["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "follow", "--socket", daemon.socketPath,
+                                 "--netns", String(serverPID), "--dport", "443", "--count", "1"], check: false)
+        XCTAssertEqual(byPID.status, 2, byPID.stderr)
+        XCTAssertTrue(byPID.stderr.contains("only root may name a namespace by PID"), byPID.stderr)
+        try assertStillServing("PID namespaces and many sessions")
+    }
 }
