@@ -238,21 +238,7 @@ final class LineWriter: Sendable {
     func write(_ line: String) {
         var text = line
         if !text.hasSuffix("\n") { text += "\n" }
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBufferPointer { writeAll(fd, $0) }
-    }
-}
-
-/// Writes every byte, retrying short writes; gives up quietly on a closed pipe or an error.
-func writeAll(_ fd: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
-    var offset = 0
-    while offset < bytes.count {
-        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if n < 0 {
-            if errno == EINTR { continue }
-            return
-        }
-        offset += n
+        writeAll(fd, Array(text.utf8))
     }
 }
 
@@ -281,7 +267,7 @@ final class BatchedOutput: @unchecked Sendable {
 
     func flush() {
         guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBufferPointer { writeAll(fd, $0) }
+        buffer.withUnsafeBytes { writeAll(fd, $0) }
         buffer.removeAll(keepingCapacity: true)
     }
 }

@@ -22,18 +22,14 @@ enum ControlSocket {
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        guard unixAddress(path) != nil, !path.hasPrefix("@") else {
             close(fd)
             throw UserFacingError("the control socket path \(path) is too long (at most 107 bytes)", exitCode: ExitCode.usage)
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
         // Created with no access for anyone, then opened up to exactly the configured mode: no
         // window in which the socket is reachable with umask's permissions.
         let previous = umask(0o777)
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let rc = withUnixAddress(path) { bind(fd, $0, $1) }
         umask(previous)
         guard rc == 0 else {
             let e = errno; close(fd)

@@ -11,51 +11,61 @@ public struct OutputRecord: Sendable {
     /// syslog priority: 6 info (accepted paths, sessions), 5 notice (other verdicts), 4 warning
     /// (dropped/rejected), 3 err (loss, error).
     public var priority: Int
-    public var fields: [Field]
-    /// The path itself, for a client that asked for the text view.
+    /// The path itself: for a client that asked for the text view, and journald's fields.
     public var path: PacketPath?
+    public var context: RecordContext?
+    /// Fields known only where the record was made (a sink's loss names the sink).
+    var extraFields: [Field]
 
-    public init(line: String, type: String, verdict: String? = nil, priority: Int, fields: [Field], path: PacketPath? = nil) {
-        self.line = line; self.type = type; self.verdict = verdict; self.priority = priority; self.fields = fields; self.path = path
+    public init(line: String, type: String, verdict: String? = nil, priority: Int, fields: [Field] = [],
+                path: PacketPath? = nil, context: RecordContext? = nil) {
+        self.line = line; self.type = type; self.verdict = verdict; self.priority = priority
+        self.extraFields = fields; self.path = path; self.context = context
     }
 
     public static func path(_ path: PacketPath, context: RecordContext) -> OutputRecord {
-        var fields: [Field] = [Field(name: "FWTRACE_TYPE", value: "path"), Field(name: "FWTRACE_VERDICT", value: path.verdict.rawValue)]
-        func add(_ name: String, _ value: String?) { if let value { fields.append(Field(name: name, value: value)) } }
-        if let step = path.decidingStep {
-            add("FWTRACE_TABLE", step.table)
-            add("FWTRACE_CHAIN", step.chain)
-            add("FWTRACE_RULE", step.rule.map(String.init))
-            add("FWTRACE_RULE_TEXT", step.text)
-            add("FWTRACE_DECIDED_BY", step.kind.rawValue)
-        }
-        add("FWTRACE_FAMILY", path.family.rawValue)
-        add("FWTRACE_SRC", path.packet.src.description)
-        add("FWTRACE_DST", path.packet.dst.description)
-        add("FWTRACE_PROTO", path.packet.protocolName)
-        add("FWTRACE_SPORT", path.packet.sport.map(String.init))
-        add("FWTRACE_DPORT", path.packet.dport.map(String.init))
-        add("FWTRACE_IIF", path.iif)
-        add("FWTRACE_OIF", path.oif)
-        add("FWTRACE_CT_STATE", path.conntrack?.state)
-        if !path.hints.isEmpty { add("FWTRACE_HINTS", path.hints.map(\.code).joined(separator: " ")) }
-        fields += common(context)
         // warning for drops and rejects, info for accepts, notice for the rest (queue, stolen, unknown).
         let priority = path.verdict == .drop || path.verdict == .reject ? 4 : path.verdict == .accept ? 6 : 5
         return OutputRecord(line: RecordEncoder.path(path, context: context), type: "path", verdict: path.verdict.rawValue,
-                            priority: priority, fields: fields, path: path)
+                            priority: priority, path: path, context: context)
     }
 
     public static func other(_ line: String, type: String, context: RecordContext?) -> OutputRecord {
-        OutputRecord(line: line, type: type, priority: type == "loss" || type == "error" ? 3 : 6,
-                     fields: [Field(name: "FWTRACE_TYPE", value: type)] + (context.map(common) ?? []))
+        OutputRecord(line: line, type: type, priority: type == "loss" || type == "error" ? 3 : 6, context: context)
     }
 
-    static func common(_ context: RecordContext) -> [Field] {
-        var fields = [Field(name: "FWTRACE_SESSION", value: context.session), Field(name: "FWTRACE_BACKEND", value: context.backend)]
-        if let netns = context.netns { fields.append(Field(name: "FWTRACE_NETNS", value: netns)) }
-        if let watch = context.watch { fields.append(Field(name: "FWTRACE_WATCH", value: watch)) }
-        return fields
+    /// What journald indexes. Built by the journald sink only, not for every record on the
+    /// trace thread.
+    public var fields: [Field] {
+        var fields = [Field(name: "FWTRACE_TYPE", value: type)]
+        func add(_ name: String, _ value: String?) { if let value { fields.append(Field(name: name, value: value)) } }
+        if let path {
+            add("FWTRACE_VERDICT", path.verdict.rawValue)
+            if let step = path.decidingStep {
+                add("FWTRACE_TABLE", step.table)
+                add("FWTRACE_CHAIN", step.chain)
+                add("FWTRACE_RULE", step.rule.map(String.init))
+                add("FWTRACE_RULE_TEXT", step.text)
+                add("FWTRACE_DECIDED_BY", step.kind.rawValue)
+            }
+            add("FWTRACE_FAMILY", path.family.rawValue)
+            add("FWTRACE_SRC", path.packet.src.description)
+            add("FWTRACE_DST", path.packet.dst.description)
+            add("FWTRACE_PROTO", path.packet.protocolName)
+            add("FWTRACE_SPORT", path.packet.sport.map(String.init))
+            add("FWTRACE_DPORT", path.packet.dport.map(String.init))
+            add("FWTRACE_IIF", path.iif)
+            add("FWTRACE_OIF", path.oif)
+            add("FWTRACE_CT_STATE", path.conntrack?.state)
+            if !path.hints.isEmpty { add("FWTRACE_HINTS", path.hints.map(\.code).joined(separator: " ")) }
+        }
+        if let context {
+            add("FWTRACE_SESSION", context.session)
+            add("FWTRACE_BACKEND", context.backend)
+            add("FWTRACE_NETNS", context.netns)
+            add("FWTRACE_WATCH", context.watch)
+        }
+        return fields + extraFields
     }
 
     /// A sink's own loss: it fell behind and dropped the oldest records it held.
@@ -72,7 +82,6 @@ public struct OutputRecord: Sendable {
         w.string("sink", sink)
         w.string("detail", detail)
         w.endObject()
-        return OutputRecord(line: w.text, type: "loss", priority: 3,
-                            fields: [Field(name: "FWTRACE_TYPE", value: "loss"), Field(name: "FWTRACE_SINK", value: sink)])
+        return OutputRecord(line: w.text, type: "loss", priority: 3, fields: [Field(name: "FWTRACE_SINK", value: sink)])
     }
 }

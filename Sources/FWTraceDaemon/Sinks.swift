@@ -106,22 +106,24 @@ public class RecordSink: @unchecked Sendable {
     func closeOutput() {}
 }
 
-/// Writes a whole buffer to a blocking descriptor; false on error.
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+/// Writes a whole buffer to a blocking descriptor (a socket without SIGPIPE, or a file or
+/// pipe); false on error.
+@discardableResult
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     var offset = 0
+    var isSocket = true
     while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-        if n < 0 && errno == ENOTSOCK {
-            let m = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if m < 0 { if errno == EINTR { continue }; return false }
-            offset += m
-            continue
-        }
+        let pointer = bytes.baseAddress! + offset, length = bytes.count - offset
+        var n = isSocket ? send(fd, pointer, length, Int32(MSG_NOSIGNAL)) : Glibc.write(fd, pointer, length)
+        if n < 0 && errno == ENOTSOCK { isSocket = false; n = Glibc.write(fd, pointer, length) }
         if n < 0 { if errno == EINTR { continue }; return false }
         offset += n
     }
     return true
 }
+
+@discardableResult
+public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { writeAll(fd, $0) } }
 
 /// stdout: JSON lines; under systemd that is the journal (as plain MESSAGE lines).
 final class DescriptorSink: RecordSink, @unchecked Sendable {
@@ -250,19 +252,27 @@ final class CollectorSink: RecordSink, @unchecked Sendable {
     override func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
 }
 
-func connectUnix(_ fd: Int32, _ path: String) -> Bool {
+/// A unix socket address for `path` (a leading @ names an abstract socket, as $NOTIFY_SOCKET
+/// may), and its length; nil when the path does not fit.
+func unixAddress(_ path: String) -> (address: sockaddr_un, length: socklen_t)? {
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { errno = ENAMETOOLONG; return false }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-        for (i, b) in bytes.enumerated() { raw[i] = b }
-        raw[bytes.count] = 0
-    }
-    let rc = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    return rc == 0
+    var bytes = Array(path.utf8)
+    let abstract = bytes.first == UInt8(ascii: "@")
+    if abstract { bytes[0] = 0 }
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
+    return (address, socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1)))
+}
+
+/// Calls `body` with `path` as a sockaddr; -1 with ENAMETOOLONG when it does not fit.
+func withUnixAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
+    guard var (address, length) = unixAddress(path) else { errno = ENAMETOOLONG; return -1 }
+    return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) } }
+}
+
+func connectUnix(_ fd: Int32, _ path: String) -> Bool {
+    withUnixAddress(path) { connect(fd, $0, $1) } == 0
 }
 
 func connectTCP(host: String, port: UInt16) -> Int32 {

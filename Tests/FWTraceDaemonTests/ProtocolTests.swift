@@ -63,7 +63,7 @@ final class SinkPieceTests: XCTestCase {
                                   fields: [.init(name: "FWTRACE_VERDICT", value: "drop"), .init(name: "FWTRACE_RULE_TEXT", value: "a\nb")])
         let bytes = JournaldSink.encode(record)
         let text = String(decoding: bytes, as: UTF8.self)
-        XCTAssertTrue(text.hasPrefix("MESSAGE={\"type\":\"path\"}\nPRIORITY=4\nSYSLOG_IDENTIFIER=fwtrace\nFWTRACE_VERDICT=drop\n"), text)
+        XCTAssertTrue(text.hasPrefix("MESSAGE={\"type\":\"path\"}\nPRIORITY=4\nSYSLOG_IDENTIFIER=fwtrace\nFWTRACE_TYPE=path\nFWTRACE_VERDICT=drop\n"), text)
         let binary: [UInt8] = Array("FWTRACE_RULE_TEXT\n".utf8) + [3, 0, 0, 0, 0, 0, 0, 0] + Array("a\nb\n".utf8)
         XCTAssertEqual(Array(bytes.suffix(binary.count)), binary)
     }
