@@ -51,23 +51,16 @@ def lab_up():
     for r in rules: srv("iptables-nft", *r)
     srv("iptables-nft", "-t", "nat", "-A", "PREROUTING", "-p", "udp", "--dport", "9050", "-j", "DNAT", "--to-destination", "10.99.0.2:9051")
 
-SENDER = r'''
-import socket, sys, time
-count, rate = int(sys.argv[1]), float(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-payload = b"x" * 32
-start = time.monotonic(); batch = 100
-for i in range(0, count, batch):
-    for j in range(min(batch, count - i)):
-        s.sendto(payload, ("10.99.0.2", 9000 + (i + j) % 100))
-    if rate > 0:
-        ahead = (i + batch) / rate - (time.monotonic() - start)
-        if ahead > 0: time.sleep(ahead)
-print(count / (time.monotonic() - start))
-'''
+# The traffic generator: bench/udp_sender.c (sendmmsg, paced), compiled once per run.
+SENDER_BIN = None
+
+def build_sender(tmp):
+    global SENDER_BIN
+    SENDER_BIN = os.path.join(tmp, "udp_sender")
+    sh("gcc", "-O2", "-o", SENDER_BIN, os.path.join(ROOT, "bench", "udp_sender.c"))
 
 def send(count, rate):
-    out = sh("ip", "netns", "exec", CLI, "/usr/bin/python3", "-c", SENDER, str(count), str(rate))
+    out = sh("ip", "netns", "exec", CLI, SENDER_BIN, "10.99.0.2", str(count), str(rate))
     return float(out.stdout.strip())
 
 def cpu_seconds(pid):
@@ -200,6 +193,7 @@ def main():
         "xtables-monitor --trace": "xtables-monitor --trace", "minimal C receiver": "bench/count_receiver.c (gcc -O2)"}}
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            build_sender(tmp)
             cap, listing, save = capture(tmp)
             offline = json.loads(sh("taskset", "-c", "0", os.path.join(BIN, "fwtrace-bench"), "replay", cap, listing, save, "--events", "1000000").stdout)
             offline["command"] = "taskset -c 0 .build/release/fwtrace-bench replay <capture> <ruleset> <iptables-save> --events 1000000"

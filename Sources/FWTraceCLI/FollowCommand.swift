@@ -95,8 +95,11 @@ struct FollowCommand: ParsableCommand {
     var ctInvalid = false
     @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB).", valueName: "bytes", visibility: .hidden))
     var receiveBuffer: Int = 16 << 20
+    @Option(help: ArgumentHelp("Trace data read from the kernel but not yet processed, held in memory at most (nft backend; default 32 MiB, about 250,000 events). A burst beyond what fwtrace processes at once waits here; past it the kernel drops, and the loss is reported.", valueName: "bytes"))
+    var receiveBacklog: Int = 32 << 20
 
     func validate() throws {
+        if receiveBacklog < 0 { throw ValidationError("--receive-backlog must be a number of bytes, for example --receive-backlog 8388608") }
         if let count, count <= 0 { throw ValidationError("--count must be a positive number of paths, for example --count 1") }
     }
 
@@ -125,7 +128,7 @@ struct FollowCommand: ParsableCommand {
         let colored = color == .always || (color == .auto && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
         // What only a process of one's own can do: unlimited traces, files written as the
         // caller, namespace paths, conntrack's invalid log.
-        let daemonCapable = capture == nil && !noLimit && !ctInvalid && receiveBuffer == 16 << 20 && !(netns?.hasPrefix("/") ?? false)
+        let daemonCapable = capture == nil && !noLimit && !ctInvalid && receiveBuffer == 16 << 20 && receiveBacklog == 32 << 20 && !(netns?.hasPrefix("/") ?? false)
         if !standalone, daemonCapable, let client = try DaemonClient.connect(path: DaemonClient.socketPath(socket)) {
             var request = ControlRequest(operation: .follow)
             request.filter = filterOptions.spec
@@ -146,6 +149,7 @@ struct FollowCommand: ParsableCommand {
         options.quietPeriod = quiet
         options.capturePath = capture
         options.receiveBuffer = receiveBuffer
+        options.receiveBacklog = receiveBacklog
         options.conntrackInvalid = ctInvalid
         var job = TraceJob(options: options)
         job.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto

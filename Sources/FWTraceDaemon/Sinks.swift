@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import FWTraceCore
+import FWTraceKernel
 
 /// Where records go. Each sink has its own bounded queue and thread: a slow or dead sink loses its
 /// oldest records (and says so with a `loss` record once it can write again); it never blocks a

@@ -13,6 +13,8 @@ public final class NftTraceSession {
         public var timeout: Double?
         public var quietPeriod: Double = 0.1
         public var receiveBuffer: Int = 16 << 20
+        /// Trace data read from the kernel but not processed yet, at most (see TraceReceiver).
+        public var receiveBacklog: Int = 32 << 20
         /// Writes every datagram received (receive time and hex) to this file: fixtures and bug reports.
         public var capturePath: String?
         /// Legacy backend: have conntrack log invalid packets for the session and attach its reason.
@@ -106,58 +108,70 @@ public final class NftTraceSession {
         let loop = try SessionLoop(options: options, hints: hintContext, emit: emit)
         let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) }
 
-        receiving: while case .ready(let ready) = try loop.wait(on: [traceSocket.fd, changes.fd], pending: assembler.pendingCount > 0) {
+        // A thread of its own reads the kernel's queue into memory, ahead of this one.
+        let receiver = try TraceReceiver(socket: traceSocket, backlogBytes: options.receiveBacklog, watchDrops: watchDrops)
+        try receiver.start()
+        defer { receiver.stop() }
+
+        var done = false
+        /// Decodes and assembles what the receive thread read; true when a failure ends the session.
+        func process(_ taken: TraceReceiver.Taken) throws {
+            for chunk in taken.chunks {
+                defer { receiver.recycle(chunk) }
+                for (range, time) in chunk.datagrams where !done {
+                    if catalogStale {
+                        assembler.catalog = reader.load()
+                        if let native = reader.loadNative() { loop.hints.evaluateNativeRules(with: native) }
+                        interfaces.invalidate()
+                        catalogStale = false
+                    }
+                    if let capture { capture.write(Array(chunk.bytes[range]), time: time) }
+                    do {
+                        try NetlinkMessage.forEach(in: chunk.bytes, range: range) { message in
+                            guard !done, message.type == NftTraceDecoder.messageType else { return }
+                            loop.summary.events += 1
+                            do {
+                                let event = try NftTraceDecoder.decode(chunk.bytes, body: message.body)
+                                if loop.deliver(assembler.ingest(event, at: time), keep: keep) { done = true }
+                            } catch {
+                                loop.reportUndecodable("\(error)")
+                            }
+                        }
+                    } catch {
+                        loop.reportUndecodable("\(error)")
+                    }
+                }
+            }
+            if taken.overruns > 0 { loop.reportOverrun(drops: traceSocket.newKernelDrops(), what: "trace events") }
+            if taken.dropsSeen { dropsSeen = true }
+            if dropsSeen, case let now = Self.now(), now - lastDropReport >= 0.1 {
+                if let drops = traceSocket.newKernelDrops(), drops > 0 { loop.reportOverrun(drops: drops, what: "trace events") }
+                dropsSeen = false
+                lastDropReport = now
+            }
+            if let failure = taken.failure { throw failure }
+        }
+
+        receiving: while case .ready(let ready) = try loop.wait(on: [receiver.ready.fd, changes.fd], pending: assembler.pendingCount > 0) {
             if ready[1] != 0 {
                 while case .datagram = try changes.receive() { catalogStale = true }
             }
             if ready[0] != 0 {
-                // Drain what is queued, a bounded amount per turn so signals stay responsive:
-                // batches of datagrams (one recvmmsg each), decoded where they lie in the
-                // socket's batch buffer.
-                var done = false
-                batches: for _ in 0..<4 {
-                    var batchTime: Double?   // the receive time of the batch, read once it is in
-                    let batch = try traceSocket.receiveBatch { buffer, range in
-                        guard !done else { return }
-                        let time = batchTime ?? Self.now()
-                        batchTime = time
-                        if catalogStale {
-                            assembler.catalog = reader.load()
-                            if let native = reader.loadNative() { loop.hints.evaluateNativeRules(with: native) }
-                            interfaces.invalidate()
-                            catalogStale = false
-                        }
-                        if let capture { capture.write(Array(buffer[range]), time: time) }
-                        do {
-                            try NetlinkMessage.forEach(in: buffer, range: range) { message in
-                                guard !done, message.type == NftTraceDecoder.messageType else { return }
-                                loop.summary.events += 1
-                                do {
-                                    let event = try NftTraceDecoder.decode(buffer, body: message.body)
-                                    if loop.deliver(assembler.ingest(event, at: time), keep: keep) { done = true }
-                                } catch {
-                                    loop.reportUndecodable("\(error)")
-                                }
-                            }
-                        } catch {
-                            loop.reportUndecodable("\(error)")
-                        }
-                    }
-                    if done { break receiving }
-                    if case .overrun = batch {
-                        loop.reportOverrun(drops: traceSocket.newKernelDrops(), what: "trace events")
-                    } else if watchDrops {
-                        if traceSocket.checkQueue() { dropsSeen = true }
-                        if dropsSeen, case let now = Self.now(), now - lastDropReport >= 0.1 {
-                            if let drops = traceSocket.newKernelDrops(), drops > 0 { loop.reportOverrun(drops: drops, what: "trace events") }
-                            dropsSeen = false
-                            lastDropReport = now
-                        }
-                    }
-                    guard case .received(NetlinkGroupSocket.batchSlots) = batch else { break batches }
-                }
+                // A bounded amount per turn (about 8,000 events), so that signals stay responsive;
+                // the receiver's descriptor stays readable while more waits.
+                try process(receiver.take(maxChunks: 4))
+                if done { break receiving }
             }
             if loop.deliver(assembler.expire(now: Self.now()), keep: keep) { break }
+        }
+        // Stopped by a signal, the daemon or --timeout: what was already read from the kernel is
+        // processed (at most the backlog), not dropped unseen. After --count nothing more is wanted.
+        receiver.stop()
+        if loop.summary.reason != .count {
+            while case let taken = receiver.take(maxChunks: .max), !taken.chunks.isEmpty || taken.dropsSeen || taken.overruns > 0 {
+                try process(taken)
+                if done { break }
+            }
         }
         if loop.summary.reason != .count { _ = loop.deliver(assembler.flush(), keep: keep) }
         if let drops = traceSocket.newKernelDrops(), drops > 0 {

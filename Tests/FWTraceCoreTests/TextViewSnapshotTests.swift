@@ -17,7 +17,7 @@ final class TextViewSnapshotTests: XCTestCase {
         }.joined(separator: "\n\n") + "\n"
         let url = Self.directory.appendingPathComponent("\(scenario).txt")
         if ProcessInfo.processInfo.environment["FWTRACE_RECORD_SNAPSHOTS"] != nil {
-            try rendered.write(to: url, atomically: true, encoding: .utf8)
+            try rendered.write(to: url, atomically: false, encoding: .utf8)
             return
         }
         let stored = try String(contentsOf: url, encoding: .utf8)

@@ -54,7 +54,7 @@ final class DaemonOperationsTests: XCTestCase {
         netns = "t1"
         proto = "icmp"
         limit = "10"
-        """.write(toFile: dir + "/fwtrace.toml", atomically: true, encoding: .utf8)
+        """.write(toFile: dir + "/fwtrace.toml", atomically: false, encoding: .utf8)
         let r = try E2E.run([Self.tools + "/unit-container.sh", "daemon", E2E.binary, dir + "/fwtrace.toml", dir + "/results"], check: false)
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         XCTAssertTrue(r.stdout.contains("journald sink: accepted paths with fields"), r.stdout)

@@ -49,7 +49,7 @@ final class DaemonHarness {
 
         \(body)
         """
-        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try text.write(toFile: configPath, atomically: false, encoding: .utf8)
     }
 
     func start(waitReady: Bool = true) throws {

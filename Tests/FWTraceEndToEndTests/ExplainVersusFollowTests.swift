@@ -44,7 +44,7 @@ final class ExplainVersusFollowTests: XCTestCase {
         }
         """
         let file = NSTemporaryDirectory() + "fwtrace-e2e-explain.nft"
-        try ruleset.write(toFile: file, atomically: true, encoding: .utf8)
+        try ruleset.write(toFile: file, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         try lab.server(["nft", "-f", file])
 

@@ -20,7 +20,7 @@ final class NativeNftFollowTests: XCTestCase {
         }
         """
         let file = NSTemporaryDirectory() + "fwtrace-e2e-ruleset.nft"
-        try ruleset.write(toFile: file, atomically: true, encoding: .utf8)
+        try ruleset.write(toFile: file, atomically: false, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         try lab.server(["nft", "-f", file])
         try lab.listen([80])

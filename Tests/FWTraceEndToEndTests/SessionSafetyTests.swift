@@ -158,9 +158,10 @@ final class LossReportingTests: XCTestCase {
         let lab = try TestLab("loss")
         defer { lab.destroy() }
         try lab.server(["iptables-nft", "-A", "INPUT", "-p", "udp", "--dport", "9999", "-j", "DROP"])
-        // A 4 KiB queue cannot hold a burst of 20,000 traced datagrams (about 5 events each).
+        // A 4 KiB queue and the smallest backlog (two 256 KiB chunks, about 4,000 events) cannot
+        // hold a burst of 20,000 traced datagrams (about 5 events each).
         let f = try Follow(["--netns", lab.server, "-p", "udp", "--dport", "9999", "--no-limit",
-                            "--receive-buffer", "4096", "--timeout", "4s"])
+                            "--receive-buffer", "4096", "--receive-backlog", "0", "--timeout", "4s"])
         let sent = try lab.send(["udpflood", "10.99.0.2", "9999", "20000"])
         XCTAssertTrue(sent.stdout.contains("sent 20000"), sent.stdout)
         XCTAssertEqual(f.wait(), 0, f.stderr)
