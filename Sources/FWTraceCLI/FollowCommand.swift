@@ -251,27 +251,26 @@ final class LineWriter: Sendable {
 /// of one per path: on a busy trace, the write per path cost about 8 % of fwtrace's CPU.
 final class BatchedOutput: @unchecked Sendable {
     let fd: Int32
-    private var buffer: [UInt8] = []
-    init(fd: Int32) { self.fd = fd; buffer.reserveCapacity(1 << 17) }
+    /// One writer for every record: records are encoded into it back to back, one line each.
+    private var writer = JSONWriter(capacity: 1 << 17)
+    init(fd: Int32) { self.fd = fd }
 
     func append(_ line: String) {
-        buffer.append(contentsOf: line.utf8)
-        if buffer.last != 0x0a { buffer.append(0x0a) }
-        if buffer.count >= 1 << 16 { flush() }
+        writer.appendRaw(line)
+        if !line.hasSuffix("\n") { writer.endLine() }
+        if writer.byteCount >= 1 << 16 { flush() }
     }
 
-    /// A path record encoded straight into the buffer, with no String in between.
+    /// A path record encoded straight into the batch, with no String or buffer of its own.
     func appendPath(_ path: PacketPath, context: RecordContext) {
-        var w = JSONWriter()
-        RecordEncoder.path(path, context: context, into: &w)
-        w.withBytes { buffer.append(contentsOf: $0) }
-        buffer.append(0x0a)
-        if buffer.count >= 1 << 16 { flush() }
+        RecordEncoder.path(path, context: context, into: &writer)
+        writer.endLine()
+        if writer.byteCount >= 1 << 16 { flush() }
     }
 
     func flush() {
-        guard !buffer.isEmpty else { return }
-        buffer.withUnsafeBytes { writeAll(fd, $0) }
-        buffer.removeAll(keepingCapacity: true)
+        guard writer.byteCount > 0 else { return }
+        writer.withBytes { _ = writeAll(fd, UnsafeRawBufferPointer($0)) }
+        writer.reset()
     }
 }

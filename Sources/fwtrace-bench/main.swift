@@ -37,9 +37,12 @@ let target = args.firstIndex(of: "--events").flatMap { Int(args[$0 + 1]) } ?? 1_
 // Stages can be switched off to see what each costs.
 let withHints = !args.contains("--no-hints"), withEncode = !args.contains("--no-encode"), withAssembly = !args.contains("--decode-only")
 let output: UnsafeMutablePointer<FILE>? = args.firstIndex(of: "--output").flatMap { fopen(args[$0 + 1], "w") }
-@MainActor func record(_ line: String) -> Int {
-    if let output { fputs(line, output); fputc(10, output) }
-    return line.utf8.count + 1
+/// Encoded records go into one writer, handed on every 64 KiB, as `follow` batches its output.
+@MainActor func handOn(_ writer: inout JSONWriter) -> Int {
+    let n = writer.byteCount
+    if let output { writer.withBytes { _ = fwrite($0.baseAddress, 1, $0.count, output) } }
+    writer.reset()
+    return n
 }
 
 /// The capture, read line by line into one buffer: every datagram's bytes back to back and the
@@ -115,6 +118,7 @@ struct Run {
 /// from a closure pay for dynamic exclusivity checks, which would be the bench's cost, not fwtrace's).
 @MainActor func replay() -> Run {
     var run = Run()
+    var writer = JSONWriter(capacity: 1 << 17)
     var clock = 1_000.0
     while run.events < target {
         for d in capture.datagrams {
@@ -126,11 +130,17 @@ struct Run {
                     guard m.type == NftTraceDecoder.messageType else { return }
                     run.events += 1
                     if run.events == 100_000 { run.rssAfterFirst100k = rssKiB() }
-                    guard let e = try? NftTraceDecoder.decode(buffer, body: m.body) else { run.decodeErrors += 1; return }
+                    // As the session decodes: no Optional around the event (copying one costs).
+                    let e: NftTraceEvent
+                    do { e = try NftTraceDecoder.decode(buffer, body: m.body) } catch { run.decodeErrors += 1; return }
                     guard withAssembly else { return }
                     for var p in assembler.ingest(e, at: clock) {
                         if withHints { p.hints = HintEngine.hints(for: p, context: hints) }
-                        if withEncode { run.bytesOut += record(RecordEncoder.path(p, context: context)) }
+                        if withEncode {
+                            RecordEncoder.path(p, context: context, into: &writer)
+                            writer.endLine()
+                            if writer.byteCount >= 1 << 16 { run.bytesOut += handOn(&writer) }
+                        }
                         run.paths += 1
                     }
                 }
@@ -140,7 +150,8 @@ struct Run {
             if run.events >= target { break }
         }
     }
-    for p in assembler.flush() { run.bytesOut += record(RecordEncoder.path(p, context: context)); run.paths += 1 }
+    for p in assembler.flush() { RecordEncoder.path(p, context: context, into: &writer); writer.endLine(); run.paths += 1 }
+    run.bytesOut += handOn(&writer)
     return run
 }
 

@@ -151,6 +151,20 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    /// The literals the encoder copies for enum values are their quoted raw values.
+    func testEnumLiteralsAreTheQuotedRawValues() {
+        func check(_ literal: StaticString, _ raw: String, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertEqual(literal.description, "\"" + raw + "\"", file: file, line: line)
+        }
+        for v in Hook.allCases { check(v.json, v.rawValue) }
+        for v in TableFamily.allCases { check(v.json, v.rawValue) }
+        for v in [PacketSummary.Family.ip, .ip6] { check(v.json, v.rawValue) }
+        for v in [PathStep.Kind.rule, .jump, .goto, .return, .policy] { check(v.json, v.rawValue) }
+        let verdicts: [StepVerdict] = [.accept, .drop, .continue, .jump, .goto, .return, .queue, .stolen, .repeat, .stop, .unknown]
+        for v in verdicts { check(v.json, v.rawValue) }
+        for v in [PacketVerdict.accept, .drop, .reject, .queue, .stolen, .unknown] { check(v.json, v.rawValue) }
+    }
+
     func testHookReachabilityTablesMatchTheSuccessorGraph() {
         for from in Hook.allCases {
             for to in Hook.allCases {

@@ -36,6 +36,8 @@ public final class PathAssembler {
         var basePriority: Int?
         var lastDump: PacketSummary
         var lastEventTime: Double
+        /// The conntrack attributes merged last: every base-chain run repeats them, mostly unchanged.
+        var lastConntrack: NftTraceEvent.Conntrack?
 
         init(path: PacketPath, hook: Hook, baseChain: RuleCatalog.ChainKey?, basePriority: Int?,
              lastDump: PacketSummary, lastEventTime: Double) {
@@ -161,7 +163,8 @@ public final class PathAssembler {
             }
             if let oif = event.oif, let name = interfaceName(oif) { state.path.oif = name }
             if state.path.iif == nil, let iif = event.iif { state.path.iif = interfaceName(iif) }
-            if let ct = event.conntrack { mergeConntrack(&state.path, ct) }
+            // Merging the same attributes again changes nothing: skip it.
+            if let ct = event.conntrack, ct != state.lastConntrack { mergeConntrack(&state.path, ct); state.lastConntrack = ct }
             state.hook = hook == .unknown ? state.hook : hook
             state.baseChain = key
             state.basePriority = chain?.priority
@@ -175,9 +178,9 @@ public final class PathAssembler {
     /// Adds the event's step to its pending path; emits the path when the step settles its fate.
     private func step(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, at time: Double, out: [PacketPath]) -> [PacketPath] {
         state.lastEventTime = time
-        guard let step = makeStep(event, state: state, entry: entry) else { return out }
-        state.path.steps.append(step)
-        guard let fate = fate(of: step, in: state) else { return out }
+        // The step is built where it stays, at the end of the path (no copy of it and its strings).
+        guard appendStep(event, state: state, entry: entry) else { return out }
+        guard let fate = fate(ofLastStepIn: state) else { return out }
         pending.removeValue(forKey: event.traceID)
         state.path.verdict = fate
         var out = out
@@ -202,7 +205,8 @@ public final class PathAssembler {
     // MARK: - Steps
 
     /// `entry` is the event's chain as the catalog has it (looked up once per event by the caller).
-    func makeStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry) -> PathStep? {
+    /// Appends the event's step to the pending path; false when the event makes no step.
+    func appendStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry) -> Bool {
         let chain = entry.chain
         let isBaseChain = chain?.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
         var verdict = event.stepVerdict
@@ -216,7 +220,7 @@ public final class PathAssembler {
         case .rule where event.ruleHandle == nil:
             // Linux >= 6.7 reports the implicit end of a chain as a handle-less rule event with
             // verdict continue. In a base chain the policy event follows and says it all.
-            if isBaseChain { return nil }
+            if isBaseChain { return false }
             kind = .return
             verdict = .return
         case .rule:
@@ -227,14 +231,15 @@ public final class PathAssembler {
             default: kind = .rule
             }
         case .unknown:
-            return nil
+            return false
         }
-        var step = PathStep(hook: state.hook, table: event.table, tableFamily: event.tableFamily,
-                            chain: event.chain, kind: kind, verdict: verdict)
-        step.chainType = chain?.type
-        step.target = event.jumpTarget
+        state.path.steps.append(PathStep(hook: state.hook, table: event.table, tableFamily: event.tableFamily,
+                                         chain: event.chain, kind: kind, verdict: verdict))
+        let last = state.path.steps.count - 1
+        state.path.steps[last].chainType = chain?.type
+        state.path.steps[last].target = event.jumpTarget
         if let handle = event.ruleHandle {
-            step.handle = handle
+            state.path.steps[last].handle = handle
             var entry = entry
             var rule = self.rule(entry, handle: handle)
             if rule == nil, let fresh = refreshCatalog?() {
@@ -243,20 +248,21 @@ public final class PathAssembler {
                 rule = self.rule(entry, handle: handle)
             }
             if let rule, rule.chain == event.chain {
-                step.rule = rule.position
-                step.text = rule.text
-                step.counters = rule.counters
-                step.rejects = rule.rejects
+                state.path.steps[last].rule = rule.position
+                state.path.steps[last].text = rule.text
+                state.path.steps[last].counters = rule.counters
+                state.path.steps[last].rejects = rule.rejects
             }
-            if step.chainType == nil { step.chainType = entry.chain?.type }
+            if state.path.steps[last].chainType == nil { state.path.steps[last].chainType = entry.chain?.type }
         }
-        return step
+        return true
     }
 
     /// The packet's fate when this step settles it, nil while it may still meet other chains.
-    func fate(of step: PathStep, in state: Pending) -> PacketVerdict? {
-        switch step.verdict {
-        case .drop: return step.rejects ? .reject : .drop
+    func fate(ofLastStepIn state: Pending) -> PacketVerdict? {
+        let i = state.path.steps.count - 1
+        switch state.path.steps[i].verdict {
+        case .drop: return state.path.steps[i].rejects ? .reject : .drop
         case .queue: return .queue
         case .stolen: return .stolen
         case .accept:

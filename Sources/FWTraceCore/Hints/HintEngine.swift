@@ -158,7 +158,9 @@ public enum HintEngine {
     }
 
     static func policy(_ path: PacketPath) -> Hint? {
-        guard let d = path.decidingStep, d.kind == .policy, path.verdict != .accept || d.table == "filter" || d.chainType == "filter" else { return nil }
+        guard let i = path.decidedBy, path.steps[i].kind == .policy else { return nil }
+        let d = path.steps[i]
+        guard path.verdict != .accept || d.table == "filter" || d.chainType == "filter" else { return nil }
         let what = d.verdict == .drop ? "dropped" : "accepted"
         return Hint(code: "policy",
                     message: "no rule in \(place(d)) decided: the chain's policy \(what) the packet\(d.verdict == .drop ? " (add a rule that accepts it, or check why the one you expected did not match)" : "")",
@@ -171,8 +173,10 @@ public enum HintEngine {
             return Hint(code: "conntrack", message: "conntrack considers this packet INVALID\(reason); rules matching --ctstate INVALID (or ct state invalid) apply to it, ESTABLISHED/RELATED ones do not",
                         evidence: [("state", "invalid")] + (path.conntrack?.invalidReason.map { [("reason", $0)] } ?? []))
         }
-        guard let d = path.decidingStep, let state = path.conntrack?.state, state == "established" || state == "related",
-              let text = d.text, d.verdict == .accept else { return nil }
+        guard let i = path.decidedBy, path.steps[i].verdict == .accept, path.steps[i].text != nil,
+              let state = path.conntrack?.state, state == "established" || state == "related" else { return nil }
+        let d = path.steps[i]
+        guard let text = d.text else { return nil }
         let lowered = text.lowercased()
         guard lowered.contains("established") || lowered.contains("related") else { return nil }
         return Hint(code: "conntrack",

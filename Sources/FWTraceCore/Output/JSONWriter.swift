@@ -22,6 +22,22 @@ public struct JSONWriter: ~Copyable {
     public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
     public var text: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
 
+    /// Bytes written so far.
+    public var byteCount: Int { count }
+
+    /// Ends a record with a newline: the writer then holds JSON lines back to back, and the next
+    /// record starts without a comma. Lets one writer batch many records (no buffer per record).
+    public mutating func endLine() { append(UInt8(ascii: "\n")); needsComma = false }
+
+    /// Raw text (a record already encoded elsewhere), unescaped.
+    public mutating func appendRaw(_ s: String) {
+        var s = s
+        s.withUTF8 { append($0) }
+    }
+
+    /// Forgets what was written, keeping the buffer.
+    public mutating func reset() { count = 0; needsComma = false }
+
     /// The bytes written so far, without a copy.
     public func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: base, count: count))
@@ -76,6 +92,8 @@ public struct JSONWriter: ~Copyable {
         if let value { escape(value) } else { append("null") }
     }
     mutating func num<T: BinaryInteger>(_ k: StaticString, _ value: T) { key(k); decimal(value) }
+    /// A value that is already JSON (a quoted literal known to need no escaping), copied as is.
+    mutating func lit(_ k: StaticString, _ json: StaticString) { key(k); append(json) }
     mutating func flag(_ k: StaticString, _ value: Bool) { key(k); append(value ? "true" : "false") }
     mutating func object(_ k: StaticString) { key(k); append(UInt8(ascii: "{")); needsComma = false }
     mutating func array(_ k: StaticString) { key(k); append(UInt8(ascii: "[")); needsComma = false }

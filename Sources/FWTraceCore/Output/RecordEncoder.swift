@@ -37,7 +37,7 @@ public enum RecordEncoder {
         header(&w, type: "path", time: p.time, context: context)
         w.str("backend", context.backend)
         w.key("trace_id"); w.hex8(p.traceID)
-        w.str("family", p.family.rawValue)
+        w.lit("family", p.family.json)
         w.object("packet")
         w.str("iif", p.iif)
         w.str("oif", p.oif)
@@ -73,22 +73,25 @@ public enum RecordEncoder {
             w.endObject()
         }
         w.array("path")
-        for step in p.steps { encode(step, &w) }
+        for i in p.steps.indices { encode(p.steps[i], &w) }   // by index: no copy of each step
         w.endArray()
-        w.str("verdict", p.verdict.rawValue)
-        if let d = p.decidingStep {
-            w.object("decided_by")
-            w.str("hook", d.hook.rawValue)
-            w.str("table", d.table)
-            w.str("chain", d.chain)
-            w.str("kind", d.kind == .policy ? "policy" : d.kind == .return ? "return" : "rule")
-            if let r = d.rule { w.num("rule", r) }
-            if let h = d.handle { w.num("handle", h) }
-            if let t = d.text { w.str("text", t) }
-            w.endObject()
-        }
+        w.lit("verdict", p.verdict.json)
+        if let i = p.decidedBy { encodeDecidedBy(p.steps[i], &w) }
         if p.incomplete { w.flag("incomplete", true) }
         encodeHints(p.hints, &w)
+        w.endObject()
+    }
+
+    /// The deciding step, passed straight from the array (no copy of the step and its strings).
+    static func encodeDecidedBy(_ d: borrowing PathStep, _ w: inout JSONWriter) {
+        w.object("decided_by")
+        w.lit("hook", d.hook.json)
+        w.str("table", d.table)
+        w.str("chain", d.chain)
+        w.str("kind", d.kind == .policy ? "policy" : d.kind == .return ? "return" : "rule")
+        if let r = d.rule { w.num("rule", r) }
+        if let h = d.handle { w.num("handle", h) }
+        if let t = d.text { w.str("text", t) }
         w.endObject()
     }
 
@@ -108,17 +111,17 @@ public enum RecordEncoder {
         w.endArray()
     }
 
-    static func encode(_ s: PathStep, _ w: inout JSONWriter) {
+    static func encode(_ s: borrowing PathStep, _ w: inout JSONWriter) {
         w.beginObject()
-        w.str("hook", s.hook.rawValue)
+        w.lit("hook", s.hook.json)
         w.str("table", s.table)
-        w.str("table_family", s.tableFamily.rawValue)
+        w.lit("table_family", s.tableFamily.json)
         w.str("chain", s.chain)
-        w.str("kind", s.kind.rawValue)
+        w.lit("kind", s.kind.json)
         if let r = s.rule { w.num("rule", r) }
         if let h = s.handle { w.num("handle", h) }
         if let t = s.text { w.str("text", t) }
-        w.str("verdict", s.verdict.rawValue)
+        w.lit("verdict", s.verdict.json)
         if let t = s.target { w.str("target", t) }
         if let c = s.counters {
             w.object("counters"); w.num("packets", c.packets); w.num("bytes", c.bytes); w.endObject()
@@ -207,5 +210,89 @@ public enum RecordEncoder {
     public static func hex8(_ v: UInt32) -> String {
         let s = String(v, radix: 16)
         return String(repeating: "0", count: 8 - s.count) + s
+    }
+}
+
+// The enum values of a path as JSON literals (quoted): copied as they are, with no String made
+// and no escaping scan, several times per step. Each must equal the case's quoted rawValue
+// (checked by a test).
+extension Hook {
+    var json: StaticString {
+        switch self {
+        case .ingress: "\"ingress\""
+        case .prerouting: "\"prerouting\""
+        case .input: "\"input\""
+        case .forward: "\"forward\""
+        case .output: "\"output\""
+        case .postrouting: "\"postrouting\""
+        case .egress: "\"egress\""
+        case .unknown: "\"unknown\""
+        }
+    }
+}
+
+extension TableFamily {
+    var json: StaticString {
+        switch self {
+        case .ip: "\"ip\""
+        case .ip6: "\"ip6\""
+        case .inet: "\"inet\""
+        case .arp: "\"arp\""
+        case .bridge: "\"bridge\""
+        case .netdev: "\"netdev\""
+        case .unknown: "\"unknown\""
+        }
+    }
+}
+
+extension PacketSummary.Family {
+    var json: StaticString {
+        switch self {
+        case .ip: "\"ip\""
+        case .ip6: "\"ip6\""
+        }
+    }
+}
+
+extension PathStep.Kind {
+    var json: StaticString {
+        switch self {
+        case .rule: "\"rule\""
+        case .jump: "\"jump\""
+        case .goto: "\"goto\""
+        case .return: "\"return\""
+        case .policy: "\"policy\""
+        }
+    }
+}
+
+extension StepVerdict {
+    var json: StaticString {
+        switch self {
+        case .accept: "\"accept\""
+        case .drop: "\"drop\""
+        case .continue: "\"continue\""
+        case .jump: "\"jump\""
+        case .goto: "\"goto\""
+        case .return: "\"return\""
+        case .queue: "\"queue\""
+        case .stolen: "\"stolen\""
+        case .repeat: "\"repeat\""
+        case .stop: "\"stop\""
+        case .unknown: "\"unknown\""
+        }
+    }
+}
+
+extension PacketVerdict {
+    var json: StaticString {
+        switch self {
+        case .accept: "\"accept\""
+        case .drop: "\"drop\""
+        case .reject: "\"reject\""
+        case .queue: "\"queue\""
+        case .stolen: "\"stolen\""
+        case .unknown: "\"unknown\""
+        }
     }
 }
