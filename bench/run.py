@@ -48,7 +48,14 @@ def lab_up():
         ["-A", "INPUT", "-p", "udp", "--dport", "9000:9100", "-j", "DROP"],
         ["-A", "INPUT", "-j", "REJECT"],
     ]
-    for r in rules: srv("iptables-nft", *r)
+    for r in rules:
+        srv("iptables-nft", *r)
+        # The same firewall for IPv6 (ICMPv6 let through, as a real one must for neighbour discovery).
+        if "192.0.2.0/24" in r: r = [w if w != "192.0.2.0/24" else "2001:db8::/32" for w in r]
+        if r[-1] == "REJECT": srv("ip6tables-nft", "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT")
+        srv("ip6tables-nft", *r)
+    # What the server sends: checked on its way out too.
+    srv("iptables-nft", "-A", "OUTPUT", "-p", "udp", "--dport", "9000:9100", "-j", "ACCEPT")
     srv("iptables-nft", "-t", "nat", "-A", "PREROUTING", "-p", "udp", "--dport", "9050", "-j", "DNAT", "--to-destination", "10.99.0.2:9051")
 
 # The traffic generator: bench/udp_sender.c (sendmmsg, paced), compiled once per run.
@@ -59,8 +66,8 @@ def build_sender(tmp):
     SENDER_BIN = os.path.join(tmp, "udp_sender")
     sh("gcc", "-O2", "-o", SENDER_BIN, os.path.join(ROOT, "bench", "udp_sender.c"))
 
-def send(count, rate):
-    out = sh("ip", "netns", "exec", CLI, SENDER_BIN, "10.99.0.2", str(count), str(rate))
+def send(count, rate, dst="10.99.0.2", ns=CLI):
+    out = sh("ip", "netns", "exec", ns, SENDER_BIN, dst, str(count), str(rate))
     return float(out.stdout.strip())
 
 def cpu_seconds(pid):
@@ -88,7 +95,11 @@ def capture(tmp):
                           "--dport", "9000:9100", "--capture", cap, "--format", "json", "--timeout", "20s"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_table()
-    send(30000, 20000)
+    # A mix: IPv4 into the server (prerouting, input; a user chain and its return; 1 % DNAT), IPv6
+    # into it, and IPv4 from it (output, postrouting).
+    send(24000, 20000)
+    send(4000, 20000, dst="fd99::2")
+    send(2000, 20000, dst="10.99.0.1", ns=SRV)
     time.sleep(0.5)
     p.send_signal(signal.SIGINT); p.wait()
     listing = os.path.join(tmp, "ruleset.nft"); save = os.path.join(tmp, "iptables-save.txt")

@@ -261,9 +261,13 @@ final class BatchedOutput: @unchecked Sendable {
         if writer.byteCount >= 1 << 16 { flush() }
     }
 
+    /// The constant members of path records, encoded once per context.
+    private var prefix: (context: RecordContext, encoded: PathRecordPrefix)?
+
     /// A path record encoded straight into the batch, with no String or buffer of its own.
     func appendPath(_ path: PacketPath, context: RecordContext) {
-        RecordEncoder.path(path, context: context, into: &writer)
+        if prefix == nil || prefix!.context != context { prefix = (context, PathRecordPrefix(context)) }
+        RecordEncoder.path(path, prefix: prefix!.encoded, into: &writer)
         writer.endLine()
         if writer.byteCount >= 1 << 16 { flush() }
     }

@@ -83,7 +83,7 @@ enum LabClient {
             case .v6(let bytes):
                 var s = sockaddr_in6()
                 s.sin6_family = sa_family_t(AF_INET6); s.sin6_port = port.bigEndian
-                withUnsafeMutableBytes(of: &s.sin6_addr) { $0.copyBytes(from: bytes) }
+                withUnsafeMutableBytes(of: &s.sin6_addr) { $0.copyBytes(from: bytes.bytes) }
                 return withUnsafePointer(to: &s) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
             }
         }

@@ -18,7 +18,7 @@ public final class ListeningSockets {
             sockets = fresh
             readAt = now
         }
-        let wildcards: [IPAddress] = [.v4(0), .v6([UInt8](repeating: 0, count: 16))]
+        let wildcards: [IPAddress] = [.v4(0), .v6(.zero)]
         // A socket on :: also takes IPv4 unless it is v6-only, which /proc does not show: count it.
         for candidate in [address] + wildcards where sockets.contains(Socket(protocolNumber: protocolNumber, address: candidate, port: port)) {
             if case .v6 = candidate, address.isV4, candidate != wildcards[1] { continue }

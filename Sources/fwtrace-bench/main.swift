@@ -119,6 +119,7 @@ struct Run {
 @MainActor func replay() -> Run {
     var run = Run()
     var writer = JSONWriter(capacity: 1 << 17)
+    let prefix = PathRecordPrefix(context)
     var clock = 1_000.0
     while run.events < target {
         for d in capture.datagrams {
@@ -137,7 +138,7 @@ struct Run {
                     for var p in assembler.ingest(e, at: clock) {
                         if withHints { p.hints = HintEngine.hints(for: p, context: hints) }
                         if withEncode {
-                            RecordEncoder.path(p, context: context, into: &writer)
+                            RecordEncoder.path(p, prefix: prefix, into: &writer)
                             writer.endLine()
                             if writer.byteCount >= 1 << 16 { run.bytesOut += handOn(&writer) }
                         }
@@ -150,7 +151,7 @@ struct Run {
             if run.events >= target { break }
         }
     }
-    for p in assembler.flush() { RecordEncoder.path(p, context: context, into: &writer); writer.endLine(); run.paths += 1 }
+    for p in assembler.flush() { RecordEncoder.path(p, prefix: prefix, into: &writer); writer.endLine(); run.paths += 1 }
     run.bytesOut += handOn(&writer)
     return run
 }

@@ -149,6 +149,19 @@ final class FastPathTests: XCTestCase {
             a.appendJSON(into: &w)
             XCTAssertEqual(w.text, "\"\(a.description)\"")
         }
+        // IPv6 written in place against the String-built text: random addresses with zero runs of
+        // every length and place, and mapped ones.
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            for g in 0..<8 where Int.random(in: 0..<3, using: &rng) == 0 { bytes[2 * g] = 0; bytes[2 * g + 1] = 0 }
+            if Int.random(in: 0..<20, using: &rng) == 0 { for k in 0..<10 { bytes[k] = 0 }; bytes[10] = 0xff; bytes[11] = 0xff }
+            if Int.random(in: 0..<4, using: &rng) == 0 { for g in 0..<8 where bytes[2 * g] < 0x10 { bytes[2 * g] = 0 } }
+            let a = IPAddress(bytes: bytes[...])!
+            var w = JSONWriter()
+            a.appendJSON(into: &w)
+            XCTAssertEqual(w.text, "\"\(IPAddress.formatV6(bytes))\"", "\(bytes)")
+        }
     }
 
     /// The literals the encoder copies for enum values are their quoted raw values.

@@ -282,12 +282,14 @@ public final class PathAssembler {
             if chain.type == "nat", let ctState, ctState != "new" { return false }
             return true
         }
+        // Chains looked at by index: iterating would copy each chain (and retain its strings).
         let here = catalog.baseChains(at: state.hook, for: family)
         let priority = state.basePriority ?? Int.min
-        if here.contains(where: { ($0.priority ?? 0) > priority && $0.key != state.baseChain && mayRun($0) }) { return true }
+        if here.indices.contains(where: { (here[$0].priority ?? 0) > priority && here[$0].key != state.baseChain && mayRun(here[$0]) }) { return true }
         // Every hook the packet can still reach (the order does not matter for "any").
-        for hook in state.hook.reachableHooks where catalog.baseChains(at: hook, for: family).contains(where: mayRun) {
-            return true
+        for hook in state.hook.reachableHooks {
+            let chains = catalog.baseChains(at: hook, for: family)
+            if chains.indices.contains(where: { mayRun(chains[$0]) }) { return true }
         }
         return false
     }
@@ -296,7 +298,7 @@ public final class PathAssembler {
         var path = state.path
         path.incomplete = incomplete
         if !verdictKnown {
-            if let last = path.steps.last, last.verdict == .accept { path.verdict = .accept }
+            if !path.steps.isEmpty, path.steps[path.steps.count - 1].verdict == .accept { path.verdict = .accept }
             else if path.steps.isEmpty { path.verdict = .accept }   // no chain but ours saw it
             else { path.verdict = .unknown }
         }
@@ -309,14 +311,17 @@ public final class PathAssembler {
     static func decidingStep(_ path: PacketPath) -> Int? {
         switch path.verdict {
         case .drop, .reject, .queue, .stolen:
-            return path.steps.lastIndex { $0.verdict == path.verdict.stepVerdict }
+            let wanted = path.verdict.stepVerdict
+            return path.steps.indices.last { path.steps[$0].verdict == wanted }   // by index: no step copies
         case .accept:
-            let accepts = path.steps.indices.filter { path.steps[$0].verdict == .accept }
-            let filtering = accepts.filter { i in
-                let s = path.steps[i]
-                return s.chainType != "nat" && s.chainType != "route" && !["raw", "mangle", "nat"].contains(s.table)
+            // From the end: the first filtering accept found, else the last accept of any kind.
+            var lastAccept: Int?
+            for i in path.steps.indices.reversed() where path.steps[i].verdict == .accept {
+                if lastAccept == nil { lastAccept = i }
+                let type = path.steps[i].chainType, table = path.steps[i].table
+                if type != "nat" && type != "route" && table != "raw" && table != "mangle" && table != "nat" { return i }
             }
-            return filtering.last ?? accepts.last
+            return lastAccept
         case .unknown:
             return nil
         }
@@ -326,26 +331,21 @@ public final class PathAssembler {
     /// array is shared instead of built for every header dump.
     private var lastStatus: (bits: UInt32, names: [String])?
 
+    /// Fills what the path's conntrack summary lacks; the status is the latest seen. In place:
+    /// building a summary and copying it back retained its strings and array on every header dump.
     func mergeConntrack(_ path: inout PacketPath, _ ct: NftTraceEvent.Conntrack) {
-        var withoutStatus = ct
-        withoutStatus.status = nil
-        var summary = ConntrackSummary(withoutStatus)
+        if path.conntrack == nil { path.conntrack = ConntrackSummary(state: nil) }
+        if path.conntrack!.id == nil { path.conntrack!.id = ct.id }
+        if path.conntrack!.state == nil, let state = ct.state { path.conntrack!.state = ConntrackSummary.stateName(state) }
+        if path.conntrack!.direction == nil, let d = ct.direction { path.conntrack!.direction = ConntrackSummary.directionName(d) }
         if let bits = ct.status {
             if let last = lastStatus, last.bits == bits {
-                summary.status = last.names
+                path.conntrack!.status = last.names
             } else {
-                summary.status = ConntrackSummary(ct).status
-                lastStatus = (bits, summary.status)
+                let names = ConntrackSummary.statusNames(bits)
+                path.conntrack!.status = names
+                lastStatus = (bits, names)
             }
-        }
-        if var existing = path.conntrack {
-            if existing.id == nil { existing.id = summary.id }
-            if existing.state == nil { existing.state = summary.state }
-            if existing.direction == nil { existing.direction = summary.direction }
-            if ct.status != nil { existing.status = summary.status }
-            path.conntrack = existing
-        } else {
-            path.conntrack = summary
         }
     }
 

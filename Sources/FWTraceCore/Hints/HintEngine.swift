@@ -185,8 +185,8 @@ public enum HintEngine {
     }
 
     static func noListener(_ path: PacketPath, _ context: HintContext) -> Hint? {
-        guard path.verdict == .accept, !path.incomplete, path.steps.contains(where: { $0.hook == .input }),
-              !path.steps.contains(where: { $0.hook == .forward }) else { return nil }
+        guard path.verdict == .accept, !path.incomplete, path.steps.indices.contains(where: { path.steps[$0].hook == .input }),
+              !path.steps.indices.contains(where: { path.steps[$0].hook == .forward }) else { return nil }
         let p = path.packet
         guard p.protocolNumber == 6 || p.protocolNumber == 17, p.tcpFlags.map({ $0 & 0x12 == 0x02 }) ?? true else { return nil }
         let view = PacketView(path: path, beforeStep: path.steps.count)

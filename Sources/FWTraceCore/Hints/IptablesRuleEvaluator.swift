@@ -26,8 +26,9 @@ public struct PacketView: Sendable {
         protocolNumber = p.protocolKnown ? p.protocolNumber : nil
         src = p.src; dst = p.dst; sport = p.sport; dport = p.dport
         icmpType = p.icmpType; tcpFlags = p.tcpFlags
-        for step in path.steps[..<min(index, path.steps.count)] {
-            if let nat = step.nat { src = nat.after.src; dst = nat.after.dst; sport = nat.after.sport; dport = nat.after.dport }
+        // By index: iterating the steps would copy each one (and retain its strings).
+        for i in 0..<min(index, path.steps.count) {
+            if let nat = path.steps[i].nat { src = nat.after.src; dst = nat.after.dst; sport = nat.after.sport; dport = nat.after.dport }
         }
         let hook = index < path.steps.count ? path.steps[index].hook : .unknown
         iif = hook == .output || hook == .postrouting ? nil : path.iif

@@ -4,7 +4,7 @@ import Foundation
 /// this module has no C dependency).
 public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     case v4(UInt32)
-    case v6([UInt8])   // exactly 16 bytes
+    case v6(IPv6Bytes)
 
     public var isV4: Bool { if case .v4 = self { return true } else { return false } }
 
@@ -13,7 +13,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
             let i = bytes.startIndex   // read in place: no array for four bytes
             self = .v4(UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3]))
         } else if bytes.count == 16 {
-            self = .v6(Array(bytes))
+            self = .v6(IPv6Bytes(bytes))
         } else {
             return nil
         }
@@ -22,7 +22,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     public init?(_ text: String) {
         if text.contains(":") {
             guard let bytes = IPAddress.parseV6(text) else { return nil }
-            self = .v6(bytes)
+            self = .v6(IPv6Bytes(bytes[...]))
         } else {
             guard let value = IPAddress.parseV4(text) else { return nil }
             self = .v4(value)
@@ -32,19 +32,19 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     public var bytes: [UInt8] {
         switch self {
         case .v4(let v): return [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)]
-        case .v6(let b): return b
+        case .v6(let b): return b.bytes
         }
     }
 
     public var description: String {
         switch self {
         case .v4(let v): return "\(v >> 24).\(v >> 16 & 0xff).\(v >> 8 & 0xff).\(v & 0xff)"
-        case .v6(let b): return IPAddress.formatV6(b)
+        case .v6(let b): return IPAddress.formatV6(b.bytes)
         }
     }
 
     /// The address's text as a quoted JSON string (no character in it needs escaping), written
-    /// in place: IPv4 digit by digit, IPv6 through `description`.
+    /// in place, digit by digit: the same text as `description` (checked by a test).
     func appendJSON(into w: inout JSONWriter) {
         w.append(UInt8(ascii: "\""))
         switch self {
@@ -53,10 +53,55 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
             w.decimal(UInt64(v >> 16 & 0xff)); w.append(UInt8(ascii: "."))
             w.decimal(UInt64(v >> 8 & 0xff)); w.append(UInt8(ascii: "."))
             w.decimal(UInt64(v & 0xff))
-        case .v6:
-            w.appendPlain(description)
+        case .v6(let b):
+            Self.appendV6(b, into: &w)
         }
         w.append(UInt8(ascii: "\""))
+    }
+
+    /// `formatV6` written into the writer: RFC 5952 (the longest run of two or more zero groups,
+    /// the first of equal runs, becomes "::"; IPv4-mapped addresses end in dotted decimal).
+    static func appendV6(_ b: IPv6Bytes, into w: inout JSONWriter) {
+        func group(_ i: Int) -> UInt64 { (i < 4 ? b.high : b.low) >> (UInt64(3 - i % 4) * 16) & 0xffff }
+        if b.high == 0 && b.low >> 32 == 0xffff {
+            w.append("::ffff:" as StaticString)
+            w.decimal(b.low >> 24 & 0xff); w.append(UInt8(ascii: "."))
+            w.decimal(b.low >> 16 & 0xff); w.append(UInt8(ascii: "."))
+            w.decimal(b.low >> 8 & 0xff); w.append(UInt8(ascii: "."))
+            w.decimal(b.low & 0xff)
+            return
+        }
+        var bestStart = -1, bestLength = 0, runStart = -1
+        for i in 0...8 {
+            if i < 8 && group(i) == 0 {
+                if runStart < 0 { runStart = i }
+            } else if runStart >= 0 {
+                if i - runStart > bestLength { bestStart = runStart; bestLength = i - runStart }
+                runStart = -1
+            }
+        }
+        if bestLength < 2 { bestStart = -1 }
+        var i = 0
+        var endsWithColon = true   // nothing written yet: no separator before the first group
+        while i < 8 {
+            if i == bestStart {
+                w.append("::" as StaticString)
+                endsWithColon = true
+                i += bestLength
+                continue
+            }
+            if !endsWithColon { w.append(UInt8(ascii: ":")) }
+            let g = group(i)
+            var shift: UInt64 = 12
+            while shift > 0 && g >> shift == 0 { shift -= 4 }   // no leading zeros
+            while true {
+                w.append(JSONWriter.hex[Int(g >> shift & 0xf)])
+                if shift == 0 { break }
+                shift -= 4
+            }
+            endsWithColon = false
+            i += 1
+        }
     }
 
     static func parseV4(_ text: String) -> UInt32? {
@@ -178,5 +223,32 @@ public struct IPPrefix: Hashable, Sendable, CustomStringConvertible {
             remaining -= bits
         }
         return true
+    }
+}
+
+/// The 16 bytes of an IPv6 address as two words: a value with no heap storage, so that an address,
+/// and the packet summary and path that hold it, copy without reference counting (an array here
+/// made every copy of a packet summary retain and release it, on every event).
+public struct IPv6Bytes: Hashable, Sendable {
+    /// Bytes 0-7 and 8-15, big-endian (network order), so that comparing the words compares the bytes.
+    public let high: UInt64
+    public let low: UInt64
+
+    public static let zero = IPv6Bytes(high: 0, low: 0)
+
+    public init(high: UInt64, low: UInt64) { self.high = high; self.low = low }
+
+    /// Exactly 16 bytes.
+    public init(_ bytes: ArraySlice<UInt8>) {
+        precondition(bytes.count == 16, "an IPv6 address has 16 bytes")
+        var high: UInt64 = 0, low: UInt64 = 0
+        let i = bytes.startIndex
+        for k in 0..<8 { high = high << 8 | UInt64(bytes[i + k]) }
+        for k in 8..<16 { low = low << 8 | UInt64(bytes[i + k]) }
+        self.high = high; self.low = low
+    }
+
+    public var bytes: [UInt8] {
+        (0..<16).map { k in UInt8(truncatingIfNeeded: (k < 8 ? high : low) >> (UInt64(7 - k % 8) * 8)) }
     }
 }

@@ -62,20 +62,27 @@ public struct ConntrackSummary: Equatable, Sendable {
 
     public init(_ ct: NftTraceEvent.Conntrack) {
         id = ct.id
-        if let state = ct.state {
-            // NF_CT_STATE_BIT: 2 established, 4 related, 8 new, 64 untracked (ip_conntrack_info + 1).
-            if state & 64 != 0 { self.state = "untracked" }
-            else if state & 8 != 0 { self.state = "new" }
-            else if state & 4 != 0 { self.state = "related" }
-            else if state & 2 != 0 { self.state = "established" }
-            else if state & 1 != 0 { self.state = "invalid" }
-        }
-        if let direction = ct.direction { self.direction = direction == 0 ? "original" : "reply" }
-        if let bits = ct.status, bits != 0 {
-            var names: [String] = []
-            for (bit, name) in ConntrackSummary.statusNames.enumerated() where bits & (1 << UInt32(bit)) != 0 { names.append(name) }
-            status = names
-        }
+        state = ct.state.flatMap(Self.stateName)
+        direction = ct.direction.map(Self.directionName)
+        if let bits = ct.status { status = Self.statusNames(bits) }
+    }
+
+    /// NF_CT_STATE_BIT: 2 established, 4 related, 8 new, 64 untracked (ip_conntrack_info + 1).
+    static func stateName(_ state: UInt32) -> String? {
+        if state & 64 != 0 { return "untracked" }
+        if state & 8 != 0 { return "new" }
+        if state & 4 != 0 { return "related" }
+        if state & 2 != 0 { return "established" }
+        if state & 1 != 0 { return "invalid" }
+        return nil
+    }
+
+    static func directionName(_ direction: UInt8) -> String { direction == 0 ? "original" : "reply" }
+
+    static func statusNames(_ bits: UInt32) -> [String] {
+        var names: [String] = []
+        for (bit, name) in ConntrackSummary.statusNames.enumerated() where bits & (1 << UInt32(bit)) != 0 { names.append(name) }
+        return names
     }
 
     public init(state: String?) { self.state = state }
@@ -106,7 +113,7 @@ public struct PacketPath: Sendable {
     /// step of a NAT chain before this point (else the last step), where the admin looks for it.
     mutating func noteRewrite(from before: PacketSummary, to after: PacketSummary, isNatStep: (PathStep) -> Bool) {
         guard Endpoint(after) != Endpoint(before), !steps.isEmpty else { return }
-        let index = steps.lastIndex(where: isNatStep) ?? steps.count - 1
+        let index = steps.indices.last { isNatStep(steps[$0]) } ?? steps.count - 1
         steps[index].nat = NatChange(before: Endpoint(before), after: Endpoint(after))
     }
 }

@@ -35,6 +35,12 @@ public struct JSONWriter: ~Copyable {
         s.withUTF8 { append($0) }
     }
 
+    /// Bytes already encoded as JSON (part of a member, or members), copied as they are.
+    mutating func appendRaw(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { append($0) } }
+
+    /// After raw bytes that completed a member: the next one needs a comma.
+    mutating func endMember() { needsComma = true }
+
     /// Forgets what was written, keeping the buffer.
     public mutating func reset() { count = 0; needsComma = false }
 

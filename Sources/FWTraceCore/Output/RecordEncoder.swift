@@ -1,5 +1,5 @@
 /// Encodes fwtrace's records as JSON lines (the contract in docs/schema/fwtrace-1.schema.json).
-public struct RecordContext: Sendable {
+public struct RecordContext: Sendable, Equatable {
     public var host: String
     public var netns: String?
     public var backend: String
@@ -9,6 +9,35 @@ public struct RecordContext: Sendable {
 
     public init(host: String, netns: String?, backend: String, session: String) {
         self.host = host; self.netns = netns; self.backend = backend; self.session = session
+    }
+}
+
+/// What every path record of a session starts with, encoded once: the members before the time
+/// (`{"schema":…,"type":"path","time":`) and those between the time and the trace id's value
+/// (host, netns, session, watch, backend, `"trace_id":`), in the order `header` writes them.
+public struct PathRecordPrefix: Sendable {
+    let head: [UInt8]
+    let afterTime: [UInt8]
+
+    public init(_ context: RecordContext) {
+        var w = JSONWriter(capacity: 64)
+        w.beginObject()
+        w.str("schema", RecordEncoder.schema)
+        w.str("type", "path")
+        w.key("time")
+        head = w.bytes
+        var rest = JSONWriter(capacity: 256)
+        rest.beginObject()
+        rest.str("host", context.host)
+        if let netns = context.netns { rest.str("netns", netns) }
+        rest.str("session", context.session)
+        if let watch = context.watch { rest.str("watch", watch) }
+        rest.str("backend", context.backend)
+        rest.key("trace_id")
+        // `{"host":…` becomes `,"host":…`: these members follow the time.
+        var bytes = rest.bytes
+        bytes[0] = UInt8(ascii: ",")
+        afterTime = bytes
     }
 }
 
@@ -34,9 +63,17 @@ public enum RecordEncoder {
 
     /// The path record into a writer (no newline): for sinks that take bytes, not a String.
     public static func path(_ p: PacketPath, context: RecordContext, into w: inout JSONWriter) {
-        header(&w, type: "path", time: p.time, context: context)
-        w.str("backend", context.backend)
-        w.key("trace_id"); w.hex8(p.traceID)
+        path(p, prefix: PathRecordPrefix(context), into: &w)
+    }
+
+    /// The same with the session's constant members encoded once (`follow` writes thousands of
+    /// paths a second with one context).
+    public static func path(_ p: PacketPath, prefix: PathRecordPrefix, into w: inout JSONWriter) {
+        w.appendRaw(prefix.head)
+        Timestamp.appendJSON(p.time, into: &w)
+        w.appendRaw(prefix.afterTime)
+        w.hex8(p.traceID)
+        w.endMember()
         w.lit("family", p.family.json)
         w.object("packet")
         w.str("iif", p.iif)

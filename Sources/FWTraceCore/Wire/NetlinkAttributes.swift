@@ -61,10 +61,17 @@ public struct AttributeReader {
     /// A NUL-terminated string (NLA_STRING); the NUL is required and not returned.
     public func string(_ a: NetlinkAttribute, _ name: String) throws -> String {
         guard a.length >= 1 else { throw DecodeError.badAttributeLength(attribute: name, offset: a.offset, expected: ">= 1", actual: 0) }
-        guard let nul = bytes[a.payload].firstIndex(of: 0) else {
+        // On the buffer's memory (no slice, no index checks per byte): the payload range was
+        // checked against the container when the attribute was read.
+        let decoded: String? = bytes.withUnsafeBufferPointer { all in
+            let payload = UnsafeBufferPointer(rebasing: all[a.payload])
+            guard let nul = payload.firstIndex(of: 0) else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: payload[..<nul]), as: UTF8.self)
+        }
+        guard let decoded else {
             throw DecodeError.invalidValue(what: "attribute \(name)", offset: a.offset, detail: "string without terminating NUL")
         }
-        return String(decoding: bytes[a.payload.lowerBound..<nul], as: UTF8.self)
+        return decoded
     }
 
     public func raw(_ a: NetlinkAttribute) -> [UInt8] { Array(bytes[a.payload]) }

@@ -95,53 +95,57 @@ public enum NftTraceDecoder {
         }
         let family = TableFamily(nfproto: bytes[body.lowerBound])
         var reader = AttributeReader(bytes, range: (body.lowerBound + nfgenmsgSize)..<body.upperBound)
-        var event = NftTraceEvent(tableFamily: family, table: "", chain: "", kind: .unknown(0), traceID: 0)
-        var sawType = false, sawID = false, sawTable = false, sawChain = false
+        // Fields gathered in locals and the event made once at the end: mutating a whole event
+        // (three slices, three strings, a dozen optionals) field by field copied it.
+        var table: String?, chain: String?, kind: NftTraceEvent.Kind?, traceID: UInt32?
+        var ruleHandle: UInt64?, verdictCode: Int32?, jumpTarget: String?, policy: UInt32?, nfproto: UInt32?
+        var iif: UInt32?, oif: UInt32?, iifType: UInt16?, oifType: UInt16?, mark: UInt32?
+        var linkHeader: ArraySlice<UInt8>?, networkHeader: ArraySlice<UInt8>?, transportHeader: ArraySlice<UInt8>?
+        var ctID: UInt32?, ctDirection: UInt8?, ctStatus: UInt32?, ctState: UInt32?
         typealias A = NftTraceAttribute
         while let a = try reader.next() {
             switch a.type {
-            case A.table: event.table = try reader.string(a, "NFTA_TRACE_TABLE"); sawTable = true
-            case A.chain: event.chain = try reader.string(a, "NFTA_TRACE_CHAIN"); sawChain = true
-            case A.ruleHandle: event.ruleHandle = try reader.be64(a, "NFTA_TRACE_RULE_HANDLE")
-            case A.type: event.kind = .init(try reader.be32(a, "NFTA_TRACE_TYPE")); sawType = true
-            case A.id: event.traceID = try reader.be32(a, "NFTA_TRACE_ID"); sawID = true
+            case A.table: table = try reader.string(a, "NFTA_TRACE_TABLE")
+            case A.chain: chain = try reader.string(a, "NFTA_TRACE_CHAIN")
+            case A.ruleHandle: ruleHandle = try reader.be64(a, "NFTA_TRACE_RULE_HANDLE")
+            case A.type: kind = .init(try reader.be32(a, "NFTA_TRACE_TYPE"))
+            case A.id: traceID = try reader.be32(a, "NFTA_TRACE_ID")
             case A.verdict:
                 var nested = reader.nested(a)
                 while let v = try nested.next() {
                     switch v.type {
-                    case A.verdictCode: event.verdictCode = Int32(bitPattern: try nested.be32(v, "NFTA_VERDICT_CODE"))
-                    case A.verdictChain: event.jumpTarget = try nested.string(v, "NFTA_VERDICT_CHAIN")
+                    case A.verdictCode: verdictCode = Int32(bitPattern: try nested.be32(v, "NFTA_VERDICT_CODE"))
+                    case A.verdictChain: jumpTarget = try nested.string(v, "NFTA_VERDICT_CHAIN")
                     default: break
                     }
                 }
-            case A.linkHeader: event.linkHeader = bytes[a.payload]
-            case A.networkHeader: event.networkHeader = bytes[a.payload]
-            case A.transportHeader: event.transportHeader = bytes[a.payload]
-            case A.iif: event.iif = try reader.be32(a, "NFTA_TRACE_IIF")
-            case A.oif: event.oif = try reader.be32(a, "NFTA_TRACE_OIF")
-            case A.iifType: event.iifType = try reader.be16(a, "NFTA_TRACE_IIFTYPE")
-            case A.oifType: event.oifType = try reader.be16(a, "NFTA_TRACE_OIFTYPE")
-            case A.mark: event.mark = try reader.be32(a, "NFTA_TRACE_MARK")
-            case A.nfproto: event.nfproto = try reader.be32(a, "NFTA_TRACE_NFPROTO")
-            case A.policy: event.policy = try reader.be32(a, "NFTA_TRACE_POLICY")
-            case A.ctID: event.conntrackOrEmpty.id = try reader.be32(a, "NFTA_TRACE_CT_ID")
-            case A.ctDirection: event.conntrackOrEmpty.direction = try reader.u8(a, "NFTA_TRACE_CT_DIRECTION")
-            case A.ctStatus: event.conntrackOrEmpty.status = try reader.be32(a, "NFTA_TRACE_CT_STATUS")
-            case A.ctState: event.conntrackOrEmpty.state = try reader.be32(a, "NFTA_TRACE_CT_STATE")
+            case A.linkHeader: linkHeader = bytes[a.payload]
+            case A.networkHeader: networkHeader = bytes[a.payload]
+            case A.transportHeader: transportHeader = bytes[a.payload]
+            case A.iif: iif = try reader.be32(a, "NFTA_TRACE_IIF")
+            case A.oif: oif = try reader.be32(a, "NFTA_TRACE_OIF")
+            case A.iifType: iifType = try reader.be16(a, "NFTA_TRACE_IIFTYPE")
+            case A.oifType: oifType = try reader.be16(a, "NFTA_TRACE_OIFTYPE")
+            case A.mark: mark = try reader.be32(a, "NFTA_TRACE_MARK")
+            case A.nfproto: nfproto = try reader.be32(a, "NFTA_TRACE_NFPROTO")
+            case A.policy: policy = try reader.be32(a, "NFTA_TRACE_POLICY")
+            case A.ctID: ctID = try reader.be32(a, "NFTA_TRACE_CT_ID")
+            case A.ctDirection: ctDirection = try reader.u8(a, "NFTA_TRACE_CT_DIRECTION")
+            case A.ctStatus: ctStatus = try reader.be32(a, "NFTA_TRACE_CT_STATUS")
+            case A.ctState: ctState = try reader.be32(a, "NFTA_TRACE_CT_STATE")
             default: break  // unknown or padding: a newer kernel must not break the decoder
             }
         }
-        if !sawType { throw DecodeError.missingAttribute("NFTA_TRACE_TYPE") }
-        if !sawID { throw DecodeError.missingAttribute("NFTA_TRACE_ID") }
-        if !sawTable { throw DecodeError.missingAttribute("NFTA_TRACE_TABLE") }
-        if !sawChain { throw DecodeError.missingAttribute("NFTA_TRACE_CHAIN") }
-        return event
-    }
-}
-
-extension NftTraceEvent {
-    fileprivate var conntrackOrEmpty: Conntrack {
-        get { conntrack ?? Conntrack() }
-        set { conntrack = newValue }
+        guard let kind else { throw DecodeError.missingAttribute("NFTA_TRACE_TYPE") }
+        guard let traceID else { throw DecodeError.missingAttribute("NFTA_TRACE_ID") }
+        guard let table else { throw DecodeError.missingAttribute("NFTA_TRACE_TABLE") }
+        guard let chain else { throw DecodeError.missingAttribute("NFTA_TRACE_CHAIN") }
+        let hasConntrack = ctID != nil || ctDirection != nil || ctStatus != nil || ctState != nil
+        return NftTraceEvent(
+            tableFamily: family, table: table, chain: chain, kind: kind, traceID: traceID, ruleHandle: ruleHandle,
+            verdictCode: verdictCode, jumpTarget: jumpTarget, policy: policy, nfproto: nfproto, iif: iif, oif: oif,
+            iifType: iifType, oifType: oifType, mark: mark, linkHeader: linkHeader, networkHeader: networkHeader,
+            transportHeader: transportHeader,
+            conntrack: hasConntrack ? NftTraceEvent.Conntrack(id: ctID, direction: ctDirection, status: ctStatus, state: ctState) : nil)
     }
 }
