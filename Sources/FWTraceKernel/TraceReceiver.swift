@@ -161,6 +161,7 @@ final class TraceReceiver: @unchecked Sendable {
         var current = nextChunk()
         // Whatever was read is handed over, also when the thread ends.
         defer { if !current.datagrams.isEmpty { publish(current) } }
+        var lastWake = -Double.infinity
         var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: stopWakeup.fd, events: Int16(POLLIN), revents: 0)]
         while true {
@@ -170,6 +171,9 @@ final class TraceReceiver: @unchecked Sendable {
                 note(failure: SystemError("poll the trace socket")); return
             }
             if fds[1].revents != 0 { return }
+            let woke = monotonicSeconds()
+            let sinceLastWake = woke - lastWake
+            lastWake = woke
             // Drain the queue: batches of datagrams until it is empty.
             var drained = 0
             while true {
@@ -202,11 +206,12 @@ final class TraceReceiver: @unchecked Sendable {
                 publish(current)
                 current = nextChunk()
             }
-            // Busy (a full batch or more was queued): let the next ones gather for a moment, so
-            // that each wakeup and recvmmsg takes many (waking per datagram cost about 20 % more
-            // CPU under load, taken from the sender and the decoding thread). Quiet streams keep
-            // waking at once.
-            if drained >= NetlinkGroupSocket.batchSlots { usleep(Self.busyPause) }
+            // Busy (a full batch was queued, or wakeups come more than 5,000 times a second): let
+            // the next datagrams gather for a moment, so that each wakeup and recvmmsg takes many
+            // (waking for a few datagrams at a time cost about 20 % more CPU, taken from the
+            // sender and the decoding thread). A quiet stream (a packet a millisecond or fewer)
+            // still wakes at once: its latency stays low.
+            if drained >= NetlinkGroupSocket.batchSlots || sinceLastWake < 0.0002 { usleep(Self.busyPause) }
         }
     }
 }
