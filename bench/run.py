@@ -289,7 +289,7 @@ FAST_PATH_NOTES = [
     "- **A receive thread with a backlog in memory** (TraceReceiver.swift, `--receive-backlog`, 32 MiB by default). In the",
     "  kernel's queue a 130-byte trace message costs about 1,280 bytes (its skb's truesize: a 64 MiB SO_RCVBUFFORCE queue,",
     "  which the kernel doubles to 128 MiB, held about 105,000 messages before dropping); read out and kept as bytes the",
-    "  same messages take a tenth, so 32 MiB holds about 250,000 events: a 100,000-packet burst at 50,000/s (800,000",
+    "  same messages take a tenth, so 32 MiB holds about 200,000 events: a 100,000-packet burst at 50,000/s (800,000",
     "  events) passes while the decoding thread catches up. A/B at a 50,000 packets/s target, alternated in the bench lab:",
     "  single thread lost 0-31 % (4 of 7 runs lost events), receive thread 0 % in 17 of 17 runs. It pauses 1 ms after a",
     "  busy drain (a full batch, or wakeups more than 5,000 a second): waking for a few datagrams at a time cost 20-40 %",

@@ -205,13 +205,24 @@ public final class NetlinkGroupSocket {
         return .received(Int(received))
     }
 
-    /// Messages the kernel dropped for this socket since the last call: the Drops column of
-    /// /proc/net/netlink counts every message that did not fit, one for one.
+    /// Messages the kernel dropped for this socket since the last call. The kernel counts every
+    /// message that did not fit, one for one, in the socket's sk_drops: read from the socket with
+    /// SO_MEMINFO (any thread, any namespace), or else from the Drops column of /proc/net/netlink,
+    /// which prints the same counter. Only one thread may call this (the session's).
     public func newKernelDrops() -> UInt64? {
+        var info = [UInt32](repeating: 0, count: 9)
+        var length = socklen_t(info.count * 4)
+        if info.withUnsafeMutableBytes({ getsockopt(fd, SOL_SOCKET, Self.soMeminfo, $0.baseAddress, &length) }) == 0, length >= 36 {
+            let total = info[8]   // SK_MEMINFO_DROPS: a 32-bit counter, so differences wrap
+            defer { lastSocketDrops = total }
+            return UInt64(total &- lastSocketDrops)
+        }
         guard let total = Self.kernelDrops(inode: inode) else { return nil }
         defer { lastKernelDrops = total }
         return total >= lastKernelDrops ? total - lastKernelDrops : 0
     }
+
+    private var lastSocketDrops: UInt32 = 0
 
     static func kernelDrops(inode: UInt64) -> UInt64? {
         guard let text = try? String(contentsOfFile: "/proc/thread-self/net/netlink", encoding: .utf8) else { return nil }

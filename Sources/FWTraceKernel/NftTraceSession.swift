@@ -47,6 +47,18 @@ public final class NftTraceSession {
     let options: Options
     public init(options: Options) { self.options = options }
 
+    /// How long a stopping session works off its backlog before it reports the rest as lost.
+    static let drainLimit = 0.5
+
+    /// Trace messages in a chunk of datagrams (for the count of what was not processed).
+    static func traceMessages(in chunk: TraceReceiver.Chunk) -> Int {
+        var n = 0
+        for (range, _) in chunk.datagrams {
+            try? NetlinkMessage.forEach(in: chunk.bytes, range: range) { if $0.type == NftTraceDecoder.messageType { n += 1 } }
+        }
+        return n
+    }
+
     public static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
@@ -90,7 +102,9 @@ public final class NftTraceSession {
         if let path = options.capturePath { capture = try CaptureWriter(path: path) }
         defer { capture?.close() }
 
-        var catalogStale = false
+        // When the ruleset changed (a message on `changes`): the catalog is reloaded for events
+        // received from then on; older ones still waiting in the backlog keep the old catalog.
+        var catalogStaleSince: Double?
         // An overflow reported with ENOBUFS makes the kernel drop every message until the queue
         // has been read empty; without ENOBUFS it drops only what does not fit. Drops are then
         // seen on the kernel's counter after each batch (checkQueue) and reported with their
@@ -114,16 +128,22 @@ public final class NftTraceSession {
         defer { receiver.stop() }
 
         var done = false
-        /// Decodes and assembles what the receive thread read; true when a failure ends the session.
+        /// The receive time of the newest datagram processed: the clock for the quiet period
+        /// while the backlog is worked off (the session's own clock would run ahead of the events
+        /// and emit paths whose later events still wait in the backlog).
+        var processedUpTo: Double?
+        var stopped = false
+        /// Decodes and assembles what the receive thread read; throws the receive thread's failure.
         func process(_ taken: TraceReceiver.Taken) throws {
             for chunk in taken.chunks {
                 defer { receiver.recycle(chunk) }
                 for (range, time) in chunk.datagrams where !done {
-                    if catalogStale {
+                    processedUpTo = time
+                    if let since = catalogStaleSince, time >= since {
                         assembler.catalog = reader.load()
                         if let native = reader.loadNative() { loop.hints.evaluateNativeRules(with: native) }
                         interfaces.invalidate()
-                        catalogStale = false
+                        catalogStaleSince = nil
                     }
                     if let capture { capture.write(Array(chunk.bytes[range]), time: time) }
                     do {
@@ -142,6 +162,8 @@ public final class NftTraceSession {
                     }
                 }
             }
+            // Once stopped, the kernel's drops are counted once, at the stop (dropsAtStop).
+            if stopped { if let failure = taken.failure { throw failure }; return }
             if taken.overruns > 0 { loop.reportOverrun(drops: traceSocket.newKernelDrops(), what: "trace events") }
             if taken.dropsSeen { dropsSeen = true }
             if dropsSeen, case let now = Self.now(), now - lastDropReport >= 0.1 {
@@ -154,27 +176,54 @@ public final class NftTraceSession {
 
         receiving: while case .ready(let ready) = try loop.wait(on: [receiver.ready.fd, changes.fd], pending: assembler.pendingCount > 0) {
             if ready[1] != 0 {
-                while case .datagram = try changes.receive() { catalogStale = true }
+                // A change, or an overrun that may have hidden one: the catalog is stale either way.
+                drain: while true {
+                    switch try changes.receive() {
+                    case .datagram, .overrun: catalogStaleSince = catalogStaleSince ?? Self.now()
+                    case .wouldBlock: break drain
+                    }
+                }
             }
+            processedUpTo = nil
             if ready[0] != 0 {
                 // A bounded amount per turn (about 8,000 events), so that signals stay responsive;
                 // the receiver's descriptor stays readable while more waits.
                 try process(receiver.take(maxChunks: 4))
                 if done { break receiving }
             }
-            if loop.deliver(assembler.expire(now: Self.now()), keep: keep) { break }
+            if loop.deliver(assembler.expire(now: processedUpTo ?? Self.now()), keep: keep) { break }
         }
-        // Stopped by a signal, the daemon or --timeout: what was already read from the kernel is
-        // processed (at most the backlog), not dropped unseen. After --count nothing more is wanted.
+        // Stopped by a signal, the daemon or --timeout. The kernel's drop count is taken now:
+        // the trace rules stay installed while the backlog is worked off, and what the kernel
+        // drops meanwhile (nobody reads the socket any more) is not the session's loss.
         receiver.stop()
+        stopped = true
+        let dropsAtStop = traceSocket.newKernelDrops()
+        // What was already read is processed (after --count nothing more is wanted), for at most
+        // `drainLimit` seconds; what is left then is reported as a loss, never dropped unseen.
         if loop.summary.reason != .count {
-            while case let taken = receiver.take(maxChunks: .max), !taken.chunks.isEmpty || taken.dropsSeen || taken.overruns > 0 {
+            let deadline = monotonicSeconds() + Self.drainLimit
+            while case let taken = receiver.take(maxChunks: 4), !taken.chunks.isEmpty || taken.dropsSeen || taken.overruns > 0 || taken.failure != nil {
+                if monotonicSeconds() > deadline {
+                    var left = taken.chunks.reduce(0) { $0 + Self.traceMessages(in: $1) }
+                    for chunk in taken.chunks { receiver.recycle(chunk) }
+                    while case let rest = receiver.take(maxChunks: .max), !rest.chunks.isEmpty {
+                        left += rest.chunks.reduce(0) { $0 + Self.traceMessages(in: $1) }
+                        for chunk in rest.chunks { receiver.recycle(chunk) }
+                    }
+                    if left > 0 {
+                        loop.summary.lost += UInt64(left)
+                        emit(.loss(count: UInt64(left), reason: "unprocessed",
+                                   detail: "\(left) trace events read from the kernel were still waiting when the session stopped, after \(Self.drainLimit) s of working off the backlog"))
+                    }
+                    break
+                }
                 try process(taken)
                 if done { break }
             }
         }
         if loop.summary.reason != .count { _ = loop.deliver(assembler.flush(), keep: keep) }
-        if let drops = traceSocket.newKernelDrops(), drops > 0 {
+        if let drops = dropsAtStop, drops > 0 {
             loop.summary.lost += drops
             emit(.loss(count: drops, reason: "kernel-drops", detail: "the kernel dropped \(drops) trace events for this session"))
         }

@@ -9,17 +9,17 @@ import Glibc
 /// wait somewhere. In the kernel's queue each 130-byte trace message costs about 1,280 bytes
 /// (its skb's truesize; measured: a 64 MiB SO_RCVBUFFORCE queue, which the kernel doubles to
 /// 128 MiB, held about 105,000 messages). Copied out as bytes they take a tenth of that, so a
-/// 32 MiB backlog here holds about 250,000 events, more than twice the kernel queue, for a
+/// 32 MiB backlog here holds about 200,000 events, twice the kernel queue, for a
 /// quarter of its memory. The kernel queue stays the second line: when the backlog is full this
 /// thread stops reading, the kernel drops what does not fit and counts it, and the session reports
-/// that count as before. Nothing already read is lost: the session processes the backlog before
-/// it ends (unless --count was reached).
+/// that count as before. Nothing already read is lost silently: the session works off the backlog
+/// before it ends (unless --count was reached), for at most 0.5 s, and reports what is left.
 final class TraceReceiver: @unchecked Sendable {
     /// Datagrams back to back, each with its range and the time it was received.
     final class Chunk {
         var bytes: [UInt8] = []
         var datagrams: [(range: Range<Int>, time: Double)] = []
-        init(capacity: Int) { bytes.reserveCapacity(capacity); datagrams.reserveCapacity(capacity / 128) }
+        init(capacity: Int) { bytes.reserveCapacity(capacity); datagrams.reserveCapacity(TraceReceiver.chunkIndexSize / MemoryLayout<(range: Range<Int>, time: Double)>.stride) }
         func reset() { bytes.removeAll(keepingCapacity: true); datagrams.removeAll(keepingCapacity: true) }
     }
 
@@ -37,8 +37,13 @@ final class TraceReceiver: @unchecked Sendable {
     }
 
     static let chunkSize = 256 << 10
+    /// What a chunk costs beyond its bytes: a range and a time per datagram (24 bytes), room for
+    /// 2,048 (a datagram of one trace message is about 130 bytes).
+    static let chunkIndexSize = 2048 * MemoryLayout<(range: Range<Int>, time: Double)>.stride
     /// Microseconds to pause after a busy drain: at 400,000 events a second, ~400 of them.
     static let busyPause: UInt32 = 1000
+    /// Milliseconds between looks at a busy session while holding datagrams it has not been given.
+    static let handOverCheck: Int32 = 2
 
     let socket: NetlinkGroupSocket
     /// Readable when something was published: the session polls it instead of the socket.
@@ -67,7 +72,8 @@ final class TraceReceiver: @unchecked Sendable {
     init(socket: NetlinkGroupSocket, backlogBytes: Int, watchDrops: Bool) throws {
         self.socket = socket
         self.watchDrops = watchDrops
-        maxChunks = max(2, backlogBytes / Self.chunkSize)
+        // The bound counts what chunks really take: their bytes and their index.
+        maxChunks = max(2, backlogBytes / (Self.chunkSize + Self.chunkIndexSize))
         ready = try Wakeup()
         stopWakeup = try Wakeup()
     }
@@ -104,6 +110,7 @@ final class TraceReceiver: @unchecked Sendable {
         taken.chunks = Array(published[publishedHead..<(publishedHead + n)])
         publishedHead += n
         if publishedHead == published.count { published.removeAll(keepingCapacity: true); publishedHead = 0 }
+        else if publishedHead >= 64 { published.removeFirst(publishedHead); publishedHead = 0 }   // stays small under a backlog
         taken.more = publishedHead < published.count
         taken.dropsSeen = dropsSeen; dropsSeen = false
         taken.overruns = overruns; overruns = 0
@@ -140,6 +147,12 @@ final class TraceReceiver: @unchecked Sendable {
         }
     }
 
+    /// True when the session has taken everything published: it is waiting for more.
+    private var sessionIsWaiting: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return published.count == publishedHead
+    }
+
     private func publish(_ chunk: Chunk) {
         condition.lock()
         let wasEmpty = published.count == publishedHead
@@ -166,11 +179,19 @@ final class TraceReceiver: @unchecked Sendable {
                    pollfd(fd: stopWakeup.fd, events: Int16(POLLIN), revents: 0)]
         while true {
             fds[0].revents = 0; fds[1].revents = 0
-            if poll(&fds, 2, -1) < 0 {
+            // Holding datagrams the session has not been given (it was busy): look again soon.
+            if poll(&fds, 2, current.datagrams.isEmpty ? -1 : Self.handOverCheck) < 0 {
                 if errno == EINTR { continue }
                 note(failure: SystemError("poll the trace socket")); return
             }
             if fds[1].revents != 0 { return }
+            if fds[0].revents == 0 {
+                if !current.datagrams.isEmpty && sessionIsWaiting {
+                    publish(current)
+                    current = nextChunk()
+                }
+                continue
+            }
             let woke = monotonicSeconds()
             let sinceLastWake = woke - lastWake
             lastWake = woke
@@ -201,8 +222,11 @@ final class TraceReceiver: @unchecked Sendable {
                 if case .received(let n) = batch { drained += n }
                 guard case .received(NetlinkGroupSocket.batchSlots) = batch else { break }
             }
-            // The queue is empty: hand over what was read, so that a quiet stream is not held back.
-            if !current.datagrams.isEmpty {
+            // The queue is empty: hand over what was read if the session waits for it, so that a
+            // quiet stream is not held back. While it is still busy with earlier chunks, this one
+            // is filled on: handing over part-filled chunks would leave most of the backlog's
+            // memory empty (at 1 ms per drain, a fifth of each chunk).
+            if !current.datagrams.isEmpty && sessionIsWaiting {
                 publish(current)
                 current = nextChunk()
             }

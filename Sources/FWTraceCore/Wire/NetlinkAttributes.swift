@@ -79,6 +79,71 @@ public struct AttributeReader {
     public func nested(_ a: NetlinkAttribute) -> AttributeReader { AttributeReader(bytes, range: a.payload) }
 }
 
+/// `AttributeReader` on the buffer's memory, for the per-event decoder: the same checks (every
+/// length against its container, the exact payload length per type) with the same errors, and no
+/// bounds check per byte read after them (each read lies inside a range those checks passed).
+struct RawAttributeReader {
+    let bytes: UnsafeBufferPointer<UInt8>
+    private var position: Int
+    private let end: Int
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, range: Range<Int>) {
+        self.bytes = bytes
+        self.position = range.lowerBound
+        self.end = min(range.upperBound, bytes.count)
+    }
+
+    @inline(__always) private func le16(_ o: Int) -> UInt16 { UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 }
+    @inline(__always) private func be16(_ o: Int) -> UInt16 { UInt16(bytes[o]) << 8 | UInt16(bytes[o + 1]) }
+    @inline(__always) private func be32(_ o: Int) -> UInt32 {
+        UInt32(bytes[o]) << 24 | UInt32(bytes[o + 1]) << 16 | UInt32(bytes[o + 2]) << 8 | UInt32(bytes[o + 3])
+    }
+
+    mutating func next() throws -> NetlinkAttribute? {
+        guard end - position >= 4 else { return nil }
+        let length = Int(le16(position))
+        let rawType = le16(position + 2)
+        guard length >= 4, length <= end - position else {
+            throw DecodeError.badLength(what: "attribute type \(rawType & 0x3fff)", offset: position, length: length)
+        }
+        let attribute = NetlinkAttribute(type: rawType & 0x3fff, isNested: rawType & 0x8000 != 0,
+                                         offset: position, payload: (position + 4)..<(position + length))
+        position += (length + 3) & ~3
+        return attribute
+    }
+
+    func be32(_ a: NetlinkAttribute, _ name: StaticString) throws -> UInt32 {
+        guard a.length == 4 else { throw DecodeError.badAttributeLength(attribute: "\(name)", offset: a.offset, expected: "4", actual: a.length) }
+        return be32(a.payload.lowerBound)
+    }
+
+    func be16(_ a: NetlinkAttribute, _ name: StaticString) throws -> UInt16 {
+        guard a.length == 2 else { throw DecodeError.badAttributeLength(attribute: "\(name)", offset: a.offset, expected: "2", actual: a.length) }
+        return be16(a.payload.lowerBound)
+    }
+
+    func be64(_ a: NetlinkAttribute, _ name: StaticString) throws -> UInt64 {
+        guard a.length == 8 else { throw DecodeError.badAttributeLength(attribute: "\(name)", offset: a.offset, expected: "8", actual: a.length) }
+        return UInt64(be32(a.payload.lowerBound)) << 32 | UInt64(be32(a.payload.lowerBound + 4))
+    }
+
+    func u8(_ a: NetlinkAttribute, _ name: StaticString) throws -> UInt8 {
+        guard a.length == 1 else { throw DecodeError.badAttributeLength(attribute: "\(name)", offset: a.offset, expected: "1", actual: a.length) }
+        return bytes[a.payload.lowerBound]
+    }
+
+    func string(_ a: NetlinkAttribute, _ name: StaticString) throws -> String {
+        guard a.length >= 1 else { throw DecodeError.badAttributeLength(attribute: "\(name)", offset: a.offset, expected: ">= 1", actual: 0) }
+        let payload = UnsafeBufferPointer(rebasing: bytes[a.payload])
+        guard let nul = payload.firstIndex(of: 0) else {
+            throw DecodeError.invalidValue(what: "attribute \(name)", offset: a.offset, detail: "string without terminating NUL")
+        }
+        return String(decoding: UnsafeBufferPointer(rebasing: payload[..<nul]), as: UTF8.self)
+    }
+
+    func nested(_ a: NetlinkAttribute) -> RawAttributeReader { RawAttributeReader(bytes, range: a.payload) }
+}
+
 /// One netlink message inside a datagram: header fields and where its body lies.
 public struct NetlinkMessage: Sendable {
     public let type: UInt16

@@ -94,7 +94,6 @@ public enum NftTraceDecoder {
             throw DecodeError.truncated(what: "nfgenmsg", offset: body.lowerBound, need: nfgenmsgSize, have: body.count)
         }
         let family = TableFamily(nfproto: bytes[body.lowerBound])
-        var reader = AttributeReader(bytes, range: (body.lowerBound + nfgenmsgSize)..<body.upperBound)
         // Fields gathered in locals and the event made once at the end: mutating a whole event
         // (three slices, three strings, a dozen optionals) field by field copied it.
         var table: String?, chain: String?, kind: NftTraceEvent.Kind?, traceID: UInt32?
@@ -102,38 +101,42 @@ public enum NftTraceDecoder {
         var iif: UInt32?, oif: UInt32?, iifType: UInt16?, oifType: UInt16?, mark: UInt32?
         var linkHeader: ArraySlice<UInt8>?, networkHeader: ArraySlice<UInt8>?, transportHeader: ArraySlice<UInt8>?
         var ctID: UInt32?, ctDirection: UInt8?, ctStatus: UInt32?, ctState: UInt32?
-        typealias A = NftTraceAttribute
-        while let a = try reader.next() {
-            switch a.type {
-            case A.table: table = try reader.string(a, "NFTA_TRACE_TABLE")
-            case A.chain: chain = try reader.string(a, "NFTA_TRACE_CHAIN")
-            case A.ruleHandle: ruleHandle = try reader.be64(a, "NFTA_TRACE_RULE_HANDLE")
-            case A.type: kind = .init(try reader.be32(a, "NFTA_TRACE_TYPE"))
-            case A.id: traceID = try reader.be32(a, "NFTA_TRACE_ID")
-            case A.verdict:
-                var nested = reader.nested(a)
-                while let v = try nested.next() {
-                    switch v.type {
-                    case A.verdictCode: verdictCode = Int32(bitPattern: try nested.be32(v, "NFTA_VERDICT_CODE"))
-                    case A.verdictChain: jumpTarget = try nested.string(v, "NFTA_VERDICT_CHAIN")
-                    default: break
+        // The attributes are read on the buffer's memory (RawAttributeReader: the same checks).
+        try bytes.withUnsafeBufferPointer { buffer in
+            var reader = RawAttributeReader(buffer, range: (body.lowerBound + nfgenmsgSize)..<body.upperBound)
+            typealias A = NftTraceAttribute
+            while let a = try reader.next() {
+                switch a.type {
+                case A.table: table = try reader.string(a, "NFTA_TRACE_TABLE")
+                case A.chain: chain = try reader.string(a, "NFTA_TRACE_CHAIN")
+                case A.ruleHandle: ruleHandle = try reader.be64(a, "NFTA_TRACE_RULE_HANDLE")
+                case A.type: kind = .init(try reader.be32(a, "NFTA_TRACE_TYPE"))
+                case A.id: traceID = try reader.be32(a, "NFTA_TRACE_ID")
+                case A.verdict:
+                    var nested = reader.nested(a)
+                    while let v = try nested.next() {
+                        switch v.type {
+                        case A.verdictCode: verdictCode = Int32(bitPattern: try nested.be32(v, "NFTA_VERDICT_CODE"))
+                        case A.verdictChain: jumpTarget = try nested.string(v, "NFTA_VERDICT_CHAIN")
+                        default: break
+                        }
                     }
+                case A.linkHeader: linkHeader = bytes[a.payload]
+                case A.networkHeader: networkHeader = bytes[a.payload]
+                case A.transportHeader: transportHeader = bytes[a.payload]
+                case A.iif: iif = try reader.be32(a, "NFTA_TRACE_IIF")
+                case A.oif: oif = try reader.be32(a, "NFTA_TRACE_OIF")
+                case A.iifType: iifType = try reader.be16(a, "NFTA_TRACE_IIFTYPE")
+                case A.oifType: oifType = try reader.be16(a, "NFTA_TRACE_OIFTYPE")
+                case A.mark: mark = try reader.be32(a, "NFTA_TRACE_MARK")
+                case A.nfproto: nfproto = try reader.be32(a, "NFTA_TRACE_NFPROTO")
+                case A.policy: policy = try reader.be32(a, "NFTA_TRACE_POLICY")
+                case A.ctID: ctID = try reader.be32(a, "NFTA_TRACE_CT_ID")
+                case A.ctDirection: ctDirection = try reader.u8(a, "NFTA_TRACE_CT_DIRECTION")
+                case A.ctStatus: ctStatus = try reader.be32(a, "NFTA_TRACE_CT_STATUS")
+                case A.ctState: ctState = try reader.be32(a, "NFTA_TRACE_CT_STATE")
+                default: break  // unknown or padding: a newer kernel must not break the decoder
                 }
-            case A.linkHeader: linkHeader = bytes[a.payload]
-            case A.networkHeader: networkHeader = bytes[a.payload]
-            case A.transportHeader: transportHeader = bytes[a.payload]
-            case A.iif: iif = try reader.be32(a, "NFTA_TRACE_IIF")
-            case A.oif: oif = try reader.be32(a, "NFTA_TRACE_OIF")
-            case A.iifType: iifType = try reader.be16(a, "NFTA_TRACE_IIFTYPE")
-            case A.oifType: oifType = try reader.be16(a, "NFTA_TRACE_OIFTYPE")
-            case A.mark: mark = try reader.be32(a, "NFTA_TRACE_MARK")
-            case A.nfproto: nfproto = try reader.be32(a, "NFTA_TRACE_NFPROTO")
-            case A.policy: policy = try reader.be32(a, "NFTA_TRACE_POLICY")
-            case A.ctID: ctID = try reader.be32(a, "NFTA_TRACE_CT_ID")
-            case A.ctDirection: ctDirection = try reader.u8(a, "NFTA_TRACE_CT_DIRECTION")
-            case A.ctStatus: ctStatus = try reader.be32(a, "NFTA_TRACE_CT_STATUS")
-            case A.ctState: ctState = try reader.be32(a, "NFTA_TRACE_CT_STATE")
-            default: break  // unknown or padding: a newer kernel must not break the decoder
             }
         }
         guard let kind else { throw DecodeError.missingAttribute("NFTA_TRACE_TYPE") }
