@@ -58,9 +58,18 @@ public final class PathAssembler {
         let table: String
         let name: String
         let chain: RuleCatalog.Chain?
+        // The chain's fields asked on every event, kept apart: reading them through `chain`
+        // copied the whole Chain (and retained its strings) each time.
+        let known: Bool
+        let hook: Hook?
+        let priority: Int?
+        let type: String?
+        let isBaseChain: Bool?
         var rules: [UInt64: RuleCatalog.Rule] = [:]
         init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?) {
             self.family = family; self.table = table; self.name = name; self.chain = chain
+            known = chain != nil
+            hook = chain?.hook; priority = chain?.priority; type = chain?.type; isBaseChain = chain?.isBaseChain
         }
     }
     private var recentChains: [ChainEntry] = []
@@ -146,9 +155,8 @@ public final class PathAssembler {
             if isInternal { state.lastEventTime = time; return out }
             let key = RuleCatalog.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
             var entry = chainEntry(event.tableFamily, event.table, event.chain)
-            if entry.chain == nil, let fresh = refreshCatalog?() { catalog = fresh; entry = chainEntry(event.tableFamily, event.table, event.chain) }
-            let chain = entry.chain
-            let hook = chain?.hook ?? .unknown
+            if !entry.known, let fresh = refreshCatalog?() { catalog = fresh; entry = chainEntry(event.tableFamily, event.table, event.chain) }
+            let hook = entry.hook ?? .unknown
             let samePacket = (hook == .unknown || state.hook.canReach(hook)) && summary.map { Self.sameIdentity(state.lastDump, $0) } ?? true
             if !samePacket {
                 // A packet our chains did not mark (looped back, or its start was lost): not ours.
@@ -167,7 +175,7 @@ public final class PathAssembler {
             if let ct = event.conntrack, ct != state.lastConntrack { mergeConntrack(&state.path, ct); state.lastConntrack = ct }
             state.hook = hook == .unknown ? state.hook : hook
             state.baseChain = key
-            state.basePriority = chain?.priority
+            state.basePriority = entry.priority
             return step(event, state: state, entry: entry, at: time, out: out)
         }
         guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
@@ -207,8 +215,7 @@ public final class PathAssembler {
     /// `entry` is the event's chain as the catalog has it (looked up once per event by the caller).
     /// Appends the event's step to the pending path; false when the event makes no step.
     func appendStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry) -> Bool {
-        let chain = entry.chain
-        let isBaseChain = chain?.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
+        let isBaseChain = entry.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
         var verdict = event.stepVerdict
         let kind: PathStep.Kind
         switch event.kind {
@@ -236,7 +243,7 @@ public final class PathAssembler {
         state.path.steps.append(PathStep(hook: state.hook, table: event.table, tableFamily: event.tableFamily,
                                          chain: event.chain, kind: kind, verdict: verdict))
         let last = state.path.steps.count - 1
-        state.path.steps[last].chainType = chain?.type
+        state.path.steps[last].chainType = entry.type
         state.path.steps[last].target = event.jumpTarget
         if let handle = event.ruleHandle {
             state.path.steps[last].handle = handle
@@ -253,7 +260,7 @@ public final class PathAssembler {
                 state.path.steps[last].counters = rule.counters
                 state.path.steps[last].rejects = rule.rejects
             }
-            if state.path.steps[last].chainType == nil { state.path.steps[last].chainType = entry.chain?.type }
+            if state.path.steps[last].chainType == nil { state.path.steps[last].chainType = entry.type }
         }
         return true
     }

@@ -110,10 +110,11 @@ public enum RecordEncoder {
             w.endObject()
         }
         w.array("path")
-        for i in p.steps.indices { encode(p.steps[i], &w) }   // by index: no copy of each step
+        // Through the buffer: a step read from the array would be copied (its strings retained).
+        p.steps.withUnsafeBufferPointer { steps in for i in steps.indices { encode(steps[i], &w) } }
         w.endArray()
         w.lit("verdict", p.verdict.json)
-        if let i = p.decidedBy { encodeDecidedBy(p.steps[i], &w) }
+        if let i = p.decidedBy { p.steps.withUnsafeBufferPointer { encodeDecidedBy($0[i], &w) } }
         if p.incomplete { w.flag("incomplete", true) }
         encodeHints(p.hints, &w)
         w.endObject()
