@@ -63,22 +63,52 @@ public final class ListeningSockets {
 
 /// Control connections from the namespace's conntrack table (`conntrack -L`), for the
 /// helper-missing hint. nil when the conntrack tool is not installed or fails.
-public final class ConntrackTable {
+public final class ConntrackTable: @unchecked Sendable {
     /// Listing the conntrack table costs a dump of every flow (100,000 under a flood), so it is
     /// read at most every `maxAge` seconds and only when a hint's cheaper conditions already hold.
-    private var cached: [ControlConnection]?
-    private var readAt = -Double.infinity
+    /// The first listing is read at once (the first dropped packet deserves its hint); later
+    /// ones on a thread of their own while the last listing keeps answering, so that a big
+    /// table never stalls the session that processes trace events.
+    private struct State {
+        var cached: [ControlConnection]?
+        var readAt = -Double.infinity
+        var refreshing = false
+    }
+    private let state = Locked(State())
+    private var refresher: WorkerThread?
     private let maxAge: Double
 
     public init(maxAge: Double = 5) { self.maxAge = maxAge }
 
+    deinit { refresher?.join(until: monotonicSeconds() + 2) }
+
     public func controlConnections(between a: IPAddress, and b: IPAddress) -> [ControlConnection]? {
         let now = NftTraceSession.now()
-        if now - readAt > maxAge {
-            readAt = now
-            cached = Self.read()
+        var current = state.current
+        if current.readAt == -.infinity {
+            current = State(cached: Self.read(), readAt: now, refreshing: false)
+            state.withLock { $0 = current }
+        } else if now - current.readAt > maxAge, !current.refreshing {
+            startRefresh()
         }
-        return cached?.filter { ($0.client == a && $0.server == b) || ($0.client == b && $0.server == a) }
+        return current.cached?.filter { ($0.client == a && $0.server == b) || ($0.client == b && $0.server == a) }
+    }
+
+    /// Reads the table again on a thread made by this one: it shares the traced namespace.
+    private func startRefresh() {
+        refresher?.join(until: .infinity)   // not refreshing: the last one has finished
+        state.withLock { $0.refreshing = true }
+        let state = self.state
+        let thread = WorkerThread(name: "fwtrace-conntrack") {
+            let fresh = ConntrackTable.read()
+            state.withLock { $0 = State(cached: fresh, readAt: NftTraceSession.now(), refreshing: false) }
+        }
+        do {
+            try thread.start()
+            refresher = thread
+        } catch {
+            state.withLock { $0.readAt = NftTraceSession.now(); $0.refreshing = false }   // try again later
+        }
     }
 
     static func read() -> [ControlConnection]? {
