@@ -8,6 +8,18 @@ public struct NetlinkAttribute: Sendable {
     public var length: Int { payload.count }
 }
 
+extension NetlinkAttribute {
+    /// The attribute whose header (length, type) was read at `position` of a container that ends
+    /// at `end`; the length is checked against the container, never trusted.
+    @inline(__always)
+    init(header length: Int, _ rawType: UInt16, at position: Int, end: Int) throws {
+        guard length >= 4, length <= end - position else {
+            throw DecodeError.badLength(what: "attribute type \(rawType & 0x3fff)", offset: position, length: length)
+        }
+        self.init(type: rawType & 0x3fff, isNested: rawType & 0x8000 != 0, offset: position, payload: (position + 4)..<(position + length))
+    }
+}
+
 /// Walks the attributes of one container (a message body or a nested attribute). Unknown
 /// types are the caller's to skip; lengths are checked against the container, never trusted.
 public struct AttributeReader {
@@ -25,14 +37,8 @@ public struct AttributeReader {
     public mutating func next() throws -> NetlinkAttribute? {
         // Trailing padding shorter than a header is allowed by the netlink alignment rules.
         guard end - position >= 4 else { return nil }
-        let length = Int(Bytes.le16(bytes, position))
-        let rawType = Bytes.le16(bytes, position + 2)
-        guard length >= 4, length <= end - position else {
-            throw DecodeError.badLength(what: "attribute type \(rawType & 0x3fff)", offset: position, length: length)
-        }
-        let attribute = NetlinkAttribute(type: rawType & 0x3fff, isNested: rawType & 0x8000 != 0,
-                                         offset: position, payload: (position + 4)..<(position + length))
-        position += (length + 3) & ~3
+        let attribute = try NetlinkAttribute(header: Int(Bytes.le16(bytes, position)), Bytes.le16(bytes, position + 2), at: position, end: end)
+        position += (attribute.length + 4 + 3) & ~3
         return attribute
     }
 
@@ -101,14 +107,8 @@ struct RawAttributeReader {
 
     mutating func next() throws -> NetlinkAttribute? {
         guard end - position >= 4 else { return nil }
-        let length = Int(le16(position))
-        let rawType = le16(position + 2)
-        guard length >= 4, length <= end - position else {
-            throw DecodeError.badLength(what: "attribute type \(rawType & 0x3fff)", offset: position, length: length)
-        }
-        let attribute = NetlinkAttribute(type: rawType & 0x3fff, isNested: rawType & 0x8000 != 0,
-                                         offset: position, payload: (position + 4)..<(position + length))
-        position += (length + 3) & ~3
+        let attribute = try NetlinkAttribute(header: Int(le16(position)), le16(position + 2), at: position, end: end)
+        position += (attribute.length + 4 + 3) & ~3
         return attribute
     }
 
