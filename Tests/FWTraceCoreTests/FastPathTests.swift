@@ -134,6 +134,22 @@ final class FastPathTests: XCTestCase {
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(fraction, 6))Z"
     }
 
+    /// Numbers written in place (two digits at a time) read as `String(value)` writes them.
+    func testDecimalsMatchStringDescription() {
+        var rng = SystemRandomNumberGenerator()
+        var values: [UInt64] = [0, 9, 10, 99, 100, 101, 999, 1000, 9999, 10000, 99999, 100_000, 999_999, 1_000_000, .max, .max - 1]
+        for _ in 0..<20_000 { values.append(UInt64.random(in: 0...UInt64.max, using: &rng) >> UInt64.random(in: 0...63, using: &rng)) }
+        for v in values {
+            var w = JSONWriter(capacity: 16)
+            w.decimal(v)
+            XCTAssertEqual(w.text, String(v))
+            XCTAssertEqual(JSONWriter.digitCount(v), String(v).count)
+        }
+        var w = JSONWriter()
+        w.decimal(Int64.min); w.append(UInt8(ascii: " ")); w.decimal(Int32(-7)); w.append(UInt8(ascii: " ")); w.decimal(UInt8(255))
+        XCTAssertEqual(w.text, "\(Int64.min) -7 255")
+    }
+
     func testTimestampsMatchTheStringBuiltOnes() {
         var values: [Double] = [0, -1, -0.5, 1_795_796_948.123456, 951_782_400.5, -62_167_219_200, -62_198_755_200,
                                 253_402_300_799, 253_402_300_800, 1e12, -1e11]

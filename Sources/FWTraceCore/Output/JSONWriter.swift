@@ -152,23 +152,38 @@ public struct JSONWriter: ~Copyable {
         decimal(UInt64(value.magnitude))
     }
 
-    /// The digits of `value`, written from the right into their final place.
+    /// "00" to "99": two digits per division (a record has twenty-odd numbers).
+    static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+    /// The digits of `value`, written from the right into their final place, two at a time.
     mutating func decimal(_ value: UInt64) {
         let digits = Self.digitCount(value)
         ensure(digits)
+        let pairs = Self.digitPairs.utf8Start
         var v = value
         var i = count + digits
-        repeat {
-            i -= 1
-            base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
-            v /= 10
-        } while v > 0
+        while v >= 100 {
+            let r = Int(v % 100)
+            v /= 100
+            i -= 2
+            base[i] = pairs[2 * r]; base[i + 1] = pairs[2 * r + 1]
+        }
+        if v >= 10 {
+            base[i - 2] = pairs[2 * Int(v)]; base[i - 1] = pairs[2 * Int(v) + 1]
+        } else {
+            base[i - 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v)
+        }
         count += digits
     }
 
     static func digitCount(_ value: UInt64) -> Int {
-        var digits = 1, v = value
-        while v >= 10 { digits += 1; v /= 10 }
+        if value < 10 { return 1 }
+        if value < 100 { return 2 }
+        if value < 1000 { return 3 }
+        if value < 10000 { return 4 }
+        if value < 100_000 { return 5 }
+        var digits = 6, v = value / 1_000_000
+        while v > 0 { digits += 1; v /= 10 }
         return digits
     }
 

@@ -56,19 +56,23 @@ public struct PacketSummary: Equatable, Sendable {
     }
 }
 
-/// A header as the kernel dumped it, read from where it lies in its datagram (a slice), indexed
-/// from 0 like a header of its own.
+/// A header as the kernel dumped it, read on the memory where it lies in its datagram, indexed
+/// from 0 like a header of its own. Every read follows a `need` that checked its range (debug
+/// builds also check each index).
 struct HeaderView {
-    let bytes: ArraySlice<UInt8>
-    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+    let bytes: UnsafeBufferPointer<UInt8>
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
     var count: Int { bytes.count }
-    subscript(_ i: Int) -> UInt8 { bytes[bytes.startIndex + i] }
+    subscript(_ i: Int) -> UInt8 { bytes[i] }
     func be16(_ o: Int) -> UInt16 { UInt16(self[o]) << 8 | UInt16(self[o + 1]) }
-    func slice(_ r: Range<Int>) -> ArraySlice<UInt8> { bytes[(bytes.startIndex + r.lowerBound)..<(bytes.startIndex + r.upperBound)] }
+    func be32(_ o: Int) -> UInt32 { UInt32(be16(o)) << 16 | UInt32(be16(o + 2)) }
+    func be64(_ o: Int) -> UInt64 { UInt64(be32(o)) << 32 | UInt64(be32(o + 4)) }
     /// Bytes.need, on the view.
-    func need(_ offset: Int, _ count: Int, _ what: String) throws {
+    /// `what` is made only for the error: callers name the header with an interpolated String,
+    /// which built made one on every packet.
+    func need(_ offset: Int, _ count: Int, _ what: @autoclosure () -> String) throws {
         guard offset >= 0, count >= 0, offset <= self.count, self.count - offset >= count else {
-            throw DecodeError.truncated(what: what, offset: offset, need: count, have: max(0, self.count - max(0, offset)))
+            throw DecodeError.truncated(what: what(), offset: offset, need: count, have: max(0, self.count - max(0, offset)))
         }
     }
 }
@@ -86,7 +90,13 @@ public enum PacketHeaders {
 
     /// The same for headers that lie in a received datagram (NftTraceEvent's), without a copy.
     public static func parse(network: ArraySlice<UInt8>, transport: ArraySlice<UInt8>?, nfproto: UInt32?) throws -> PacketSummary {
-        let network = HeaderView(network), transport = transport.map(HeaderView.init)
+        try network.withUnsafeBufferPointer { n in
+            guard let transport else { return try parse(network: HeaderView(n), transport: nil, nfproto: nfproto) }
+            return try transport.withUnsafeBufferPointer { t in try parse(network: HeaderView(n), transport: HeaderView(t), nfproto: nfproto) }
+        }
+    }
+
+    static func parse(network: HeaderView, transport: HeaderView?, nfproto: UInt32?) throws -> PacketSummary {
         try network.need(0, 1, "network header")
         let version = network[0] >> 4
         if nfproto == 10 || (nfproto == nil && version == 6) {
@@ -111,7 +121,7 @@ public enum PacketHeaders {
         let fragment = h.be16(6)
         var summary = PacketSummary(
             family: .ip,
-            src: IPAddress(bytes: h.slice(12..<16))!, dst: IPAddress(bytes: h.slice(16..<20))!,
+            src: .v4(h.be32(12)), dst: .v4(h.be32(16)),
             protocolNumber: h[9], length: Int(h.be16(2)), ttl: h[8],
             ipID: h.be16(4))
         summary.isLaterFragment = fragment & 0x1fff != 0
@@ -148,7 +158,7 @@ public enum PacketHeaders {
         }
         var summary = PacketSummary(
             family: .ip6,
-            src: IPAddress(bytes: h.slice(8..<24))!, dst: IPAddress(bytes: h.slice(24..<40))!,
+            src: .v6(IPv6Bytes(high: h.be64(8), low: h.be64(16))), dst: .v6(IPv6Bytes(high: h.be64(24), low: h.be64(32))),
             protocolNumber: next, length: Int(h.be16(4)) + 40, ttl: h[7],
             flowLabel: (UInt32(h[1] & 0x0f) << 16) | UInt32(h.be16(2)))
         summary.isLaterFragment = laterFragment
@@ -169,7 +179,9 @@ public enum PacketHeaders {
         guard !summary.protocolKnown else { return }
         summary.protocolNumber = number
         summary.protocolKnown = true
-        if let transport, !summary.isLaterFragment { try? parseTransport(&summary, HeaderView(transport)) }
+        if let transport, !summary.isLaterFragment {
+            transport.withUnsafeBufferPointer { t in try? parseTransport(&summary, HeaderView(t)) }
+        }
     }
 
     static func parseTransport(_ s: inout PacketSummary, _ t: HeaderView) throws {
