@@ -18,6 +18,26 @@ public struct HintContext {
         self.rules = rules
         self.listening = listening
     }
+
+    /// Which rules of the chain asked last have ACCEPT as their target: asked on every dropped path.
+    let acceptTargets = AcceptTargets()
+}
+
+/// The ACCEPT targets of the last rule list the hints looked at, by index. The list is kept, so
+/// its storage cannot be freed and reused: a list at the same address is the same list (a new
+/// catalog's lists are new arrays).
+final class AcceptTargets {
+    private var rules: [(position: Int, text: String, isIptables: Bool)] = []
+    private var accepts: [Bool] = []
+
+    func of(_ list: [(position: Int, text: String, isIptables: Bool)]) -> [Bool] {
+        let same = list.withUnsafeBufferPointer { a in rules.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count } }
+        if !same || list.isEmpty {
+            rules = list
+            accepts = list.map { $0.isIptables && IptablesRuleEvaluator.target($0.text) == "ACCEPT" }
+        }
+        return accepts
+    }
 }
 
 /// A connection whose protocol opens further connections that only a conntrack helper can tie
@@ -97,8 +117,9 @@ public enum HintEngine {
                                       view: PacketView(path: path, beforeStep: index), context)
         }
         var view: PacketView?   // built for the first later rule that accepts
-        for later in rules where later.position > position && later.isIptables {
-            guard IptablesRuleEvaluator.target(later.text) == "ACCEPT" else { continue }
+        let accepts = context.acceptTargets.of(rules)
+        for (i, later) in rules.enumerated() where later.position > position && later.isIptables {
+            guard accepts[i] else { continue }
             if view == nil { view = PacketView(path: path, beforeStep: index) }
             guard IptablesRuleEvaluator.evaluate(later.text, against: view!) == .matches else { continue }
             let spec = later.text.dropFirst(3).drop { $0 != " " }.trimmingCharacters(in: .whitespaces)
