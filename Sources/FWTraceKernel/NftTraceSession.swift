@@ -128,6 +128,7 @@ public final class NftTraceSession {
         defer { receiver.stop() }
 
         var done = false
+        let names = NameCache()
         /// The receive time of the newest datagram processed: the clock for the quiet period
         /// while the backlog is worked off (the session's own clock would run ahead of the events
         /// and emit paths whose later events still wait in the backlog).
@@ -151,7 +152,7 @@ public final class NftTraceSession {
                             guard !done, message.type == NftTraceDecoder.messageType else { return }
                             loop.summary.events += 1
                             do {
-                                let event = try NftTraceDecoder.decode(chunk.bytes, body: message.body)
+                                let event = try NftTraceDecoder.decode(chunk.bytes, body: message.body, names: names)
                                 if loop.deliver(assembler.ingest(event, at: time), keep: keep) { done = true }
                             } catch {
                                 loop.reportUndecodable("\(error)")

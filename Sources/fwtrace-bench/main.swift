@@ -120,6 +120,7 @@ struct Run {
     var run = Run()
     var writer = JSONWriter(capacity: 1 << 17)
     let prefix = PathRecordPrefix(context)
+    let names = NameCache()
     var clock = 1_000.0
     while run.events < target {
         for d in capture.datagrams {
@@ -133,7 +134,7 @@ struct Run {
                     if run.events == 100_000 { run.rssAfterFirst100k = rssKiB() }
                     // As the session decodes: no Optional around the event (copying one costs).
                     let e: NftTraceEvent
-                    do { e = try NftTraceDecoder.decode(buffer, body: m.body) } catch { run.decodeErrors += 1; return }
+                    do { e = try NftTraceDecoder.decode(buffer, body: m.body, names: names) } catch { run.decodeErrors += 1; return }
                     guard withAssembly else { return }
                     for var p in assembler.ingest(e, at: clock) {
                         if withHints { p.hints = HintEngine.hints(for: p, context: hints) }

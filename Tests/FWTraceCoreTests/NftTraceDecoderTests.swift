@@ -18,6 +18,20 @@ final class NftTraceDecoderTests: XCTestCase {
         }
     }
 
+    /// A session's name cache gives the same events as Strings made per event, across every
+    /// captured scenario fed through one cache (names of different lengths, repeated, and new).
+    func testNameCacheGivesTheSameEvents() throws {
+        let names = NameCache()
+        for scenario in KernelFixture.allScenarios {
+            let fixture = try KernelFixture.load(scenario)
+            for m in try fixture.messages() {
+                let plain = try NftTraceDecoder.decode(m.bytes, body: m.message.body)
+                let cached = try NftTraceDecoder.decode(m.bytes, body: m.message.body, names: names)
+                XCTAssertEqual(plain, cached, scenario)
+            }
+        }
+    }
+
     func testRuleEventWithConntrackAndIPv4TCPHeaders() throws {
         let events = try KernelFixture.load("v4-tcp-reject-input-rule7").events()
         let reject = try XCTUnwrap(events.first { $0.table == "filter" && $0.chain == "INPUT" })

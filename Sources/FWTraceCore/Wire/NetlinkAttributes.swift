@@ -141,7 +141,48 @@ struct RawAttributeReader {
         return String(decoding: UnsafeBufferPointer(rebasing: payload[..<nul]), as: UTF8.self)
     }
 
+    /// `string`, answered from `names` when the same bytes were met before.
+    func string(_ a: NetlinkAttribute, _ name: StaticString, names: NameCache?) throws -> String {
+        guard let names else { return try string(a, name) }
+        guard a.length >= 1 else { throw DecodeError.badAttributeLength(attribute: "\(name)", offset: a.offset, expected: ">= 1", actual: 0) }
+        let payload = UnsafeBufferPointer(rebasing: bytes[a.payload])
+        guard let nul = payload.firstIndex(of: 0) else {
+            throw DecodeError.invalidValue(what: "attribute \(name)", offset: a.offset, detail: "string without terminating NUL")
+        }
+        return names.name(UnsafeBufferPointer(rebasing: payload[..<nul]))
+    }
+
     func nested(_ a: NetlinkAttribute) -> RawAttributeReader { RawAttributeReader(bytes, range: a.payload) }
+}
+
+/// Table and chain names as Strings, made once per session: every trace event names its table
+/// and chain, a session meets a handful, and making a String validates its UTF-8 each time (an
+/// allocation too past 15 bytes, as fwtrace's own table name is). Compared as bytes with the
+/// names met recently. One per session; not for sharing between threads.
+public final class NameCache {
+    private var keys: [[UInt8]] = []
+    private var names: [String] = []
+    /// When this many names were met, the cache starts over (a ruleset of many chains).
+    static let capacity = 64
+
+    public init() {}
+
+    func name(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        let n = bytes.count
+        for i in keys.indices where keys[i].count == n {
+            let same = keys[i].withUnsafeBufferPointer { k in
+                var j = 0
+                while j < n && k[j] == bytes[j] { j += 1 }
+                return j == n
+            }
+            if same { return names[i] }
+        }
+        let name = String(decoding: bytes, as: UTF8.self)
+        if keys.count >= Self.capacity { keys.removeAll(keepingCapacity: true); names.removeAll(keepingCapacity: true) }
+        keys.append(Array(bytes))
+        names.append(name)
+        return name
+    }
 }
 
 /// One netlink message inside a datagram: header fields and where its body lies.

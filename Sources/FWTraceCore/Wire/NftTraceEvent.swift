@@ -88,7 +88,8 @@ public enum NftTraceDecoder {
     static let nfgenmsgSize = 4
 
     /// Decodes the body of one netlink message of type `messageType`.
-    public static func decode(_ bytes: [UInt8], body: Range<Int>) throws -> NftTraceEvent {
+    /// `names`: the session's cache of table and chain names (the same Strings, not new ones).
+    public static func decode(_ bytes: [UInt8], body: Range<Int>, names: NameCache? = nil) throws -> NftTraceEvent {
         try Bytes.need(bytes, body.lowerBound, nfgenmsgSize, "nfgenmsg")
         guard body.count >= nfgenmsgSize else {
             throw DecodeError.truncated(what: "nfgenmsg", offset: body.lowerBound, need: nfgenmsgSize, have: body.count)
@@ -107,8 +108,8 @@ public enum NftTraceDecoder {
             typealias A = NftTraceAttribute
             while let a = try reader.next() {
                 switch a.type {
-                case A.table: table = try reader.string(a, "NFTA_TRACE_TABLE")
-                case A.chain: chain = try reader.string(a, "NFTA_TRACE_CHAIN")
+                case A.table: table = try reader.string(a, "NFTA_TRACE_TABLE", names: names)
+                case A.chain: chain = try reader.string(a, "NFTA_TRACE_CHAIN", names: names)
                 case A.ruleHandle: ruleHandle = try reader.be64(a, "NFTA_TRACE_RULE_HANDLE")
                 case A.type: kind = .init(try reader.be32(a, "NFTA_TRACE_TYPE"))
                 case A.id: traceID = try reader.be32(a, "NFTA_TRACE_ID")
@@ -117,7 +118,7 @@ public enum NftTraceDecoder {
                     while let v = try nested.next() {
                         switch v.type {
                         case A.verdictCode: verdictCode = Int32(bitPattern: try nested.be32(v, "NFTA_VERDICT_CODE"))
-                        case A.verdictChain: jumpTarget = try nested.string(v, "NFTA_VERDICT_CHAIN")
+                        case A.verdictChain: jumpTarget = try nested.string(v, "NFTA_VERDICT_CHAIN", names: names)
                         default: break
                         }
                     }
