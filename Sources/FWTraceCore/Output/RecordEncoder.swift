@@ -111,25 +111,27 @@ public enum RecordEncoder {
         }
         w.array("path")
         // Through the buffer: a step read from the array would be copied (its strings retained).
-        p.steps.withUnsafeBufferPointer { steps in for i in steps.indices { encode(steps[i], &w) } }
+        p.steps.withUnsafeBufferPointer { steps in for i in steps.indices { encode(steps.baseAddress! + i, &w) } }
         w.endArray()
         w.lit("verdict", p.verdict.json)
-        if let i = p.decidedBy { p.steps.withUnsafeBufferPointer { encodeDecidedBy($0[i], &w) } }
+        if let i = p.decidedBy { p.steps.withUnsafeBufferPointer { encodeDecidedBy($0.baseAddress! + i, &w) } }
         if p.incomplete { w.flag("incomplete", true) }
         encodeHints(p.hints, &w)
         w.endObject()
     }
 
     /// The deciding step, passed straight from the array (no copy of the step and its strings).
-    static func encodeDecidedBy(_ d: borrowing PathStep, _ w: inout JSONWriter) {
+    /// A step passed by value, even `borrowing`, was copied (its five strings retained and
+    /// released) for every record: the encoder reads steps where they lie in the path's array.
+    static func encodeDecidedBy(_ d: UnsafePointer<PathStep>, _ w: inout JSONWriter) {
         w.object("decided_by")
-        w.lit("hook", d.hook.json)
-        w.str("table", d.table)
-        w.str("chain", d.chain)
-        w.str("kind", d.kind == .policy ? "policy" : d.kind == .return ? "return" : "rule")
-        if let r = d.rule { w.num("rule", r) }
-        if let h = d.handle { w.num("handle", h) }
-        if let t = d.text { w.str("text", t) }
+        w.lit("hook", d.pointee.hook.json)
+        w.str("table", d.pointee.table)
+        w.str("chain", d.pointee.chain)
+        w.str("kind", d.pointee.kind == .policy ? "policy" : d.pointee.kind == .return ? "return" : "rule")
+        if let r = d.pointee.rule { w.num("rule", r) }
+        if let h = d.pointee.handle { w.num("handle", h) }
+        if let t = d.pointee.text { w.str("text", t) }
         w.endObject()
     }
 
@@ -149,22 +151,23 @@ public enum RecordEncoder {
         w.endArray()
     }
 
-    static func encode(_ s: borrowing PathStep, _ w: inout JSONWriter) {
+    /// A step, read where it lies (see encodeDecidedBy).
+    static func encode(_ s: UnsafePointer<PathStep>, _ w: inout JSONWriter) {
         w.beginObject()
-        w.lit("hook", s.hook.json)
-        w.str("table", s.table)
-        w.lit("table_family", s.tableFamily.json)
-        w.str("chain", s.chain)
-        w.lit("kind", s.kind.json)
-        if let r = s.rule { w.num("rule", r) }
-        if let h = s.handle { w.num("handle", h) }
-        if let t = s.text { w.str("text", t) }
-        w.lit("verdict", s.verdict.json)
-        if let t = s.target { w.str("target", t) }
-        if let c = s.counters {
+        w.lit("hook", s.pointee.hook.json)
+        w.str("table", s.pointee.table)
+        w.lit("table_family", s.pointee.tableFamily.json)
+        w.str("chain", s.pointee.chain)
+        w.lit("kind", s.pointee.kind.json)
+        if let r = s.pointee.rule { w.num("rule", r) }
+        if let h = s.pointee.handle { w.num("handle", h) }
+        if let t = s.pointee.text { w.str("text", t) }
+        w.lit("verdict", s.pointee.verdict.json)
+        if let t = s.pointee.target { w.str("target", t) }
+        if let c = s.pointee.counters {
             w.object("counters"); w.num("packets", c.packets); w.num("bytes", c.bytes); w.endObject()
         }
-        if let nat = s.nat {
+        if let nat = s.pointee.nat {
             w.object("nat")
             func endpoint(_ e: Endpoint) {
                 w.key("src"); e.src.appendJSON(into: &w); w.key("dst"); e.dst.appendJSON(into: &w)
