@@ -65,7 +65,7 @@ public final class PathAssembler {
         let priority: Int?
         let type: String?
         let isBaseChain: Bool?
-        var rules: [UInt64: RuleCatalog.Rule] = [:]
+        var rules: [UInt64: StepRule] = [:]
         init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?) {
             self.family = family; self.table = table; self.name = name; self.chain = chain
             known = chain != nil
@@ -83,12 +83,26 @@ public final class PathAssembler {
         return entry
     }
 
+    /// What a step takes from its rule, shared by reference: a catalog Rule (four strings) was
+    /// copied out of the chain's table for every rule event.
+    final class StepRule {
+        let chain: String
+        let position: Int
+        let text: String
+        let counters: RuleCatalog.Counters?
+        let rejects: Bool
+        init(_ rule: RuleCatalog.Rule) {
+            chain = rule.chain; position = rule.position; text = rule.text; counters = rule.counters; rejects = rule.rejects
+        }
+    }
+
     /// A rule of the event's table by handle (the catalog's answer, remembered on the chain).
-    func rule(_ entry: ChainEntry, handle: UInt64) -> RuleCatalog.Rule? {
+    func rule(_ entry: ChainEntry, handle: UInt64) -> StepRule? {
         if let known = entry.rules[handle] { return known }
-        let found = catalog.rule(family: entry.family, table: entry.table, handle: handle)
-        if let found { entry.rules[handle] = found }
-        return found
+        guard let found = catalog.rule(family: entry.family, table: entry.table, handle: handle) else { return nil }
+        let rule = StepRule(found)
+        entry.rules[handle] = rule
+        return rule
     }
     /// Called when a rule handle is not in the catalog (the ruleset changed); returns a fresh one.
     public var refreshCatalog: (() -> RuleCatalog?)?
