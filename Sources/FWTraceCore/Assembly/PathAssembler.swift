@@ -315,8 +315,14 @@ public final class PathAssembler {
         return false
     }
 
+    /// Stands in for a finished path in its Pending, which is always dropped from the table first.
+    static let finishedPlaceholder = PacketPath(traceID: 0, family: .ip, time: 0,
+                                                packet: PacketSummary(family: .ip, src: .v4(0), dst: .v4(0), protocolNumber: 0, length: 0, ttl: 0))
+
     func finish(_ state: Pending, incomplete: Bool, verdictKnown: Bool = false) -> PacketPath {
-        var path = state.path
+        // Moved out, not copied (a copy retained its steps, strings and conntrack names).
+        var path = Self.finishedPlaceholder
+        swap(&path, &state.path)
         path.incomplete = incomplete
         if !verdictKnown {
             if !path.steps.isEmpty, path.steps[path.steps.count - 1].verdict == .accept { path.verdict = .accept }

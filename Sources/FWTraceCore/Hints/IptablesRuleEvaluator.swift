@@ -20,7 +20,8 @@ public struct PacketView: Sendable {
     /// new, established, related, invalid, untracked; nil when unknown.
     public var ctState: String?
 
-    public init(path: PacketPath, beforeStep index: Int) {
+    /// `borrowing`: an initializer takes its arguments owned, and the caller copied the whole path.
+    public init(path: borrowing PacketPath, beforeStep index: Int) {
         let p = path.packet
         family = p.family
         protocolNumber = p.protocolKnown ? p.protocolNumber : nil
