@@ -19,7 +19,7 @@ final class TraceReceiver: @unchecked Sendable {
     final class Chunk {
         var bytes: [UInt8] = []
         var datagrams: [(range: Range<Int>, time: Double)] = []
-        init(capacity: Int) { bytes.reserveCapacity(capacity); datagrams.reserveCapacity(TraceReceiver.chunkIndexSize / MemoryLayout<(range: Range<Int>, time: Double)>.stride) }
+        init(capacity: Int) { bytes.reserveCapacity(capacity); datagrams.reserveCapacity(TraceReceiver.chunkIndexCapacity) }
         func reset() { bytes.removeAll(keepingCapacity: true); datagrams.removeAll(keepingCapacity: true) }
     }
 
@@ -39,7 +39,8 @@ final class TraceReceiver: @unchecked Sendable {
     static let chunkSize = 256 << 10
     /// What a chunk costs beyond its bytes: a range and a time per datagram (24 bytes), room for
     /// 2,048 (a datagram of one trace message is about 130 bytes).
-    static let chunkIndexSize = 2048 * MemoryLayout<(range: Range<Int>, time: Double)>.stride
+    static let chunkIndexCapacity = 2048
+    static let chunkIndexSize = chunkIndexCapacity * MemoryLayout<(range: Range<Int>, time: Double)>.stride
     /// Microseconds to pause after a busy drain: at 400,000 events a second, ~400 of them.
     static let busyPause: UInt32 = 1000
     /// Milliseconds between looks at a busy session while holding datagrams it has not been given.
@@ -62,9 +63,6 @@ final class TraceReceiver: @unchecked Sendable {
     private var dropsSeen = false
     private var overruns = 0
     private var failure: Error?
-    /// Highest number of chunks held at once (the backlog's high-water mark).
-    private var peakChunks = 0
-    var peakBacklogBytes: Int { condition.lock(); defer { condition.unlock() }; return peakChunks * Self.chunkSize }
 
     private var thread: WorkerThread?
 
@@ -140,7 +138,6 @@ final class TraceReceiver: @unchecked Sendable {
             if let chunk = spare.popLast() { return chunk }
             if allocated < maxChunks || stopping {
                 allocated += 1
-                peakChunks = max(peakChunks, allocated)
                 return Chunk(capacity: Self.chunkSize)
             }
             condition.wait()
