@@ -49,17 +49,17 @@ public final class PathAssembler {
     public let configuration: Configuration
     public var catalog: RuleCatalog { didSet { recentChains.removeAll(keepingCapacity: true) } }
 
-    /// A chain met recently: the catalog's entry and the rules found in it by handle. Events name
-    /// their chain by strings, and the catalog's dictionaries hash them on every lookup; a path
-    /// meets a handful of chains, so a short list compared by equality finds them for less.
-    /// Emptied whenever the catalog is replaced.
+    /// A chain met recently: what the catalog says of it and the rules found in it by handle.
+    /// Events name their chain by strings, and the catalog's dictionaries hash them on every
+    /// lookup; a path meets a handful of chains, so a short list compared by equality finds them
+    /// for less. Emptied whenever the catalog is replaced.
     final class ChainEntry {
         let family: TableFamily
         let table: String
         let name: String
-        let chain: RuleCatalog.Chain?
-        // The chain's fields asked on every event, kept apart: reading them through `chain`
-        // copied the whole Chain (and retained its strings) each time.
+        // The chain's fields asked on every event, kept apart: reading them through a stored
+        // Chain copied the whole Chain (and retained its strings) each time.
+        /// The catalog has the chain.
         let known: Bool
         let hook: Hook?
         let priority: Int?
@@ -67,7 +67,7 @@ public final class PathAssembler {
         let isBaseChain: Bool?
         var rules: [UInt64: StepRule] = [:]
         init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?) {
-            self.family = family; self.table = table; self.name = name; self.chain = chain
+            self.family = family; self.table = table; self.name = name
             known = chain != nil
             hook = chain?.hook; priority = chain?.priority; type = chain?.type; isBaseChain = chain?.isBaseChain
         }

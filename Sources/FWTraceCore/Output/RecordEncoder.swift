@@ -28,10 +28,7 @@ public struct PathRecordPrefix: Sendable {
         head = w.bytes
         var rest = JSONWriter(capacity: 256)
         rest.beginObject()
-        rest.str("host", context.host)
-        if let netns = context.netns { rest.str("netns", netns) }
-        rest.str("session", context.session)
-        if let watch = context.watch { rest.str("watch", watch) }
+        RecordEncoder.contextMembers(&rest, context)
         rest.str("backend", context.backend)
         rest.key("trace_id")
         // `{"host":…` becomes `,"host":…`: these members follow the time.
@@ -49,6 +46,11 @@ public enum RecordEncoder {
         w.str("schema", schema)
         w.str("type", type)
         w.key("time"); Timestamp.appendJSON(time, into: &w)
+        contextMembers(&w, context)
+    }
+
+    /// The members after the time that every record has (path records encode them once).
+    static func contextMembers(_ w: inout JSONWriter, _ context: RecordContext) {
         w.str("host", context.host)
         if let netns = context.netns { w.str("netns", netns) }
         w.str("session", context.session)
@@ -120,7 +122,6 @@ public enum RecordEncoder {
         w.endObject()
     }
 
-    /// The deciding step, passed straight from the array (no copy of the step and its strings).
     /// A step passed by value, even `borrowing`, was copied (its five strings retained and
     /// released) for every record: the encoder reads steps where they lie in the path's array.
     static func encodeDecidedBy(_ d: UnsafePointer<PathStep>, _ w: inout JSONWriter) {
