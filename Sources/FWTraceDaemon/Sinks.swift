@@ -104,7 +104,13 @@ public class RecordSink: @unchecked Sendable {
     // Subclasses: open lazily (and again after a failure), write one record, close.
     func ensureOpen() -> Bool { true }
     func write(_ record: OutputRecord) -> Bool { true }
-    func closeOutput() {}
+    func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
+
+    /// The output descriptor a subclass opened (a file or a socket); -1 while closed.
+    var fd: Int32 = -1
+
+    /// The record's JSON line and a newline, to a descriptor that takes a stream.
+    func writeLine(_ record: OutputRecord, to fd: Int32) -> Bool { writeAll(fd, Array((record.line + "\n").utf8)) }
 }
 
 /// Writes a whole buffer to a blocking descriptor (a socket without SIGPIPE, or a file or
@@ -128,12 +134,11 @@ public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool { bytes.withUnsafeBy
 
 /// stdout: JSON lines; under systemd that is the journal (as plain MESSAGE lines).
 final class DescriptorSink: RecordSink, @unchecked Sendable {
-    override func write(_ record: OutputRecord) -> Bool { writeAll(1, Array((record.line + "\n").utf8)) }
+    override func write(_ record: OutputRecord) -> Bool { writeLine(record, to: 1) }
 }
 
 /// A file, appended to; reopened on SIGHUP so logrotate can move it.
 final class FileSink: RecordSink, @unchecked Sendable {
-    private var fd: Int32 = -1
     private var lastFailure = 0.0
 
     override func ensureOpen() -> Bool {
@@ -147,13 +152,11 @@ final class FileSink: RecordSink, @unchecked Sendable {
         }
         return true
     }
-    override func write(_ record: OutputRecord) -> Bool { writeAll(fd, Array((record.line + "\n").utf8)) }
-    override func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
+    override func write(_ record: OutputRecord) -> Bool { writeLine(record, to: fd) }
 }
 
 /// journald's native protocol: one datagram per record, KEY=value lines; MESSAGE is the JSON line.
 final class JournaldSink: RecordSink, @unchecked Sendable {
-    private var fd: Int32 = -1
     private var lastFailure = 0.0
 
     override func ensureOpen() -> Bool {
@@ -181,8 +184,6 @@ final class JournaldSink: RecordSink, @unchecked Sendable {
         }
         return true
     }
-
-    override func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
 
     /// KEY=value\n, or for values with a newline KEY\n + 64-bit little-endian length + value + \n.
     static func encode(_ record: OutputRecord) -> [UInt8] {
@@ -212,7 +213,6 @@ final class JournaldSink: RecordSink, @unchecked Sendable {
 /// A collector's socket (unix stream, or TCP on loopback): newline-delimited JSON, reconnected
 /// with backoff; a send that stalls for 5 s drops the connection (the collector is stuck).
 final class CollectorSink: RecordSink, @unchecked Sendable {
-    private var fd: Int32 = -1
     private var nextAttempt = 0.0
     private var backoff = 0.5
     private var connectedOnce = false
@@ -242,15 +242,13 @@ final class CollectorSink: RecordSink, @unchecked Sendable {
     }
 
     override func write(_ record: OutputRecord) -> Bool {
-        guard writeAll(fd, Array((record.line + "\n").utf8)) else {
+        guard writeLine(record, to: fd) else {
             log("sink \(config.name): \(config.target): \(String(cString: strerror(errno))); reconnecting")
             nextAttempt = Clock.monotonic() + backoff
             return false
         }
         return true
     }
-
-    override func closeOutput() { if fd >= 0 { close(fd); fd = -1 } }
 }
 
 /// A unix socket address for `path` (a leading @ names an abstract socket, as $NOTIFY_SOCKET
