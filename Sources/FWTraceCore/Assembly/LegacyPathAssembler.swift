@@ -175,7 +175,9 @@ public final class LegacyPathAssembler {
         var chain = ruleset.chain(family, trace.table, trace.chain)
         if chain == nil, let fresh = refreshRuleset?() { ruleset = fresh; chain = ruleset.chain(family, trace.table, trace.chain) }
         let tableFamily: TableFamily = family == .ip ? .ip : .ip6
-        switch trace.kind {
+        var kind = trace.kind
+        if kind != .rule, !isChainTail(trace, family: family, chain: &chain) { kind = .rule }
+        switch kind {
         case .policy:
             let policy = chain?.policy ?? "ACCEPT"
             return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .policy,
@@ -200,6 +202,31 @@ public final class LegacyPathAssembler {
             if rule?.targetIsChain == true { step.target = rule?.target }
             return step
         }
+    }
+
+    /// Whether a `policy`/`return` message is the chain's real end, one past its last rule.
+    /// get_chainname_rulenum (ip_tables.c, ip6_tables.c) labels every unconditional entry with a
+    /// standard verdict that way, numbered as the rule it is: `-A INPUT -j DROP` as rule 2 logs
+    /// "policy:2" while the chain's policy, after 2 rules, logs "policy:3". A number that fits
+    /// neither (a rule there that is not unconditional, or past the end) means the ruleset
+    /// changed: it is read again once.
+    func isChainTail(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: inout LegacyRuleset.Chain?) -> Bool {
+        func answer(_ chain: LegacyRuleset.Chain?) -> Bool? {
+            guard let chain else { return nil }
+            let entries = chain.rules.count + chain.ownPositions.count
+            if trace.number == entries + 1 { return true }
+            guard trace.number >= 1, trace.number <= entries else { return nil }
+            let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
+            return chain.rules.first { $0.position == position }?.isUnconditionalStandard == true ? false : nil
+        }
+        if let known = answer(chain) { return known }
+        if let fresh = refreshRuleset?() {
+            ruleset = fresh
+            chain = ruleset.chain(family, trace.table, trace.chain)
+            if let known = answer(chain) { return known }
+        }
+        // Still no fit: a number inside the chain is a rule, else the tail.
+        return trace.number > (chain.map { $0.rules.count + $0.ownPositions.count } ?? 0)
     }
 
     func fate(_ step: PathStep, _ s: Pending) -> PacketVerdict? {

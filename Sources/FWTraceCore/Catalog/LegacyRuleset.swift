@@ -200,6 +200,14 @@ public struct LegacyRuleset: Sendable {
 }
 
 extension LegacyRuleset.Rule {
+    /// No match and a standard target (`-A CHAIN -j ACCEPT|DROP|RETURN`): the kernel's
+    /// `unconditional()` entry that TRACE calls a chain tail.
+    public var isUnconditionalStandard: Bool {
+        guard let target, !isGoto, ["ACCEPT", "DROP", "RETURN"].contains(target) else { return false }
+        let words = LegacyRuleset.splitArguments(text)
+        return words.count == 4 && words[0] == "-A" && words[2] == "-j"
+    }
+
     /// The verdict the kernel applies when this rule matches.
     public var verdict: StepVerdict {
         guard let target else { return .continue }

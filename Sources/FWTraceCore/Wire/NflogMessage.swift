@@ -182,8 +182,10 @@ public enum NflogDecoder {
 
 /// The prefix iptables' TRACE target logs: "TRACE: <table>:<chain>:<rule|return|policy>:<number> "
 /// (net/ipv4/netfilter/ip_tables.c, trace_packet: "TRACE: %s:%s:%s:%u "). `number` is the rule's
-/// position as `iptables -L --line-numbers` shows it; for `return` and `policy` it is one past
-/// the chain's last rule.
+/// position as `iptables -L --line-numbers` shows it; for the chain's real tail (`return` and
+/// `policy`) it is one past the chain's last rule. The kernel also labels an unconditional rule
+/// with a standard target (`-j ACCEPT`, `-j DROP`, `-j RETURN` and no match) `policy` or `return`,
+/// with the rule's own number: `LegacyPathAssembler` tells the two apart by the chain's length.
 public struct LegacyTracePrefix: Equatable, Sendable {
     public enum Kind: String, Sendable { case rule, `return`, policy }
     public var table: String
