@@ -98,4 +98,36 @@ extension NativeNftFollowTests {
         XCTAssertEqual(other["verdict"] as? String, "drop")
         XCTAssertFalse(other[array: "hints"].contains { $0["code"] as? String == "shadowed-rule" }, "\(other)")
     }
+
+    /// A native `table ip filter` (written with nft, as nftables' sets_and_maps.nft example does),
+    /// which `iptables-nft-save` calls incompatible and renders in part: every step in nft syntax.
+    func testNativeTableNamedLikeIptablesKeepsNftSyntaxThroughout() throws {
+        let ruleset = """
+        table ip filter {
+          set local_ifs { type iface_index; }
+          chain input_1 { counter; }
+          chain input {
+            type filter hook input priority filter; policy accept;
+            iif @local_ifs counter
+            tcp dport 8081 jump input_1
+            tcp dport 8081 counter accept
+          }
+        }
+        """
+        let file = NSTemporaryDirectory() + "fwtrace-e2e-native-filter.nft"
+        try ruleset.write(toFile: file, atomically: false, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try lab.server(["nft", "-f", file])
+        XCTAssertTrue(try lab.server(["iptables-nft-save"]).stdout.contains("incompatible"), "the save tool must call this table incompatible")
+
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8081", "--count", "1", "--timeout", "10s"])
+        try lab.send(["tcp", "10.99.0.2", "8081"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let path = try XCTUnwrap(f.paths.first)
+        let steps = path[array: "path"].filter { $0["table"] as? String == "filter" }
+        XCTAssertEqual(steps.compactMap { $0["text"] as? String }, ["tcp dport 8081 jump input_1", "counter", "tcp dport 8081 counter accept"], "\(steps)")
+        XCTAssertFalse(steps.contains { ($0["text"] as? String)?.hasPrefix("-A ") == true }, "\(steps)")
+        XCTAssertEqual(path[object: "decided_by"]["text"] as? String, "tcp dport 8081 counter accept")
+    }
 }

@@ -237,6 +237,11 @@ public struct RuleCatalog: Sendable {
     /// iptables syntax, matching rules by position in each chain. A chain whose rule count differs
     /// keeps the nft text: a wrong rule is worse than a less familiar one.
     mutating func applyIptablesSave(_ save: String, family: TableFamily) {
+        // A table the save tool cannot render whole (native nft chains in `table ip filter`) is
+        // announced by a comment ("# Table `filter' is incompatible, use 'nft' tool." or "…
+        // contains incompatible base-chains…") and then rendered in part (`-A input_1` for a
+        // rule it cannot express): such a table keeps nft syntax throughout.
+        let incompatible = Set(save.split(separator: "\n").compactMap(Self.incompatibleTable))
         var table: String?
         var rulesByChain: [String: [String]] = [:]
         func flush() {
@@ -258,6 +263,7 @@ public struct RuleCatalog: Sendable {
             if line.hasPrefix("*") {
                 flush()
                 table = String(line.dropFirst())
+                if let name = table, incompatible.contains(name) { table = nil }
                 if let table { iptablesTables.insert(ChainKey(family: family, table: table, chain: "")) }
                 continue
             }
@@ -271,6 +277,13 @@ public struct RuleCatalog: Sendable {
             rulesByChain[chain, default: []].append(line)
         }
         flush()
+    }
+
+    /// The table a save tool's "# Table `NAME' … incompatible …" comment names.
+    static func incompatibleTable(_ line: Substring) -> String? {
+        guard line.hasPrefix("# Table `"), line.contains("incompatible") else { return nil }
+        let name = line.dropFirst("# Table `".count).prefix { $0 != "'" }
+        return name.isEmpty ? nil : String(name)
     }
 
     public func isIptablesTable(family: TableFamily, table: String) -> Bool {
