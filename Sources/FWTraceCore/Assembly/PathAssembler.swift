@@ -34,6 +34,9 @@ public final class PathAssembler {
         var hook: Hook
         var baseChain: RuleCatalog.ChainKey?
         var basePriority: Int?
+        /// The type of the base chain this run started in: a regular chain it reaches runs as
+        /// that type (firewalld's nat_POST_public_allow is NAT because nat_POSTROUTING is).
+        var baseType: String?
         var lastDump: PacketSummary
         var lastEventTime: Double
         /// The conntrack attributes merged last: every base-chain run repeats them, mostly unchanged.
@@ -190,6 +193,7 @@ public final class PathAssembler {
             state.hook = hook == .unknown ? state.hook : hook
             state.baseChain = key
             state.basePriority = entry.priority
+            state.baseType = entry.type
             return step(event, state: state, entry: entry, at: time, out: out)
         }
         guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
@@ -257,7 +261,7 @@ public final class PathAssembler {
         state.path.steps.append(PathStep(hook: state.hook, table: event.table, tableFamily: event.tableFamily,
                                          chain: event.chain, kind: kind, verdict: verdict))
         let last = state.path.steps.count - 1
-        state.path.steps[last].chainType = entry.type
+        state.path.steps[last].chainType = entry.type ?? state.baseType
         state.path.steps[last].target = event.jumpTarget
         if let handle = event.ruleHandle {
             state.path.steps[last].handle = handle
@@ -335,6 +339,8 @@ public final class PathAssembler {
 
     /// The step to blame or credit: the one that ended the path, or for an acceptance the last
     /// accepting step outside raw/mangle/nat chains (the filter decision the admin asks about).
+    /// A NAT chain is one of `type nat` or one such a chain reached, in whatever table: it
+    /// never decides.
     static func decidingStep(_ path: PacketPath) -> Int? {
         switch path.verdict {
         case .drop, .reject, .queue, .stolen:
