@@ -79,6 +79,7 @@ public struct OutputRecord: Sendable {
         w.string("session", session)
         w.int("count", count)
         w.string("reason", "sink")
+        w.string("unit", RecordEncoder.lossUnit(reason: "sink"))
         w.string("sink", sink)
         w.string("detail", detail)
         w.endObject()

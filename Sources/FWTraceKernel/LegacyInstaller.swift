@@ -43,6 +43,19 @@ public final class LegacyInstaller {
         installed.map { "\($0.program) -t raw -I \($0.chain) 1 \($0.arguments.joined(separator: " "))" }
     }
 
+    /// Packets this session's TRACE rules marked so far (their counters, from `-save -c`).
+    public func tracedPackets() -> UInt64? {
+        var total: UInt64 = 0
+        for program in Set(installed.map(\.program)) {
+            guard let out = try? ProcessRunner.run([program + "-save", "-c", "-t", "raw"]), out.ok else { return nil }
+            for line in out.stdout.split(separator: "\n") where line.hasPrefix("[") && line.contains("--comment \(tag) ") {
+                let numbers = line.dropFirst().prefix { $0 != "]" }.split(separator: ":")
+                total &+= numbers.first.flatMap { UInt64($0) } ?? 0
+            }
+        }
+        return total
+    }
+
     /// Deletes exactly the rules this session installed, by their full specification.
     public func remove() {
         for rule in installed.reversed() {

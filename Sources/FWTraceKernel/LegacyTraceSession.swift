@@ -124,6 +124,7 @@ public final class LegacyTraceSession {
             }
         }
         if loop.summary.reason != .count { _ = loop.deliver(assembler.flush(), keep: keep) }
+        loop.reportUnrecordedPackets(traced: loop.summary.lost > 0 ? installer.tracedPackets() : nil, started: assembler.started)
         return loop.summary
     }
 }

@@ -24,7 +24,8 @@ public final class NftTraceInstaller {
         var chains: [String: Hook] = [:]
         for (chain, hook) in [("pre", Hook.prerouting), ("out", Hook.output)] {
             guard let match = filter.nftMatch(for: hook) else { continue }
-            let rule = [match, limit?.nft ?? "", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
+            // The counter counts the packets traced (after the limit): what a loss leaves unseen.
+            let rule = [match, limit?.nft ?? "", "counter", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
                 .filter { !$0.isEmpty }.joined(separator: " ")
             lines += ["  chain \(chain) {",
                       "    type filter hook \(hook.rawValue) priority -350; policy accept;",
@@ -57,6 +58,26 @@ public final class NftTraceInstaller {
         installed = true
         installedRules = rules
         self.chains = chains
+    }
+
+    /// Packets the trace rules marked so far (their counters), nil if the table cannot be read.
+    public func tracedPackets() -> UInt64? {
+        guard installed else { return nil }
+        let listing = context.run("list table inet \(tableName)")
+        guard listing.ok else { return nil }
+        return Self.countedPackets(listing.output)
+    }
+
+    /// The sum of every "counter packets N" in an nft listing.
+    static func countedPackets(_ listing: String) -> UInt64 {
+        var total: UInt64 = 0
+        for line in listing.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            for i in words.indices.dropLast(2) where words[i] == "counter" && words[i + 1] == "packets" {
+                total &+= UInt64(words[i + 2]) ?? 0
+            }
+        }
+        return total
     }
 
     /// Deletes the table (the kernel would too when the context's socket closes: belt and braces).

@@ -200,6 +200,8 @@ public final class NftTraceSession {
         receiver.stop()
         stopped = true
         let dropsAtStop = traceSocket.newKernelDrops()
+        // And the packets traced until now, for the same reason (unrecorded-packets).
+        let tracedAtStop = installer.tracedPackets()
         // What was already read is processed (after --count nothing more is wanted), for at most
         // `drainLimit` seconds; what is left then is reported as a loss, never dropped unseen.
         if loop.summary.reason != .count {
@@ -228,6 +230,7 @@ public final class NftTraceSession {
             loop.summary.lost += drops
             emit(.loss(count: drops, reason: "kernel-drops", detail: "the kernel dropped \(drops) trace events for this session"))
         }
+        loop.reportUnrecordedPackets(traced: tracedAtStop, started: assembler.started)
         return loop.summary
     }
 }

@@ -67,6 +67,16 @@ final class SessionLoop {
                        ?? "the kernel dropped \(what) (the receive queue overflowed); their number could not be read from /proc/net/netlink"))
     }
 
+    /// At the end of a session that lost events: the packets the trace rules counted of which
+    /// not one event arrived (no path stands for them). Not after --count, which stops reading
+    /// while the rules still count.
+    func reportUnrecordedPackets(traced: UInt64?, started: Int) {
+        guard summary.lost > 0, summary.reason != .count, let traced, traced > UInt64(started) else { return }
+        let unrecorded = traced - UInt64(started)
+        emit(.loss(count: unrecorded, reason: "unrecorded-packets",
+                   detail: "fwtrace's trace rules counted \(traced) packets; \(started) became paths, and of the other \(unrecorded) not one event was received"))
+    }
+
     func reportUndecodable(_ detail: String) {
         emit(.loss(count: 1, reason: "decode-error", detail: detail))
     }

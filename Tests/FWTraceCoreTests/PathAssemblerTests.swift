@@ -143,6 +143,25 @@ final class PathAssemblerNativeAndIPv6Tests: XCTestCase {
         XCTAssertEqual(assembler.pendingCount, 0)
     }
 
+    /// Only our own rule's event arrived (the others were lost): the fate was not seen, so the
+    /// path is unknown, not accepted; with no other base chain in the namespace it is accepted.
+    func testPathWithNoStepIsUnknownUnlessNothingElseCouldSeeThePacket() throws {
+        let fixture = try KernelFixture.load("v4-tcp-reject-input-rule7")
+        let start = try XCTUnwrap(try fixture.events().first { $0.startsBaseChainRun && $0.table.hasPrefix("fwtrace_") })
+        let config = PathAssembler.Configuration(ownTable: start.table)
+        let lossy = PathAssembler(configuration: config, catalog: fixture.catalog)
+        XCTAssertTrue(lossy.ingest(start, at: 1).isEmpty)
+        let unseen = try XCTUnwrap(lossy.flush().first)
+        XCTAssertTrue(unseen.steps.isEmpty)
+        XCTAssertEqual(unseen.verdict, .unknown)
+        XCTAssertNil(unseen.decidedBy)
+        XCTAssertEqual(lossy.started, 1)
+
+        let bare = PathAssembler(configuration: config, catalog: RuleCatalog.build(nftListing: ""))
+        XCTAssertTrue(bare.ingest(start, at: 1).isEmpty)
+        XCTAssertEqual(bare.flush().first?.verdict, .accept)
+    }
+
     func testPendingTableIsBoundedAndEvictionsAreEmitted() throws {
         let fixture = try KernelFixture.load("v4-tcp-jump-return-accept")
         let start = try XCTUnwrap(try fixture.events().first { $0.startsBaseChainRun && $0.table.hasPrefix("fwtrace_") })

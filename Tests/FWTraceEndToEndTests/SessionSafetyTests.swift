@@ -170,10 +170,26 @@ final class LossReportingTests: XCTestCase {
         XCTAssertFalse(losses.isEmpty, "an overflow must produce loss records")
         let lost = losses.compactMap { $0["count"] as? Int }.reduce(0, +)
         XCTAssertGreaterThan(lost, 0)
-        XCTAssertTrue(losses.allSatisfy { ["enobufs", "kernel-drops", "unprocessed"].contains($0["reason"] as? String ?? "") })
-        // Every packet is either in a path or accounted for by the reported losses.
+        XCTAssertTrue(losses.allSatisfy { ["enobufs", "kernel-drops", "unprocessed", "unrecorded-packets"].contains($0["reason"] as? String ?? "") })
+        XCTAssertTrue(losses.allSatisfy { $0["unit"] as? String == ($0["reason"] as? String == "unrecorded-packets" ? "packets" : "events") }, "\(losses)")
         let complete = f.paths.filter { $0["incomplete"] == nil && $0["verdict"] as? String == "drop" }.count
         XCTAssertLessThan(complete, 20000)
         XCTAssertGreaterThan(f.paths.count, 0)
+        // The kernel dropped every datagram at the rule (its counter), so no path may claim
+        // anything else; a path whose steps do not show its fate is unknown.
+        let counted = try lab.server(["iptables-nft", "-L", "INPUT", "1", "-v", "-x", "-n"]).stdout
+        XCTAssertEqual(Int(counted.split(separator: " ").first { Int($0) != nil } ?? ""), 20000)
+        for path in f.paths {
+            let steps = path[array: "path"]
+            let verdict = path["verdict"] as? String
+            XCTAssertNotEqual(verdict, "accept", "\(path)")
+            if steps.isEmpty { XCTAssertEqual(verdict, "unknown", "\(path)") }
+            if verdict == "drop" { XCTAssertTrue(steps.contains { $0["verdict"] as? String == "drop" }, "\(path)") }
+        }
+        // Every traced packet is a path or counted as unrecorded (the trace rule's own counter):
+        // the traffic ended before the session stopped, so the count is exact.
+        let unrecorded = losses.filter { $0["reason"] as? String == "unrecorded-packets" }
+        XCTAssertEqual(unrecorded.count, 1, "\(losses)")
+        XCTAssertEqual(f.paths.count + (unrecorded.first?["count"] as? Int ?? 0), 20000, "\(losses)")
     }
 }

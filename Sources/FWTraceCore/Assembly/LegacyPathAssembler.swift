@@ -46,6 +46,8 @@ public final class LegacyPathAssembler {
     private var orderHead = 0
     public private(set) var evicted = 0
     public private(set) var ignored = 0
+    /// Paths started: packets of which a raw PREROUTING/OUTPUT TRACE message was received.
+    public private(set) var started = 0
     private var nextID: UInt32 = 1
 
     public init(configuration: Configuration = .init(), ruleset: LegacyRuleset) {
@@ -119,6 +121,7 @@ public final class LegacyPathAssembler {
             guard isRawStart else { ignored += 1; return out }
             var path = PacketPath(traceID: nextID, family: family, time: time, packet: packet)
             nextID &+= 1
+            started += 1
             path.iif = message.inDevice.flatMap(interfaceName)
             path.oif = message.outDevice.flatMap(interfaceName)
             path.mark = message.mark

@@ -119,6 +119,8 @@ public final class PathAssembler {
     private var startOrderHead = 0
     public private(set) var evicted = 0
     public private(set) var ignoredEvents = 0
+    /// Paths started: packets of which our own trace rule's event was received.
+    public private(set) var started = 0
 
     public init(configuration: Configuration, catalog: RuleCatalog) {
         self.configuration = configuration
@@ -163,6 +165,7 @@ public final class PathAssembler {
                 path.mark = event.mark
                 pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
                                                  lastDump: summary, lastEventTime: time)
+                started += 1
                 startOrder.append((event.traceID, time))
                 compactStartOrder()
                 out += evictIfNeeded()
@@ -324,13 +327,16 @@ public final class PathAssembler {
                                                 packet: PacketSummary(family: .ip, src: .v4(0), dst: .v4(0), protocolNumber: 0, length: 0, ttl: 0))
 
     func finish(_ state: Pending, incomplete: Bool, verdictKnown: Bool = false) -> PacketPath {
+        // No step: accepted only when no base chain but ours could see the packet. Otherwise its
+        // events were lost (or are late), and its fate was not seen. Asked before the path moves.
+        let unseenButAccepted = !verdictKnown && state.path.steps.isEmpty && !moreChainsMayRun(after: state)
         // Moved out, not copied (a copy retained its steps, strings and conntrack names).
         var path = Self.finishedPlaceholder
         swap(&path, &state.path)
         path.incomplete = incomplete
         if !verdictKnown {
             if !path.steps.isEmpty, path.steps[path.steps.count - 1].verdict == .accept { path.verdict = .accept }
-            else if path.steps.isEmpty { path.verdict = .accept }   // no chain but ours saw it
+            else if unseenButAccepted { path.verdict = .accept }
             else { path.verdict = .unknown }
         }
         path.decidedBy = Self.decidingStep(path)

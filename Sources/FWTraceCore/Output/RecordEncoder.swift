@@ -229,12 +229,22 @@ public enum RecordEncoder {
         return w.text
     }
 
+    /// What a loss record's count counts, by its reason (docs/output.md, `loss` records).
+    public static func lossUnit(reason: String) -> String {
+        switch reason {
+        case "sink": return "records"
+        case "unrecorded-packets": return "packets"
+        default: return "events"
+        }
+    }
+
     public static func loss(count: UInt64, reason: String, detail: String?, time: Double, context: RecordContext) -> String {
         var w = JSONWriter()
         header(&w, type: "loss", time: time, context: context)
         w.str("backend", context.backend)
         w.num("count", count)
         w.str("reason", reason)
+        w.str("unit", lossUnit(reason: reason))
         if let detail { w.str("detail", detail) }
         w.endObject()
         return w.text
