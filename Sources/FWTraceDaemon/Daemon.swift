@@ -62,12 +62,45 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Logs to stderr: under systemd, the journal (priority prefixes as sd-daemon(3) reads them).
+    /// Messages carry what clients sent, so each is escaped and bounded here: one call, one line.
     public static func log(_ message: String, priority: Int = 6) {
+        let message = logSafe(message)
         var line = "<\(priority)>fwtrace: \(message)\n"
         if isatty(2) != 0 { line = "fwtrace: \(message)\n" }
         _ = Array(line.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
     let log: @Sendable (String) -> Void = { Daemon.log($0) }
+
+    /// Longest message logged, in bytes: far below journald's LineMax (48K), past which one
+    /// line would become several entries.
+    static let maxLogMessage = 4096
+
+    /// Control characters (C0, DEL, C1: newlines, CR, ESC, NUL), line and paragraph separators
+    /// and bidi overrides as visible escapes, so no message can start a line of its own, carry a
+    /// priority prefix or rewrite a terminal; cut at maxLogMessage bytes.
+    static func logSafe(_ message: String) -> String {
+        if message.utf8.count <= maxLogMessage, message.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return message }
+        var out = ""
+        var bytes = 0
+        for scalar in message.unicodeScalars {
+            let v = scalar.value
+            let piece: String
+            switch v {
+            case 0x0a: piece = "\\n"
+            case 0x0d: piece = "\\r"
+            case 0x09: piece = "\\t"
+            case 0..<0x20, 0x7f: piece = "\\x" + (v < 0x10 ? "0" : "") + String(v, radix: 16)
+            case 0x80..<0xa0, 0x2028, 0x2029, 0x200e, 0x200f, 0x202a...0x202e, 0x2066...0x2069: piece = "\\u{" + String(v, radix: 16) + "}"
+            default: piece = String(scalar)
+            }
+            if bytes + piece.utf8.count > maxLogMessage {
+                return out + "… (cut from \(message.utf8.count) bytes)"
+            }
+            out += piece
+            bytes += piece.utf8.count
+        }
+        return out
+    }
 
     // MARK: - run
 
