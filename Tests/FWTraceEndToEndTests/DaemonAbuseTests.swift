@@ -139,7 +139,7 @@ final class DaemonAbuseTests: XCTestCase {
         print(refused)
         """])
         XCTAssertEqual(Int(flood.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), 80 - 64, flood.stdout)
-        XCTAssertTrue(daemon.log.contains("refused a control connection: 64 already open"), daemon.log)
+        XCTAssertTrue(daemon.log.contains("refused a control connection from uid 0: 64 already open"), daemon.log)
         // The idle ones are cut off after request_timeout (2 s here); then the daemon answers again.
         eventually("the daemon answers again", timeout: 15) {
             (try? E2E.run([daemon.binary, "status", "--socket", daemon.socketPath], check: false))?.status == 0
@@ -244,9 +244,87 @@ final class DaemonMemberAbuseTests: DaemonTestCase {
         try assertStatusWorks()
     }
 
+    /// One member's idle connections take at most max_connections_per_user slots, and all
+    /// members' together leave root its reserve: the others' `status` still works, root's always.
+    func testOneMemberCannotLockOutTheOthersNorRoot() throws {
+        try daemon.writeConfig("", daemon: "request_timeout = \"60s\"\nmax_connections_per_user = 4")
+        try daemon.start()
+        let gid = try XCTUnwrap(E2E.run(["getent", "group", DaemonHarness.group]).stdout.split(separator: ":").dropFirst(2).first.flatMap { Int($0) })
+        // A member (uid 64201, the socket group as its primary group) opens 6 idle connections.
+        let flood = try ConnectionHolder(daemon.socketPath, ["64201:\(gid):6"])
+        defer { flood.release() }
+        XCTAssertEqual(flood.open, 4, "\(flood.refused)")
+        XCTAssertEqual(flood.refused.count, 2)
+        for message in flood.refused {
+            XCTAssertTrue(message.contains("uid 64201 already has 4 control connections open to the daemon (max_connections_per_user = 4)"), message)
+        }
+        XCTAssertTrue(daemon.log.contains("refused a control connection from uid 64201: uid 64201 already has 4 open (max_connections_per_user = 4)"), daemon.log)
+        let other = try memberStatus()
+        XCTAssertEqual(other.status, 0, "another member's status: \(other.stderr)")
+        try assertStatusWorks()
+
+        // 13 more members with 4 each: the 56 slots for users other than root are taken.
+        let crowd = try ConnectionHolder(daemon.socketPath, (2...14).map { "\(64200 + $0):\(gid):4" } + ["64215:\(gid):1"])
+        defer { crowd.release() }
+        XCTAssertEqual(crowd.open, 52, "\(crowd.refused)")
+        XCTAssertEqual(crowd.refused.count, 1)
+        XCTAssertTrue(crowd.refused.first?.contains("the last 8 of 64 are kept for root") == true, "\(crowd.refused)")
+        let blocked = try memberStatus()
+        XCTAssertEqual(blocked.status, 5, blocked.stderr)
+        XCTAssertTrue(blocked.stderr.contains("from users other than root") && blocked.stderr.contains("kept for root"), blocked.stderr)
+        // Root: its reserve is whole (7 held, and status is the 64th connection).
+        let root = try ConnectionHolder(daemon.socketPath, ["0:0:7"])
+        defer { root.release() }
+        XCTAssertEqual(root.open, 7, "\(root.refused)")
+        try assertStatusWorks()
+
+        flood.release(); crowd.release(); root.release()
+        eventually("members are served again once the idle connections closed") { (try? memberStatus())?.status == 0 }
+        XCTAssertTrue(daemon.process?.isRunning == true, daemon.log)
+    }
+
+    func memberStatus() throws -> E2E.Result {
+        try E2E.run(["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "status", "--socket", daemon.socketPath], check: false)
+    }
+
     func assertStatusWorks(file: StaticString = #filePath, line: UInt = #line) throws {
         XCTAssertTrue(daemon.process?.isRunning == true, "daemon died:\n\(daemon.log)", file: file, line: line)
         XCTAssertEqual(try daemon.status()["type"] as? String, "status", file: file, line: line)
     }
 }
 
+/// Idle control connections opened as other users (daemon_peer.py hold), kept until released.
+final class ConnectionHolder {
+    let process = Process()
+    private let input = Pipe()
+    let open: Int
+    let refused: [String]
+
+    /// `specs`: "UID:GID:COUNT" each.
+    init(_ socket: String, _ specs: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [E2E.daemonPeer, "hold", socket] + specs
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardInput = input
+        try process.run()
+        var line = Data()
+        while !line.contains(0x0a) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: line) as? [String: Any], String(decoding: line, as: UTF8.self))
+        open = report["open"] as? Int ?? -1
+        refused = report["refused"] as? [String] ?? []
+    }
+
+    /// Closes the connections (the helper exits when its stdin closes).
+    func release() {
+        guard process.isRunning else { return }
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    deinit { release() }
+}
