@@ -64,7 +64,7 @@ public final class LegacyInstaller {
                 guard let c = words.firstIndex(of: "--comment"), c + 1 < words.count else { continue }
                 let parts = words[c + 1].split(separator: ":")
                 guard parts.count == 3, parts[0] == "fwtrace", let pid = Int32(parts[2]) else { continue }
-                if kill(pid, 0) == 0 || errno == EPERM { continue }   // its owner is alive
+                if OwnerProcess.isAlive(pid) { continue }   // its owner still runs
                 let arguments = ["-w", "-t", "raw", "-D"] + words.dropFirst()
                 if (try? ProcessRunner.run([program] + arguments))?.ok == true {
                     removed.append("\(program) -t raw \(words.joined(separator: " "))")
@@ -114,7 +114,7 @@ public enum LegacyBindingState {
     public static func liveOwner() -> Int32? {
         guard let text = try? String(contentsOfFile: path(), encoding: .utf8),
               let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }) else { return nil }
-        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+        return OwnerProcess.isAlive(pid) ? pid : nil
     }
 
     /// Restores the bindings a dead session left in place; returns what it restored.
@@ -122,7 +122,7 @@ public enum LegacyBindingState {
         guard let text = try? String(contentsOfFile: path(), encoding: .utf8) else { return [] }
         let lines = text.split(separator: "\n")
         guard let pid = lines.first.flatMap({ Int32($0) }) else { clear(); return [] }
-        if kill(pid, 0) == 0 || errno == EPERM { return [] }
+        if OwnerProcess.isAlive(pid) { return [] }
         var restored: [String] = []
         for line in lines.dropFirst() {
             let kv = line.split(separator: "=", maxSplits: 1)
@@ -137,5 +137,31 @@ public enum LegacyBindingState {
         }
         clear()
         return restored
+    }
+}
+
+/// The process named in a TRACE rule's tag or a binding record: whether it still runs.
+enum OwnerProcess {
+    /// kill(pid, 0) alone calls a zombie alive: an fwtrace killed with -9 whose parent has not
+    /// reaped it yet, its sockets closed but its rules and binding still in place. So the state
+    /// in /proc/PID/stat decides; unreadable, the process counts as alive (a live session's
+    /// rules are never removed).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let state = statFields(pid)?.first else { return true }
+        return state != "Z" && state != "X"
+    }
+
+    /// The fields of /proc/PID/stat from the state on. The command name before them is in
+    /// parentheses and may hold spaces and ')' itself: they start after the last ')'.
+    static func statFields(_ pid: Int32) -> [Substring]? {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0, let paren = bytes[..<n].lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = String(decoding: bytes[(paren + 1)..<n], as: UTF8.self).split(separator: " ")
+        return fields.isEmpty ? nil : fields
     }
 }

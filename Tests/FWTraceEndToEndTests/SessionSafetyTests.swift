@@ -177,3 +177,114 @@ final class LossReportingTests: XCTestCase {
         XCTAssertGreaterThan(f.paths.count, 0)
     }
 }
+
+/// A legacy session killed with -9 whose parent has not reaped it yet is a zombie: kill(pid, 0)
+/// still succeeds, but it holds no socket any more and its leftovers must be repaired.
+final class ZombieOwnerTests: XCTestCase {
+    var lab: TestLab!
+
+    override func setUpWithError() throws {
+        try E2E.requireRoot()
+        lab = try TestLab("zomb", prefix: "fwt-abuse")
+        try lab.installClassicFirewall(iptables: "iptables-legacy")
+    }
+
+    override func tearDown() { lab?.destroy() }
+
+    func savedRaw() throws -> String { try lab.server(["iptables-legacy-save", "-t", "raw"]).stdout }
+    func userRules() throws -> String {
+        try lab.server(["iptables-legacy-save"]).stdout.split(separator: "\n").filter { $0.hasPrefix("-A") }.joined(separator: "\n")
+    }
+    func binding() throws -> String {
+        try lab.server(["cat", "/proc/sys/net/netfilter/nf_log/2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    static func state(_ pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let paren = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: paren)...].split(separator: " ").first.map(String.init)
+    }
+
+    /// A python parent forks `fwtrace follow --backend legacy` and never waits for it; the test
+    /// kills the child with -9, and it stays a zombie until the parent exits (release()).
+    final class ZombieMaker {
+        let parent = Process()
+        let input = Pipe()
+        let child: Int32
+        let output = NSTemporaryDirectory() + "fwt-abuse-zombie-\(UUID().uuidString).jsonl"
+
+        init(netns: String) throws {
+            FileManager.default.createFile(atPath: output, contents: nil)
+            parent.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            parent.arguments = ["-c", """
+            import os, sys
+            out = os.open("\(output)", os.O_WRONLY)
+            pid = os.fork()
+            if pid == 0:
+                os.dup2(out, 1)
+                os.execv("\(E2E.binary)", ["fwtrace", "follow", "--netns", "\(netns)", "--backend", "legacy", "--dport", "8080", "--format", "json"])
+            print(pid, flush=True)
+            sys.stdin.read()
+            """]
+            let out = Pipe()
+            parent.standardOutput = out
+            parent.standardInput = input
+            try parent.run()
+            child = Int32(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline, !((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("\"event\":\"started\"") { usleep(50_000) }
+        }
+
+        func release() {
+            guard parent.isRunning else { return }
+            // Unreaped while the parent runs, so the PID is still the child's (a test that failed
+            // before its kill leaves no session running).
+            if child > 0 { kill(child, SIGKILL) }
+            try? input.fileHandleForWriting.close()
+            parent.waitUntilExit()
+        }
+
+        deinit { release(); try? FileManager.default.removeItem(atPath: output) }
+    }
+
+    /// Starts a legacy session, kills it with -9 and checks it is a zombie holding leftovers.
+    func zombieSession() throws -> ZombieMaker {
+        let maker = try ZombieMaker(netns: lab.server)
+        XCTAssertGreaterThan(maker.child, 0)
+        XCTAssertTrue(try savedRaw().contains("fwtrace:"), "the session installed its TRACE rules")
+        XCTAssertEqual(try binding(), "nfnetlink_log")
+        kill(maker.child, SIGKILL)
+        eventually("the killed session is a zombie") { Self.state(maker.child) == "Z" }
+        XCTAssertEqual(kill(maker.child, 0), 0, "kill(pid, 0) calls the zombie alive")
+        XCTAssertTrue(try savedRaw().contains("fwtrace:"), "the TRACE rules outlive the process")
+        XCTAssertEqual(try binding(), "nfnetlink_log")
+        return maker
+    }
+
+    func testLeftoversOfAZombieAreRepairedByCleanupAndByTheNextStart() throws {
+        let rules = try userRules(), bound = try binding()
+        XCTAssertNotEqual(bound, "nfnetlink_log")
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"))
+
+        let first = try zombieSession()
+        defer { first.release() }
+        let cleaned = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(cleaned.stdout.contains("cleaned: iptables-legacy -t raw -A PREROUTING"), cleaned.stdout)
+        XCTAssertTrue(cleaned.stdout.contains("cleaned: nf_log/2 restored to \(bound)"), cleaned.stdout)
+        XCTAssertEqual(Self.state(first.child), "Z", "repaired while the zombie is still there")
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"), (try? savedRaw()) ?? "")
+        XCTAssertEqual(try binding(), bound)
+        XCTAssertEqual(try userRules(), rules, "only fwtrace's rules were removed")
+
+        // The next legacy start repairs too, instead of calling the zombie the live owner of
+        // nflog group 0 and refusing to run.
+        let second = try zombieSession()
+        defer { second.release() }
+        let next = try Follow(["--netns", lab.server, "--backend", "legacy", "--dport", "8080", "--timeout", "1s"])
+        XCTAssertEqual(next.wait(), 3, next.stderr)
+        XCTAssertTrue(next.stderr.contains("removed a TRACE rule left by an earlier fwtrace"), next.stderr)
+        XCTAssertTrue(next.stderr.contains("repaired the logger binding an earlier fwtrace left: nf_log/2 restored to \(bound)"), next.stderr)
+        XCTAssertEqual(Self.state(second.child), "Z")
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"), (try? savedRaw()) ?? "")
+        XCTAssertEqual(try binding(), bound)
+        XCTAssertEqual(try userRules(), rules)
+    }
+}
