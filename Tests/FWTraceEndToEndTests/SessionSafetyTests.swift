@@ -178,9 +178,9 @@ final class LossReportingTests: XCTestCase {
     }
 }
 
-/// A legacy session killed with -9 whose parent has not reaped it yet is a zombie: kill(pid, 0)
-/// still succeeds, but it holds no socket any more and its leftovers must be repaired.
-final class ZombieOwnerTests: XCTestCase {
+/// Legacy leftovers whose owner is gone although its PID still answers kill(pid, 0): a session
+/// killed with -9 that its parent has not reaped (a zombie), or a PID now another process's.
+final class DeadOwnerTests: XCTestCase {
     var lab: TestLab!
 
     override func setUpWithError() throws {
@@ -198,10 +198,13 @@ final class ZombieOwnerTests: XCTestCase {
     func binding() throws -> String {
         try lab.server(["cat", "/proc/sys/net/netfilter/nf_log/2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
-    static func state(_ pid: Int32) -> String? {
+    /// Fields 3 (state) and 22 (start time) of /proc/PID/stat.
+    static func stat(_ pid: Int32) -> (state: String, start: String)? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let paren = stat.lastIndex(of: ")") else { return nil }
-        return stat[stat.index(after: paren)...].split(separator: " ").first.map(String.init)
+        let fields = stat[stat.index(after: paren)...].split(separator: " ").map(String.init)
+        return fields.count > 19 ? (fields[0], fields[19]) : nil
     }
+    static func state(_ pid: Int32) -> String? { stat(pid)?.state }
 
     /// A python parent forks `fwtrace follow --backend legacy` and never waits for it; the test
     /// kills the child with -9, and it stays a zombie until the parent exits (release()).
@@ -285,6 +288,51 @@ final class ZombieOwnerTests: XCTestCase {
         XCTAssertEqual(Self.state(second.child), "Z")
         XCTAssertFalse(try savedRaw().contains("fwtrace:"), (try? savedRaw()) ?? "")
         XCTAssertEqual(try binding(), bound)
+        XCTAssertEqual(try userRules(), rules)
+    }
+
+    /// A rule or binding record whose PID now belongs to a process that started at another time
+    /// is a dead session's: repaired. The same PID with its own start time, or a tag from before
+    /// start times were recorded (PID alone), is kept while that process runs.
+    func testAReusedPIDDoesNotKeepLeftoversAlive() throws {
+        let rules = try userRules(), bound = try binding()
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/sleep")
+        holder.arguments = ["60"]
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        let pid = holder.processIdentifier
+        let start = try XCTUnwrap(Self.stat(pid)?.start)
+        let other = String((UInt64(start) ?? 0) + 1)
+        func trace(_ port: Int, _ tag: String) -> [String] {
+            ["-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", String(port), "-m", "comment", "--comment", tag, "-j", "TRACE"]
+        }
+        try lab.server(["iptables-legacy"] + trace(7001, "fwtrace:0000aaaa:\(pid):\(other)"))
+        try lab.server(["iptables-legacy"] + trace(7002, "fwtrace:0000bbbb:\(pid):\(start)"))
+        try lab.server(["iptables-legacy"] + trace(7003, "fwtrace:0000cccc:\(pid)"))
+        // A binding record naming the PID with another start time, as a session would have left it.
+        let inode = try lab.server(["stat", "-L", "-c", "%i", "/proc/self/ns/net"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let record = "/run/fwtrace/legacy-netns-\(inode).state"
+        XCTAssertFalse(FileManager.default.fileExists(atPath: record))
+        try FileManager.default.createDirectory(atPath: "/run/fwtrace", withIntermediateDirectories: true)
+        try "\(pid)\nstart=\(other)\n2=\(bound)\n".write(toFile: record, atomically: false, encoding: .utf8)
+        defer { unlink(record) }
+        try lab.server(["sh", "-c", "echo nfnetlink_log > /proc/sys/net/netfilter/nf_log/2"])
+
+        let cleaned = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(cleaned.stdout.contains("--dport 7001"), cleaned.stdout)
+        XCTAssertTrue(cleaned.stdout.contains("cleaned: nf_log/2 restored to \(bound)"), cleaned.stdout)
+        XCTAssertFalse(cleaned.stdout.contains("--dport 7002") || cleaned.stdout.contains("--dport 7003"), cleaned.stdout)
+        let raw = try savedRaw()
+        XCTAssertFalse(raw.contains("--dport 7001"), raw)
+        XCTAssertTrue(raw.contains("--dport 7002") && raw.contains("--dport 7003"), raw)
+        XCTAssertEqual(try binding(), bound)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: record))
+
+        holder.terminate(); holder.waitUntilExit()
+        let after = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(after.stdout.contains("--dport 7002") && after.stdout.contains("--dport 7003"), after.stdout)
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"))
         XCTAssertEqual(try userRules(), rules)
     }
 }
