@@ -90,11 +90,11 @@ final class ClientHandler: @unchecked Sendable {
         }
         var timeout: Double?
         if let text = request.timeout {
-            guard let t = try? DurationParser.parse(text), t > 0 else { throw ProtocolError("bad-request", "invalid timeout '\(text)': 500ms, 10s, 2m", exit: ExitCode.usage) }
+            guard let t = try? DurationParser.parse(text), t > 0 else { throw ProtocolError("bad-request", "invalid timeout '\(ControlProtocol.echo(text))': 500ms, 10s, 2m", exit: ExitCode.usage) }
             timeout = t
         }
         guard let backend = TraceJob.BackendChoice(rawValue: request.backend) else {
-            throw ProtocolError("bad-request", "invalid backend '\(request.backend)': auto, nft or legacy", exit: ExitCode.usage)
+            throw ProtocolError("bad-request", "invalid backend '\(ControlProtocol.echo(request.backend))': auto, nft or legacy", exit: ExitCode.usage)
         }
         var namespace: NetworkNamespace?
         if let netns = request.netns, peer.uid != 0, netns.allSatisfy(\.isNumber) {

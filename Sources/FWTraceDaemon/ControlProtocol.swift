@@ -8,6 +8,16 @@ public enum ControlProtocol {
     public static let version = "fwtrace-control/1"
     /// A request line longer than this is refused and the connection closed.
     public static let maxRequestBytes = 64 * 1024
+
+    /// A client's string quoted back in an error (and the log): its first 64 Unicode scalars.
+    /// Not Characters: one Character can hold thousands of combining marks.
+    static func echo(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        guard scalars.count > 64 else { return text }
+        var cut = String.UnicodeScalarView()
+        cut.append(contentsOf: scalars.prefix(64))
+        return String(cut) + "…"
+    }
 }
 
 public struct ProtocolError: Error, CustomStringConvertible, Sendable {
@@ -52,7 +62,7 @@ public struct ControlRequest: Sendable, Equatable {
         let nameOK = !text.isEmpty && text.count <= 64 && text != "." && text != ".."
             && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
         guard nameOK else {
-            throw ProtocolError("bad-request", "invalid namespace '\(text)': give an `ip netns` name or a PID (paths are not accepted through the daemon)", exit: 2)
+            throw ProtocolError("bad-request", "invalid namespace '\(ControlProtocol.echo(text))': give an `ip netns` name or a PID (paths are not accepted through the daemon)", exit: 2)
         }
     }
 
@@ -67,12 +77,12 @@ public struct ControlRequest: Sendable, Equatable {
         guard let fields = object as? [String: Any] else { throw ProtocolError("invalid-json", "the request must be a JSON object", exit: 2) }
         guard let op = fields["op"] as? String else { throw ProtocolError("bad-request", "the request has no \"op\" (follow or status)", exit: 2) }
         guard let operation = Operation(rawValue: op) else {
-            throw ProtocolError("unknown-operation", "unknown operation '\(op.prefix(64))': follow or status", exit: 2)
+            throw ProtocolError("unknown-operation", "unknown operation '\(ControlProtocol.echo(op))': follow or status", exit: 2)
         }
         var request = ControlRequest(operation: operation)
         let known: Set<String> = ["op", "filter", "netns", "backend", "limit", "count", "timeout", "view", "color", "version"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
-            throw ProtocolError("bad-request", "unknown request field '\(unknown.prefix(64))'", exit: 2)
+            throw ProtocolError("bad-request", "unknown request field '\(ControlProtocol.echo(unknown))'", exit: 2)
         }
         func string(_ key: String, in object: [String: Any] = fields) throws -> String? {
             guard let value = object[key] else { return nil }
@@ -82,7 +92,7 @@ public struct ControlRequest: Sendable, Equatable {
         if let filter = fields["filter"] {
             guard let f = filter as? [String: Any] else { throw ProtocolError("bad-request", "\"filter\" must be an object", exit: 2) }
             if let unknown = f.keys.sorted().first(where: { !FilterSpec.fieldNames.contains($0) }) {
-                throw ProtocolError("bad-request", "unknown filter field '\(unknown.prefix(64))' (fields: \(FilterSpec.fieldNames.joined(separator: ", ")))", exit: 2)
+                throw ProtocolError("bad-request", "unknown filter field '\(ControlProtocol.echo(unknown))' (fields: \(FilterSpec.fieldNames.joined(separator: ", ")))", exit: 2)
             }
             for field in FilterSpec.fieldNames { request.filter[field] = try string(field, in: f) }
         }

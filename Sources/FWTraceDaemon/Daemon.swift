@@ -37,7 +37,9 @@ public final class Daemon: @unchecked Sendable {
     let sessions = Locked<[String: SessionEntry]>([:])
     var watches: [String: WatchEntry] = [:]
     let watchConfigs = Locked<[DaemonConfig.Watch]>([])
-    let clients = Locked<[Int: WorkerThread]>([:])
+    /// A control connection's thread and the uid it is counted against.
+    struct Connection { let worker: WorkerThread; let uid: UInt32 }
+    let clients = Locked<[Int: Connection]>([:])
     /// Sessions told to stop whose thread had not ended by its deadline: they stay counted (and
     /// in status) until it ends, and stop() still waits for them.
     let lingering = Locked<Set<String>>([])
@@ -51,6 +53,9 @@ public final class Daemon: @unchecked Sendable {
     var nextClient = 0
     /// Control connections served at once (each waits at most request_timeout for its request).
     static let maxConnections = 64
+    /// Of those, kept for root: users filling the rest (max_connections_per_user each) cannot
+    /// lock root out.
+    static let rootReserve = 8
 
     public init(configPath: String) throws {
         self.configPath = configPath
@@ -62,12 +67,45 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Logs to stderr: under systemd, the journal (priority prefixes as sd-daemon(3) reads them).
+    /// Messages carry what clients sent, so each is escaped and bounded here: one call, one line.
     public static func log(_ message: String, priority: Int = 6) {
+        let message = logSafe(message)
         var line = "<\(priority)>fwtrace: \(message)\n"
         if isatty(2) != 0 { line = "fwtrace: \(message)\n" }
         _ = Array(line.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
     let log: @Sendable (String) -> Void = { Daemon.log($0) }
+
+    /// Longest message logged, in bytes: far below journald's LineMax (48K), past which one
+    /// line would become several entries.
+    static let maxLogMessage = 4096
+
+    /// Control characters (C0, DEL, C1: newlines, CR, ESC, NUL), line and paragraph separators
+    /// and bidi overrides as visible escapes, so no message can start a line of its own, carry a
+    /// priority prefix or rewrite a terminal; cut at maxLogMessage bytes.
+    static func logSafe(_ message: String) -> String {
+        if message.utf8.count <= maxLogMessage, message.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) { return message }
+        var out = ""
+        var bytes = 0
+        for scalar in message.unicodeScalars {
+            let v = scalar.value
+            let piece: String
+            switch v {
+            case 0x0a: piece = "\\n"
+            case 0x0d: piece = "\\r"
+            case 0x09: piece = "\\t"
+            case 0..<0x20, 0x7f: piece = "\\x" + (v < 0x10 ? "0" : "") + String(v, radix: 16)
+            case 0x80..<0xa0, 0x2028, 0x2029, 0x200e, 0x200f, 0x202a...0x202e, 0x2066...0x2069: piece = "\\u{" + String(v, radix: 16) + "}"
+            default: piece = String(scalar)
+            }
+            if bytes + piece.utf8.count > maxLogMessage {
+                return out + "… (cut from \(message.utf8.count) bytes)"
+            }
+            out += piece
+            bytes += piece.utf8.count
+        }
+        return out
+    }
 
     // MARK: - run
 
@@ -284,7 +322,7 @@ public final class Daemon: @unchecked Sendable {
         for entry in all { entry.runner.requestStop() }
         var stuck = 0
         for entry in all where !entry.runner.join(until: deadline) { stuck += 1 }
-        for worker in clients.withLock({ Array($0.values) }) { worker.join(until: deadline) }
+        for client in clients.withLock({ Array($0.values) }) { client.worker.join(until: deadline) }
         for sink in sinks.withLock({ Array($0.values) }) { sink.stop(deadline: Clock.monotonic() + 2) }
         if stuck > 0 {
             Self.log("\(stuck) sessions did not stop within stop_timeout; exiting anyway (nft tables go with the process; legacy rules are swept at the next start)", priority: 3)
@@ -307,19 +345,36 @@ public final class Daemon: @unchecked Sendable {
             return
         }
         // Each connection has a thread; a flood of idle connections must not become a flood of
-        // threads. Beyond the cap, one error line (never waited on) and the door closes.
-        if clients.withLock({ $0.values.filter { !$0.isFinished }.count }) >= Self.maxConnections {
-            let line = ProtocolError("too-many-connections", "the daemon already serves \(Self.maxConnections) control connections; try again later", exit: ExitCode.unavailable).line + "\n"
+        // threads, and one user's must not take the slots of everyone else. Beyond a cap, one
+        // error line (never waited on) and the door closes.
+        guard let uid = PeerCredentials.uid(of: fd) else { close(fd); return }
+        let perUser = settings.current.maxConnectionsPerUser
+        let (all, users, own) = clients.withLock { clients -> (Int, Int, Int) in
+            let open = clients.values.filter { !$0.worker.isFinished }
+            return (open.count, open.filter { $0.uid != 0 }.count, open.filter { $0.uid == uid }.count)
+        }
+        var refusal: (message: String, log: String)?
+        if all >= Self.maxConnections {
+            refusal = ("the daemon already serves \(Self.maxConnections) control connections; try again later", "\(Self.maxConnections) already open")
+        } else if uid != 0, own >= perUser {
+            refusal = ("uid \(uid) already has \(own) control connections open to the daemon (max_connections_per_user = \(perUser)); close one or try again later",
+                       "uid \(uid) already has \(own) open (max_connections_per_user = \(perUser))")
+        } else if uid != 0, users >= Self.maxConnections - Self.rootReserve {
+            refusal = ("the daemon already serves \(users) control connections from users other than root, all they may have: the last \(Self.rootReserve) of \(Self.maxConnections) are kept for root; try again later",
+                       "\(users) open from users other than root (the last \(Self.rootReserve) of \(Self.maxConnections) are kept for root)")
+        }
+        if let refusal {
+            let line = ProtocolError("too-many-connections", refusal.message, exit: ExitCode.unavailable).line + "\n"
             _ = Array(line.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             close(fd)
-            Self.log("refused a control connection: \(Self.maxConnections) already open", priority: 4)
+            Self.log("refused a control connection from uid \(uid): \(refusal.log)", priority: 4)
             return
         }
         nextClient += 1
         let id = nextClient
         let handler = ClientHandler(fd: fd, daemon: self)
         let worker = WorkerThread(name: "client-\(id)") { handler.run() }
-        clients.withLock { $0[id] = worker }
+        clients.withLock { $0[id] = Connection(worker: worker, uid: uid) }
         if (try? worker.start()) == nil { close(fd); clients.withLock { $0[id] = nil } }
     }
 
@@ -335,9 +390,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     func reapClients() {
-        let done = clients.withLock { all in all.filter { $0.value.isFinished } }
-        for (id, worker) in done {
-            worker.join(until: Clock.monotonic() + 1)
+        let done = clients.withLock { all in all.filter { $0.value.worker.isFinished } }
+        for (id, client) in done {
+            client.worker.join(until: Clock.monotonic() + 1)
             clients.withLock { $0[id] = nil }
         }
     }

@@ -16,6 +16,8 @@ public struct DaemonConfig: Sendable, Equatable {
         public var clientBuffer = 1000
         /// A client that has not read for this long while its queue is full is cut off.
         public var clientStallTimeout = 30.0
+        /// Control connections one user other than root may have open at once.
+        public var maxConnectionsPerUser = 8
         /// A client must send its request within this long.
         public var requestTimeout = 5.0
         /// SIGTERM: how long sessions get to remove their rules before the daemon exits anyway.
@@ -86,11 +88,12 @@ public struct DaemonConfig: Sendable, Equatable {
                 }
                 s.maxSessions = try reader.integer("max_sessions", in: 1...256) ?? s.maxSessions
                 s.maxTraceRate = Double(try reader.integer("max_trace_rate", in: 1...10_000_000) ?? Int(s.maxTraceRate))
+                s.maxConnectionsPerUser = try reader.integer("max_connections_per_user", in: 1...(Daemon.maxConnections - Daemon.rootReserve)) ?? s.maxConnectionsPerUser
                 s.clientBuffer = try reader.integer("client_buffer", in: 16...1_000_000) ?? s.clientBuffer
                 s.clientStallTimeout = try reader.duration("client_stall_timeout") ?? s.clientStallTimeout
                 s.requestTimeout = try reader.duration("request_timeout") ?? s.requestTimeout
                 s.stopTimeout = try reader.duration("stop_timeout") ?? s.stopTimeout
-                try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout"])
+                try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout"])
                 config.settings = s
             case "sink":
                 let name = try reader.name()

@@ -24,6 +24,14 @@ public struct PeerCredentials: Sendable, CustomStringConvertible {
         return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups, userName: Self.name(of: cred.uid) ?? "uid \(cred.uid)")
     }
 
+    /// The peer's uid alone, with no user lookup: the accept loop counts connections by it.
+    static func uid(of fd: Int32) -> UInt32? {
+        var cred = fwt_ucred()
+        var length = socklen_t(MemoryLayout<fwt_ucred>.size)
+        guard getsockopt(fd, SOL_SOCKET, fwt_so_peercred, &cred, &length) == 0 else { return nil }
+        return cred.uid
+    }
+
     public var description: String { "\(userName) (uid \(uid), gid \(gid), pid \(pid))" }
 
     /// root, or the group as the peer's primary or supplementary group.

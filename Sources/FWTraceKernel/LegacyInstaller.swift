@@ -3,7 +3,7 @@ import Glibc
 import FWTraceCore
 
 /// Installs fwtrace's TRACE rules for the legacy backend: `iptables-legacy -t raw -I PREROUTING 1`
-/// and `-I OUTPUT 1` (and ip6tables-legacy), tagged `fwtrace:<session>:<pid>`, rate-limited.
+/// and `-I OUTPUT 1` (and ip6tables-legacy), tagged `fwtrace:<session>:<pid>:<start>`, rate-limited.
 /// Removes exactly those rules; sweeps rules of fwtrace sessions whose process is gone.
 public final class LegacyInstaller {
     public let session: String
@@ -13,7 +13,7 @@ public final class LegacyInstaller {
 
     public init(session: String) { self.session = session }
 
-    public var tag: String { "fwtrace:\(session):\(getpid())" }
+    public var tag: String { "fwtrace:\(session):\(getpid())" + (OwnerProcess.ownStart.map { ":\($0)" } ?? "") }
 
     public static func requireTools(_ families: Set<PacketSummary.Family>) throws {
         for family in families.sorted(by: { $0.rawValue < $1.rawValue }) where ProcessRunner.find(program(family)) == nil {
@@ -76,8 +76,11 @@ public final class LegacyInstaller {
                 let words = LegacyRuleset.splitArguments(String(line))
                 guard let c = words.firstIndex(of: "--comment"), c + 1 < words.count else { continue }
                 let parts = words[c + 1].split(separator: ":")
-                guard parts.count == 3, parts[0] == "fwtrace", let pid = Int32(parts[2]) else { continue }
-                if kill(pid, 0) == 0 || errno == EPERM { continue }   // its owner is alive
+                // <start> since the PID-reuse check; tags without it are checked by PID alone.
+                guard parts.count == 3 || parts.count == 4, parts[0] == "fwtrace", let pid = Int32(parts[2]) else { continue }
+                let start = parts.count == 4 ? UInt64(parts[3]) : nil
+                guard parts.count == 3 || start != nil else { continue }
+                if OwnerProcess.isAlive(pid, start: start) { continue }   // its owner still runs
                 let arguments = ["-w", "-t", "raw", "-D"] + words.dropFirst()
                 if (try? ProcessRunner.run([program] + arguments))?.ok == true {
                     removed.append("\(program) -t raw \(words.joined(separator: " "))")
@@ -89,8 +92,8 @@ public final class LegacyInstaller {
 }
 
 /// Remembers, per network namespace, the logger binding fwtrace replaced, so that it can be put
-/// back after a crash. /run/fwtrace/legacy-netns-<inode>.state: "pid", then "<pf>=<logger>" lines
-/// and, with --ct-invalid, "ct_log_invalid=<value>".
+/// back after a crash. /run/fwtrace/legacy-netns-<inode>.state: "pid", "start=<start time>",
+/// then "<pf>=<logger>" lines and, with --ct-invalid, "ct_log_invalid=<value>".
 public enum LegacyBindingState {
     static let directory = "/run/fwtrace"
 
@@ -102,7 +105,7 @@ public enum LegacyBindingState {
 
     public static func save(previous: [UInt8: String], conntrackLogInvalid: String? = nil) {
         mkdir(directory, 0o755)
-        var text = "\(getpid())\n" + previous.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n"
+        var text = "\(getpid())\n" + (OwnerProcess.ownStart.map { "start=\($0)\n" } ?? "") + previous.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n") + "\n"
         if let conntrackLogInvalid { text += "ct_log_invalid=\(conntrackLogInvalid)\n" }
         let fd = open(path(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
@@ -125,9 +128,15 @@ public enum LegacyBindingState {
     /// The live process whose session holds this namespace's binding record (this process
     /// included), if any: a second legacy session must not overwrite (and then delete) it.
     public static func liveOwner() -> Int32? {
-        guard let text = try? String(contentsOfFile: path(), encoding: .utf8),
-              let pid = text.split(separator: "\n").first.flatMap({ Int32($0) }) else { return nil }
-        return kill(pid, 0) == 0 || errno == EPERM ? pid : nil
+        guard let text = try? String(contentsOfFile: path(), encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n")
+        guard let pid = lines.first.flatMap({ Int32($0) }) else { return nil }
+        return OwnerProcess.isAlive(pid, start: start(in: lines)) ? pid : nil
+    }
+
+    /// The owner's start time, when the record has it (older ones have the PID alone).
+    static func start(in lines: [Substring]) -> UInt64? {
+        lines.first { $0.hasPrefix("start=") }.flatMap { UInt64($0.dropFirst("start=".count)) }
     }
 
     /// Restores the bindings a dead session left in place; returns what it restored.
@@ -135,7 +144,7 @@ public enum LegacyBindingState {
         guard let text = try? String(contentsOfFile: path(), encoding: .utf8) else { return [] }
         let lines = text.split(separator: "\n")
         guard let pid = lines.first.flatMap({ Int32($0) }) else { clear(); return [] }
-        if kill(pid, 0) == 0 || errno == EPERM { return [] }
+        if OwnerProcess.isAlive(pid, start: start(in: lines)) { return [] }
         var restored: [String] = []
         for line in lines.dropFirst() {
             let kv = line.split(separator: "=", maxSplits: 1)
@@ -150,5 +159,40 @@ public enum LegacyBindingState {
         }
         clear()
         return restored
+    }
+}
+
+/// The process named in a TRACE rule's tag or a binding record: whether it still runs.
+enum OwnerProcess {
+    /// kill(pid, 0) alone calls a zombie alive: an fwtrace killed with -9 whose parent has not
+    /// reaped it yet, its sockets closed but its rules and binding still in place. So the state
+    /// in /proc/PID/stat decides; unreadable, the process counts as alive (a live session's
+    /// rules are never removed).
+    ///
+    /// `start` is the owner's start time as it recorded it: a process that now has its PID but
+    /// started at another time is not the owner (PIDs are reused; a restarted container's daemon
+    /// may even get its old PID back).
+    static func isAlive(_ pid: Int32, start: UInt64? = nil) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let fields = statFields(pid), let state = fields.first else { return true }
+        if state == "Z" || state == "X" { return false }
+        guard let start, fields.count > 19, let now = UInt64(fields[19]) else { return true }
+        return now == start
+    }
+
+    /// This process's start time (clock ticks after boot, field 22 of /proc/PID/stat).
+    static let ownStart: UInt64? = statFields(getpid()).flatMap { $0.count > 19 ? UInt64($0[19]) : nil }
+
+    /// The fields of /proc/PID/stat from the state on. The command name before them is in
+    /// parentheses and may hold spaces and ')' itself: they start after the last ')'.
+    static func statFields(_ pid: Int32) -> [Substring]? {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0, let paren = bytes[..<n].lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = String(decoding: bytes[(paren + 1)..<n], as: UTF8.self).split(separator: " ")
+        return fields.isEmpty ? nil : fields
     }
 }

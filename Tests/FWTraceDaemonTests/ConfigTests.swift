@@ -45,6 +45,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.settings.maxSessions, 3)
         XCTAssertEqual(config.settings.clientStallTimeout, 2)
         XCTAssertEqual(config.settings.maxTraceRate, 1000)
+        XCTAssertEqual(config.settings.maxConnectionsPerUser, 8)
         XCTAssertEqual(config.sinks.first?.target, "unix:/run/c.sock")
         XCTAssertEqual(config.sinks.first?.buffer, 10_000)
         XCTAssertEqual(try config.watches[0].filter.makeFilter().families, [.ip6])
@@ -58,6 +59,7 @@ final class ConfigTests: XCTestCase {
             ("[daemon]\nmax_sesions = 3", 2, "unknown key 'max_sesions' in [daemon] (did you mean max_sessions?)"),
             ("[daemon]\nmax_sessions = \"3\"", 2, "max_sessions: expected an integer, got a string"),
             ("[daemon]\nmax_sessions = 0", 2, "out of range"),
+            ("[daemon]\nmax_connections_per_user = 57", 2, "57 is out of range 1…56"),
             ("[daemon]\nsocket_mode = \"999\"", 2, "octal permission bits"),
             ("[daemon]\nstop_timeout = \"soon\"", 2, "is not a duration"),
             ("[daemon]\nstop_timeout = 1.5", 2, "only integers are supported"),

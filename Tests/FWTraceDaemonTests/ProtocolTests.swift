@@ -35,6 +35,33 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(code(huge), "too-large")
     }
 
+    /// What clients send reaches the log: every control character, separator and bidi override
+    /// becomes a visible escape, and a message is one bounded line whatever it holds.
+    func testLogMessagesAreEscapedAndBounded() {
+        XCTAssertEqual(Daemon.logSafe("session 1db2e86e ended: 3 paths"), "session 1db2e86e ended: 3 paths")
+        XCTAssertEqual(Daemon.logSafe("op 'x\n<2>fwtrace: FORGED'"), "op 'x\\n<2>fwtrace: FORGED'")
+        XCTAssertEqual(Daemon.logSafe("a\r\tb\u{0}c\u{1b}[31md\u{7f}"), "a\\r\\tb\\x00c\\x1b[31md\\x7f")
+        XCTAssertEqual(Daemon.logSafe("x\u{85}y\u{2028}z\u{202e}é"), "x\\u{85}y\\u{2028}z\\u{202e}é")
+        let long = Daemon.logSafe(String(repeating: "\n", count: 10_000))
+        XCTAssertLessThanOrEqual(long.utf8.count, Daemon.maxLogMessage + 64)
+        XCTAssertTrue(long.hasSuffix("… (cut from 10000 bytes)"), String(long.suffix(40)))
+        XCTAssertFalse(long.unicodeScalars.contains { $0.value < 0x20 })
+        // One Character holding thousands of combining marks is cut like any other text.
+        let cluster = Daemon.logSafe("e" + String(repeating: "\u{301}", count: 20_000))
+        XCTAssertLessThanOrEqual(cluster.utf8.count, Daemon.maxLogMessage + 64)
+    }
+
+    func testEchoedClientStringsAreBounded() {
+        XCTAssertEqual(ControlProtocol.echo("reboot"), "reboot")
+        let cluster = "e" + String(repeating: "\u{301}", count: 20_000)
+        XCTAssertEqual(cluster.count, 1, "one Character")
+        XCTAssertEqual(ControlProtocol.echo(cluster).unicodeScalars.count, 65)
+        do { _ = try parse("{\"op\":\"" + cluster + "\"}"); XCTFail("accepted") } catch let e as ProtocolError {
+            XCTAssertEqual(e.code, "unknown-operation")
+            XCTAssertLessThan(e.message.utf8.count, 300, "the message quotes 64 scalars, not the whole op")
+        } catch { XCTFail("\(error)") }
+    }
+
     func testErrorLineCarriesExitCode() throws {
         let line = ProtocolError("bad-filter", "invalid port", exit: 2).line
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

@@ -193,3 +193,162 @@ final class LossReportingTests: XCTestCase {
         XCTAssertEqual(f.paths.count + (unrecorded.first?["count"] as? Int ?? 0), 20000, "\(losses)")
     }
 }
+
+/// Legacy leftovers whose owner is gone although its PID still answers kill(pid, 0): a session
+/// killed with -9 that its parent has not reaped (a zombie), or a PID now another process's.
+final class DeadOwnerTests: XCTestCase {
+    var lab: TestLab!
+
+    override func setUpWithError() throws {
+        try E2E.requireRoot()
+        lab = try TestLab("zomb", prefix: "fwt-abuse")
+        try lab.installClassicFirewall(iptables: "iptables-legacy")
+    }
+
+    override func tearDown() { lab?.destroy() }
+
+    func savedRaw() throws -> String { try lab.server(["iptables-legacy-save", "-t", "raw"]).stdout }
+    func userRules() throws -> String {
+        try lab.server(["iptables-legacy-save"]).stdout.split(separator: "\n").filter { $0.hasPrefix("-A") }.joined(separator: "\n")
+    }
+    func binding() throws -> String {
+        try lab.server(["cat", "/proc/sys/net/netfilter/nf_log/2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    /// Fields 3 (state) and 22 (start time) of /proc/PID/stat.
+    static func stat(_ pid: Int32) -> (state: String, start: String)? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let paren = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: paren)...].split(separator: " ").map(String.init)
+        return fields.count > 19 ? (fields[0], fields[19]) : nil
+    }
+    static func state(_ pid: Int32) -> String? { stat(pid)?.state }
+
+    /// A python parent forks `fwtrace follow --backend legacy` and never waits for it; the test
+    /// kills the child with -9, and it stays a zombie until the parent exits (release()).
+    final class ZombieMaker {
+        let parent = Process()
+        let input = Pipe()
+        let child: Int32
+        let output = NSTemporaryDirectory() + "fwt-abuse-zombie-\(UUID().uuidString).jsonl"
+
+        init(netns: String) throws {
+            FileManager.default.createFile(atPath: output, contents: nil)
+            parent.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            parent.arguments = ["-c", """
+            import os, sys
+            out = os.open("\(output)", os.O_WRONLY)
+            pid = os.fork()
+            if pid == 0:
+                os.dup2(out, 1)
+                os.execv("\(E2E.binary)", ["fwtrace", "follow", "--netns", "\(netns)", "--backend", "legacy", "--dport", "8080", "--format", "json"])
+            print(pid, flush=True)
+            sys.stdin.read()
+            """]
+            let out = Pipe()
+            parent.standardOutput = out
+            parent.standardInput = input
+            try parent.run()
+            child = Int32(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline, !((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("\"event\":\"started\"") { usleep(50_000) }
+        }
+
+        func release() {
+            guard parent.isRunning else { return }
+            // Unreaped while the parent runs, so the PID is still the child's (a test that failed
+            // before its kill leaves no session running).
+            if child > 0 { kill(child, SIGKILL) }
+            try? input.fileHandleForWriting.close()
+            parent.waitUntilExit()
+        }
+
+        deinit { release(); try? FileManager.default.removeItem(atPath: output) }
+    }
+
+    /// Starts a legacy session, kills it with -9 and checks it is a zombie holding leftovers.
+    func zombieSession() throws -> ZombieMaker {
+        let maker = try ZombieMaker(netns: lab.server)
+        XCTAssertGreaterThan(maker.child, 0)
+        XCTAssertTrue(try savedRaw().contains("fwtrace:"), "the session installed its TRACE rules")
+        XCTAssertEqual(try binding(), "nfnetlink_log")
+        kill(maker.child, SIGKILL)
+        eventually("the killed session is a zombie") { Self.state(maker.child) == "Z" }
+        XCTAssertEqual(kill(maker.child, 0), 0, "kill(pid, 0) calls the zombie alive")
+        XCTAssertTrue(try savedRaw().contains("fwtrace:"), "the TRACE rules outlive the process")
+        XCTAssertEqual(try binding(), "nfnetlink_log")
+        return maker
+    }
+
+    func testLeftoversOfAZombieAreRepairedByCleanupAndByTheNextStart() throws {
+        let rules = try userRules(), bound = try binding()
+        XCTAssertNotEqual(bound, "nfnetlink_log")
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"))
+
+        let first = try zombieSession()
+        defer { first.release() }
+        let cleaned = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(cleaned.stdout.contains("cleaned: iptables-legacy -t raw -A PREROUTING"), cleaned.stdout)
+        XCTAssertTrue(cleaned.stdout.contains("cleaned: nf_log/2 restored to \(bound)"), cleaned.stdout)
+        XCTAssertEqual(Self.state(first.child), "Z", "repaired while the zombie is still there")
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"), (try? savedRaw()) ?? "")
+        XCTAssertEqual(try binding(), bound)
+        XCTAssertEqual(try userRules(), rules, "only fwtrace's rules were removed")
+
+        // The next legacy start repairs too, instead of calling the zombie the live owner of
+        // nflog group 0 and refusing to run.
+        let second = try zombieSession()
+        defer { second.release() }
+        let next = try Follow(["--netns", lab.server, "--backend", "legacy", "--dport", "8080", "--timeout", "1s"])
+        XCTAssertEqual(next.wait(), 3, next.stderr)
+        XCTAssertTrue(next.stderr.contains("removed a TRACE rule left by an earlier fwtrace"), next.stderr)
+        XCTAssertTrue(next.stderr.contains("repaired the logger binding an earlier fwtrace left: nf_log/2 restored to \(bound)"), next.stderr)
+        XCTAssertEqual(Self.state(second.child), "Z")
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"), (try? savedRaw()) ?? "")
+        XCTAssertEqual(try binding(), bound)
+        XCTAssertEqual(try userRules(), rules)
+    }
+
+    /// A rule or binding record whose PID now belongs to a process that started at another time
+    /// is a dead session's: repaired. The same PID with its own start time, or a tag from before
+    /// start times were recorded (PID alone), is kept while that process runs.
+    func testAReusedPIDDoesNotKeepLeftoversAlive() throws {
+        let rules = try userRules(), bound = try binding()
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/sleep")
+        holder.arguments = ["60"]
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        let pid = holder.processIdentifier
+        let start = try XCTUnwrap(Self.stat(pid)?.start)
+        let other = String((UInt64(start) ?? 0) + 1)
+        func trace(_ port: Int, _ tag: String) -> [String] {
+            ["-t", "raw", "-A", "PREROUTING", "-p", "tcp", "--dport", String(port), "-m", "comment", "--comment", tag, "-j", "TRACE"]
+        }
+        try lab.server(["iptables-legacy"] + trace(7001, "fwtrace:0000aaaa:\(pid):\(other)"))
+        try lab.server(["iptables-legacy"] + trace(7002, "fwtrace:0000bbbb:\(pid):\(start)"))
+        try lab.server(["iptables-legacy"] + trace(7003, "fwtrace:0000cccc:\(pid)"))
+        // A binding record naming the PID with another start time, as a session would have left it.
+        let inode = try lab.server(["stat", "-L", "-c", "%i", "/proc/self/ns/net"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let record = "/run/fwtrace/legacy-netns-\(inode).state"
+        XCTAssertFalse(FileManager.default.fileExists(atPath: record))
+        try FileManager.default.createDirectory(atPath: "/run/fwtrace", withIntermediateDirectories: true)
+        try "\(pid)\nstart=\(other)\n2=\(bound)\n".write(toFile: record, atomically: false, encoding: .utf8)
+        defer { unlink(record) }
+        try lab.server(["sh", "-c", "echo nfnetlink_log > /proc/sys/net/netfilter/nf_log/2"])
+
+        let cleaned = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(cleaned.stdout.contains("--dport 7001"), cleaned.stdout)
+        XCTAssertTrue(cleaned.stdout.contains("cleaned: nf_log/2 restored to \(bound)"), cleaned.stdout)
+        XCTAssertFalse(cleaned.stdout.contains("--dport 7002") || cleaned.stdout.contains("--dport 7003"), cleaned.stdout)
+        let raw = try savedRaw()
+        XCTAssertFalse(raw.contains("--dport 7001"), raw)
+        XCTAssertTrue(raw.contains("--dport 7002") && raw.contains("--dport 7003"), raw)
+        XCTAssertEqual(try binding(), bound)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: record))
+
+        holder.terminate(); holder.waitUntilExit()
+        let after = try E2E.run([E2E.binary, "cleanup", "--netns", lab.server])
+        XCTAssertTrue(after.stdout.contains("--dport 7002") && after.stdout.contains("--dport 7003"), after.stdout)
+        XCTAssertFalse(try savedRaw().contains("fwtrace:"))
+        XCTAssertEqual(try userRules(), rules)
+    }
+}

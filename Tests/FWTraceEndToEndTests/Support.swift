@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// Shared pieces of the end-to-end tests: they run the real fwtrace binary as root against the
-/// real kernel, inside network namespaces each test makes (fwt-e2e-*) and deletes.
+/// real kernel, inside network namespaces each test makes (fwt-e2e-*, fwt-abuse-*) and deletes.
 enum E2E {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -71,9 +71,10 @@ final class TestLab {
     let server: String
     private var background: [Process] = []
 
-    init(_ name: String) throws {
-        client = "fwt-e2e-\(name)-c"
-        server = "fwt-e2e-\(name)-s"
+    /// Namespaces `<prefix>-<name>-c` and `-s`.
+    init(_ name: String, prefix: String = "fwt-e2e") throws {
+        client = "\(prefix)-\(name)-c"
+        server = "\(prefix)-\(name)-s"
         destroy()
         try E2E.run(["ip", "netns", "add", client])
         try E2E.run(["ip", "netns", "add", server])

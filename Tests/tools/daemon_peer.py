@@ -7,8 +7,11 @@
       --size N              instead of TEXT, send N bytes of a JSON string without a newline (oversized request)
       --no-read SECONDS     send, then read nothing for SECONDS; print "closed-by-daemon" if the daemon
                             closed the connection meanwhile (cut off), else "still-open"
+  hold SOCKET UID:GID:N...  as root: open N idle connections as each UID:GID (effective ids, which
+                            SO_PEERCRED records), print one JSON line {"open": n, "refused": [messages]},
+                            then hold the open ones until stdin closes
 """
-import os, socket, sys, time, select
+import json, os, socket, sys, time, select
 
 
 def collect(path, out):
@@ -92,6 +95,35 @@ def request(path, text, size=None, no_read=None):
     sys.stdout.write(buffer.decode("utf-8", "replace"))
 
 
+def hold(path, specs):
+    held = []
+    for spec in specs:
+        uid, gid, n = (int(x) for x in spec.split(":"))
+        os.setegid(gid)
+        os.seteuid(uid)
+        try:
+            for _ in range(n):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                held.append(s)
+        finally:
+            os.seteuid(0)
+            os.setegid(0)
+    # A refused connection gets its error line at once; an accepted one hears nothing yet.
+    time.sleep(0.5)
+    refused, kept = [], []
+    for s in held:
+        s.setblocking(False)
+        try:
+            data = s.recv(4096)
+            refused.append(json.loads(data.split(b"\n")[0]).get("message") if data else "closed")
+            s.close()
+        except BlockingIOError:
+            kept.append(s)
+    print(json.dumps({"open": len(kept), "refused": refused}), flush=True)
+    sys.stdin.read()
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -101,6 +133,8 @@ def main(argv):
         collect(argv[1], argv[2])
     elif mode == "notify":
         notify(argv[1], argv[2])
+    elif mode == "hold":
+        hold(argv[1], argv[2:])
     elif mode == "request":
         size = no_read = None
         rest = argv[2:]
