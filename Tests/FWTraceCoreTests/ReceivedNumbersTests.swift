@@ -152,6 +152,14 @@ final class ReceivedNumbersTests: XCTestCase {
         XCTAssertEqual(LegacyPathAssembler.eventTime(kernel: .infinity, received: 100_001), 100_001)
     }
 
+    func testChainPrioritiesFromAListingNeverOverflow() {
+        // nft prints int32 priorities; a listing that says more is not believed, nor summed.
+        XCTAssertEqual(RuleCatalog.parsePriority("filter + 10"), 10)
+        XCTAssertEqual(RuleCatalog.parsePriority("-2147483648 - 2147483647"), -4_294_967_295)
+        XCTAssertNil(RuleCatalog.parsePriority("9223372036854775807 + 9223372036854775807"))
+        XCTAssertEqual(RuleCatalog.parsePriority("filter + 9223372036854775807"), 0)
+    }
+
     // MARK: - A small deterministic fuzzer
 
     /// SplitMix64: the same sequence on every run and machine.
