@@ -1,5 +1,6 @@
 import XCTest
 import FWTraceCore
+import FWTraceKernel
 @testable import FWTraceDaemon
 
 /// The control protocol from the daemon's side: every request field is untrusted.
@@ -42,6 +43,20 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(object["code"] as? String, "bad-filter")
         XCTAssertEqual(DaemonClient.exitCode(object["exit"]), 2)
         XCTAssertEqual(DaemonClient.exitCode(99), 1, "an exit code outside fwtrace's set is a failure")
+    }
+}
+
+/// Durations become poll timeouts rounded up and clamped, never a trapping conversion.
+final class PollTimeoutTests: XCTestCase {
+    func testClamped() {
+        XCTAssertEqual(pollTimeout(0), 0)
+        XCTAssertEqual(pollTimeout(-5), 0)
+        XCTAssertEqual(pollTimeout(.nan), 0)
+        XCTAssertEqual(pollTimeout(0.0001), 1)
+        XCTAssertEqual(pollTimeout(0.05), 50)
+        XCTAssertEqual(pollTimeout(2.0001), 2001)
+        XCTAssertEqual(pollTimeout(3_600_000), Int32.max)   // 1000h
+        XCTAssertEqual(pollTimeout(.infinity), Int32.max)
     }
 }
 
