@@ -98,11 +98,6 @@ struct FollowCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Trace data read from the kernel but not yet processed, held in memory at most (nft backend; default 32 MiB, about 200,000 events). A burst beyond what fwtrace processes at once waits here; past it the kernel drops, and the loss is reported.", valueName: "bytes"))
     var receiveBacklog: Int = 32 << 20
 
-    func validate() throws {
-        if receiveBacklog < 0 { throw ValidationError("--receive-backlog must be a number of bytes, for example --receive-backlog 8388608") }
-        if let count, count <= 0 { throw ValidationError("--count must be a positive number of paths, for example --count 1") }
-    }
-
     @Flag(help: "Trace in this process (as root) even when an fwtrace daemon answers on the control socket.")
     var standalone = false
     @Option(help: ArgumentHelp("The daemon's control socket (default $FWTRACE_SOCKET, else /run/fwtrace/fwtrace.sock).", valueName: "path"))
@@ -114,10 +109,14 @@ struct FollowCommand: ParsableCommand {
         let rate: RateLimit?
         let quiet: Double
         do {
+            // Every count, size and duration in range before anything is installed (Bounds).
+            if let count { try Bounds.check(count, option: "--count", in: Bounds.count, unit: "a number of paths", example: "--count 1") }
+            try Bounds.check(receiveBuffer, option: "--receive-buffer", in: Bounds.receiveBuffer, unit: "a number of bytes", example: "--receive-buffer 16777216")
+            try Bounds.check(receiveBacklog, option: "--receive-backlog", in: Bounds.receiveBacklog, unit: "a number of bytes", example: "--receive-backlog 8388608")
             filter = try filterOptions.makeFilter()
-            timeoutSeconds = try timeout.map(DurationParser.parse)
+            timeoutSeconds = try timeout.map { try DurationParser.parse($0, option: "--timeout", in: Bounds.timeout, example: "--timeout 10s") }
             rate = noLimit ? nil : try RateLimit.parse(limit)
-            quiet = try DurationParser.parse(quietPeriod)
+            quiet = try DurationParser.parse(quietPeriod, option: "--quiet-period", in: Bounds.quietPeriod, example: "--quiet-period 100ms")
         } catch let error as FilterError {
             throw UserFacingError(error.description, exitCode: ExitCode.usage)
         }

@@ -61,6 +61,11 @@ final class ConfigTests: XCTestCase {
             ("[daemon]\nsocket_mode = \"999\"", 2, "octal permission bits"),
             ("[daemon]\nstop_timeout = \"soon\"", 2, "is not a duration"),
             ("[daemon]\nstop_timeout = 1.5", 2, "only integers are supported"),
+            // A request_timeout of 1000h passed and trapped on the first connection (a poll timeout).
+            ("[daemon]\nrequest_timeout = \"1000h\"", 2, "request_timeout: 1000h is out of range: give a duration from 100ms to 5m"),
+            ("[daemon]\nrequest_timeout = \"50ms\"", 2, "request_timeout: 50ms is out of range"),
+            ("[daemon]\n\nclient_stall_timeout = \"25h\"", 3, "client_stall_timeout: 25h is out of range: give a duration from 1s to 24h"),
+            ("[daemon]\nstop_timeout = \"11m\"", 2, "stop_timeout: 11m is out of range: give a duration from 100ms to 10m"),
             ("[deamon]", 1, "unknown table [deamon]"),
             ("[daemon]\n[daemon]", 2, "defined twice"),
             ("[[watch]]\nname = \"w\"\ndport = 99999", 3, "invalid port"),
@@ -97,6 +102,13 @@ final class ConfigTests: XCTestCase {
                 XCTFail("\(text) → unexpected \(error)")
             }
         }
+    }
+
+    func testDurationBoundsAreAccepted() throws {
+        let config = try DaemonConfig.parse("[daemon]\nrequest_timeout = \"5m\"\nclient_stall_timeout = \"24h\"\nstop_timeout = \"100ms\"", file: "t.toml")
+        XCTAssertEqual(config.settings.requestTimeout, 300)
+        XCTAssertEqual(config.settings.clientStallTimeout, 86_400)
+        XCTAssertEqual(config.settings.stopTimeout, 0.1, accuracy: 1e-9)
     }
 
     func testMissingFileSaysSo() {

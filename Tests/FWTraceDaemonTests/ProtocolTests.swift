@@ -36,6 +36,21 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(code(huge), "too-large")
     }
 
+    /// A request's timeout and count within the bounds `follow` has (FWTraceCore's Bounds).
+    func testTimeoutAndCountBounds() throws {
+        XCTAssertEqual(try parse("{\"op\":\"follow\",\"timeout\":\"720h\",\"count\":1000000000}").timeout, "720h")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"timeout\":\"1000h\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"timeout\":\"0.0001\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"timeout\":\"soon\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"count\":0}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"count\":1000000001}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"count\":1e300}"), "bad-request")
+        do { _ = try parse("{\"op\":\"follow\",\"timeout\":\"1000h\"}") } catch let e as ProtocolError {
+            XCTAssertEqual(e.message, "\"timeout\" 1000h is out of range: give a duration from 1ms to 720h (for example: \"timeout\":\"10s\")")
+            XCTAssertEqual(e.exit, 2)
+        }
+    }
+
     func testErrorLineCarriesExitCode() throws {
         let line = ProtocolError("bad-filter", "invalid port", exit: 2).line
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
