@@ -111,6 +111,18 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(config.settings.stopTimeout, 0.1, accuracy: 1e-9)
     }
 
+    /// A 60,000-deep array segfaulted `daemon --check` and reloads (a recursive call per level).
+    func testDeeplyNestedArraysAreRefusedWithTheirLine() throws {
+        for deep in [String(repeating: "[", count: 60_000), String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000)] {
+            XCTAssertThrowsError(try DaemonConfig.parse("[daemon]\nmax_sessions = " + deep + "\n", file: "/etc/fwtrace/fwtrace.toml")) { error in
+                XCTAssertEqual("\(error)", "/etc/fwtrace/fwtrace.toml:2: max_sessions: arrays nest more than 8 deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
+            }
+        }
+        let eight = String(repeating: "[", count: 8) + "\"a\"" + String(repeating: "]", count: 8)
+        XCTAssertNoThrow(try ConfigDocument.parse("x = " + eight, file: "t.toml"))
+        XCTAssertThrowsError(try ConfigDocument.parse("x = [" + eight + "]", file: "t.toml"))
+    }
+
     func testMissingFileSaysSo() {
         XCTAssertThrowsError(try DaemonConfig.load(path: "/nonexistent/fwtrace.toml")) { error in
             XCTAssertTrue("\(error)".contains("does not exist"), "\(error)")

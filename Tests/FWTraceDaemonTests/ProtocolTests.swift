@@ -51,6 +51,16 @@ final class ProtocolTests: XCTestCase {
         }
     }
 
+    /// JSONSerialization refuses more than 512 levels: a 60,000-deep request is invalid JSON,
+    /// not a stack overflow in the daemon (nor a line from the daemon in the client).
+    func testDeeplyNestedRequestsAreRefused() {
+        XCTAssertEqual(code(String(repeating: "[", count: 60_000)), "invalid-json")
+        XCTAssertEqual(code(String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000)), "invalid-json")
+        let nested = String(repeating: "{\"a\":", count: 10_000) + "1" + String(repeating: "}", count: 10_000)
+        XCTAssertEqual(code("{\"op\":\"follow\",\"filter\":" + nested + "}"), "invalid-json")
+        XCTAssertNil(DaemonClient.fields(of: String(repeating: "[", count: 60_000)))
+    }
+
     func testErrorLineCarriesExitCode() throws {
         let line = ProtocolError("bad-filter", "invalid port", exit: 2).line
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

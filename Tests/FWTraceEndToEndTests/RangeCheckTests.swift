@@ -66,4 +66,11 @@ final class RangeCheckTests: XCTestCase {
         let ok = try check("[daemon]\nsocket = \"\(directory)/ctl.sock\"\nrequest_timeout = \"5m\"\n")
         XCTAssertEqual(ok.status, 0, ok.stderr)
     }
+
+    func testCheckRefusesA60000DeepArrayWithFileAndLine() throws {
+        // It segfaulted (a recursive call per `[`); a reload of such a file did too.
+        let r = try check("[daemon]\nsocket = \"\(directory)/ctl.sock\"\n\n[[watch]]\nname = \"w\"\nverdicts = " + String(repeating: "[", count: 60_000) + "\n")
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertEqual(r.stderr, "fwtrace: \(directory)/fwtrace.toml:6: verdicts: arrays nest more than 8 deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])\n")
+    }
 }
