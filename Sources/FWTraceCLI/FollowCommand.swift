@@ -71,9 +71,9 @@ struct FollowCommand: ParsableCommand {
 
     @OptionGroup(title: "Filter") var filterOptions: FilterOptions
 
-    @Option(help: ArgumentHelp("Exit after N packet paths.", valueName: "N"))
+    @Option(help: ArgumentHelp("Exit after N packet paths (1 to 1000000000).", valueName: "N"))
     var count: Int?
-    @Option(help: ArgumentHelp("Exit after this long: 500ms, 10s, 2m or seconds.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Exit after this long: 500ms, 10s, 2m or seconds (1ms to 720h).", valueName: "duration"))
     var timeout: String?
     @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format"))
     var format: OutputFormat = .auto
@@ -85,7 +85,7 @@ struct FollowCommand: ParsableCommand {
     var limit: String = "100"
     @Flag(help: "Trace every matching packet (no rate limit): careful on a busy host.")
     var noLimit = false
-    @Option(help: ArgumentHelp("Emit a path this long after its last event when no verdict ended it.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Emit a path this long after its last event when no verdict ended it (1ms to 5s).", valueName: "duration"))
     var quietPeriod: String = "100ms"
     @Option(help: ArgumentHelp("Also write every raw trace message received to FILE (hex, for bug reports and replay).", valueName: "file"))
     var capture: String?
@@ -93,15 +93,10 @@ struct FollowCommand: ParsableCommand {
     var color: ColorChoice = .auto
     @Flag(help: "Legacy backend: have conntrack log invalid packets (nf_conntrack_log_invalid) for the session and show why it called a packet INVALID.")
     var ctInvalid = false
-    @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB).", valueName: "bytes", visibility: .hidden))
+    @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB; 4096 to 1 GiB).", valueName: "bytes", visibility: .hidden))
     var receiveBuffer: Int = 16 << 20
-    @Option(help: ArgumentHelp("Trace data read from the kernel but not yet processed, held in memory at most (nft backend; default 32 MiB, about 200,000 events). A burst beyond what fwtrace processes at once waits here; past it the kernel drops, and the loss is reported.", valueName: "bytes"))
+    @Option(help: ArgumentHelp("Trace data read from the kernel but not yet processed, held in memory at most (nft backend; default 32 MiB, about 200,000 events; 0 to 1 GiB). A burst beyond what fwtrace processes at once waits here; past it the kernel drops, and the loss is reported.", valueName: "bytes"))
     var receiveBacklog: Int = 32 << 20
-
-    func validate() throws {
-        if receiveBacklog < 0 { throw ValidationError("--receive-backlog must be a number of bytes, for example --receive-backlog 8388608") }
-        if let count, count <= 0 { throw ValidationError("--count must be a positive number of paths, for example --count 1") }
-    }
 
     @Flag(help: "Trace in this process (as root) even when an fwtrace daemon answers on the control socket.")
     var standalone = false
@@ -114,10 +109,14 @@ struct FollowCommand: ParsableCommand {
         let rate: RateLimit?
         let quiet: Double
         do {
+            // Every count, size and duration in range before anything is installed (Bounds).
+            if let count { try Bounds.check(count, option: "--count", in: Bounds.count, unit: "a number of paths", example: "--count 1") }
+            try Bounds.check(receiveBuffer, option: "--receive-buffer", in: Bounds.receiveBuffer, unit: "a number of bytes", example: "--receive-buffer 16777216")
+            try Bounds.check(receiveBacklog, option: "--receive-backlog", in: Bounds.receiveBacklog, unit: "a number of bytes", example: "--receive-backlog 8388608")
             filter = try filterOptions.makeFilter()
-            timeoutSeconds = try timeout.map(DurationParser.parse)
+            timeoutSeconds = try timeout.map { try DurationParser.parse($0, option: "--timeout", in: Bounds.timeout, example: "--timeout 10s") }
             rate = noLimit ? nil : try RateLimit.parse(limit)
-            quiet = try DurationParser.parse(quietPeriod)
+            quiet = try DurationParser.parse(quietPeriod, option: "--quiet-period", in: Bounds.quietPeriod, example: "--quiet-period 100ms")
         } catch let error as FilterError {
             throw UserFacingError(error.description, exitCode: ExitCode.usage)
         }

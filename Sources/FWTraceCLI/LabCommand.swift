@@ -58,6 +58,10 @@ struct LabCommand: ParsableCommand {
         @Option var source: String?
         @Option var timeout: Double = 2
 
+        func validate() throws {
+            // Made into a timeval below: a huge or non-finite value would trap.
+            guard (0.001...3600).contains(timeout) else { throw ValidationError("--timeout is seconds from 0.001 to 3600") }
+        }
         func run() throws {
             if let netns { try NetworkNamespace.resolve(netns).enter() }
             let result = LabClient.connect(to: to, port: port, source: source, timeout: timeout)

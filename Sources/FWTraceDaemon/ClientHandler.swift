@@ -52,7 +52,7 @@ final class ClientHandler: @unchecked Sendable {
             let remaining = deadline - Clock.monotonic()
             guard remaining > 0 else { throw ProtocolError("request-timeout", "no complete request line within \(daemon.settings.current.requestTimeout) s", exit: ExitCode.usage) }
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&pfd, 1, Int32(remaining * 1000) + 1)
+            let ready = poll(&pfd, 1, pollTimeout(remaining))
             if ready < 0 && errno != EINTR { throw ProtocolError("failed", "poll failed") }
             if ready <= 0 { continue }
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// The subset of TOML fwtrace's config uses: comments, `[table]`, `[[array-of-tables]]`, and
-/// `key = value` with strings, integers, booleans and one-line arrays of those. Anything else is
-/// an error that names the line, so a typo never silently becomes a default.
+/// `key = value` with strings, integers, booleans and one-line arrays of those (nested at most
+/// 8 deep). Anything else is an error that names the line, so a typo never silently becomes a
+/// default.
 public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     public let file: String
     public let line: Int
@@ -114,7 +115,11 @@ struct Scanner {
         return String(decoding: bytes[start..<index], as: UTF8.self)
     }
 
-    mutating func value() throws -> ConfigValue {
+    /// Arrays nest at most this deep: each level is a recursive call (a line of 60,000 `[`
+    /// overflowed the stack), and fwtrace's keys take strings or arrays of strings.
+    static let maxArrayDepth = 8
+
+    mutating func value(depth: Int = 0) throws -> ConfigValue {
         guard let b = peek else { throw ScanFailure(text: "a value is missing") }
         switch b {
         case UInt8(ascii: "\""): return .string(try basicString())
@@ -125,6 +130,9 @@ struct Scanner {
             guard take(UInt8(ascii: "'")) else { throw ScanFailure(text: "the string has no closing '") }
             return .string(String(decoding: bytes[start..<index - 1], as: UTF8.self))
         case UInt8(ascii: "["):
+            guard depth < Self.maxArrayDepth else {
+                throw ScanFailure(text: "arrays nest more than \(Self.maxArrayDepth) deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
+            }
             advance()
             var items: [ConfigValue] = []
             skipSpaces()
@@ -132,7 +140,7 @@ struct Scanner {
             while true {
                 skipSpaces()
                 if peek == nil || peek == UInt8(ascii: "#") { throw ScanFailure(text: "the array has no closing ] on this line (arrays must fit on one line)") }
-                items.append(try value())
+                items.append(try value(depth: depth + 1))
                 skipSpaces()
                 if peek == nil || peek == UInt8(ascii: "#") { throw ScanFailure(text: "the array has no closing ] on this line (arrays must fit on one line)") }
                 if take(UInt8(ascii: ",")) { skipSpaces(); if take(UInt8(ascii: "]")) { return .array(items) }; continue }

@@ -101,8 +101,15 @@ public struct ControlRequest: Sendable, Equatable {
         request.backend = try string("backend") ?? "auto"
         request.limit = try string("limit") ?? "100"
         request.timeout = try string("timeout")
+        if let timeout = request.timeout {
+            do { _ = try DurationParser.parse(timeout, option: "\"timeout\"", in: Bounds.timeout, example: "\"timeout\":\"10s\"") } catch let error as FilterError {
+                throw ProtocolError("bad-request", error.description, exit: 2)
+            }
+        }
         if let count = fields["count"] {
-            guard let n = count as? Int, (1...1_000_000_000).contains(n) else { throw ProtocolError("bad-request", "\"count\" must be a positive integer", exit: 2) }
+            guard let n = count as? Int, Bounds.count.contains(n) else {
+                throw ProtocolError("bad-request", "\"count\" must be an integer from \(Bounds.count.lowerBound) to \(Bounds.count.upperBound)", exit: 2)
+            }
             request.count = n
         }
         if let view = try string("view") {

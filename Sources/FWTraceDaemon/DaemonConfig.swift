@@ -90,9 +90,9 @@ public struct DaemonConfig: Sendable, Equatable {
                 s.maxTraceRate = Double(try reader.integer("max_trace_rate", in: 1...10_000_000) ?? Int(s.maxTraceRate))
                 s.maxConnectionsPerUser = try reader.integer("max_connections_per_user", in: 1...(Daemon.maxConnections - Daemon.rootReserve)) ?? s.maxConnectionsPerUser
                 s.clientBuffer = try reader.integer("client_buffer", in: 16...1_000_000) ?? s.clientBuffer
-                s.clientStallTimeout = try reader.duration("client_stall_timeout") ?? s.clientStallTimeout
-                s.requestTimeout = try reader.duration("request_timeout") ?? s.requestTimeout
-                s.stopTimeout = try reader.duration("stop_timeout") ?? s.stopTimeout
+                s.clientStallTimeout = try reader.duration("client_stall_timeout", in: Bounds.clientStallTimeout) ?? s.clientStallTimeout
+                s.requestTimeout = try reader.duration("request_timeout", in: Bounds.requestTimeout) ?? s.requestTimeout
+                s.stopTimeout = try reader.duration("stop_timeout", in: Bounds.stopTimeout) ?? s.stopTimeout
                 try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout"])
                 config.settings = s
             case "sink":
@@ -213,9 +213,12 @@ struct TableReader {
         guard range.contains(n) else { throw error(key, "\(n) is out of range \(range.lowerBound)…\(range.upperBound)") }
         return n
     }
-    mutating func duration(_ key: String) throws -> Double? {
+    mutating func duration(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
         guard let text = try string(key) else { return nil }
         guard let d = try? DurationParser.parse(text), d > 0 else { throw error(key, "'\(text)' is not a duration: 500ms, 10s, 2m") }
+        guard range.contains(d) else {
+            throw error(key, "\(text) is out of range: give a duration from \(DurationParser.text(range.lowerBound)) to \(DurationParser.text(range.upperBound))")
+        }
         return d
     }
     mutating func name() throws -> String {

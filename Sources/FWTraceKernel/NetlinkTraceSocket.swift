@@ -132,10 +132,12 @@ public final class NetlinkGroupSocket {
             if n < 0 { if errno == EINTR { continue }; throw SystemError("netlink acknowledgement") }
             let messages = (try? NetlinkMessage.split(Array(reply[0..<n]))) ?? []
             for m in messages where m.type == NetlinkMessage.error && m.sequence == sequence {
+                guard m.body.count >= 4 else { throw SystemError("netlink acknowledgement", errno: EPROTO) }
                 let code = Int32(bitPattern: UInt32(reply[m.body.lowerBound]) | UInt32(reply[m.body.lowerBound + 1]) << 8
                                  | UInt32(reply[m.body.lowerBound + 2]) << 16 | UInt32(reply[m.body.lowerBound + 3]) << 24)
                 if code == 0 { return }
-                throw SystemError("nfnetlink_log configuration", errno: -code)
+                // A negative errno; any other value is not one (and -Int32.min would trap).
+                throw SystemError("nfnetlink_log configuration", errno: code < 0 && code > -4096 ? -code : EPROTO)
             }
         }
     }

@@ -44,7 +44,7 @@ public final class RunningProcess {
             let remaining = deadline - Self.monotonic()
             if remaining <= 0 { return nil }
             var fd = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&fd, 1, Int32(remaining * 1000) + 1)
+            let ready = poll(&fd, 1, pollTimeout(remaining))
             if ready <= 0 { continue }
             var buffer = [UInt8](repeating: 0, count: 65536)
             let n = buffer.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, $0.count) }

@@ -40,7 +40,7 @@ final class SessionLoop {
         var wait = pending ? options.quietPeriod / 2 : 0.5
         if let timeout = options.timeout { wait = min(wait, max(0, timeout - (now - started))) }
         var polled = (fds + [stopFD]).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        if poll(&polled, nfds_t(polled.count), Int32((wait * 1000).rounded(.up))) < 0 && errno != EINTR { throw SystemError("poll") }
+        if poll(&polled, nfds_t(polled.count), pollTimeout(wait)) < 0 && errno != EINTR { throw SystemError("poll") }
         if polled.last!.revents != 0 {
             if !ownsSignalFD { summary.reason = .stopped; return .stop }
             if Signals.read(stopFD) != nil { summary.reason = .signal; return .stop }

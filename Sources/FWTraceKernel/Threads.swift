@@ -12,6 +12,14 @@ public func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// A poll(2) timeout in milliseconds for a wait in seconds: rounded up (the wait never ends
+/// before it is due) and clamped to what poll takes (Int32(seconds * 1000) of a long wait trapped).
+public func pollTimeout(_ seconds: Double) -> Int32 {
+    guard seconds > 0 else { return 0 }   // NaN too
+    let milliseconds = (seconds * 1000).rounded(.up)
+    return milliseconds >= Double(Int32.max) ? Int32.max : Int32(milliseconds)
+}
+
 /// A value behind a lock: fwtrace's threads share little, and what they share goes through this.
 public final class Locked<Value>: @unchecked Sendable {
     private var value: Value

@@ -105,6 +105,24 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertThrowsError(try NftRuleset.parse(json: "not json"))
     }
 
+    /// The listing is libnftables' output: parsing and evaluating it must not recurse without
+    /// bound. JSONSerialization refuses more than 512 levels; what it accepts is walked here.
+    func testDeeplyNestedListingsNeitherCrashNorMatch() throws {
+        let tooDeep = "{\"nftables\":" + String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000) + "}"
+        XCTAssertThrowsError(try NftRuleset.parse(json: tooDeep))
+        let deep = String(repeating: "{\"x\":[", count: 250) + "1" + String(repeating: "]}", count: 250)
+        let json = """
+        {"nftables": [
+          {"chain": {"family": "inet", "table": "web", "name": "input", "hook": "input", "prio": 0, "type": "filter", "policy": "accept"}},
+          {"rule": {"family": "inet", "table": "web", "chain": "input", "handle": 7, "expr": [
+            {"match": {"op": "==", "left": \(deep), "right": \(deep)}}, {"accept": null}]}}
+        ]}
+        """
+        let ruleset = try NftRuleset.parse(json: json)
+        let (m, _) = try eval(ruleset, "input", 1, tcp(80))
+        XCTAssertEqual(m, .unknown)
+    }
+
     func testJSONConversionKeepsBooleansApartFromNumbers() throws {
         let object = try JSONSerialization.jsonObject(with: Data(#"{"a": true, "b": 1, "c": 0, "d": [null, "x", 2.5, false]}"#.utf8))
         XCTAssertEqual(NftJSON(foundation: object), .object([

@@ -89,6 +89,53 @@ final class TraceFilterTests: XCTestCase {
         XCTAssertEqual(try RateLimit.parse("100").nft, "limit rate 100/second")
         XCTAssertEqual(try RateLimit.parse("10/minute").nft, "limit rate 10/minute")
     }
+
+    /// Each bound: its ends pass, one step past them is refused with the option, the range and
+    /// an example (`follow --quiet-period 2000h` trapped in a poll timeout after its first path).
+    func testDurationBounds() throws {
+        func refusal(_ text: String, _ option: String, _ range: ClosedRange<Double>) -> String? {
+            do { _ = try DurationParser.parse(text, option: option, in: range, example: "\(option) 1s"); return nil } catch let e as FilterError {
+                XCTAssertEqual(e.example, "\(option) 1s")
+                return e.message
+            } catch { return "\(error)" }
+        }
+        for (option, range, low, high, below, above) in [
+            ("--quiet-period", Bounds.quietPeriod, "1ms", "5s", "0.5ms", "5001ms"),
+            ("--timeout", Bounds.timeout, "1ms", "720h", "0.0005", "721h"),
+            ("request_timeout", Bounds.requestTimeout, "100ms", "5m", "99ms", "301s"),
+            ("client_stall_timeout", Bounds.clientStallTimeout, "1s", "24h", "999ms", "1441m"),
+            ("stop_timeout", Bounds.stopTimeout, "100ms", "10m", "10ms", "601"),
+        ] {
+            XCTAssertNil(refusal(low, option, range), "\(option) \(low)")
+            XCTAssertNil(refusal(high, option, range), "\(option) \(high)")
+            let allowed = "from \(DurationParser.text(range.lowerBound)) to \(DurationParser.text(range.upperBound))"
+            XCTAssertEqual(refusal(below, option, range), "\(option) \(below) is out of range: give a duration \(allowed)")
+            XCTAssertEqual(refusal(above, option, range), "\(option) \(above) is out of range: give a duration \(allowed)")
+        }
+        XCTAssertEqual(refusal("2000h", "--quiet-period", Bounds.quietPeriod), "--quiet-period 2000h is out of range: give a duration from 1ms to 5s")
+        XCTAssertEqual(refusal("1000h", "request_timeout", Bounds.requestTimeout), "request_timeout 1000h is out of range: give a duration from 100ms to 5m")
+        XCTAssertTrue(refusal("soon", "--timeout", Bounds.timeout)?.hasPrefix("invalid duration 'soon' for --timeout") ?? false)
+        XCTAssertEqual(DurationParser.text(0.1), "100ms")
+        XCTAssertEqual(DurationParser.text(90), "90s")
+        XCTAssertEqual(DurationParser.text(1.5), "1500ms")
+        XCTAssertEqual(DurationParser.text(86_400), "24h")
+    }
+
+    func testCountAndSizeBounds() throws {
+        for (option, range) in [("--count", Bounds.count), ("--receive-buffer", Bounds.receiveBuffer), ("--receive-backlog", Bounds.receiveBacklog)] {
+            XCTAssertNoThrow(try Bounds.check(range.lowerBound, option: option, in: range, unit: "a number", example: "x"))
+            XCTAssertNoThrow(try Bounds.check(range.upperBound, option: option, in: range, unit: "a number", example: "x"))
+            for value in [range.lowerBound - 1, range.upperBound + 1, Int.min, Int.max] {
+                XCTAssertThrowsError(try Bounds.check(value, option: option, in: range, unit: "a number", example: "x")) { error in
+                    XCTAssertEqual((error as? FilterError)?.message,
+                                   "\(option) \(value) is out of range: give a number from \(range.lowerBound) to \(range.upperBound)")
+                }
+            }
+        }
+        XCTAssertEqual(Bounds.count, 1...1_000_000_000)
+        XCTAssertEqual(Bounds.receiveBuffer, 4096...(1 << 30))
+        XCTAssertEqual(Bounds.receiveBacklog, 0...(1 << 30))
+    }
 }
 
 final class AddressAndOutputTests: XCTestCase {

@@ -63,6 +63,11 @@ final class ConfigTests: XCTestCase {
             ("[daemon]\nsocket_mode = \"999\"", 2, "octal permission bits"),
             ("[daemon]\nstop_timeout = \"soon\"", 2, "is not a duration"),
             ("[daemon]\nstop_timeout = 1.5", 2, "only integers are supported"),
+            // A request_timeout of 1000h passed and trapped on the first connection (a poll timeout).
+            ("[daemon]\nrequest_timeout = \"1000h\"", 2, "request_timeout: 1000h is out of range: give a duration from 100ms to 5m"),
+            ("[daemon]\nrequest_timeout = \"50ms\"", 2, "request_timeout: 50ms is out of range"),
+            ("[daemon]\n\nclient_stall_timeout = \"25h\"", 3, "client_stall_timeout: 25h is out of range: give a duration from 1s to 24h"),
+            ("[daemon]\nstop_timeout = \"11m\"", 2, "stop_timeout: 11m is out of range: give a duration from 100ms to 10m"),
             ("[deamon]", 1, "unknown table [deamon]"),
             ("[daemon]\n[daemon]", 2, "defined twice"),
             ("[[watch]]\nname = \"w\"\ndport = 99999", 3, "invalid port"),
@@ -99,6 +104,25 @@ final class ConfigTests: XCTestCase {
                 XCTFail("\(text) → unexpected \(error)")
             }
         }
+    }
+
+    func testDurationBoundsAreAccepted() throws {
+        let config = try DaemonConfig.parse("[daemon]\nrequest_timeout = \"5m\"\nclient_stall_timeout = \"24h\"\nstop_timeout = \"100ms\"", file: "t.toml")
+        XCTAssertEqual(config.settings.requestTimeout, 300)
+        XCTAssertEqual(config.settings.clientStallTimeout, 86_400)
+        XCTAssertEqual(config.settings.stopTimeout, 0.1, accuracy: 1e-9)
+    }
+
+    /// A 60,000-deep array segfaulted `daemon --check` and reloads (a recursive call per level).
+    func testDeeplyNestedArraysAreRefusedWithTheirLine() throws {
+        for deep in [String(repeating: "[", count: 60_000), String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000)] {
+            XCTAssertThrowsError(try DaemonConfig.parse("[daemon]\nmax_sessions = " + deep + "\n", file: "/etc/fwtrace/fwtrace.toml")) { error in
+                XCTAssertEqual("\(error)", "/etc/fwtrace/fwtrace.toml:2: max_sessions: arrays nest more than 8 deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
+            }
+        }
+        let eight = String(repeating: "[", count: 8) + "\"a\"" + String(repeating: "]", count: 8)
+        XCTAssertNoThrow(try ConfigDocument.parse("x = " + eight, file: "t.toml"))
+        XCTAssertThrowsError(try ConfigDocument.parse("x = [" + eight + "]", file: "t.toml"))
     }
 
     func testMissingFileSaysSo() {

@@ -1,5 +1,6 @@
 import XCTest
 import FWTraceCore
+import FWTraceKernel
 @testable import FWTraceDaemon
 
 /// The control protocol from the daemon's side: every request field is untrusted.
@@ -62,6 +63,31 @@ final class ProtocolTests: XCTestCase {
         } catch { XCTFail("\(error)") }
     }
 
+    /// A request's timeout and count within the bounds `follow` has (FWTraceCore's Bounds).
+    func testTimeoutAndCountBounds() throws {
+        XCTAssertEqual(try parse("{\"op\":\"follow\",\"timeout\":\"720h\",\"count\":1000000000}").timeout, "720h")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"timeout\":\"1000h\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"timeout\":\"0.0001\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"timeout\":\"soon\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"count\":0}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"count\":1000000001}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"count\":1e300}"), "bad-request")
+        do { _ = try parse("{\"op\":\"follow\",\"timeout\":\"1000h\"}") } catch let e as ProtocolError {
+            XCTAssertEqual(e.message, "\"timeout\" 1000h is out of range: give a duration from 1ms to 720h (for example: \"timeout\":\"10s\")")
+            XCTAssertEqual(e.exit, 2)
+        }
+    }
+
+    /// JSONSerialization refuses more than 512 levels: a 60,000-deep request is invalid JSON,
+    /// not a stack overflow in the daemon (nor a line from the daemon in the client).
+    func testDeeplyNestedRequestsAreRefused() {
+        XCTAssertEqual(code(String(repeating: "[", count: 60_000)), "invalid-json")
+        XCTAssertEqual(code(String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000)), "invalid-json")
+        let nested = String(repeating: "{\"a\":", count: 10_000) + "1" + String(repeating: "}", count: 10_000)
+        XCTAssertEqual(code("{\"op\":\"follow\",\"filter\":" + nested + "}"), "invalid-json")
+        XCTAssertNil(DaemonClient.fields(of: String(repeating: "[", count: 60_000)))
+    }
+
     func testErrorLineCarriesExitCode() throws {
         let line = ProtocolError("bad-filter", "invalid port", exit: 2).line
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -69,6 +95,20 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(object["code"] as? String, "bad-filter")
         XCTAssertEqual(DaemonClient.exitCode(object["exit"]), 2)
         XCTAssertEqual(DaemonClient.exitCode(99), 1, "an exit code outside fwtrace's set is a failure")
+    }
+}
+
+/// Durations become poll timeouts rounded up and clamped, never a trapping conversion.
+final class PollTimeoutTests: XCTestCase {
+    func testClamped() {
+        XCTAssertEqual(pollTimeout(0), 0)
+        XCTAssertEqual(pollTimeout(-5), 0)
+        XCTAssertEqual(pollTimeout(.nan), 0)
+        XCTAssertEqual(pollTimeout(0.0001), 1)
+        XCTAssertEqual(pollTimeout(0.05), 50)
+        XCTAssertEqual(pollTimeout(2.0001), 2001)
+        XCTAssertEqual(pollTimeout(3_600_000), Int32.max)   // 1000h
+        XCTAssertEqual(pollTimeout(.infinity), Int32.max)
     }
 }
 

@@ -103,7 +103,7 @@ public final class LegacyPathAssembler {
         let hook = LegacyRuleset.hook(message.hook ?? 255)
         let key = Self.key(packet, transport: transport)
         let family = packet.family
-        let time = message.timestamp ?? receiveTime
+        let time = Self.eventTime(kernel: message.timestamp, received: receiveTime)
         var out: [PacketPath] = []
 
         let isRawStart = trace.table == "raw" && (trace.chain == "PREROUTING" || trace.chain == "OUTPUT")
@@ -168,6 +168,17 @@ public final class LegacyPathAssembler {
         state.path.conntrack = ct
         pending[state.key] = state
         return true
+    }
+
+    /// How far a message's NFULA_TIMESTAMP may lie before or after its receive time (seconds).
+    static let timestampWindow = (before: 3600.0, after: 60.0)
+
+    /// The kernel's timestamp, unless it cannot be this packet's receive time: another clock's
+    /// (a delivery time on a forwarded packet, seconds since boot) or a corrupted value. Then the
+    /// receive time stands in, as for a message without one (docs/output.md, `time`).
+    static func eventTime(kernel: Double?, received: Double) -> Double {
+        guard let kernel, kernel >= received - timestampWindow.before, kernel <= received + timestampWindow.after else { return received }
+        return kernel
     }
 
     static func tableRank(_ table: String, _ hook: Hook) -> Int {

@@ -132,8 +132,9 @@ public struct RuleCatalog: Sendable {
         let parts = text.split(separator: " ").map(String.init)
         guard let first = parts.first else { return nil }
         var value: Int
-        if let number = Int(first) { value = number } else if let named = namedPriorities[first] { value = named } else { return nil }
-        if parts.count == 3, let offset = Int(parts[2]) {
+        // Read as the kernel's int32: a sum of two never overflows, whatever the listing says.
+        if let number = Int32(first) { value = Int(number) } else if let named = namedPriorities[first] { value = named } else { return nil }
+        if parts.count == 3, let offset = Int32(parts[2]).map(Int.init) {
             value += parts[1] == "-" ? -offset : offset
         }
         return value

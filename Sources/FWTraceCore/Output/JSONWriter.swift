@@ -295,9 +295,24 @@ public enum Timestamp {
         return w.text
     }
 
-    /// Appends the timestamp's text (27 bytes for years 0-9999, no quotes).
+    /// 0000-01-01T00:00:00.000000Z and 9999-12-31T23:59:59.999999Z in microseconds.
+    static let earliestMicros: Int64 = -62_167_219_200_000_000
+    static let latestMicros: Int64 = 253_402_300_799_999_999
+
+    /// Microseconds since the epoch for any Double: a time read from the kernel may be nonsense
+    /// (a trap here ended a session with its legacy rules installed). NaN is the epoch; what lies
+    /// outside years 0-9999 becomes the nearer end.
+    static func micros(_ seconds: Double) -> Int64 {
+        let scaled = (seconds * 1_000_000).rounded(.down)
+        if scaled.isNaN { return 0 }
+        if scaled <= Double(earliestMicros) { return earliestMicros }
+        if scaled >= Double(latestMicros) { return latestMicros }
+        return Int64(scaled)
+    }
+
+    /// Appends the timestamp's text (27 bytes, no quotes).
     static func append(_ seconds: Double, into w: inout JSONWriter) {
-        let micros = Int64((seconds * 1_000_000).rounded(.down))
+        let micros = micros(seconds)
         var days = micros / 86_400_000_000
         var rest = micros % 86_400_000_000
         if rest < 0 { rest += 86_400_000_000; days -= 1 }
