@@ -6,22 +6,46 @@ SWIFT ?= swift
 BIN   := .build/debug/fwtrace
 
 # Debian 12 packages: libraries to build against, tools the demo and the tests drive (the daemon's
-# tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector).
+# tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector;
+# firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
-            passwd systemd systemd-container rsyslog
+            passwd procps systemd systemd-container rsyslog firewalld dbus-daemon
 
 .PHONY: all deps build demo test test-core capture-fixtures bench clean
 
 all: build
 
+# No package may start a service on this machine: during the install a /usr/sbin/policy-rc.d that
+# refuses everything (exit 101) stands in place, made here and removed after only if there was none
+# (an existing one is kept, and must refuse firewalld's start). firewalld's postinst also enables
+# firewalld.service (it would take over the host's firewall at the next boot of a systemd host): when
+# this target installed firewalld, it disables the unit again (`systemctl disable` starts nothing).
+POLICY_RC := /usr/sbin/policy-rc.d
+
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	missing=$$(echo $$missing); \
 	if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" != 0 ]; then echo "missing packages: $$missing (run as root: sudo make $(MAKECMDGOALS))" >&2; exit 1; fi; \
+	    made_policy=; \
+	    trap '[ -z "$$made_policy" ] || rm -f $(POLICY_RC)' EXIT; trap 'exit 130' HUP INT TERM; \
+	    if [ -e $(POLICY_RC) ] || [ -L $(POLICY_RC) ]; then \
+	        if echo " $$missing " | grep -q ' firewalld '; then \
+	            $(POLICY_RC) firewalld.service start >/dev/null 2>&1; rc=$$?; \
+	            if [ $$rc != 101 ]; then echo "$(POLICY_RC) exists and does not refuse firewalld's start (exit $$rc, not 101): not installing firewalld" >&2; exit 1; fi; \
+	        fi; \
+	    else \
+	        printf '#!/bin/sh\n# made by fwtrace make deps for the length of its apt-get install: no service starts\nexit 101\n' > $(POLICY_RC) && \
+	        chmod 755 $(POLICY_RC) && made_policy=1 || exit 1; \
+	    fi; \
 	    echo "installing: $$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+	    if echo " $$missing " | grep -q ' firewalld '; then \
+	        systemctl disable firewalld.service 2>&1 | grep -v '^Synchronizing state\|^Executing: ' >&2; \
+	        if [ "$$(systemctl is-active firewalld.service 2>/dev/null)" = active ]; then echo "firewalld.service is active on this host" >&2; exit 1; fi; \
+	    fi; \
 	fi
 
 build:
