@@ -79,4 +79,34 @@ final class NatChainTypeTests: XCTestCase {
         XCTAssertEqual(decided["text"] as? String, "ct status dnat accept")
         XCTAssertEqual(decided["hook"] as? String, "forward")
     }
+
+    /// The same question on the real firewalld (Debian 12's 1.3, in the server namespace on a
+    /// private bus): a forward-port to the third namespace, with masquerade, made by firewall-cmd.
+    func testRealFirewalldForwardPortIsDecidedByItsFilterNotItsNat() throws {
+        let tool = E2E.packageRoot.appendingPathComponent("Tests/tools/firewalld-netns.sh").path
+        let state = NSTemporaryDirectory() + "fwtrace-e2e-firewalld-\(getpid())"
+        try E2E.run([tool, "start", lab.server, state])
+        defer { _ = try? E2E.run([tool, "stop", lab.server, state], check: false) }
+        for arguments in [["--zone=public", "--add-interface=fwte2e1"], ["--zone=public", "--add-interface=fwtapp0"],
+                          ["--zone=public", "--add-forward-port=port=8081:proto=tcp:toport=80:toaddr=10.98.0.2"],
+                          ["--zone=public", "--add-masquerade"]] {
+            try E2E.run([tool, "cmd", lab.server, state, "--", "firewall-cmd"] + arguments)
+        }
+        let ruleset = try lab.server(["nft", "list", "table", "inet", "firewalld"]).stdout
+        XCTAssertTrue(ruleset.contains("type nat hook postrouting"), ruleset)
+
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8081", "--count", "1", "--timeout", "10s"])
+        try lab.send(["tcp", "10.99.0.2", "8081"])
+        XCTAssertEqual(f.wait(), 0, f.stderr)
+        E2E.validate(f.outputPath)
+        let path = try XCTUnwrap(f.paths.first, f.output)
+        let steps = path[array: "path"]
+        XCTAssertTrue(steps.contains { $0["chain"] as? String == "nat_PRE_public_allow" && ($0["text"] as? String)?.contains("dnat ip to 10.98.0.2:80") == true }, "\(steps)")
+        XCTAssertTrue(steps.contains { $0["chain"] as? String == "nat_POST_public_allow" && ($0["text"] as? String)?.contains("masquerade") == true }, "\(steps)")
+        XCTAssertEqual(path["verdict"] as? String, "accept")
+        let decided = path[object: "decided_by"]
+        XCTAssertEqual(decided["table"] as? String, "firewalld")
+        XCTAssertEqual(decided["chain"] as? String, "filter_FORWARD", "\(path)")
+        XCTAssertEqual(decided["text"] as? String, "ct status dnat accept")
+    }
 }
