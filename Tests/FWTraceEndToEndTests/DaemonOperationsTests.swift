@@ -71,6 +71,20 @@ final class DaemonOperationsTests: XCTestCase {
         XCTAssertEqual(follow.status, 0, follow.stdout + follow.stderr)
     }
 
+    /// The host check fails for a file the unit really writes on the host: its log directory bound
+    /// read-write from a host directory, the stand-in daemon's file sink lands there.
+    func testHostCheckCatchesAFileTheUnitWrites() throws {
+        let dir = try temporaryDirectory()
+        let hostLogs = "/var/tmp/fwtrace-e2e-host-logs-\(getpid())"
+        try FileManager.default.createDirectory(atPath: hostLogs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: hostLogs) }
+        let probe = try E2E.run(["/usr/bin/env", "UNIT_CONTAINER_HOST_LOGS=\(hostLogs)", Self.tools + "/unit-container.sh", "sandbox", dir + "/sandbox"], check: false)
+        XCTAssertEqual(probe.status, 1, probe.stdout + probe.stderr)
+        XCTAssertTrue(probe.stdout.contains("FAIL host files changed: "), probe.stdout)
+        XCTAssertTrue(probe.stdout.contains(hostLogs), probe.stdout)
+        XCTAssertTrue(probe.stdout.contains("unit-container: 34 checks, 1 failed"), probe.stdout)
+    }
+
     /// rsyslog (Debian's package) receives the daemon's socket sink over TCP on loopback and
     /// parses each line with mmjsonparse: its output shows the fields.
     func testRsyslogCollectorParsesTheSocketSink() throws {

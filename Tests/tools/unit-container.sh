@@ -60,6 +60,10 @@ ExecStart=/usr/local/sbin/fwtrace-scenario
 ExecStopPost=/bin/systemctl --no-block poweroff
 EOF
 binds=()
+# UNIT_CONTAINER_HOST_LOGS=DIR binds the host directory DIR over the container's /var/log/fwtrace,
+# read-write: what the unit writes there lands on the host, and the host check must say so (the
+# test that proves the check catches a real write uses it).
+if [ -n "${UNIT_CONTAINER_HOST_LOGS:-}" ]; then binds+=(--bind="$UNIT_CONTAINER_HOST_LOGS:/var/log/fwtrace"); fi
 if [ "$mode" = follow ]; then
     sed -e 's/^Type=notify/Type=exec/' -e '/^WatchdogSec=/d' -e '/^Restart=/d' -e '/^RestartSec=/d' \
         -e '/^ExecReload=/d' -e '/^NotifyAccess=/d' \
@@ -137,6 +141,11 @@ exec "$@"
 EOF
 chmod 755 "$work/boot"; mkdir -p "$work/ov"
 touch "$work/stamp"
+# mount(8) keeps libmount's table in /run/mount/utab and makes /run/mount the first time it runs on
+# a machine: a first-run effect of this harness, not of the unit. It goes into the harness's own
+# directory instead, so the host check below needs no exception for it and sees a machine's first
+# run as any other.
+export LIBMOUNT_UTAB="$work/utab"
 timeout 240 unshare --mount --propagation private "$work/boot" "$work" \
     systemd-nspawn -q -D "$work/ov/root" --private-network --register=no --keep-unit --link-journal=no \
     -M fwtrace-unit-test \
