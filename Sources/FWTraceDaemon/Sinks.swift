@@ -178,11 +178,45 @@ final class JournaldSink: RecordSink, @unchecked Sendable {
     override func write(_ record: OutputRecord) -> Bool {
         let datagram = Self.encode(record)
         let n = datagram.withUnsafeBytes { send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+        // Too large for a datagram (the send buffer bounds it): the entry goes in a sealed memfd,
+        // passed with SCM_RIGHTS, as journald's native protocol allows (sd_journal_sendv does it).
+        if n < 0 && (errno == EMSGSIZE || errno == ENOBUFS), sendSealed(datagram) { return true }
         if n < 0 {
             log("sink \(config.name): journald send: \(String(cString: strerror(errno)))")
             return false
         }
         return true
+    }
+
+    /// memfd_create is in glibc (2.27+) but not in Swift's Glibc module: looked up once.
+    private static let memfdCreate: (@convention(c) (UnsafePointer<CChar>, UInt32) -> Int32)? =
+        dlsym(nil, "memfd_create").map { unsafeBitCast($0, to: (@convention(c) (UnsafePointer<CChar>, UInt32) -> Int32).self) }
+
+    /// Writes the entry to a memfd, seals it and sends the descriptor in an empty datagram.
+    func sendSealed(_ entry: [UInt8]) -> Bool {
+        let cloexecAllowSealing: UInt32 = 0x1 | 0x2                          // MFD_CLOEXEC | MFD_ALLOW_SEALING
+        guard let create = Self.memfdCreate else { return false }
+        let memfd = create("fwtrace-journal-entry", cloexecAllowSealing)
+        guard memfd >= 0 else { return false }
+        defer { close(memfd) }
+        let addSeals: Int32 = 1033, allSeals: Int32 = 0x1 | 0x2 | 0x4 | 0x8  // F_ADD_SEALS; SEAL, SHRINK, GROW, WRITE
+        guard writeAll(memfd, entry), fcntl(memfd, addSeals, allSeals) == 0 else { return false }
+        let space = MemoryLayout<cmsghdr>.stride + MemoryLayout<Int64>.stride   // CMSG_SPACE(sizeof(int))
+        var control = [UInt8](repeating: 0, count: space)
+        return control.withUnsafeMutableBytes { buffer -> Bool in
+            let header = buffer.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
+            header.pointee.cmsg_len = MemoryLayout<cmsghdr>.size + MemoryLayout<Int32>.size
+            header.pointee.cmsg_level = SOL_SOCKET
+            header.pointee.cmsg_type = Int32(SCM_RIGHTS)
+            (buffer.baseAddress! + MemoryLayout<cmsghdr>.size).storeBytes(of: memfd, as: Int32.self)
+            var message = msghdr()
+            message.msg_control = buffer.baseAddress
+            message.msg_controllen = buffer.count
+            while true {
+                if sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) >= 0 { return true }
+                if errno != EINTR { return false }
+            }
+        }
     }
 
     /// KEY=value\n, or for values with a newline KEY\n + 64-bit little-endian length + value + \n.
