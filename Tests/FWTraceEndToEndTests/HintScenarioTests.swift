@@ -11,10 +11,7 @@ final class HintScenarioTests: XCTestCase {
         try lab.installClassicFirewall()
     }
 
-    override func tearDown() {
-        _ = try? E2E.run(["ip", "netns", "delete", "fwt-e2e-hint-app"], check: false)
-        lab?.destroy()
-    }
+    override func tearDown() { lab?.destroy() }
 
     func trace(_ arguments: [String], traffic: () throws -> Void) throws -> [String: Any] {
         let f = try Follow(["--netns", lab.server, "--count", "1", "--timeout", "10s"] + arguments)
@@ -45,14 +42,7 @@ final class HintScenarioTests: XCTestCase {
     func testForwardedFiresForDNATToANamespaceBehindTheHostAndNotForLocalDelivery() throws {
         // A container-like namespace behind the server, reached by DNAT; the admin "opened" 8081
         // in INPUT, but the packet is forwarded, and FORWARD rejects.
-        let app = "fwt-e2e-hint-app"
-        try E2E.run(["ip", "netns", "add", app])
-        try E2E.run(["ip", "link", "add", "fwte2e2", "netns", lab.server, "type", "veth", "peer", "name", "fwte2e3", "netns", app])
-        try E2E.run(["ip", "-n", lab.server, "addr", "add", "10.98.0.1/24", "dev", "fwte2e2"])
-        try E2E.run(["ip", "-n", app, "addr", "add", "10.98.0.2/24", "dev", "fwte2e3"])
-        try E2E.run(["ip", "-n", lab.server, "link", "set", "fwte2e2", "up"])
-        try E2E.run(["ip", "-n", app, "link", "set", "fwte2e3", "up"])
-        try lab.server(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try lab.addNamespaceBehindServer("fwt-e2e-hint-app", serverDevice: "fwte2e2", appDevice: "fwte2e3")
         try lab.server(["iptables-nft", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "8081", "-j", "DNAT", "--to-destination", "10.98.0.2:80"])
         try lab.server(["iptables-nft", "-I", "INPUT", "1", "-p", "tcp", "--dport", "8081", "-j", "ACCEPT"])
 

@@ -7,25 +7,14 @@ import XCTest
 /// masqueraded in a regular chain reached from the `type nat` chain nat_POSTROUTING.
 final class NatChainTypeTests: XCTestCase {
     var lab: TestLab!
-    let app = "fwt-e2e-natty-a"
 
     override func setUpWithError() throws {
         try E2E.requireRoot()
         lab = try TestLab("natty")
-        _ = try? E2E.run(["ip", "netns", "delete", app], check: false)
-        try E2E.run(["ip", "netns", "add", app])
-        try E2E.run(["ip", "link", "add", "fwtapp0", "netns", lab.server, "type", "veth", "peer", "name", "fwtapp1", "netns", app])
-        try E2E.run(["ip", "-n", lab.server, "addr", "add", "10.98.0.1/24", "dev", "fwtapp0"])
-        try E2E.run(["ip", "-n", app, "addr", "add", "10.98.0.2/24", "dev", "fwtapp1"])
-        try E2E.run(["ip", "-n", lab.server, "link", "set", "fwtapp0", "up"])
-        try E2E.run(["ip", "-n", app, "link", "set", "fwtapp1", "up"])
-        try lab.server(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        try lab.addNamespaceBehindServer("fwt-e2e-natty-a", serverDevice: "fwtapp0", appDevice: "fwtapp1")
     }
 
-    override func tearDown() {
-        lab?.destroy()
-        _ = try? E2E.run(["ip", "netns", "delete", app], check: false)
-    }
+    override func tearDown() { lab?.destroy() }
 
     /// The chains firewalld 1.3 makes for a zone with a forward-port and masquerade (names,
     /// types, priorities and the rules on this packet's way), loaded with nft.

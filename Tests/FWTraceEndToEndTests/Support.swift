@@ -91,6 +91,22 @@ final class TestLab {
     @discardableResult
     func server(_ arguments: [String]) throws -> E2E.Result { try E2E.run(["ip", "netns", "exec", server] + arguments) }
 
+    private var behind: [String] = []
+
+    /// A container-like namespace `name` behind the server, 10.98.0.2 on `appDevice`, reached from
+    /// the server's 10.98.0.1 on `serverDevice`, with forwarding on in the server; deleted with the lab.
+    func addNamespaceBehindServer(_ name: String, serverDevice: String, appDevice: String) throws {
+        _ = try? E2E.run(["ip", "netns", "delete", name], check: false)
+        try E2E.run(["ip", "netns", "add", name])
+        behind.append(name)
+        try E2E.run(["ip", "link", "add", serverDevice, "netns", server, "type", "veth", "peer", "name", appDevice, "netns", name])
+        try E2E.run(["ip", "-n", server, "addr", "add", "10.98.0.1/24", "dev", serverDevice])
+        try E2E.run(["ip", "-n", name, "addr", "add", "10.98.0.2/24", "dev", appDevice])
+        try E2E.run(["ip", "-n", server, "link", "set", serverDevice, "up"])
+        try E2E.run(["ip", "-n", name, "link", "set", appDevice, "up"])
+        try self.server(["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    }
+
     @discardableResult
     func send(_ arguments: [String]) throws -> E2E.Result {
         try E2E.run(["ip", "netns", "exec", client, "/usr/bin/python3", E2E.sendScript] + arguments, check: false)
@@ -130,7 +146,7 @@ final class TestLab {
     func destroy() {
         for p in background where p.isRunning { p.terminate(); p.waitUntilExit() }
         background.removeAll()
-        for ns in [client, server] where FileManager.default.fileExists(atPath: "/run/netns/\(ns)") {
+        for ns in [client, server] + behind where FileManager.default.fileExists(atPath: "/run/netns/\(ns)") {
             _ = try? E2E.run(["ip", "netns", "delete", ns], check: false)
         }
     }
