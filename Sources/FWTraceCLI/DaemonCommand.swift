@@ -26,6 +26,7 @@ struct DaemonCommand: ParsableCommand {
         EXAMPLES:
           sudo fwtrace daemon --config /etc/fwtrace/fwtrace.toml
           sudo fwtrace daemon --check --config ./fwtrace.toml     validate and exit
+          sudo fwtrace daemon --log-level warning                 only warnings and errors
 
         Exit codes: 0 stopped cleanly, 1 failure (a session would not stop), 2 bad configuration,
         4 not privileged, 5 socket busy, group missing or socket unusable.
@@ -35,8 +36,17 @@ struct DaemonCommand: ParsableCommand {
     var config: String = "/etc/fwtrace/fwtrace.toml"
     @Flag(help: "Only validate the configuration (file, line and what is wrong), then exit.")
     var check = false
+    @Option(help: ArgumentHelp("Log only messages this urgent or more: debug, info, notice, warning or error (default: log_level in [daemon], else info).", valueName: "level"))
+    var logLevel: String?
 
     func run() throws {
+        var level: DaemonConfig.LogLevel?
+        if let logLevel {
+            guard let l = DaemonConfig.LogLevel(rawValue: logLevel) else {
+                throw UserFacingError("--log-level '\(logLevel)' is not a log level: give debug, info, notice, warning or error", exitCode: ExitCode.usage)
+            }
+            level = l
+        }
         if check {
             do {
                 let parsed = try DaemonConfig.load(path: config)
@@ -46,7 +56,7 @@ struct DaemonCommand: ParsableCommand {
                 throw UserFacingError("\(error)", exitCode: ExitCode.usage)
             }
         }
-        let daemon = try Daemon(configPath: config)
+        let daemon = try Daemon(configPath: config, logLevel: level)
         throw ExitStatus(code: try daemon.run())
     }
 }

@@ -22,6 +22,22 @@ public struct DaemonConfig: Sendable, Equatable {
         public var requestTimeout = 5.0
         /// SIGTERM: how long sessions get to remove their rules before the daemon exits anyway.
         public var stopTimeout = 10.0
+        /// The least urgent priority logged (syslog numbers: 7 debug … 3 error); `--log-level` wins.
+        public var logLevel: LogLevel?
+    }
+
+    /// The daemon's log threshold, by syslog priority.
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case debug, info, notice, warning, error
+        public var priority: Int {
+            switch self {
+            case .debug: return 7
+            case .info: return 6
+            case .notice: return 5
+            case .warning: return 4
+            case .error: return 3
+            }
+        }
     }
 
     public enum SinkKind: String, Sendable, CaseIterable { case stdout, file, journald, socket }
@@ -93,7 +109,13 @@ public struct DaemonConfig: Sendable, Equatable {
                 s.clientStallTimeout = try reader.duration("client_stall_timeout", in: Bounds.clientStallTimeout) ?? s.clientStallTimeout
                 s.requestTimeout = try reader.duration("request_timeout", in: Bounds.requestTimeout) ?? s.requestTimeout
                 s.stopTimeout = try reader.duration("stop_timeout", in: Bounds.stopTimeout) ?? s.stopTimeout
-                try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout"])
+                if let level = try reader.string("log_level") {
+                    guard let l = LogLevel(rawValue: level) else {
+                        throw reader.error("log_level", "'\(level)' is not a log level: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    s.logLevel = l
+                }
+                try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout", "log_level"])
                 config.settings = s
             case "sink":
                 let name = try reader.name()

@@ -68,6 +68,7 @@ final class ConfigTests: XCTestCase {
             ("[daemon]\nrequest_timeout = \"50ms\"", 2, "request_timeout: 50ms is out of range"),
             ("[daemon]\n\nclient_stall_timeout = \"25h\"", 3, "client_stall_timeout: 25h is out of range: give a duration from 1s to 24h"),
             ("[daemon]\nstop_timeout = \"11m\"", 2, "stop_timeout: 11m is out of range: give a duration from 100ms to 10m"),
+            ("[daemon]\nlog_level = \"verbose\"", 2, "'verbose' is not a log level: debug, info, notice, warning, error"),
             ("[deamon]", 1, "unknown table [deamon]"),
             ("[daemon]\n[daemon]", 2, "defined twice"),
             ("[[watch]]\nname = \"w\"\ndport = 99999", 3, "invalid port"),
