@@ -92,7 +92,10 @@ public struct DaemonConfig: Sendable, Equatable {
             var reader = TableReader(table: table, file: file)
             switch table.name {
             case "":
-                try reader.finish(known: [])
+                // Keys above the first table: a [daemon] key written before its header is the usual case.
+                if let key = table.order.first {
+                    throw ConfigError(file: file, line: table.entries[key]!.line, message: "unknown key '\(key)' at the top level: keys belong to a table, like [daemon] (write the [daemon] line above its keys)")
+                }
             case "daemon":
                 var s = Settings()
                 s.socketPath = try reader.string("socket") ?? s.socketPath
@@ -176,7 +179,10 @@ public struct DaemonConfig: Sendable, Equatable {
                 try reader.finish(known: ["name", "netns", "backend", "limit", "verdicts", "sinks"] + FilterSpec.fieldNames)
                 config.watches.append(Watch(name: name, netns: netns, backend: backend, filter: spec, limit: limit, verdicts: verdicts, sinks: sinks, line: table.line))
             default:
-                throw ConfigError(file: file, line: table.line, message: "unknown table [\(table.name)]: the tables are [daemon], [[sink]] and [[watch]]")
+                let tables = ["daemon", "sink", "watch"]
+                let near = tables.min(by: { editDistance($0, table.name) < editDistance($1, table.name) }).flatMap { editDistance($0, table.name) <= 3 ? $0 : nil }
+                let suggestion = near.map { " (did you mean \($0 == "daemon" ? "[daemon]" : "[[\($0)]]")?)" } ?? ""
+                throw ConfigError(file: file, line: table.line, message: "unknown table [\(table.name)]\(suggestion): the tables are [daemon], [[sink]] and [[watch]]")
             }
         }
         // References and global bounds, once everything is read.
@@ -236,6 +242,9 @@ struct TableReader {
         return n
     }
     mutating func duration(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        if let entry = table.entries[key], !(entry.value.isString) {
+            throw error(key, "expected a duration in quotes, like \"500ms\", \"10s\" or \"2m\", got \(entry.value.typeName)")
+        }
         guard let text = try string(key) else { return nil }
         guard let d = try? DurationParser.parse(text), d > 0 else { throw error(key, "'\(text)' is not a duration: 500ms, 10s, 2m") }
         guard range.contains(d) else {
@@ -301,4 +310,8 @@ public enum CollectorAddress: Sendable, Equatable {
         }
         throw Invalid(message: "'\(text)' is not an address: unix:/path or tcp:127.0.0.1:PORT")
     }
+}
+
+extension ConfigValue {
+    var isString: Bool { if case .string = self { return true }; return false }
 }
