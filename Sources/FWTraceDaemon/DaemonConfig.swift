@@ -71,6 +71,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var settings = Settings()
     public var sinks: [Sink] = []
     public var watches: [Watch] = []
+    /// Where keys the start depends on were set ("daemon.socket_group", "sink.NAME.path",
+    /// "watch.NAME.netns"), for `daemon --check`'s file:line.
+    public var keyLines: [String: Int] = [:]
 
     public static let verdictNames = ["accept", "drop", "reject", "queue", "stolen", "unknown"]
 
@@ -119,6 +122,8 @@ public struct DaemonConfig: Sendable, Equatable {
                     s.logLevel = l
                 }
                 try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout", "log_level"])
+                config.keyLines["daemon.socket_group"] = table.entries["socket_group"]?.line ?? table.line
+                config.keyLines["daemon.socket"] = table.entries["socket"]?.line ?? table.line
                 config.settings = s
             case "sink":
                 let name = try reader.name()
@@ -133,6 +138,7 @@ public struct DaemonConfig: Sendable, Equatable {
                     guard let path = try reader.string("path") else { throw reader.missing("path", "the file to append JSON lines to, like \"/var/log/fwtrace/paths.jsonl\"") }
                     guard path.hasPrefix("/") else { throw reader.error("path", "must be an absolute path") }
                     target = path; known.append("path")
+                    config.keyLines["sink.\(name).path"] = table.entries["path"]?.line ?? table.line
                 case .journald:
                     target = try reader.string("journal_socket") ?? "/run/systemd/journal/socket"
                     known.append("journal_socket")
@@ -148,6 +154,7 @@ public struct DaemonConfig: Sendable, Equatable {
                 let name = try reader.name()
                 if config.watches.contains(where: { $0.name == name }) { throw reader.error("name", "another watch is already named '\(name)'") }
                 let netns = try reader.string("netns")
+                if netns != nil { config.keyLines["watch.\(name).netns"] = table.entries["netns"]?.line ?? table.line }
                 if let netns { do { try ControlRequest.validateNamespace(netns) } catch let e as ProtocolError { throw reader.error("netns", e.message) } }
                 let backendText = try reader.string("backend") ?? "auto"
                 guard let backend = TraceJob.BackendChoice(rawValue: backendText) else { throw reader.error("backend", "'\(backendText)' is not a backend: auto, nft or legacy") }
