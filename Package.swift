@@ -14,6 +14,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // TOML 1.0 (toml++ underneath) for the daemon's configuration.
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
         // C boundary: only FWTraceKernel (and the daemon, for eventfd and SO_PEERCRED) import these.
@@ -37,7 +39,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The daemon: config, watches, sinks, control socket, lifecycle.
-        .target(name: "FWTraceDaemon", dependencies: ["FWTraceCore", "FWTraceKernel", "CNetfilter"]),
+        .target(name: "FWTraceDaemon", dependencies: [
+            "FWTraceCore", "FWTraceKernel", "CNetfilter",
+            .product(name: "TOMLKit", package: "TOMLKit"),
+        ]),
         .executableTarget(name: "fwtrace", dependencies: ["FWTraceCLI"]),
         // The offline pipeline benchmark (make bench); not installed.
         .executableTarget(name: "fwtrace-bench", dependencies: ["FWTraceCore"]),

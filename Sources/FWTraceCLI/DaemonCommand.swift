@@ -26,27 +26,47 @@ struct DaemonCommand: ParsableCommand {
         EXAMPLES:
           sudo fwtrace daemon --config /etc/fwtrace/fwtrace.toml
           sudo fwtrace daemon --check --config ./fwtrace.toml     validate and exit
+          sudo fwtrace daemon --log-level warning                 only warnings and errors
 
-        Exit codes: 0 stopped cleanly, 1 failure (a session would not stop), 2 bad configuration,
-        4 not privileged, 5 socket busy, group missing or socket unusable.
+        --check reads the file as the start does, then checks what the start needs: the
+        socket_group exists, each file sink's directory exists and is writable, each watch's
+        netns exists. Each problem is one line with the file, the line and the fix (exit 2).
+
+        Exit codes: 0 stopped cleanly (--check: valid), 1 failure (a session would not stop),
+        2 bad configuration (--check: invalid, or its start would fail), 4 not privileged,
+        5 socket busy, group missing or socket unusable.
         """)
 
     @Option(help: ArgumentHelp("The configuration file.", valueName: "path"))
     var config: String = "/etc/fwtrace/fwtrace.toml"
-    @Flag(help: "Only validate the configuration (file, line and what is wrong), then exit.")
+    @Flag(help: "Only validate the configuration and what its start needs (the socket's group, file sinks' directories, watches' namespaces), then exit.")
     var check = false
+    @Option(help: ArgumentHelp("Log only messages this urgent or more: debug, info, notice, warning or error (default: log_level in [daemon], else info).", valueName: "level"))
+    var logLevel: String?
 
     func run() throws {
+        var level: DaemonConfig.LogLevel?
+        if let logLevel {
+            guard let l = DaemonConfig.LogLevel(rawValue: logLevel) else {
+                throw UserFacingError("--log-level '\(logLevel)' is not a log level: give debug, info, notice, warning or error", exitCode: ExitCode.usage)
+            }
+            level = l
+        }
         if check {
-            do {
-                let parsed = try DaemonConfig.load(path: config)
-                Console.print("\(config): OK (\(parsed.watches.count) watches, \(parsed.sinks.count) sinks)")
-                return
-            } catch let error as ConfigError {
+            let parsed: DaemonConfig
+            do { parsed = try DaemonConfig.load(path: config) } catch let error as ConfigError {
                 throw UserFacingError("\(error)", exitCode: ExitCode.usage)
             }
+            // Every problem on its own line; the last one through the usual error path.
+            let problems = parsed.startProblems(file: config)
+            if let last = problems.last {
+                for problem in problems.dropLast() { Console.error("fwtrace: \(problem)\n") }
+                throw UserFacingError("\(last)", exitCode: ExitCode.usage)
+            }
+            Console.print("\(config): OK (\(parsed.watches.count) watches, \(parsed.sinks.count) sinks)")
+            return
         }
-        let daemon = try Daemon(configPath: config)
+        let daemon = try Daemon(configPath: config, logLevel: level)
         throw ExitStatus(code: try daemon.run())
     }
 }

@@ -1,9 +1,11 @@
 import Foundation
+import TOMLKit
 
-/// The subset of TOML fwtrace's config uses: comments, `[table]`, `[[array-of-tables]]`, and
-/// `key = value` with strings, integers, booleans and one-line arrays of those (nested at most
-/// 8 deep). Anything else is an error that names the line, so a typo never silently becomes a
-/// default.
+/// The configuration file as TOML 1.0, parsed by toml++ (through TOMLKit), then laid out as the
+/// tables fwtrace reads: the top level, [daemon], each [[sink]] and each [[watch]], every key with
+/// the line it was set on. toml++ gives the line of a syntax error; it does not give the lines of
+/// keys, so `KeyLines` finds them in the text (see docs/decisions.md). Anything that is not
+/// fwtrace's schema is an error that names the line, so a typo never silently becomes a default.
 public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
     public let file: String
     public let line: Int
@@ -16,6 +18,11 @@ public enum ConfigValue: Sendable, Equatable {
     case string(String)
     case integer(Int)
     case boolean(Bool)
+    case float(Double)
+    /// A TOML date, time or date-time (no key of fwtrace takes one).
+    case dateTime
+    /// An inline table or a table below one of fwtrace's (no key of fwtrace takes one).
+    case table
     case array([ConfigValue])
 
     var typeName: String {
@@ -23,6 +30,9 @@ public enum ConfigValue: Sendable, Equatable {
         case .string: return "a string"
         case .integer: return "an integer"
         case .boolean: return "a boolean"
+        case .float: return "a float"
+        case .dateTime: return "a date or time"
+        case .table: return "a table"
         case .array: return "an array"
         }
     }
@@ -33,164 +43,370 @@ public struct ConfigTable: Sendable {
     public var name: String
     public var line: Int
     public var entries: [String: (value: ConfigValue, line: Int)] = [:]
+    /// The keys in the order of their lines.
     public var order: [String] = []
 }
 
 public struct ConfigDocument: Sendable {
     public var file: String
-    /// Top-level keys live in the table named "".
+    /// Top-level keys live in the table named ""; the rest in the order of their lines.
     public var tables: [ConfigTable] = []
 
     public func tables(named name: String) -> [ConfigTable] { tables.filter { $0.name == name } }
 
+    /// Arrays in a value nest at most this deep: fwtrace's keys take strings or arrays of strings.
+    /// (toml++ itself refuses values nested more than 256 deep, before any recursion of ours.)
+    static let maxArrayDepth = 8
+
+    /// fwtrace's tables, and whether each is one table or an array of tables.
+    static let schemaTables: [(name: String, isArray: Bool)] = [("daemon", false), ("sink", true), ("watch", true)]
+
     public static func parse(_ text: String, file: String) throws -> ConfigDocument {
+        // TOMLKit hands toml++ a C string: a NUL would end the document there, silently.
+        if let nul = text.utf8.firstIndex(of: 0) {
+            let line = text.utf8[..<nul].reduce(1) { $0 + ($1 == 0x0a ? 1 : 0) }
+            throw ConfigError(file: file, line: line, message: "the file contains a NUL byte: it is not a text file (TOML allows no control characters but tab)")
+        }
+        let root: TOMLTable
+        do { root = try TOMLTable(string: text) } catch let error as TOMLParseError {
+            var line = max(1, error.source.begin.line)
+            var message = syntaxMessage(error, text: text)
+            // At the end of the file, the line to fix is where the unclosed string or array opened.
+            if error.description.contains("end-of-file"), let open = KeyLines(text).unclosed {
+                line = open.line
+                message += " (the \(open.what) opened on this line is not closed\(open.what == "string" ? " (its closing quote is missing)" : open.what == "array" ? ": close it with ]" : ": close it with }"))"
+            }
+            throw ConfigError(file: file, line: line, message: message)
+        }
+        let lines = KeyLines(text)
+        func fail(_ path: [KeyLines.Component], _ message: String) -> ConfigError {
+            ConfigError(file: file, line: lines.line(of: path), message: message)
+        }
+
         var document = ConfigDocument(file: file)
-        document.tables.append(ConfigTable(name: "", line: 0))
-        var singleTables: Set<String> = []
-        var arrayTables: Set<String> = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let number = index + 1
-            func fail(_ message: String) -> ConfigError { ConfigError(file: file, line: number, message: message) }
-            var scanner = Scanner(Array(rawLine.utf8))
-            scanner.skipSpaces()
-            if scanner.atEndOrComment { continue }
-            if scanner.peek == UInt8(ascii: "[") {
-                let isArray = scanner.peek(at: 1) == UInt8(ascii: "[")
-                scanner.advance(isArray ? 2 : 1)
-                scanner.skipSpaces()
-                let name = scanner.bareKey()
-                guard !name.isEmpty else { throw fail("expected a table name inside [ ]") }
-                scanner.skipSpaces()
-                guard scanner.take(UInt8(ascii: "]")), !isArray || scanner.take(UInt8(ascii: "]")) else {
-                    throw fail(isArray ? "expected ]] after [[\(name)" : "expected ] after [\(name) (dotted or quoted table names are not supported)")
+        var top = ConfigTable(name: "", line: 0)
+        var tables: [ConfigTable] = []
+        let schema = Dictionary(uniqueKeysWithValues: schemaTables.map { ($0.name, $0.isArray) })
+
+        func table(_ name: String, _ value: TOMLTable, at path: [KeyLines.Component]) throws -> ConfigTable {
+            var result = ConfigTable(name: name, line: lines.line(of: path))
+            for (key, item) in value {
+                let keyPath = path + [.key(key)]
+                let converted = try convert(item, depth: 0) { fail(keyPath, "\(key): \($0)") }
+                result.entries[key] = (converted, lines.line(of: keyPath))
+            }
+            result.order = result.entries.keys.sorted { (result.entries[$0]!.line, $0) < (result.entries[$1]!.line, $1) }
+            return result
+        }
+
+        for (key, value) in root {
+            let path: [KeyLines.Component] = [.key(key)]
+            if let isArray = schema[key] {
+                if !isArray {
+                    guard let t = value.table else {
+                        throw fail(path, "\(key) is \(Self.typeName(value)), not a table: write [\(key)] and its keys on the lines below it")
+                    }
+                    tables.append(try table(key, t, at: path))
+                    continue
                 }
-                scanner.skipSpaces()
-                guard scanner.atEndOrComment else { throw fail("unexpected text after the table header") }
-                if isArray {
-                    if singleTables.contains(name) { throw fail("[[\(name)]] conflicts with an earlier [\(name)]") }
-                    arrayTables.insert(name)
-                } else {
-                    if singleTables.contains(name) || arrayTables.contains(name) { throw fail("table [\(name)] is defined twice") }
-                    singleTables.insert(name)
+                guard let array = value.array else {
+                    if value.table != nil {
+                        throw fail(path, "[\(key)] is one table, but each \(key) is an element of an array of tables: write [[\(key)]] (double brackets) above each \(key)")
+                    }
+                    throw fail(path, "\(key) is \(Self.typeName(value)): each \(key) is a table of its own, written [[\(key)]] above its keys")
                 }
-                document.tables.append(ConfigTable(name: name, line: number))
+                for (index, element) in array.enumerated() {
+                    guard let t = element.table else {
+                        throw fail(path + [.index(index)], "\(key) holds \(Self.typeName(element)): each \(key) is a table, written [[\(key)]] above its keys")
+                    }
+                    tables.append(try table(key, t, at: path + [.index(index)]))
+                }
                 continue
             }
-            let key = scanner.bareKey()
-            guard !key.isEmpty else { throw fail("expected `key = value`, a [table] or a comment") }
-            scanner.skipSpaces()
-            guard scanner.take(UInt8(ascii: "=")) else { throw fail("expected = after '\(key)'") }
-            scanner.skipSpaces()
-            let value: ConfigValue
-            do { value = try scanner.value() } catch let message as ScanFailure { throw fail("\(key): \(message.text)") }
-            scanner.skipSpaces()
-            guard scanner.atEndOrComment else { throw fail("unexpected text after the value of '\(key)'") }
-            let current = document.tables.count - 1
-            if document.tables[current].entries[key] != nil { throw fail("'\(key)' is set twice in the same table") }
-            document.tables[current].entries[key] = (value, number)
-            document.tables[current].order.append(key)
+            if let t = value.table {
+                // Not fwtrace's: an unknown table, reported with its line when it is read.
+                tables.append(try table(key, t, at: path))
+                continue
+            }
+            if let array = value.array, !array.isEmpty, array.allSatisfy({ $0.table != nil }) {
+                tables.append(ConfigTable(name: key, line: lines.line(of: path + [.index(0)])))
+                continue
+            }
+            top.entries[key] = (try convert(value, depth: 0) { fail(path, "\(key): \($0)") }, lines.line(of: path))
         }
+        top.order = top.entries.keys.sorted { (top.entries[$0]!.line, $0) < (top.entries[$1]!.line, $1) }
+        document.tables = [top] + tables.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element)
         return document
+    }
+
+    static func typeName(_ value: TOMLValueConvertible) -> String {
+        switch value.type {
+        case .table: return "a table"
+        case .array: return "an array"
+        case .string: return "a string"
+        case .int: return "an integer"
+        case .double: return "a float"
+        case .bool: return "a boolean"
+        case .date, .time, .dateTime: return "a date or time"
+        }
+    }
+
+    static func convert(_ value: TOMLValueConvertible, depth: Int, fail: (String) -> ConfigError) throws -> ConfigValue {
+        switch value.type {
+        case .string: return .string(value.string ?? "")
+        case .int: return .integer(value.int ?? 0)
+        case .bool: return .boolean(value.bool ?? false)
+        case .double: return .float(value.double ?? 0)
+        case .date, .time, .dateTime: return .dateTime
+        case .table: return .table
+        case .array:
+            guard depth < maxArrayDepth else {
+                throw fail("arrays nest more than \(maxArrayDepth) deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
+            }
+            return .array(try (value.array.map(Array.init) ?? []).map { try convert($0, depth: depth + 1, fail: fail) })
+        }
+    }
+
+    /// toml++'s description of a syntax error, plus what to do for the mistakes people make.
+    static func syntaxMessage(_ error: TOMLParseError, text: String) -> String {
+        var message = error.description
+        if message.hasPrefix("Error while parsing ") {
+            // "Error while parsing key-value pair: …" → "TOML syntax (key-value pair): …"
+            let rest = message.dropFirst("Error while parsing ".count)
+            if let colon = rest.firstIndex(of: ":") {
+                message = "TOML syntax (\(rest[..<colon])):\(rest[rest.index(after: colon)...])"
+            }
+        } else {
+            message = "TOML syntax: " + message
+        }
+        let lineText = text.split(separator: "\n", omittingEmptySubsequences: false)
+            .dropFirst(max(0, error.source.begin.line - 1)).first.map(String.init) ?? ""
+        let lower = error.description.lowercased()
+        var hint: String?
+        if lower.contains("nested value depth") {
+            hint = "fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"]"
+        } else if lower.contains("redefine existing table") {
+            hint = "the table is defined twice: keep one [table] header (only [[sink]] and [[watch]] repeat)"
+        } else if lower.contains("redefine existing") {
+            hint = "the key is set twice in the same table: keep one"
+        } else if lower.contains("expected bare key") || lower.contains("key-value pair") && lower.contains("expected '='") {
+            hint = "write `key = value`, a [table] header or a # comment"
+        } else if (lower.hasPrefix("error while parsing boolean") || lower.hasPrefix("error while parsing value")) && !lineText.contains("\"") && !lineText.contains("'") {
+            hint = "strings need quotes: key = \"text\""
+        }
+        if let hint { message += " (\(hint))" }
+        return message
     }
 }
 
-struct ScanFailure: Error { let text: String }
+/// The line each key, table and array element is defined on, found in the text of a document
+/// toml++ has already accepted: table headers, dotted and quoted keys, values skipped by their
+/// syntax (strings of all four kinds, multi-line arrays, inline tables). Paths are resolved as
+/// TOML resolves them: `[[watch]]` is element n of `watch`, `a.b = 1` defines a, then a.b.
+struct KeyLines {
+    enum Component: Hashable { case key(String), index(Int) }
 
-/// Byte scanner over one line.
-struct Scanner {
-    let bytes: [UInt8]
-    var index = 0
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    private var lines: [[Component]: Int] = [:]
+    /// In a text toml++ refused at its end: the string, array or inline table left open.
+    private(set) var unclosed: (what: String, line: Int)?
+    private var depth = 0
+    private let bytes: [UInt8]
+    private var at = 0
+    private var line = 1
 
-    var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
-    func peek(at offset: Int) -> UInt8? { index + offset < bytes.count ? bytes[index + offset] : nil }
-    mutating func advance(_ n: Int = 1) { index += n }
-    mutating func take(_ byte: UInt8) -> Bool { if peek == byte { index += 1; return true }; return false }
-    mutating func skipSpaces() { while let b = peek, b == 0x20 || b == 0x09 || b == 0x0d { index += 1 } }
-    var atEndOrComment: Bool { peek == nil || peek == UInt8(ascii: "#") }
-
-    mutating func bareKey() -> String {
-        let start = index
-        while let b = peek, (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || b == 0x5f || b == 0x2d { index += 1 }
-        return String(decoding: bytes[start..<index], as: UTF8.self)
+    init(_ text: String) {
+        bytes = Array(text.utf8)
+        scanDocument()
     }
 
-    /// Arrays nest at most this deep: each level is a recursive call (a line of 60,000 `[`
-    /// overflowed the stack), and fwtrace's keys take strings or arrays of strings.
-    static let maxArrayDepth = 8
+    /// The line of the path, else of its nearest ancestor that has one (0 when none does).
+    func line(of path: [Component]) -> Int {
+        var path = path
+        while !path.isEmpty {
+            if let line = lines[path] { return line }
+            path.removeLast()
+        }
+        return 0
+    }
 
-    mutating func value(depth: Int = 0) throws -> ConfigValue {
-        guard let b = peek else { throw ScanFailure(text: "a value is missing") }
-        switch b {
-        case UInt8(ascii: "\""): return .string(try basicString())
-        case UInt8(ascii: "'"):
-            advance()
-            let start = index
-            while let c = peek, c != UInt8(ascii: "'") { index += 1 }
-            guard take(UInt8(ascii: "'")) else { throw ScanFailure(text: "the string has no closing '") }
-            return .string(String(decoding: bytes[start..<index - 1], as: UTF8.self))
-        case UInt8(ascii: "["):
-            guard depth < Self.maxArrayDepth else {
-                throw ScanFailure(text: "arrays nest more than \(Self.maxArrayDepth) deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
+    private var peek: UInt8? { at < bytes.count ? bytes[at] : nil }
+    private func peek(_ offset: Int) -> UInt8? { at + offset < bytes.count ? bytes[at + offset] : nil }
+
+    private mutating func step() {
+        if bytes[at] == 0x0a { line += 1 }
+        at += 1
+    }
+    private mutating func skipSpaces() { while let b = peek, b == 0x20 || b == 0x09 { at += 1 } }
+    /// Spaces, newlines and comments.
+    private mutating func skipBlank() {
+        while let b = peek {
+            if b == 0x20 || b == 0x09 || b == 0x0d || b == 0x0a { step(); continue }
+            if b == UInt8(ascii: "#") { while let c = peek, c != 0x0a { at += 1 }; continue }
+            return
+        }
+    }
+    private mutating func mark(_ path: [Component], _ line: Int, override: Bool = false) {
+        if override || lines[path] == nil { lines[path] = line }
+    }
+
+    private mutating func scanDocument() {
+        var prefix: [Component] = []
+        var arrayCounts: [[Component]: Int] = [:]
+        while true {
+            skipBlank()
+            guard let b = peek else { return }
+            if b == UInt8(ascii: "[") {
+                let headerLine = line
+                let isArray = peek(1) == UInt8(ascii: "[")
+                at += isArray ? 2 : 1
+                let keys = keyPath()
+                at += isArray ? 2 : 1
+                // Each level but the last: an array of tables means its latest element.
+                var resolved: [Component] = []
+                for key in keys.dropLast() {
+                    resolved.append(.key(key))
+                    mark(resolved, headerLine)
+                    if let n = arrayCounts[resolved] { resolved.append(.index(n - 1)) }
+                }
+                resolved.append(.key(keys.last ?? ""))
+                if isArray {
+                    let n = arrayCounts[resolved, default: 0]
+                    arrayCounts[resolved] = n + 1
+                    mark(resolved, headerLine)
+                    prefix = resolved + [.index(n)]
+                    mark(prefix, headerLine, override: true)
+                } else {
+                    prefix = resolved
+                    mark(prefix, headerLine, override: true)
+                }
+                continue
             }
-            advance()
-            var items: [ConfigValue] = []
+            let before = at
+            keyValue(under: prefix)
+            if at == before { at += 1 }   // not TOML (only for a text toml++ refused): move on
+        }
+    }
+
+    private mutating func keyValue(under prefix: [Component]) {
+        let keyLine = line
+        var path = prefix
+        for key in keyPath() {
+            path.append(.key(key))
+            mark(path, keyLine)
+        }
+        skipSpaces()
+        if peek == UInt8(ascii: "=") { at += 1 }
+        skipSpaces()
+        value(at: path)
+    }
+
+    private mutating func keyPath() -> [String] {
+        var keys: [String] = []
+        while true {
             skipSpaces()
-            if take(UInt8(ascii: "]")) { return .array(items) }
-            while true {
-                skipSpaces()
-                if peek == nil || peek == UInt8(ascii: "#") { throw ScanFailure(text: "the array has no closing ] on this line (arrays must fit on one line)") }
-                items.append(try value(depth: depth + 1))
-                skipSpaces()
-                if peek == nil || peek == UInt8(ascii: "#") { throw ScanFailure(text: "the array has no closing ] on this line (arrays must fit on one line)") }
-                if take(UInt8(ascii: ",")) { skipSpaces(); if take(UInt8(ascii: "]")) { return .array(items) }; continue }
-                if take(UInt8(ascii: "]")) { return .array(items) }
-                throw ScanFailure(text: "expected , or ] in the array")
-            }
-        case UInt8(ascii: "t"), UInt8(ascii: "f"):
-            let word = bareKey()
-            if word == "true" { return .boolean(true) }
-            if word == "false" { return .boolean(false) }
-            throw ScanFailure(text: "'\(word)' is not a value: strings need quotes (\"\(word)\")")
-        default:
-            let start = index
-            if peek == UInt8(ascii: "-") || peek == UInt8(ascii: "+") { index += 1 }
-            while let c = peek, (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "_") { index += 1 }
-            let text = String(decoding: bytes[start..<index], as: UTF8.self).replacingOccurrences(of: "_", with: "")
-            guard let number = Int(text) else {
-                let rest = String(decoding: bytes[start...], as: UTF8.self)
-                throw ScanFailure(text: "'\(rest)' is not a value: strings need quotes, numbers are integers")
-            }
-            if let c = peek, c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: ":") {
-                throw ScanFailure(text: "only integers are supported; write durations and rates as strings (\"10s\", \"5/second\")")
-            }
-            return .integer(number)
+            keys.append(key())
+            skipSpaces()
+            guard peek == UInt8(ascii: ".") else { return keys }
+            at += 1
         }
     }
 
-    mutating func basicString() throws -> String {
-        advance()
-        var out: [UInt8] = []
-        while let c = peek {
-            index += 1
-            if c == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
-            if c < 0x20 && c != 0x09 { throw ScanFailure(text: "control character in a string") }
-            guard c == UInt8(ascii: "\\") else { out.append(c); continue }
-            guard let e = peek else { break }
-            index += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(e)
-            case UInt8(ascii: "\\"): out.append(e)
-            case UInt8(ascii: "n"): out.append(0x0a)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                guard index + 4 <= bytes.count, let scalar = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16),
-                      let u = Unicode.Scalar(scalar) else { throw ScanFailure(text: "bad \\u escape") }
-                index += 4
-                out.append(contentsOf: Array(String(Character(u)).utf8))
-            default: throw ScanFailure(text: "unknown escape \\\(Character(Unicode.Scalar(e)))")
+    private mutating func key() -> String {
+        guard let b = peek else { return "" }
+        if b == UInt8(ascii: "\"") {
+            at += 1
+            var out: [UInt8] = []
+            while let c = peek, c != UInt8(ascii: "\"") {
+                if c == UInt8(ascii: "\\") { out += escape() } else { out.append(c); at += 1 }
             }
+            at += 1
+            return String(decoding: out, as: UTF8.self)
         }
-        throw ScanFailure(text: "the string has no closing \"")
+        if b == UInt8(ascii: "'") {
+            at += 1
+            let start = at
+            while let c = peek, c != UInt8(ascii: "'") { at += 1 }
+            defer { at += 1 }
+            return String(decoding: bytes[start..<at], as: UTF8.self)
+        }
+        let start = at
+        while let c = peek, (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x5f || c == 0x2d { at += 1 }
+        return String(decoding: bytes[start..<at], as: UTF8.self)
+    }
+
+    /// A backslash escape in a basic string key; `at` is on the backslash.
+    private mutating func escape() -> [UInt8] {
+        at += 1
+        guard let e = peek else { return [] }
+        at += 1
+        switch e {
+        case UInt8(ascii: "b"): return [0x08]
+        case UInt8(ascii: "t"): return [0x09]
+        case UInt8(ascii: "n"): return [0x0a]
+        case UInt8(ascii: "f"): return [0x0c]
+        case UInt8(ascii: "r"): return [0x0d]
+        case UInt8(ascii: "u"), UInt8(ascii: "U"):
+            let count = e == UInt8(ascii: "u") ? 4 : 8
+            guard at + count <= bytes.count, let v = UInt32(String(decoding: bytes[at..<at + count], as: UTF8.self), radix: 16),
+                  let scalar = Unicode.Scalar(v) else { return [] }
+            at += count
+            return Array(String(Character(scalar)).utf8)
+        default: return [e]
+        }
+    }
+
+    private mutating func value(at path: [Component]) {
+        guard let b = peek, depth < 300 else { return }
+        depth += 1
+        defer { depth -= 1 }
+        let opened = line
+        switch b {
+        case UInt8(ascii: "\""), UInt8(ascii: "'"):
+            let multiline = peek(1) == b && peek(2) == b
+            at += multiline ? 3 : 1
+            while let c = peek {
+                if b == UInt8(ascii: "\"") && c == UInt8(ascii: "\\") { step(); if peek != nil { step() }; continue }
+                if c == b {
+                    if !multiline { at += 1; return }
+                    if peek(1) == b && peek(2) == b {
+                        // Up to two quotes may end the content right before the closing three.
+                        var run = 0
+                        while peek == b && run < 5 { at += 1; run += 1 }
+                        return
+                    }
+                }
+                step()
+            }
+            if unclosed == nil { unclosed = ("string", opened) }
+        case UInt8(ascii: "["):
+            at += 1
+            var index = 0
+            while true {
+                skipBlank()
+                guard let c = peek else { if unclosed == nil { unclosed = ("array", opened) }; return }
+                if c == UInt8(ascii: "]") { at += 1; return }
+                if c == UInt8(ascii: ",") { at += 1; continue }
+                let element = path + [.index(index)]
+                mark(element, line)
+                let before = at
+                value(at: element)
+                if at == before { at += 1 }
+                index += 1
+            }
+        case UInt8(ascii: "{"):
+            at += 1
+            while true {
+                skipBlank()
+                guard let c = peek else { if unclosed == nil { unclosed = ("inline table", opened) }; return }
+                if c == UInt8(ascii: "}") { at += 1; return }
+                if c == UInt8(ascii: ",") { at += 1; continue }
+                let before = at
+                keyValue(under: path)
+                if at == before { at += 1 }
+            }
+        default:
+            // Numbers, booleans, dates and times (a date-time may hold one space).
+            while let c = peek, c != UInt8(ascii: ","), c != UInt8(ascii: "]"), c != UInt8(ascii: "}"), c != UInt8(ascii: "#"), c != 0x0a, c != 0x0d { at += 1 }
+        }
     }
 }

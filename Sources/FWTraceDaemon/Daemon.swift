@@ -57,24 +57,35 @@ public final class Daemon: @unchecked Sendable {
     /// lock root out.
     static let rootReserve = 8
 
-    public init(configPath: String) throws {
+    /// `--log-level`: when given, it wins over the config's log_level, also across reloads.
+    let logLevelOverride: DaemonConfig.LogLevel?
+
+    public init(configPath: String, logLevel: DaemonConfig.LogLevel? = nil) throws {
         self.configPath = configPath
+        logLevelOverride = logLevel
         do { config = try DaemonConfig.load(path: configPath) } catch let e as ConfigError {
             throw UserFacingError("refusing to start: \(e)", exitCode: ExitCode.usage)
         }
         settings = Locked(config.settings)
         daemonSession = "daemon-\(getpid())"
+        let level = logLevel ?? config.settings.logLevel ?? .info
+        Self.logThreshold.withLock { $0 = level.priority }
     }
 
     /// Logs to stderr: under systemd, the journal (priority prefixes as sd-daemon(3) reads them).
     /// Messages carry what clients sent, so each is escaped and bounded here: one call, one line.
     public static func log(_ message: String, priority: Int = 6) {
+        guard priority <= logThreshold.current else { return }
         let message = logSafe(message)
         var line = "<\(priority)>fwtrace: \(message)\n"
         if isatty(2) != 0 { line = "fwtrace: \(message)\n" }
         _ = Array(line.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
     let log: @Sendable (String) -> Void = { Daemon.log($0) }
+
+    /// The least urgent priority logged (syslog numbers, 7 debug … 3 error): log_level or
+    /// --log-level; info by default.
+    static let logThreshold = Locked(DaemonConfig.LogLevel.info.priority)
 
     /// Longest message logged, in bytes: far below journald's LineMax (48K), past which one
     /// line would become several entries.
@@ -181,7 +192,8 @@ public final class Daemon: @unchecked Sendable {
 
     func startSink(_ config: DaemonConfig.Sink) {
         do {
-            let sink = try RecordSink.make(config, host: host, session: daemonSession, log: log)
+            // A sink logs only trouble (cannot open, unreachable, records lost): warnings.
+            let sink = try RecordSink.make(config, host: host, session: daemonSession, log: { Daemon.log($0, priority: 4) })
             try sink.start()
             sinks.withLock { $0[config.name] = sink }
         } catch {
@@ -210,7 +222,7 @@ public final class Daemon: @unchecked Sendable {
                 let targets = sinks.withLock { all in names.isEmpty ? Array(all.values) : names.compactMap { all[$0] } }
                 for sink in targets { sink.deliver(record) }
             }
-            let runner = try TraceRunner(job: job, output: output, log: log)
+            let runner = try TraceRunner(job: job, output: output, log: { Daemon.log($0, priority: 5) })
             sessions.withLock {
                 $0[session] = SessionEntry(kind: .watch, name: watch.name, peer: nil, filter: filter.summary, netns: watch.netns,
                                            limit: "\(watch.limit.count)/\(watch.limit.unit)", rate: watch.limit.perSecond, runner: runner)
@@ -283,6 +295,7 @@ public final class Daemon: @unchecked Sendable {
         kept.settings.socketGroup = old.settings.socketGroup
         kept.settings.socketMode = old.settings.socketMode
         settings.withLock { $0 = kept.settings }
+        Self.logThreshold.withLock { $0 = (logLevelOverride ?? kept.settings.logLevel ?? .info).priority }
 
         let deadline = Clock.monotonic() + kept.settings.stopTimeout
         // Sinks: replace what changed, reopen what stayed (logrotate).

@@ -22,6 +22,22 @@ public struct DaemonConfig: Sendable, Equatable {
         public var requestTimeout = 5.0
         /// SIGTERM: how long sessions get to remove their rules before the daemon exits anyway.
         public var stopTimeout = 10.0
+        /// The least urgent priority logged (syslog numbers: 7 debug … 3 error); `--log-level` wins.
+        public var logLevel: LogLevel?
+    }
+
+    /// The daemon's log threshold, by syslog priority.
+    public enum LogLevel: String, Sendable, CaseIterable {
+        case debug, info, notice, warning, error
+        public var priority: Int {
+            switch self {
+            case .debug: return 7
+            case .info: return 6
+            case .notice: return 5
+            case .warning: return 4
+            case .error: return 3
+            }
+        }
     }
 
     public enum SinkKind: String, Sendable, CaseIterable { case stdout, file, journald, socket }
@@ -55,6 +71,9 @@ public struct DaemonConfig: Sendable, Equatable {
     public var settings = Settings()
     public var sinks: [Sink] = []
     public var watches: [Watch] = []
+    /// Where keys the start depends on were set ("daemon.socket_group", "sink.NAME.path",
+    /// "watch.NAME.netns"), for `daemon --check`'s file:line.
+    public var keyLines: [String: Int] = [:]
 
     public static let verdictNames = ["accept", "drop", "reject", "queue", "stolen", "unknown"]
 
@@ -76,7 +95,10 @@ public struct DaemonConfig: Sendable, Equatable {
             var reader = TableReader(table: table, file: file)
             switch table.name {
             case "":
-                try reader.finish(known: [])
+                // Keys above the first table: a [daemon] key written before its header is the usual case.
+                if let key = table.order.first {
+                    throw ConfigError(file: file, line: table.entries[key]!.line, message: "unknown key '\(key)' at the top level: keys belong to a table, like [daemon] (write the [daemon] line above its keys)")
+                }
             case "daemon":
                 var s = Settings()
                 s.socketPath = try reader.string("socket") ?? s.socketPath
@@ -93,7 +115,15 @@ public struct DaemonConfig: Sendable, Equatable {
                 s.clientStallTimeout = try reader.duration("client_stall_timeout", in: Bounds.clientStallTimeout) ?? s.clientStallTimeout
                 s.requestTimeout = try reader.duration("request_timeout", in: Bounds.requestTimeout) ?? s.requestTimeout
                 s.stopTimeout = try reader.duration("stop_timeout", in: Bounds.stopTimeout) ?? s.stopTimeout
-                try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout"])
+                if let level = try reader.string("log_level") {
+                    guard let l = LogLevel(rawValue: level) else {
+                        throw reader.error("log_level", "'\(level)' is not a log level: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    s.logLevel = l
+                }
+                try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout", "log_level"])
+                config.keyLines["daemon.socket_group"] = table.entries["socket_group"]?.line ?? table.line
+                config.keyLines["daemon.socket"] = table.entries["socket"]?.line ?? table.line
                 config.settings = s
             case "sink":
                 let name = try reader.name()
@@ -108,6 +138,7 @@ public struct DaemonConfig: Sendable, Equatable {
                     guard let path = try reader.string("path") else { throw reader.missing("path", "the file to append JSON lines to, like \"/var/log/fwtrace/paths.jsonl\"") }
                     guard path.hasPrefix("/") else { throw reader.error("path", "must be an absolute path") }
                     target = path; known.append("path")
+                    config.keyLines["sink.\(name).path"] = table.entries["path"]?.line ?? table.line
                 case .journald:
                     target = try reader.string("journal_socket") ?? "/run/systemd/journal/socket"
                     known.append("journal_socket")
@@ -123,6 +154,7 @@ public struct DaemonConfig: Sendable, Equatable {
                 let name = try reader.name()
                 if config.watches.contains(where: { $0.name == name }) { throw reader.error("name", "another watch is already named '\(name)'") }
                 let netns = try reader.string("netns")
+                if netns != nil { config.keyLines["watch.\(name).netns"] = table.entries["netns"]?.line ?? table.line }
                 if let netns { do { try ControlRequest.validateNamespace(netns) } catch let e as ProtocolError { throw reader.error("netns", e.message) } }
                 let backendText = try reader.string("backend") ?? "auto"
                 guard let backend = TraceJob.BackendChoice(rawValue: backendText) else { throw reader.error("backend", "'\(backendText)' is not a backend: auto, nft or legacy") }
@@ -154,7 +186,10 @@ public struct DaemonConfig: Sendable, Equatable {
                 try reader.finish(known: ["name", "netns", "backend", "limit", "verdicts", "sinks"] + FilterSpec.fieldNames)
                 config.watches.append(Watch(name: name, netns: netns, backend: backend, filter: spec, limit: limit, verdicts: verdicts, sinks: sinks, line: table.line))
             default:
-                throw ConfigError(file: file, line: table.line, message: "unknown table [\(table.name)]: the tables are [daemon], [[sink]] and [[watch]]")
+                let tables = ["daemon", "sink", "watch"]
+                let near = tables.min(by: { editDistance($0, table.name) < editDistance($1, table.name) }).flatMap { editDistance($0, table.name) <= 3 ? $0 : nil }
+                let suggestion = near.map { " (did you mean \($0 == "daemon" ? "[daemon]" : "[[\($0)]]")?)" } ?? ""
+                throw ConfigError(file: file, line: table.line, message: "unknown table [\(table.name)]\(suggestion): the tables are [daemon], [[sink]] and [[watch]]")
             }
         }
         // References and global bounds, once everything is read.
@@ -214,6 +249,9 @@ struct TableReader {
         return n
     }
     mutating func duration(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        if let entry = table.entries[key], !(entry.value.isString) {
+            throw error(key, "expected a duration in quotes, like \"500ms\", \"10s\" or \"2m\", got \(entry.value.typeName)")
+        }
         guard let text = try string(key) else { return nil }
         guard let d = try? DurationParser.parse(text), d > 0 else { throw error(key, "'\(text)' is not a duration: 500ms, 10s, 2m") }
         guard range.contains(d) else {
@@ -279,4 +317,8 @@ public enum CollectorAddress: Sendable, Equatable {
         }
         throw Invalid(message: "'\(text)' is not an address: unix:/path or tcp:127.0.0.1:PORT")
     }
+}
+
+extension ConfigValue {
+    var isString: Bool { if case .string = self { return true }; return false }
 }

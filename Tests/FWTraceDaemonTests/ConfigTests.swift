@@ -62,14 +62,15 @@ final class ConfigTests: XCTestCase {
             ("[daemon]\nmax_connections_per_user = 57", 2, "57 is out of range 1…56"),
             ("[daemon]\nsocket_mode = \"999\"", 2, "octal permission bits"),
             ("[daemon]\nstop_timeout = \"soon\"", 2, "is not a duration"),
-            ("[daemon]\nstop_timeout = 1.5", 2, "only integers are supported"),
+            ("[daemon]\nstop_timeout = 1.5", 2, "expected a duration in quotes, like \"500ms\""),
             // A request_timeout of 1000h passed and trapped on the first connection (a poll timeout).
             ("[daemon]\nrequest_timeout = \"1000h\"", 2, "request_timeout: 1000h is out of range: give a duration from 100ms to 5m"),
             ("[daemon]\nrequest_timeout = \"50ms\"", 2, "request_timeout: 50ms is out of range"),
             ("[daemon]\n\nclient_stall_timeout = \"25h\"", 3, "client_stall_timeout: 25h is out of range: give a duration from 1s to 24h"),
             ("[daemon]\nstop_timeout = \"11m\"", 2, "stop_timeout: 11m is out of range: give a duration from 100ms to 10m"),
+            ("[daemon]\nlog_level = \"verbose\"", 2, "'verbose' is not a log level: debug, info, notice, warning, error"),
             ("[deamon]", 1, "unknown table [deamon]"),
-            ("[daemon]\n[daemon]", 2, "defined twice"),
+            ("[daemon]\n[daemon]", 2, "the table is defined twice: keep one [table] header"),
             ("[[watch]]\nname = \"w\"\ndport = 99999", 3, "invalid port"),
             ("[[watch]]\nname = \"w\"\nproto = \"tcp\"\nsrc = \"10.0.0.0/33\"", 4, "invalid address"),
             ("[[watch]]\nname = \"w\"\nsinks = [\"nowhere\"]", 1, "sink 'nowhere', which is not defined"),
@@ -86,11 +87,11 @@ final class ConfigTests: XCTestCase {
             ("[[sink]]\nname = \"s\"\ntype = \"file\"", 1, "needs path"),
             ("[[watch]]\nname = \"w\"\nlimit = \"900\"\n[[watch]]\nname = \"x\"\nlimit = \"900\"", 4, "more than max_trace_rate = 1000"),
             ("[daemon]\nmax_sessions = 1\n[[watch]]\nname = \"w\"\n[[watch]]\nname = \"x\"", 5, "exceed max_sessions = 1"),
-            ("name = \"unterminated", 1, "no closing \""),
-            ("dport = [22, 80", 1, "no closing ]"),
+            ("name = \"unterminated", 1, "its closing quote is missing"),
+            ("dport = [22, 80", 1, "close it with ]"),
             ("dport = tcp", 1, "strings need quotes"),
-            ("just words", 1, "expected = after 'just'"),
-            ("[[watch]]\nname = \"w\"\nname = \"x\"", 3, "set twice"),
+            ("just words", 1, "expected '=', saw 'w' (write `key = value`"),
+            ("[[watch]]\nname = \"w\"\nname = \"x\"", 3, "the key is set twice in the same table"),
         ]
         for (text, line, expected) in cases {
             do {
@@ -117,12 +118,15 @@ final class ConfigTests: XCTestCase {
     func testDeeplyNestedArraysAreRefusedWithTheirLine() throws {
         for deep in [String(repeating: "[", count: 60_000), String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000)] {
             XCTAssertThrowsError(try DaemonConfig.parse("[daemon]\nmax_sessions = " + deep + "\n", file: "/etc/fwtrace/fwtrace.toml")) { error in
-                XCTAssertEqual("\(error)", "/etc/fwtrace/fwtrace.toml:2: max_sessions: arrays nest more than 8 deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
+                // toml++ stops at 256 levels, before any recursion of fwtrace's.
+                XCTAssertEqual("\(error)", "/etc/fwtrace/fwtrace.toml:2: TOML syntax (value): exceeded maximum nested value depth of 256 (TOML_MAX_NESTED_VALUES) (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
             }
         }
         let eight = String(repeating: "[", count: 8) + "\"a\"" + String(repeating: "]", count: 8)
         XCTAssertNoThrow(try ConfigDocument.parse("x = " + eight, file: "t.toml"))
-        XCTAssertThrowsError(try ConfigDocument.parse("x = [" + eight + "]", file: "t.toml"))
+        XCTAssertThrowsError(try ConfigDocument.parse("\nx = [" + eight + "]", file: "t.toml")) { error in
+            XCTAssertEqual("\(error)", "t.toml:2: x: arrays nest more than 8 deep (fwtrace's keys take strings or arrays of strings, like [\"a\", \"b\"])")
+        }
     }
 
     func testMissingFileSaysSo() {
