@@ -12,7 +12,7 @@ PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
             passwd procps systemd systemd-container rsyslog firewalld dbus-daemon
 
-.PHONY: all deps build demo test test-core capture-fixtures bench clean
+.PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install
 
 all: build
 
@@ -77,3 +77,77 @@ bench: deps
 	$(SWIFT) build -c release --product fwtrace
 	$(SWIFT) build -c release --product fwtrace-bench
 	/usr/bin/python3 bench/run.py
+
+# --- release binary, man page, completions, install, Debian package ------------------------------
+# The version is written once, in Sources/FWTraceCLI/Version.swift (what `fwtrace --version` prints).
+VERSION := $(shell sed -n 's/^public let fwtraceVersion = "\(.*\)"$$/\1/p' Sources/FWTraceCLI/Version.swift)
+RELEASE_BIN := .build/release/fwtrace
+GEN := .build/fwtrace-generated
+
+# The Swift runtime, Foundation and ArgumentParser linked in statically: the binary needs nothing
+# under /opt/swift (no libswift*/libFoundation* NEEDED) and has no RUNPATH at all (SwiftPM's
+# $$ORIGIN is left out too); libnftables is dlopen()ed, not linked.
+release:
+	$(SWIFT) build -c release --product fwtrace --static-swift-stdlib --disable-local-rpath
+
+# fwtrace.1 from ArgumentParser's generate-manual plugin (works offline: it is part of the
+# swift-argument-parser checkout): one page, every subcommand in it, dated by the last commit so
+# that two builds of a commit give the same page. It runs the debug build's --experimental-dump-help
+# (the same help as the release binary, and it leaves .build/release alone). The blank lines of
+# the help's paragraphs become .Pp (a blank line is not mdoc: groff warns, and so does lintian).
+MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
+man:
+	rm -rf $(GEN)/man && mkdir -p $(GEN)/man
+	$(SWIFT) package generate-manual --configuration debug --date $(MAN_DATE) \
+	    --authors 'fwtrace maintainers<maintainers@users.noreply.r-seed-77de54b6.example>'
+	sed 's/^$$/.Pp/' .build/plugins/GenerateManual/outputs/fwtrace/fwtrace.1 > $(GEN)/man/fwtrace.1
+	test -s $(GEN)/man/fwtrace.1
+
+completions: release
+	mkdir -p $(GEN)/completions
+	$(RELEASE_BIN) --generate-completion-script bash | sed '1{/^#!/d}' > $(GEN)/completions/fwtrace.bash
+	$(RELEASE_BIN) --generate-completion-script zsh  > $(GEN)/completions/_fwtrace
+	$(RELEASE_BIN) --generate-completion-script fish > $(GEN)/completions/fwtrace.fish
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the files the Debian package ships, for any
+# distribution. The unit's ExecStart is rewritten to $(BINDIR)/fwtrace. /etc stays /etc whatever
+# the PREFIX (the unit and the docs name /etc/fwtrace/fwtrace.toml). systemd reads units,
+# sysusers.d and tmpfiles.d under /usr/local/lib too. An existing config is not overwritten.
+# After a non-package install, as root: systemd-sysusers fwtrace.conf; systemd-tmpfiles --create
+# fwtrace.conf; systemctl daemon-reload (the Debian package's postinst does this).
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+DOCDIR       ?= $(PREFIX)/share/doc/fwtrace
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR  ?= $(PREFIX)/share/fish/vendor_completions.d
+DOCS := README.md docs/decisions.md docs/output.md docs/hints.md docs/control-protocol.md \
+        docs/log-pipelines.md docs/benchmarks.md
+
+install: release man completions
+	install -D -m 0755 -s $(RELEASE_BIN) $(DESTDIR)$(BINDIR)/fwtrace
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man1
+	gzip -9n < $(GEN)/man/fwtrace.1 > $(DESTDIR)$(MANDIR)/man1/fwtrace.1.gz
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/fwtrace.1.gz
+	install -D -m 0644 $(GEN)/completions/fwtrace.bash $(DESTDIR)$(BASHCOMPDIR)/fwtrace
+	install -D -m 0644 $(GEN)/completions/_fwtrace $(DESTDIR)$(ZSHCOMPDIR)/_fwtrace
+	install -D -m 0644 $(GEN)/completions/fwtrace.fish $(DESTDIR)$(FISHCOMPDIR)/fwtrace.fish
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's#^ExecStart=/usr/bin/fwtrace #ExecStart=$(BINDIR)/fwtrace #' systemd/fwtrace.service > $(DESTDIR)$(UNITDIR)/fwtrace.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/fwtrace.service
+	grep -q '^ExecStart=$(BINDIR)/fwtrace ' $(DESTDIR)$(UNITDIR)/fwtrace.service
+	install -D -m 0644 systemd/fwtrace.sysusers $(DESTDIR)$(SYSUSERSDIR)/fwtrace.conf
+	install -D -m 0644 systemd/fwtrace.tmpfiles $(DESTDIR)$(TMPFILESDIR)/fwtrace.conf
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/fwtrace $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	[ -e $(DESTDIR)$(SYSCONFDIR)/fwtrace/fwtrace.toml ] || install -m 0644 config/fwtrace.toml $(DESTDIR)$(SYSCONFDIR)/fwtrace/fwtrace.toml
+	install -m 0644 config/fwtrace.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/fwtrace
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/schema
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 systemd/README.md $(DESTDIR)$(DOCDIR)/systemd.md
+	install -m 0644 docs/schema/* $(DESTDIR)$(DOCDIR)/schema/
+
