@@ -7,12 +7,14 @@ BIN   := .build/debug/fwtrace
 
 # Debian 12 packages: libraries to build against, tools the demo and the tests drive (the daemon's
 # tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector;
-# firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon).
+# firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon;
+# make deb: dpkg-shlibdeps from dpkg-dev, lintian).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
-            passwd procps systemd systemd-container rsyslog firewalld dbus-daemon
+            passwd procps systemd systemd-container rsyslog firewalld dbus-daemon \
+            dpkg-dev lintian
 
-.PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install
+.PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install deb
 
 all: build
 
@@ -150,4 +152,14 @@ install: release man completions
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 systemd/README.md $(DESTDIR)$(DOCDIR)/systemd.md
 	install -m 0644 docs/schema/* $(DESTDIR)$(DOCDIR)/schema/
+
+# make deb: fwtrace_$(VERSION)_amd64.deb in the current directory, from `make install` into a
+# staging tree (PREFIX=/usr, Debian's zsh directory), with Depends computed by dpkg-shlibdeps
+# (packaging/deb/build-deb.sh says what else it depends on and why). lintian must report no error.
+DEBROOT := .build/deb-root
+deb: release man completions
+	rm -rf $(DEBROOT)
+	$(MAKE) --no-print-directory -o release -o man -o completions install DESTDIR=$(CURDIR)/$(DEBROOT) PREFIX=/usr ZSHCOMPDIR=/usr/share/zsh/vendor-completions
+	packaging/deb/build-deb.sh $(DEBROOT) $(VERSION) .
+	lintian --fail-on error fwtrace_$(VERSION)_$$(dpkg --print-architecture).deb
 
