@@ -8,13 +8,13 @@ BIN   := .build/debug/fwtrace
 # Debian 12 packages: libraries to build against, tools the demo and the tests drive (the daemon's
 # tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector;
 # firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon;
-# make deb: dpkg-shlibdeps from dpkg-dev, lintian).
+# make deb: dpkg-shlibdeps from dpkg-dev, lintian; its test: debootstrap for a Debian 12 root).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
             passwd procps systemd systemd-container rsyslog firewalld dbus-daemon \
-            dpkg-dev lintian
+            dpkg-dev lintian debootstrap binutils
 
-.PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install deb
+.PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install deb package-test
 
 all: build
 
@@ -57,10 +57,12 @@ demo: deps build
 	$(BIN) demo
 
 # The whole suite: pure tests from captured kernel bytes, then end-to-end tests that make
-# their own network namespaces (they need root and fail without it).
+# their own network namespaces (they need root and fail without it), then the Debian package
+# built and installed into a fresh Debian 12 root (package-test, below).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
+	$(MAKE) --no-print-directory package-test
 
 # Only the tests that need neither root nor a kernel.
 test-core:
@@ -163,3 +165,9 @@ deb: release man completions
 	packaging/deb/build-deb.sh $(DEBROOT) $(VERSION) .
 	lintian --fail-on error fwtrace_$(VERSION)_$$(dpkg --print-architecture).deb
 
+# make install's layout (install-test.sh), then the package installed into a fresh Debian 12 root
+# (debootstrap, cached under .build) with no Swift toolchain in it: --version, demo, man,
+# completion, systemd-analyze verify, purge (package-test.sh; root).
+package-test: deb
+	Tests/tools/install-test.sh
+	Tests/tools/package-test.sh fwtrace_$(VERSION)_$$(dpkg --print-architecture).deb
