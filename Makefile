@@ -7,12 +7,14 @@ BIN   := .build/debug/fwtrace
 
 # Debian 12 packages: libraries to build against, tools the demo and the tests drive (the daemon's
 # tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector;
-# firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon).
+# firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon;
+# make deb: dpkg-shlibdeps from dpkg-dev, lintian; its test: debootstrap for a Debian 12 root).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
-            passwd procps systemd systemd-container rsyslog firewalld dbus-daemon
+            passwd procps systemd systemd-container rsyslog firewalld dbus-daemon \
+            dpkg-dev lintian debootstrap binutils
 
-.PHONY: all deps build demo test test-core capture-fixtures bench clean
+.PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install deb package-test
 
 all: build
 
@@ -55,10 +57,12 @@ demo: deps build
 	$(BIN) demo
 
 # The whole suite: pure tests from captured kernel bytes, then end-to-end tests that make
-# their own network namespaces (they need root and fail without it).
+# their own network namespaces (they need root and fail without it), then the Debian package
+# built and installed into a fresh Debian 12 root (package-test, below).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
+	$(MAKE) --no-print-directory package-test
 
 # Only the tests that need neither root nor a kernel.
 test-core:
@@ -77,3 +81,93 @@ bench: deps
 	$(SWIFT) build -c release --product fwtrace
 	$(SWIFT) build -c release --product fwtrace-bench
 	/usr/bin/python3 bench/run.py
+
+# --- release binary, man page, completions, install, Debian package ------------------------------
+# The version is written once, in Sources/FWTraceCLI/Version.swift (what `fwtrace --version` prints).
+VERSION := $(shell sed -n 's/^public let fwtraceVersion = "\(.*\)"$$/\1/p' Sources/FWTraceCLI/Version.swift)
+RELEASE_BIN := .build/release/fwtrace
+GEN := .build/fwtrace-generated
+
+# The Swift runtime, Foundation and ArgumentParser linked in statically: the binary needs nothing
+# under /opt/swift (no libswift*/libFoundation* NEEDED) and has no RUNPATH at all (SwiftPM's
+# $$ORIGIN is left out too); libnftables is dlopen()ed, not linked.
+release:
+	$(SWIFT) build -c release --product fwtrace --static-swift-stdlib --disable-local-rpath
+
+# fwtrace.1 from ArgumentParser's generate-manual plugin (works offline: it is part of the
+# swift-argument-parser checkout): one page, every subcommand in it, dated by the last commit so
+# that two builds of a commit give the same page. It runs the debug build's --experimental-dump-help
+# (the same help as the release binary, and it leaves .build/release alone). The blank lines of
+# the help's paragraphs become .Pp (a blank line is not mdoc: groff warns, and so does lintian).
+MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
+man:
+	rm -rf $(GEN)/man && mkdir -p $(GEN)/man
+	$(SWIFT) package generate-manual --configuration debug --date $(MAN_DATE) \
+	    --authors 'fwtrace maintainers<maintainers@users.noreply.r-seed-77de54b6.example>'
+	sed 's/^$$/.Pp/' .build/plugins/GenerateManual/outputs/fwtrace/fwtrace.1 > $(GEN)/man/fwtrace.1
+	test -s $(GEN)/man/fwtrace.1
+
+completions: release
+	mkdir -p $(GEN)/completions
+	$(RELEASE_BIN) --generate-completion-script bash | sed '1{/^#!/d}' > $(GEN)/completions/fwtrace.bash
+	$(RELEASE_BIN) --generate-completion-script zsh  > $(GEN)/completions/_fwtrace
+	$(RELEASE_BIN) --generate-completion-script fish > $(GEN)/completions/fwtrace.fish
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the files the Debian package ships, for any
+# distribution. The unit's ExecStart is rewritten to $(BINDIR)/fwtrace. /etc stays /etc whatever
+# the PREFIX (the unit and the docs name /etc/fwtrace/fwtrace.toml). systemd reads units,
+# sysusers.d and tmpfiles.d under /usr/local/lib too. An existing config is not overwritten.
+# After a non-package install, as root: systemd-sysusers fwtrace.conf; systemd-tmpfiles --create
+# fwtrace.conf; systemctl daemon-reload (the Debian package's postinst does this).
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+DOCDIR       ?= $(PREFIX)/share/doc/fwtrace
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR  ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR  ?= $(PREFIX)/lib/tmpfiles.d
+BASHCOMPDIR  ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR   ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR  ?= $(PREFIX)/share/fish/vendor_completions.d
+DOCS := README.md docs/decisions.md docs/output.md docs/hints.md docs/control-protocol.md \
+        docs/log-pipelines.md docs/benchmarks.md
+
+install: release man completions
+	install -D -m 0755 -s $(RELEASE_BIN) $(DESTDIR)$(BINDIR)/fwtrace
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man1
+	gzip -9n < $(GEN)/man/fwtrace.1 > $(DESTDIR)$(MANDIR)/man1/fwtrace.1.gz
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/fwtrace.1.gz
+	install -D -m 0644 $(GEN)/completions/fwtrace.bash $(DESTDIR)$(BASHCOMPDIR)/fwtrace
+	install -D -m 0644 $(GEN)/completions/_fwtrace $(DESTDIR)$(ZSHCOMPDIR)/_fwtrace
+	install -D -m 0644 $(GEN)/completions/fwtrace.fish $(DESTDIR)$(FISHCOMPDIR)/fwtrace.fish
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's#^ExecStart=/usr/bin/fwtrace #ExecStart=$(BINDIR)/fwtrace #' systemd/fwtrace.service > $(DESTDIR)$(UNITDIR)/fwtrace.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/fwtrace.service
+	grep -q '^ExecStart=$(BINDIR)/fwtrace ' $(DESTDIR)$(UNITDIR)/fwtrace.service
+	install -D -m 0644 systemd/fwtrace.sysusers $(DESTDIR)$(SYSUSERSDIR)/fwtrace.conf
+	install -D -m 0644 systemd/fwtrace.tmpfiles $(DESTDIR)$(TMPFILESDIR)/fwtrace.conf
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/fwtrace $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	[ -e $(DESTDIR)$(SYSCONFDIR)/fwtrace/fwtrace.toml ] || install -m 0644 config/fwtrace.toml $(DESTDIR)$(SYSCONFDIR)/fwtrace/fwtrace.toml
+	install -m 0644 config/fwtrace.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/fwtrace
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/schema
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 systemd/README.md $(DESTDIR)$(DOCDIR)/systemd.md
+	install -m 0644 docs/schema/* $(DESTDIR)$(DOCDIR)/schema/
+
+# make deb: fwtrace_$(VERSION)_amd64.deb in the current directory, from `make install` into a
+# staging tree (PREFIX=/usr, Debian's zsh directory), with Depends computed by dpkg-shlibdeps
+# (packaging/deb/build-deb.sh says what else it depends on and why). lintian must report no error.
+DEBROOT := .build/deb-root
+deb: release man completions
+	rm -rf $(DEBROOT)
+	$(MAKE) --no-print-directory -o release -o man -o completions install DESTDIR=$(CURDIR)/$(DEBROOT) PREFIX=/usr ZSHCOMPDIR=/usr/share/zsh/vendor-completions
+	packaging/deb/build-deb.sh $(DEBROOT) $(VERSION) .
+	lintian --fail-on error fwtrace_$(VERSION)_$$(dpkg --print-architecture).deb
+
+# make install's layout (install-test.sh), then the package installed into a fresh Debian 12 root
+# (debootstrap, cached under .build) with no Swift toolchain in it: --version, demo, man,
+# completion, systemd-analyze verify, purge (package-test.sh; root).
+package-test: deb
+	Tests/tools/install-test.sh
+	Tests/tools/package-test.sh fwtrace_$(VERSION)_$$(dpkg --print-architecture).deb

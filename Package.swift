@@ -24,9 +24,12 @@ let package = Package(
             pkgConfig: "libmnl",
             providers: [.apt(["libmnl-dev", "libnetfilter-log-dev", "libnfnetlink-dev"])]
         ),
+        // Header only, no pkgConfig: pkg-config's `-lnftables` would put NEEDED libnftables.so.1 in
+        // the binary, and the dynamic loader would then refuse to start fwtrace (even --version)
+        // where libnftables is missing. FWTraceKernel loads it with dlopen instead (Nftables.swift);
+        // the header is in /usr/include/nftables, found without any -I.
         .systemLibrary(
             name: "CNftables",
-            pkgConfig: "libnftables",
             providers: [.apt(["libnftables-dev"])]
         ),
         // Pure Swift: wire decoding, filters, path assembly, rule catalog, JSON. No C import.

@@ -26,7 +26,7 @@ public struct FWTraceCommand: ParsableCommand {
           4  not enough privileges (needs root / CAP_NET_ADMIN)
           5  backend unavailable (no nf_tables, libnftables missing, namespace not found)
         """,
-        version: "0.1.0",
+        version: fwtraceVersion,
         subcommands: [FollowCommand.self, ExplainCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, CleanupCommand.self, LabCommand.self]
     )
 

@@ -154,6 +154,7 @@ timeout 240 unshare --mount --propagation private "$work/boot" "$work" \
     --bind-ro="$work/probe.service:/etc/systemd/system/probe.service" \
     --bind-ro="$work/scenario:/usr/local/sbin/fwtrace-scenario" \
     --bind-ro="$binary:/usr/local/bin/fwtrace" \
+    --bind-ro="$binary:/usr/bin/fwtrace" \
     --bind-ro="$unitdir/fwtrace.service:/etc/systemd/system/fwtrace.service" \
     --bind-ro="$unitdir/fwtrace.sysusers:/usr/lib/sysusers.d/fwtrace.conf" \
     --bind-ro="$unitdir/fwtrace.tmpfiles:/usr/lib/tmpfiles.d/fwtrace.conf" \
