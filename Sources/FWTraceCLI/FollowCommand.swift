@@ -235,8 +235,9 @@ enum DaemonFollow {
             case .interrupted:
                 return ExitCode.success
             case .closed:
-                Console.error("fwtrace: the daemon closed the connection before the session ended\n")
-                return ExitCode.failure
+                // No `end` line: the daemon was killed, or went away some other way.
+                Console.error("fwtrace: the fwtrace daemon at \(client.path) closed the connection before the session ended (it stopped or was killed): trace again once it is back (systemctl start fwtrace), or as root with --standalone\n")
+                return ExitCode.daemonStopped
             case .line(let line):
                 guard let fields = DaemonClient.fields(of: line), let type = fields["type"] as? String else { continue }
                 switch type {

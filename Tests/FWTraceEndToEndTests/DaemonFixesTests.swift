@@ -1,0 +1,50 @@
+import Foundation
+import XCTest
+
+/// Issue 12 item 7, against a real daemon: a follow client is told when the daemon stops (exit 6,
+/// one line), the file sink's files are 0640 root:<socket_group> outside systemd, status shows
+/// the sinks each watch really uses, and log lines carry `<N>` prefixes only when stderr is the
+/// journal. Namespaces fwt-help-*.
+final class DaemonFixesTests: DaemonTestCase {
+    var namespaces: [String] = []
+
+    func namespace(_ name: String) throws -> String {
+        let ns = "fwt-help-\(name)"
+        _ = try? E2E.run(["ip", "netns", "delete", ns], check: false)
+        try E2E.run(["ip", "netns", "add", ns])
+        namespaces.append(ns)
+        return ns
+    }
+
+    override func tearDown() {
+        super.tearDown()
+        for ns in namespaces { _ = try? E2E.run(["ip", "netns", "delete", ns], check: false) }
+        namespaces.removeAll()
+    }
+
+    func stderrLines(_ follow: Follow) -> [String] { follow.stderr.split(separator: "\n").map(String.init) }
+
+    func testAFollowClientIsToldWhenTheDaemonStops() throws {
+        let ns = try namespace("stop")
+        try daemon.writeConfig("")
+        try daemon.start()
+        // SIGTERM: the daemon ends the session and says so; the client exits 6 with one line.
+        let follow = try daemon.follow(as: DaemonHarness.member, ["--netns", ns, "-p", "tcp", "--dport", "80"])
+        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(follow.wait(), 6, follow.stderr)
+        XCTAssertEqual(stderrLines(follow), ["fwtrace: the fwtrace daemon stopped, ending this session (its rules are removed): trace again once it is back (systemctl start fwtrace), or as root with --standalone"])
+        XCTAssertTrue(follow.records.contains { $0["type"] as? String == "session" && $0["event"] as? String == "ended" }, follow.output)
+
+        // kill -9: no end line, the connection just closes; told too, with the same code.
+        try daemon.start()
+        let killed = try daemon.follow(as: DaemonHarness.member, ["--netns", ns, "-p", "tcp", "--dport", "80"])
+        daemon.kill9()
+        XCTAssertEqual(killed.wait(), 6, killed.stderr)
+        XCTAssertEqual(stderrLines(killed), ["fwtrace: the fwtrace daemon at \(daemon.socketPath) closed the connection before the session ended (it stopped or was killed): trace again once it is back (systemctl start fwtrace), or as root with --standalone"])
+
+        // A session that ends on its own still exits 0 (--count) or 3 (--timeout, nothing seen).
+        try daemon.start()
+        let timeout = try daemon.follow(as: DaemonHarness.member, ["--netns", ns, "-p", "tcp", "--dport", "80", "--timeout", "300ms"])
+        XCTAssertEqual(timeout.wait(), 3, timeout.stderr)
+    }
+}
