@@ -181,7 +181,7 @@ public final class Daemon: @unchecked Sendable {
 
     func startSink(_ config: DaemonConfig.Sink) {
         do {
-            let sink = try RecordSink.make(config, host: host, session: daemonSession, log: log)
+            let sink = try RecordSink.make(config, host: host, session: daemonSession, log: log, group: groupID)
             try sink.start()
             sinks.withLock { $0[config.name] = sink }
         } catch {

@@ -47,4 +47,64 @@ final class DaemonFixesTests: DaemonTestCase {
         let timeout = try daemon.follow(as: DaemonHarness.member, ["--netns", ns, "-p", "tcp", "--dport", "80", "--timeout", "300ms"])
         XCTAssertEqual(timeout.wait(), 3, timeout.stderr)
     }
+
+    func testTheFileSinkFileBelongsToTheSocketGroupAndItsMembersReadIt() throws {
+        let ns = try namespace("file")
+        let path = daemon.directory + "/paths.jsonl"
+        try daemon.writeConfig("""
+        [[sink]]
+        name = "paths"
+        type = "file"
+        path = "\(path)"
+
+        [[watch]]
+        name = "w"
+        netns = "\(ns)"
+        proto = "tcp"
+        dport = 80
+        """)
+        try daemon.start()
+        func check(_ when: String) throws {
+            eventually("\(path) written (\(when))") { records(in: path).contains { $0["type"] as? String == "session" } }
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o640, when)
+            XCTAssertEqual(attributes[.ownerAccountName] as? String, "root", when)
+            XCTAssertEqual(attributes[.groupOwnerAccountName] as? String, DaemonHarness.group, when)
+            let member = try E2E.run(["runuser", "-u", DaemonHarness.member, "--", "head", "-c", "1", path], check: false)
+            XCTAssertEqual(member.status, 0, "a member of \(DaemonHarness.group) reads \(path) (\(when)): \(member.stderr)")
+            let outsider = try E2E.run(["runuser", "-u", DaemonHarness.outsider, "--", "head", "-c", "1", path], check: false)
+            XCTAssertNotEqual(outsider.status, 0, "someone outside the group does not (\(when))")
+        }
+        try check("at the start")
+        // logrotate moves the file and sends SIGHUP: the new file is the group's too.
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        daemon.signal(SIGHUP)
+        try daemon.waitFor("reloaded")
+        // Something to write: the watch's session is untouched by a reload, so restart it by a change.
+        try daemon.writeConfig("""
+        [[sink]]
+        name = "paths"
+        type = "file"
+        path = "\(path)"
+
+        [[watch]]
+        name = "w"
+        netns = "\(ns)"
+        proto = "tcp"
+        dport = 81
+        """)
+        daemon.signal(SIGHUP)
+        try daemon.waitFor("reloaded", count: 2)
+        try check("after logrotate's move and SIGHUP")
+
+        // A file that exists keeps the owner and mode it has (the admin's, or logrotate's create).
+        daemon.stop()
+        try FileManager.default.removeItem(atPath: path)
+        FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        try daemon.start()
+        eventually("\(path) written") { records(in: path).contains { $0["type"] as? String == "session" } }
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        XCTAssertEqual(attributes[.groupOwnerAccountName] as? String, "root")
+    }
 }
