@@ -103,6 +103,8 @@ enum StatusView {
         for w in watches {
             out.append("  \(w["name"] ?? "?") [\(w["state"] ?? "?")] session \(w["session"] ?? "-")")
             session(w, indent: "    ")
+            let used = w["sinks"] as? [String] ?? []
+            out.append("    sinks: \(used.isEmpty ? "(none running)" : used.joined(separator: ", "))")
         }
         let sessions = s["sessions"] as? [[String: Any]] ?? []
         out.append("")

@@ -207,7 +207,7 @@ public final class Daemon: @unchecked Sendable {
             let sinks = self.sinks, names = watch.sinks, verdicts = Set(watch.verdicts)
             let output: @Sendable (OutputRecord) -> Void = { record in
                 if record.type == "path", !verdicts.isEmpty, let v = record.verdict, !verdicts.contains(v) { return }
-                let targets = sinks.withLock { all in names.isEmpty ? Array(all.values) : names.compactMap { all[$0] } }
+                let targets = sinks.withLock { all in Daemon.sinkNames(names, running: all).compactMap { all[$0] } }
                 for sink in targets { sink.deliver(record) }
             }
             let runner = try TraceRunner(job: job, output: output, log: log)
@@ -425,6 +425,16 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: - status
 
+    /// The sinks a watch's records go to: those it names that are running, or every running sink
+    /// when it names none. Delivery and status both use this.
+    static func sinkNames(_ named: [String], running: [String: RecordSink]) -> [String] {
+        named.isEmpty ? running.keys.sorted() : named.filter { running[$0] != nil }
+    }
+
+    func sinkNames(for watch: DaemonConfig.Watch, running: [String: RecordSink]) -> [String] {
+        Self.sinkNames(watch.sinks, running: running)
+    }
+
     func statusLine() -> String {
         let all = sessions.current
         return "\(all.values.filter { $0.kind == .watch }.count) watches, \(all.values.filter { $0.kind == .client }.count) client sessions"
@@ -458,6 +468,7 @@ public final class Daemon: @unchecked Sendable {
             w.beginArray("rules"); for rule in stats.rules { w.string(nil, rule) }; w.endArray()
             if let error = stats.error { w.string("error", error) }
         }
+        let running = sinks.current
         w.beginArray("watches")
         for watch in watchConfigs.current {
             w.beginObject()
@@ -468,7 +479,7 @@ public final class Daemon: @unchecked Sendable {
                 w.string("state", "waiting")
                 if let netns = watch.netns { w.string("netns", netns) }
             }
-            w.beginArray("sinks"); for s in watch.sinks { w.string(nil, s) }; w.endArray()
+            w.beginArray("sinks"); for s in sinkNames(for: watch, running: running) { w.string(nil, s) }; w.endArray()
             w.endObject()
         }
         w.endArray()
@@ -483,7 +494,7 @@ public final class Daemon: @unchecked Sendable {
         }
         w.endArray()
         w.beginArray("sinks")
-        for (name, sink) in sinks.current.sorted(by: { $0.key < $1.key }) {
+        for (name, sink) in running.sorted(by: { $0.key < $1.key }) {
             w.beginObject()
             w.string("name", name)
             w.string("type", sink.config.kind.rawValue)

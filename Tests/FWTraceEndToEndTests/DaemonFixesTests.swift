@@ -107,4 +107,47 @@ final class DaemonFixesTests: DaemonTestCase {
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
         XCTAssertEqual(attributes[.groupOwnerAccountName] as? String, "root")
     }
+
+    func testStatusShowsTheSinksEachWatchReallyUses() throws {
+        let ns = try namespace("sinks")
+        try daemon.writeConfig("""
+        [[sink]]
+        name = "b-file"
+        type = "file"
+        path = "\(daemon.directory)/b.jsonl"
+
+        [[sink]]
+        name = "a-file"
+        type = "file"
+        path = "\(daemon.directory)/a.jsonl"
+
+        [[watch]]
+        name = "every-sink"
+        netns = "\(ns)"
+        proto = "tcp"
+        dport = 80
+
+        [[watch]]
+        name = "one-sink"
+        netns = "\(ns)"
+        proto = "tcp"
+        dport = 81
+        sinks = ["b-file"]
+        """)
+        try daemon.start()
+        try daemon.waitFor("watch one-sink: session")
+        let watches = try daemon.status()[array: "watches"]
+        XCTAssertEqual(watches.map { $0["name"] as? String }, ["every-sink", "one-sink"])
+        XCTAssertEqual(watches.map { $0["sinks"] as? [String] ?? [] }, [["a-file", "b-file"], ["b-file"]])
+        // What status says is where records go: the started records of both watches in b, one in a.
+        eventually("started records in both files") {
+            records(in: self.daemon.directory + "/b.jsonl").filter { $0["event"] as? String == "started" }.count == 2
+                && records(in: self.daemon.directory + "/a.jsonl").filter { $0["event"] as? String == "started" }.count == 1
+        }
+        XCTAssertEqual(records(in: daemon.directory + "/a.jsonl").compactMap { $0["watch"] as? String }, ["every-sink"])
+        let text = try E2E.run([daemon.binary, "status", "--socket", daemon.socketPath]).stdout
+        XCTAssertTrue(text.contains("  every-sink [running] session "), text)
+        XCTAssertTrue(text.contains("    sinks: a-file, b-file\n"), text)
+        XCTAssertTrue(text.contains("    sinks: b-file\n"), text)
+    }
 }
