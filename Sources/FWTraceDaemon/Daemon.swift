@@ -66,14 +66,25 @@ public final class Daemon: @unchecked Sendable {
         daemonSession = "daemon-\(getpid())"
     }
 
-    /// Logs to stderr: under systemd, the journal (priority prefixes as sd-daemon(3) reads them).
-    /// Messages carry what clients sent, so each is escaped and bounded here: one call, one line.
+    /// Logs to stderr: plain lines, with the priority prefixes sd-daemon(3) describes only when
+    /// stderr is the journal. Messages carry what clients sent, so each is escaped and bounded
+    /// here: one call, one line.
     public static func log(_ message: String, priority: Int = 6) {
         let message = logSafe(message)
-        var line = "<\(priority)>fwtrace: \(message)\n"
-        if isatty(2) != 0 { line = "fwtrace: \(message)\n" }
+        let line = stderrIsJournal ? "<\(priority)>fwtrace: \(message)\n" : "fwtrace: \(message)\n"
         _ = Array(line.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
+
+    /// stderr is connected to the journal: systemd sets JOURNAL_STREAM to its device and inode
+    /// ("dev:ino", systemd.exec(5)); a stderr redirected elsewhere (a file, a pipe, a terminal,
+    /// or a child of the service) has other numbers, and gets no `<N>` prefixes.
+    static let stderrIsJournal: Bool = {
+        guard let value = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] else { return false }
+        let parts = value.split(separator: ":")
+        var st = stat()
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]), fstat(2, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == device && UInt64(st.st_ino) == inode
+    }()
     let log: @Sendable (String) -> Void = { Daemon.log($0) }
 
     /// Longest message logged, in bytes: far below journald's LineMax (48K), past which one

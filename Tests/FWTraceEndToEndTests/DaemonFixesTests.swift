@@ -150,4 +150,26 @@ final class DaemonFixesTests: DaemonTestCase {
         XCTAssertTrue(text.contains("    sinks: a-file, b-file\n"), text)
         XCTAssertTrue(text.contains("    sinks: b-file\n"), text)
     }
+
+    func testLogLinesArePlainUnlessStderrIsTheJournal() throws {
+        try daemon.writeConfig("")
+        // stderr a file, JOURNAL_STREAM absent, or naming another stream (inherited by a child of
+        // a service, say): plain lines.
+        for journalStream in [nil, "1:2"] {
+            daemon.environment = journalStream.map { ["JOURNAL_STREAM": $0] } ?? [:]
+            try daemon.start()
+            daemon.stop()
+            let lines = daemon.log.split(separator: "\n")
+            XCTAssertTrue(lines.contains { $0.hasPrefix("fwtrace: ready: ") }, daemon.log)
+            XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("fwtrace: ") }, "JOURNAL_STREAM=\(journalStream ?? "unset"):\n\(daemon.log)")
+        }
+        // stderr is the journal's stream: every line with its priority.
+        daemon.environment = [:]
+        daemon.stderrIsJournal = true
+        try daemon.start()
+        daemon.stop()
+        let lines = daemon.log.split(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("<6>fwtrace: ready: ") }, daemon.log)
+        XCTAssertTrue(lines.allSatisfy { $0.range(of: #"^<[0-7]>fwtrace: "#, options: .regularExpression) != nil }, daemon.log)
+    }
 }
