@@ -8,10 +8,15 @@ struct CleanupCommand: ParsableCommand {
         commandName: "cleanup",
         abstract: "Remove what a crashed fwtrace left behind (legacy TRACE rules, logger binding).",
         discussion: """
-        nft trace tables need no cleanup: they carry `flags owner`, and the kernel deletes them with
-        the process. The legacy backend's TRACE rules and nf_log binding outlive a `kill -9`; this
-        removes the TRACE rules tagged by fwtrace sessions whose process is gone (never any other
-        rule) and restores the logger binding and nf_conntrack_log_invalid they replaced.
+        nft trace tables need no cleanup: they carry `flags owner`, and the kernel deletes them with the process. The legacy backend's TRACE rules and nf_log binding outlive a `kill -9`; this removes the TRACE rules tagged by fwtrace sessions whose process is gone (never any other rule) and restores the logger binding and nf_conntrack_log_invalid they replaced.
+
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "cleaned, or nothing to clean"),
+            (ExitCode.failure, "runtime failure"),
+            (ExitCode.usage, "invalid arguments"),
+            (ExitCode.noPrivilege, "not enough privileges (needs root / CAP_NET_ADMIN)"),
+            (ExitCode.unavailable, "network namespace not found"),
+        ]))
         """)
 
     @Option(help: ArgumentHelp("The network namespace to clean: an `ip netns` name, a path, or a PID.", valueName: "name|path|pid"))

@@ -7,34 +7,26 @@ struct DaemonCommand: ParsableCommand {
         commandName: "daemon",
         abstract: "Run as a service: configured watches streamed to sinks, and follow for the fwtrace group.",
         discussion: """
-        Reads the configuration (TOML; a documented example is config/fwtrace.toml), starts every
-        [[watch]] (a trace with a filter, a namespace and a rate limit) and streams its records to
-        the [[sink]]s it names: stdout (under systemd, the journal), a file (reopened on SIGHUP for
-        logrotate), journald's native protocol (structured fields: journalctl FWTRACE_VERDICT=drop),
-        or a collector's socket (unix or TCP on loopback). A slow sink drops its oldest records and
-        says so in a `loss` record; it never slows tracing.
+        Reads the configuration (TOML; a documented example is config/fwtrace.toml), starts every [[watch]] (a trace with a filter, a namespace and a rate limit) and streams its records to the [[sink]]s it names: stdout (under systemd, the journal), a file (reopened on SIGHUP for logrotate), journald's native protocol (structured fields: journalctl FWTRACE_VERDICT=drop), or a collector's socket (unix or TCP on loopback). A slow sink drops its oldest records and says so in a `loss` record; it never slows tracing.
 
-        The control socket (default /run/fwtrace/fwtrace.sock, mode 0660, group fwtrace) lets
-        root and members of the group run `fwtrace follow` without privileges of their own, and
-        `fwtrace status` list watches and sessions. Protocol: docs/control-protocol.md.
+        The control socket (default /run/fwtrace/fwtrace.sock, mode 0660, group fwtrace) lets root and members of the group run `fwtrace follow` without privileges of their own, and `fwtrace status` list watches and sessions. Protocol: docs/control-protocol.md.
 
-        SIGHUP reloads the configuration: added, removed and changed watches only; a broken file is
-        refused and the running configuration stays. SIGTERM/SIGINT stop every session (all rules
-        removed, logger bindings restored) within stop_timeout. Under systemd (Type=notify) it
-        reports readiness, reloads and watchdog keep-alives through $NOTIFY_SOCKET.
+        SIGHUP reloads the configuration: added, removed and changed watches only; a broken file is refused and the running configuration stays. SIGTERM/SIGINT stop every session (all rules removed, logger bindings restored) within stop_timeout; each client's follow is told and exits 6. Under systemd (Type=notify) it reports readiness, reloads and watchdog keep-alives through $NOTIFY_SOCKET.
 
         EXAMPLES:
           sudo fwtrace daemon --config /etc/fwtrace/fwtrace.toml
-          sudo fwtrace daemon --check --config ./fwtrace.toml     validate and exit
-          sudo fwtrace daemon --log-level warning                 only warnings and errors
+          sudo fwtrace daemon --check --config ./fwtrace.toml    validate, exit
+          sudo fwtrace daemon --log-level warning                only warnings and errors
 
-        --check reads the file as the start does, then checks what the start needs: the
-        socket_group exists, each file sink's directory exists and is writable, each watch's
-        netns exists. Each problem is one line with the file, the line and the fix (exit 2).
+        --check reads the file as the start does, then checks what the start needs: the socket_group exists, each file sink's directory exists and is writable, each watch's netns exists. Each problem is one line with the file, the line and the fix (exit 2).
 
-        Exit codes: 0 stopped cleanly (--check: valid), 1 failure (a session would not stop),
-        2 bad configuration (--check: invalid, or its start would fail), 4 not privileged,
-        5 socket busy, group missing or socket unusable.
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "stopped cleanly (--check: the configuration is valid)"),
+            (ExitCode.failure, "failure (a session would not stop within stop_timeout)"),
+            (ExitCode.usage, "bad configuration (--check: invalid, or its start would fail; file, line and the fix on stderr)"),
+            (ExitCode.noPrivilege, "not enough privileges (needs root / CAP_NET_ADMIN)"),
+            (ExitCode.unavailable, "socket taken by another daemon, group missing"),
+        ]))
         """)
 
     @Option(help: ArgumentHelp("The configuration file.", valueName: "path"))
@@ -76,9 +68,15 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show the daemon's watches, client sessions (who, filter, since, paths, losses) and installed rules.",
         discussion: """
-        Asks the fwtrace daemon on its control socket; needs root or membership of its group.
+        Asks the fwtrace daemon on its control socket; needs root or membership of its group. Each watch lists the sinks its records really go to (every sink when its config names none).
 
-        Exit codes: 0 shown, 4 not allowed on the socket, 5 no daemon answers.
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "shown"),
+            (ExitCode.failure, "the daemon closed the connection without an answer"),
+            (ExitCode.usage, "invalid arguments"),
+            (ExitCode.noPrivilege, "not allowed on the socket (not root, not in its group)"),
+            (ExitCode.unavailable, "no daemon answers on the socket"),
+        ]))
         """)
 
     @Option(help: ArgumentHelp("The daemon's control socket (default $FWTRACE_SOCKET, else /run/fwtrace/fwtrace.sock).", valueName: "path"))
@@ -122,6 +120,8 @@ enum StatusView {
         for w in watches {
             out.append("  \(w["name"] ?? "?") [\(w["state"] ?? "?")] session \(w["session"] ?? "-")")
             session(w, indent: "    ")
+            let used = w["sinks"] as? [String] ?? []
+            out.append("    sinks: \(used.isEmpty ? "(none running)" : used.joined(separator: ", "))")
         }
         let sessions = s["sessions"] as? [[String: Any]] ?? []
         out.append("")

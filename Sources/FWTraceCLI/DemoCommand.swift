@@ -9,14 +9,17 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Build a throwaway lab in network namespaces, trace real packets through it, remove it.",
         discussion: """
-        The lab is the classic question "I opened port 8080 with iptables -A and nothing connects":
-        a server whose INPUT chain ends with a REJECT, and the 8080 ACCEPT appended after it.
-        fwtrace follows a connection to 8080 (rejected by INPUT rule 7, with the hint that rule 8
-        is shadowed), applies the fix the hint gives, follows it again (accepted), and then shows
-        a port-forward to a container-like namespace, where the INPUT rule the admin added never
-        applies because the packet is forwarded. Everything lives in namespaces named
-        <prefix>-cli, -srv and -app, deleted at the end; the host's firewall is not touched.
-        Needs root; takes a few seconds.
+        The lab is the classic question "I opened port 8080 with iptables -A and nothing connects": a server whose INPUT chain ends with a REJECT, and the 8080 ACCEPT appended after it. fwtrace follows a connection to 8080 (rejected by INPUT rule 7, with the hint that rule 8 is shadowed), applies the fix the hint gives, follows it again (accepted), and then shows a port-forward to a container-like namespace, where the INPUT rule the admin added never applies because the packet is forwarded.
+
+        Everything lives in namespaces named <prefix>-cli, -srv and -app, deleted at the end; the host's firewall is not touched. Needs root; takes a few seconds.
+
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "the demo ran; the lab is removed"),
+            (ExitCode.failure, "a step of the demo failed (the lab is removed all the same)"),
+            (ExitCode.usage, "invalid arguments"),
+            (ExitCode.noPrivilege, "not enough privileges (needs root)"),
+            (ExitCode.unavailable, "ip or iptables-nft missing (apt-get install iproute2 iptables)"),
+        ]))
         """)
 
     @Option(help: "Prefix of the lab's namespace names.")

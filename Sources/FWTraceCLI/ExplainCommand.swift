@@ -10,54 +10,64 @@ struct ExplainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
         abstract: "Predict a packet's path through the current ruleset, offline: no rule installed, no packet sent.",
+        usage: "fwtrace explain -s <address> -d <address> [--dport <port>] [<options>]",
         discussion: """
-        Walks the tables at each hook in the kernel's order and evaluates every rule against the
-        packet you describe, with the evaluator behind the shadowed-rule hint. Where a rule uses
-        a match fwtrace does not understand (recent, set, string, …) the prediction stops there and
-        says "unknown": it never guesses. On nf_tables, every table is evaluated: the ones
-        iptables-nft manages from their iptables text, native ones from their JSON form (payload,
-        meta, ct state, anonymous and named sets, ranges, prefixes, verdict maps, jump/goto/return,
-        dnat); on iptables-legacy, the iptables-legacy-save text.
+        Walks the tables at each hook in the kernel's order and evaluates every rule against the packet you describe, with the evaluator behind the shadowed-rule hint. Where a rule uses a match fwtrace does not understand (recent, set, string, …) the prediction stops there and says "unknown": it never guesses. On nf_tables, every table is evaluated: the ones iptables-nft manages from their iptables text, native ones from their JSON form (payload, meta, ct state, anonymous and named sets, ranges, prefixes, verdict maps, jump/goto/return, dnat); on iptables-legacy, the iptables-legacy-save text.
+
+        Reading the ruleset needs CAP_NET_ADMIN (root); nothing is installed and nothing is sent.
 
         EXAMPLES:
           sudo fwtrace explain -p tcp -s 203.0.113.7 -d 10.0.0.5 --dport 8080 -i eth0
-          sudo fwtrace explain --netns web1 -p udp -s 10.0.0.9 -d 10.0.0.5 --dport 53 --state new
+          sudo fwtrace explain --netns web1 -p udp -s 10.0.0.9 -d 10.0.0.5 \\
+            --dport 53 --state new
+
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "predicted (the path is printed, \"unknown\" included)"),
+            (ExitCode.failure, "runtime failure"),
+            (ExitCode.usage, "invalid arguments (an address, a port, a state, an option)"),
+            (ExitCode.noPrivilege, "not enough privileges (reading the ruleset needs root)"),
+            (ExitCode.unavailable, "backend or namespace unavailable, the ruleset unreadable"),
+        ]))
         """)
 
     @Option(name: [.customShort("p"), .long], help: "Protocol: tcp, udp, icmp, icmpv6, sctp or a number.")
     var proto: String = "tcp"
-    @Option(name: [.customShort("s"), .customLong("src")], help: "Source address.")
+    @Option(name: [.customShort("s"), .customLong("src")], help: ArgumentHelp("Source address, IPv4 or IPv6.", valueName: "address"))
     var src: String
-    @Option(name: [.customShort("d"), .customLong("dst")], help: "Destination address.")
+    @Option(name: [.customShort("d"), .customLong("dst")], help: ArgumentHelp("Destination address, of the same family.", valueName: "address"))
     var dst: String
-    @Option(help: "Source port.") var sport: UInt16 = 40000
-    @Option(help: "Destination port.") var dport: UInt16?
-    @Option(name: [.customShort("i"), .customLong("in-interface")], help: "Interface the packet arrives on.")
+    @Option(help: ArgumentHelp("Source port, 0 to 65535.", valueName: "port")) var sport: String = "40000"
+    @Option(help: ArgumentHelp("Destination port, 0 to 65535 (needed for tcp, udp and sctp).", valueName: "port")) var dport: String?
+    @Option(name: [.customShort("i"), .customLong("in-interface")], help: ArgumentHelp("Interface the packet arrives on.", valueName: "name"))
     var inInterface: String?
-    @Option(name: [.customShort("o"), .customLong("out-interface")], help: "Interface it leaves by (forwarded or local packets).")
+    @Option(name: [.customShort("o"), .customLong("out-interface")], help: ArgumentHelp("Interface it leaves by (forwarded or local packets).", valueName: "name"))
     var outInterface: String?
-    @Option(help: "Conntrack state: new, established, related, invalid.") var state: String = "new"
+    @Option(help: ArgumentHelp("Conntrack state: \(Self.states.joined(separator: ", ")).", valueName: "state")) var state: String = "new"
     @Flag(help: "The packet is sent by this host (starts at OUTPUT).") var local = false
     @Option(help: ArgumentHelp("An `ip netns` name, a path or a PID.", valueName: "name|path|pid")) var netns: String?
-    @Option(help: "auto, nft (iptables-nft) or legacy (iptables-legacy).") var backend: Backend = .auto
-    @Option(help: "auto, json or text.") var format: OutputFormat = .auto
+    @Option(help: ArgumentHelp("Firewall backend: auto, nft (nftables and iptables-nft), legacy (iptables-legacy).", valueName: "backend")) var backend: Backend = .auto
+    @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format")) var format: OutputFormat = .auto
 
     func run() throws {
         let summary: PacketSummary
         do {
             let p = try TraceFilter.parseProto(proto)
-            guard let s = IPAddress(src), let d = IPAddress(dst), s.isV4 == d.isV4 else {
-                throw FilterError("--src and --dst must be addresses of the same family", example: "-s 10.0.0.1 -d 10.0.0.2")
+            let s = try Self.address(src, option: "--src", example: "-s 10.0.0.1")
+            let d = try Self.address(dst, option: "--dst", example: "-d 10.0.0.2")
+            guard s.isV4 == d.isV4 else {
+                throw FilterError("--src \(src) and --dst \(dst) are of different families: give two IPv4 or two IPv6 addresses", example: "-s 10.0.0.1 -d 10.0.0.2")
             }
-            guard ["new", "established", "related", "invalid", "untracked"].contains(state) else {
-                throw FilterError("unknown --state \(state)", example: "--state new")
+            guard Self.states.contains(state) else {
+                throw FilterError("invalid --state '\(state)': give one of \(Self.states.joined(separator: ", "))", example: "--state new")
             }
             if let i = inInterface { _ = try TraceFilter.parseInterface(i, option: "-i") }
             if let o = outInterface { _ = try TraceFilter.parseInterface(o, option: "-o") }
             var packet = PacketSummary(family: s.isV4 ? .ip : .ip6, src: s, dst: d, protocolNumber: p.number, length: 60, ttl: 64)
+            let sourcePort = try Self.port(sport, option: "--sport")
+            let destinationPort = try dport.map { try Self.port($0, option: "--dport") }
             if [6, 17, 132].contains(p.number) {
-                guard let dport else { throw FilterError("--dport is needed for \(proto)", example: "--dport 8080") }
-                packet.sport = sport; packet.dport = dport
+                guard let destinationPort else { throw FilterError("--dport is needed for \(proto)", example: "--dport 8080") }
+                packet.sport = sourcePort; packet.dport = destinationPort
                 if p.number == 6 { packet.tcpFlags = state == "new" ? 0x02 : 0x10 }
             }
             if p.number == 1 || p.number == 58 { packet.icmpType = p.number == 1 ? 8 : 128; packet.icmpCode = 0 }
@@ -65,7 +75,7 @@ struct ExplainCommand: ParsableCommand {
         } catch let error as FilterError {
             throw UserFacingError(error.description, exitCode: ExitCode.usage)
         }
-        try Privileges.requireNetAdmin(command: "explain")
+        try Privileges.requireNetAdmin(command: "explain", purpose: "to read the ruleset (it installs nothing and sends nothing)")
         var namespace: NetworkNamespace?
         if let netns { namespace = try NetworkNamespace.resolve(netns); try namespace!.enter() }
 
@@ -121,6 +131,28 @@ struct ExplainCommand: ParsableCommand {
                 Console.print("  unknown: \(at.table)/\(at.chain) rule \(at.rule ?? 0) uses a match fwtrace cannot evaluate (`\(at.text ?? "")`); trace a real packet with fwtrace follow")
             }
         }
+    }
+
+    static let states = ["new", "established", "related", "invalid", "untracked"]
+
+    /// One address (explain describes one packet: no prefix), refused the way follow refuses one.
+    static func address(_ text: String, option: String, example: String) throws -> IPAddress {
+        guard let address = IPAddress(text) else {
+            throw FilterError("invalid address '\(text)' for \(option): give one IPv4 or IPv6 address", example: example)
+        }
+        return address
+    }
+
+    /// One port, checked by follow's parser (the same message for 99999); a range or list is refused.
+    static func port(_ text: String, option: String) throws -> UInt16 {
+        let parsed: TraceFilter.Ports
+        do { parsed = try TraceFilter.parsePorts(text, option: option) } catch let error as FilterError {
+            throw FilterError(error.message, example: "\(option) 8080")
+        }
+        guard case .single(let port) = parsed else {
+            throw FilterError("\(option) \(text) is not one port: explain describes one packet, give one port from 0 to 65535", example: "\(option) 8080")
+        }
+        return port
     }
 
     /// The namespace's own addresses (`ip -o addr`): a packet to one of them is for this host.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FWTraceKernel
+import Foundation
 import Glibc
 
 public struct FWTraceCommand: ParsableCommand {
@@ -7,24 +8,23 @@ public struct FWTraceCommand: ParsableCommand {
         commandName: "fwtrace",
         abstract: "Show, live, the path each packet takes through the Linux firewall.",
         discussion: """
-        fwtrace installs temporary, rate-limited trace rules for exactly the traffic you name,
-        receives the kernel's trace events, and prints each packet's path through tables, chains
-        and rules, with the verdict and the rule that decided it. Nothing stays installed when it
-        exits, whatever the reason.
+        fwtrace installs temporary, rate-limited trace rules for exactly the traffic you name, receives the kernel's trace events, and prints each packet's path through tables, chains and rules, with the verdict and the rule that decided it. Nothing stays installed when it exits, whatever the reason.
 
         EXAMPLES:
-          sudo fwtrace follow --dport 8080             why does port 8080 not answer?
+          sudo fwtrace follow --dport 8080       why does port 8080 not answer?
           sudo fwtrace follow -p udp --dport 53 --count 5 --format json
           sudo fwtrace follow --netns web1 -s 203.0.113.7 --timeout 30s
-          sudo fwtrace demo                             a throwaway lab, traced
+          sudo fwtrace demo                      a throwaway lab, traced
 
-        EXIT CODES:
-          0  done (count reached, timeout with matches, or interrupted)
-          1  runtime failure
-          2  invalid arguments (a malformed filter, an unknown option)
-          3  --timeout passed and no packet matched the filter
-          4  not enough privileges (needs root / CAP_NET_ADMIN)
-          5  backend unavailable (no nf_tables, libnftables missing, namespace not found)
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "done (count reached, timeout with matches, or interrupted)"),
+            (ExitCode.failure, "runtime failure"),
+            (ExitCode.usage, "invalid arguments (a malformed filter, an unknown option)"),
+            (ExitCode.noMatch, "--timeout passed and no packet matched the filter"),
+            (ExitCode.noPrivilege, "not enough privileges (needs root / CAP_NET_ADMIN)"),
+            (ExitCode.unavailable, "backend, namespace or daemon unavailable"),
+            (ExitCode.daemonStopped, "the fwtrace daemon stopped before the session ended"),
+        ]))
         """,
         version: fwtraceVersion,
         subcommands: [FollowCommand.self, ExplainCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, CleanupCommand.self, LabCommand.self]
@@ -50,9 +50,84 @@ public struct FWTraceCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Glibc.exit(0)
             }
+            if code == 64 {
+                Console.error("fwtrace: \(UsageErrors.line(for: message(for: error), arguments: Array(CommandLine.arguments.dropFirst())))\n")
+                Glibc.exit(ExitCode.usage)
+            }
             Console.error(fullMessage(for: error) + "\n")
-            Glibc.exit(code == 64 ? ExitCode.usage : code)
+            Glibc.exit(code)
         }
+    }
+}
+
+/// ArgumentParser's usage errors as one line (its message, then where the options are listed),
+/// and a better suggestion for a mistyped option: ArgumentParser's edit distance counts a swap
+/// of two letters as two edits, so `--dprot` was as near `--proto` as `--dport`, and the first
+/// declared won.
+enum UsageErrors {
+    static func line(for message: String, arguments: [String]) -> String {
+        let command = subcommand(for: arguments)
+        let name = (["fwtrace"] + command.names).joined(separator: " ")
+        var text = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
+        if let range = text.range(of: #"^Unknown option '(--[^']+)'"#, options: .regularExpression) {
+            let given = String(text[range].dropFirst("Unknown option '".count).dropLast())
+            text = "unknown option '\(given)'"
+            if let suggestion = suggestion(for: given, among: longOptions(of: command.type)) { text += ": did you mean '\(suggestion)'?" }
+            return text + " (`\(name) --help` lists the options)"
+        }
+        if let first = text.first { text = first.lowercased() + text.dropFirst() }
+        return text + " (see `\(name) --help`)"
+    }
+
+    /// The subcommand the arguments name (`follow`, `lab connect`), or the root command.
+    static func subcommand(for arguments: [String]) -> (type: ParsableCommand.Type, names: [String]) {
+        var type: ParsableCommand.Type = FWTraceCommand.self
+        var names: [String] = []
+        for argument in arguments {
+            guard let next = type.configuration.subcommands.first(where: { commandName(of: $0) == argument }) else { break }
+            type = next
+            names.append(argument)
+        }
+        return (type, names)
+    }
+
+    static func commandName(of type: ParsableCommand.Type) -> String {
+        type.configuration.commandName ?? String(describing: type).lowercased()
+    }
+
+    /// The long options a command's help lists (hidden ones are not suggested).
+    static func longOptions(of type: ParsableCommand.Type) -> [String] {
+        var options: [String] = []
+        for line in type.helpMessage(columns: 10_000).split(separator: "\n") where line.hasPrefix("  -") {
+            for word in line.split(separator: " ") {
+                let name = word.trimmingCharacters(in: CharacterSet(charactersIn: ","))
+                if name.hasPrefix("--"), name.count > 2, !options.contains(name) { options.append(name) }
+            }
+        }
+        return options
+    }
+
+    /// The nearest option by optimal string alignment distance (a swap of neighbours is one
+    /// edit), if it is near enough to be what was meant.
+    static func suggestion(for given: String, among options: [String]) -> String? {
+        let scored = options.map { ($0, distance(given, $0)) }.filter { $0.1 <= max(1, min(3, given.count / 3)) }
+        return scored.min { $0.1 < $1.1 }?.0
+    }
+
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[a.count][b.count]
     }
 }
 

@@ -48,15 +48,11 @@ struct FollowCommand: ParsableCommand {
         commandName: "follow",
         abstract: "Trace matching packets live and print each one's path through the firewall.",
         discussion: """
-        Installs a table `inet fwtrace_<session>` (flags owner: the kernel deletes it when fwtrace
-        exits, even after kill -9) with base chains at prerouting and output, priority -350, whose
-        one rule sets the trace bit on packets that match the filter, at most --limit per second.
-        Every later chain of every table (iptables-nft's included) then reports the packet.
+        Installs a table `inet fwtrace_<session>` (flags owner: the kernel deletes it when fwtrace exits, even after kill -9) with base chains at prerouting and output, priority -350, whose one rule sets the trace bit on packets that match the filter, at most --limit per second. Every later chain of every table (iptables-nft's included) then reports the packet.
 
-        On a terminal the output is a readable view; piped, or with --format json, one JSON object
-        per line (schema fwtrace/1, see docs/schema/fwtrace-1.schema.json): a `session` record,
-        then one `path` record per packet, `loss` records if the kernel dropped events, and a
-        closing `session` record.
+        When an fwtrace daemon answers on its control socket, follow traces through it: members of the daemon's group (socket_group, default fwtrace) need no root. --standalone, --capture, --no-limit, --ct-invalid, --receive-backlog and a namespace path need a process of one's own, as root.
+
+        On a terminal the output is a readable view; piped, or with --format json, one JSON object per line (schema fwtrace/1, see docs/schema/fwtrace-1.schema.json): a `session` record, then one `path` record per packet, `loss` records if the kernel dropped events, and a closing `session` record.
 
         EXAMPLES:
           sudo fwtrace follow --dport 8080
@@ -64,8 +60,15 @@ struct FollowCommand: ParsableCommand {
           sudo fwtrace follow -6 -p icmpv6 --timeout 5s --format json
           sudo fwtrace follow --netns $(pidof -s nginx) --dport 80
 
-        Exit codes: 0 done, 1 failure, 2 bad arguments, 3 nothing matched before --timeout,
-        4 not privileged, 5 backend or namespace unavailable.
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "done (count reached, timeout with matches, or interrupted)"),
+            (ExitCode.failure, "runtime failure"),
+            (ExitCode.usage, "invalid arguments (a malformed filter, an unknown option)"),
+            (ExitCode.noMatch, "--timeout passed and no packet matched the filter"),
+            (ExitCode.noPrivilege, "not enough privileges (root, or the daemon's group)"),
+            (ExitCode.unavailable, "backend or namespace unavailable, daemon limits reached"),
+            (ExitCode.daemonStopped, "the fwtrace daemon stopped before the session ended"),
+        ]))
         """
     )
 
@@ -128,7 +131,8 @@ struct FollowCommand: ParsableCommand {
         // What only a process of one's own can do: unlimited traces, files written as the
         // caller, namespace paths, conntrack's invalid log.
         let daemonCapable = capture == nil && !noLimit && !ctInvalid && receiveBuffer == 16 << 20 && receiveBacklog == 32 << 20 && !(netns?.hasPrefix("/") ?? false)
-        if !standalone, daemonCapable, let client = try DaemonClient.connect(path: DaemonClient.socketPath(socket)) {
+        let socketPath = DaemonClient.socketPath(socket)
+        if !standalone, daemonCapable, let client = try DaemonClient.connect(path: socketPath) {
             var request = ControlRequest(operation: .follow)
             request.filter = filterOptions.spec
             request.netns = netns
@@ -141,7 +145,7 @@ struct FollowCommand: ParsableCommand {
             throw ExitStatus(code: try DaemonFollow.run(client, request: request, json: json))
         }
 
-        try Privileges.requireNetAdmin(command: "follow")
+        if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
         var options = NftTraceSession.Options(session: TraceJob.makeSessionID(), filter: filter, limit: rate)
         options.count = count
         options.timeout = timeoutSeconds
@@ -189,6 +193,36 @@ struct FollowCommand: ParsableCommand {
     }
 }
 
+extension FollowCommand {
+    /// What `follow` without CAP_NET_ADMIN says: run it as root, and, when an fwtrace daemon is
+    /// there, how to trace through it without root.
+    func notPrivileged(socketPath: String, daemonCapable: Bool) -> UserFacingError {
+        var own: [String] = []
+        if standalone { own.append("--standalone") }
+        if capture != nil { own.append("--capture") }
+        if noLimit { own.append("--no-limit") }
+        if ctInvalid { own.append("--ct-invalid") }
+        if receiveBuffer != 16 << 20 { own.append("--receive-buffer") }
+        if receiveBacklog != 32 << 20 { own.append("--receive-backlog") }
+        if netns?.hasPrefix("/") ?? false { own.append("a namespace path in --netns") }
+        let options = own.count > 1 ? own.dropLast().joined(separator: ", ") + " and " + own.last! : own.first ?? ""
+        var st = stat()
+        guard stat(socketPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {
+            return Privileges.notPrivileged(command: "follow")   // no daemon here: root is the only way
+        }
+        let group = getgrgid(st.st_gid).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? "gid \(st.st_gid)"
+        let answers: Bool
+        do { answers = try DaemonClient.connect(path: socketPath) != nil } catch { answers = true }
+        if !answers {
+            return Privileges.notPrivileged(command: "follow", alternative: "or start the fwtrace daemon (systemctl start fwtrace; nothing answers on \(socketPath)): members of group \(group) trace through it without root")
+        }
+        if !daemonCapable || standalone {
+            return Privileges.notPrivileged(command: "follow", alternative: "or drop \(options) to trace through the fwtrace daemon on \(socketPath), which members of group \(group) use without root")
+        }
+        return Privileges.notPrivileged(command: "follow", alternative: "or trace through the fwtrace daemon on \(socketPath) as a member of group \(group)")
+    }
+}
+
 /// `follow` through the daemon: the records it streams, printed as a standalone run prints them.
 enum DaemonFollow {
     static func run(_ client: DaemonClient, request: ControlRequest, json: Bool) throws -> Int32 {
@@ -201,8 +235,9 @@ enum DaemonFollow {
             case .interrupted:
                 return ExitCode.success
             case .closed:
-                Console.error("fwtrace: the daemon closed the connection before the session ended\n")
-                return ExitCode.failure
+                // No `end` line: the daemon was killed, or went away some other way.
+                Console.error("fwtrace: the fwtrace daemon at \(client.path) closed the connection before the session ended (it stopped or was killed): trace again once it is back (systemctl start fwtrace), or as root with --standalone\n")
+                return ExitCode.daemonStopped
             case .line(let line):
                 guard let fields = DaemonClient.fields(of: line), let type = fields["type"] as? String else { continue }
                 switch type {

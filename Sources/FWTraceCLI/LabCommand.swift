@@ -9,6 +9,17 @@ import Glibc
 struct LabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab", abstract: "Traffic helpers for the demo lab (listen, connect).",
+        discussion: """
+        `fwtrace demo` runs these in its lab's namespaces, so that the demo needs nothing but fwtrace itself: `lab listen` accepts TCP connections and answers a line, `lab connect` opens one and says what happened (connected, refused, unreachable or timed out).
+
+        \(ExitCodesHelp.section([
+            (ExitCode.success, "listened until SIGTERM, or connected"),
+            (ExitCode.failure, "the connection failed, or a port could not be bound"),
+            (ExitCode.usage, "invalid arguments"),
+            (ExitCode.noPrivilege, "not enough privileges to enter the namespace"),
+            (ExitCode.unavailable, "network namespace not found"),
+        ]))
+        """,
         shouldDisplay: false, subcommands: [Listen.self, Connect.self])
 
     struct Listen: ParsableCommand {
@@ -51,7 +62,8 @@ struct LabCommand: ParsableCommand {
     }
 
     struct Connect: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Open a TCP connection and say what happened.")
+        static let configuration = CommandConfiguration(abstract: "Open a TCP connection and say what happened.",
+                                                        usage: "fwtrace lab connect --to <address> --port <port> [<options>]")
         @Option var netns: String?
         @Option var to: String
         @Option var port: UInt16

@@ -132,6 +132,8 @@ final class ClientHandler: @unchecked Sendable {
         Daemon.log("session \(session) for \(peer.userName) ended\(gone.map { ": \($0)" } ?? ""): \(stats.paths) paths, \(stats.lost) lost")
     }
 
+    static let daemonStoppedMessage = "the fwtrace daemon stopped, ending this session (its rules are removed): trace again once it is back (systemctl start fwtrace), or as root with --standalone"
+
     /// Streams until the session ends (then the `end` line) or the client is gone or cut off
     /// (returns why).
     func stream(queue: BoundedQueue<OutputRecord>, runner: TraceRunner, request: ControlRequest,
@@ -175,7 +177,13 @@ final class ClientHandler: @unchecked Sendable {
                 if finished {
                     endQueued = true
                     let stats = runner.stats.current
-                    pending.append(contentsOf: Array((ControlLine.end(exit: stats.exit, message: stats.endMessage) + "\n").utf8))
+                    var end = ControlLine.end(exit: stats.exit, message: stats.endMessage)
+                    // Ended because the daemon stops (SIGTERM/SIGINT): the client is told, with
+                    // its own exit code, rather than seeing an ordinary end.
+                    if daemon.stopping.current && stats.exit == ExitCode.success {
+                        end = ControlLine.end(exit: ExitCode.daemonStopped, message: Self.daemonStoppedMessage)
+                    }
+                    pending.append(contentsOf: Array((end + "\n").utf8))
                 }
             }
             if sent < pending.count {

@@ -72,15 +72,26 @@ public final class Daemon: @unchecked Sendable {
         Self.logThreshold.withLock { $0 = level.priority }
     }
 
-    /// Logs to stderr: under systemd, the journal (priority prefixes as sd-daemon(3) reads them).
-    /// Messages carry what clients sent, so each is escaped and bounded here: one call, one line.
+    /// Logs to stderr: plain lines, with the priority prefixes sd-daemon(3) describes only when
+    /// stderr is the journal. Messages carry what clients sent, so each is escaped and bounded
+    /// here: one call, one line.
     public static func log(_ message: String, priority: Int = 6) {
         guard priority <= logThreshold.current else { return }
         let message = logSafe(message)
-        var line = "<\(priority)>fwtrace: \(message)\n"
-        if isatty(2) != 0 { line = "fwtrace: \(message)\n" }
+        let line = stderrIsJournal ? "<\(priority)>fwtrace: \(message)\n" : "fwtrace: \(message)\n"
         _ = Array(line.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
+
+    /// stderr is connected to the journal: systemd sets JOURNAL_STREAM to its device and inode
+    /// ("dev:ino", systemd.exec(5)); a stderr redirected elsewhere (a file, a pipe, a terminal,
+    /// or a child of the service) has other numbers, and gets no `<N>` prefixes.
+    static let stderrIsJournal: Bool = {
+        guard let value = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] else { return false }
+        let parts = value.split(separator: ":")
+        var st = stat()
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]), fstat(2, &st) == 0 else { return false }
+        return UInt64(st.st_dev) == device && UInt64(st.st_ino) == inode
+    }()
     let log: @Sendable (String) -> Void = { Daemon.log($0) }
 
     /// The least urgent priority logged (syslog numbers, 7 debug … 3 error): log_level or
@@ -193,7 +204,7 @@ public final class Daemon: @unchecked Sendable {
     func startSink(_ config: DaemonConfig.Sink) {
         do {
             // A sink logs only trouble (cannot open, unreachable, records lost): warnings.
-            let sink = try RecordSink.make(config, host: host, session: daemonSession, log: { Daemon.log($0, priority: 4) })
+            let sink = try RecordSink.make(config, host: host, session: daemonSession, log: { Daemon.log($0, priority: 4) }, group: groupID)
             try sink.start()
             sinks.withLock { $0[config.name] = sink }
         } catch {
@@ -219,7 +230,7 @@ public final class Daemon: @unchecked Sendable {
             let sinks = self.sinks, names = watch.sinks, verdicts = Set(watch.verdicts)
             let output: @Sendable (OutputRecord) -> Void = { record in
                 if record.type == "path", !verdicts.isEmpty, let v = record.verdict, !verdicts.contains(v) { return }
-                let targets = sinks.withLock { all in names.isEmpty ? Array(all.values) : names.compactMap { all[$0] } }
+                let targets = sinks.withLock { all in Daemon.sinkNames(names, running: all).compactMap { all[$0] } }
                 for sink in targets { sink.deliver(record) }
             }
             let runner = try TraceRunner(job: job, output: output, log: { Daemon.log($0, priority: 5) })
@@ -438,6 +449,16 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: - status
 
+    /// The sinks a watch's records go to: those it names that are running, or every running sink
+    /// when it names none. Delivery and status both use this.
+    static func sinkNames(_ named: [String], running: [String: RecordSink]) -> [String] {
+        named.isEmpty ? running.keys.sorted() : named.filter { running[$0] != nil }
+    }
+
+    func sinkNames(for watch: DaemonConfig.Watch, running: [String: RecordSink]) -> [String] {
+        Self.sinkNames(watch.sinks, running: running)
+    }
+
     func statusLine() -> String {
         let all = sessions.current
         return "\(all.values.filter { $0.kind == .watch }.count) watches, \(all.values.filter { $0.kind == .client }.count) client sessions"
@@ -471,6 +492,7 @@ public final class Daemon: @unchecked Sendable {
             w.beginArray("rules"); for rule in stats.rules { w.string(nil, rule) }; w.endArray()
             if let error = stats.error { w.string("error", error) }
         }
+        let running = sinks.current
         w.beginArray("watches")
         for watch in watchConfigs.current {
             w.beginObject()
@@ -481,7 +503,7 @@ public final class Daemon: @unchecked Sendable {
                 w.string("state", "waiting")
                 if let netns = watch.netns { w.string("netns", netns) }
             }
-            w.beginArray("sinks"); for s in watch.sinks { w.string(nil, s) }; w.endArray()
+            w.beginArray("sinks"); for s in sinkNames(for: watch, running: running) { w.string(nil, s) }; w.endArray()
             w.endObject()
         }
         w.endArray()
@@ -496,7 +518,7 @@ public final class Daemon: @unchecked Sendable {
         }
         w.endArray()
         w.beginArray("sinks")
-        for (name, sink) in sinks.current.sorted(by: { $0.key < $1.key }) {
+        for (name, sink) in running.sorted(by: { $0.key < $1.key }) {
             w.beginObject()
             w.string("name", name)
             w.string("type", sink.config.kind.rawValue)

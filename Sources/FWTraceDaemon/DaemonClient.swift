@@ -77,7 +77,7 @@ public final class DaemonClient {
 
     /// An exit code the daemon sent, kept within fwtrace's documented codes.
     public static func exitCode(_ value: Any?) -> Int32 {
-        guard let n = value as? Int, (0...5).contains(n) else { return ExitCode.failure }
+        guard let n = value as? Int, (0...Int(ExitCode.daemonStopped)).contains(n) else { return ExitCode.failure }
         return Int32(n)
     }
 }

@@ -26,10 +26,15 @@ public class RecordSink: @unchecked Sendable {
         queue = try BoundedQueue(capacity: config.buffer)
     }
 
-    public static func make(_ config: DaemonConfig.Sink, host: String, session: String, log: @escaping @Sendable (String) -> Void) throws -> RecordSink {
+    /// `group`: the socket group, which the files a file sink creates belong to.
+    public static func make(_ config: DaemonConfig.Sink, host: String, session: String, log: @escaping @Sendable (String) -> Void,
+                            group: UInt32? = nil) throws -> RecordSink {
         switch config.kind {
         case .stdout: return try DescriptorSink(config: config, host: host, session: session, log: log)
-        case .file: return try FileSink(config: config, host: host, session: session, log: log)
+        case .file:
+            let sink = try FileSink(config: config, host: host, session: session, log: log)
+            sink.group = group
+            return sink
         case .journald: return try JournaldSink(config: config, host: host, session: session, log: log)
         case .socket: return try CollectorSink(config: config, host: host, session: session, log: log)
         }
@@ -137,18 +142,34 @@ final class DescriptorSink: RecordSink, @unchecked Sendable {
     override func write(_ record: OutputRecord) -> Bool { writeLine(record, to: 1) }
 }
 
-/// A file, appended to; reopened on SIGHUP so logrotate can move it.
+/// A file, appended to; reopened on SIGHUP so logrotate can move it. A file it creates is
+/// 0640 root:<socket_group> whatever the umask and whether or not systemd's Group= runs it, so
+/// the group's members can read what the daemon traced; a file that exists keeps its owner and
+/// mode (the admin's, or logrotate's `create`).
 final class FileSink: RecordSink, @unchecked Sendable {
     private var lastFailure = 0.0
+    /// Set once by `make`, before the sink's thread starts.
+    var group: UInt32?
 
     override func ensureOpen() -> Bool {
         if fd >= 0 { return true }
         guard Clock.monotonic() - lastFailure > 1 else { return false }
-        fd = open(config.target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        var created = true
+        fd = open(config.target, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        if fd < 0 && errno == EEXIST {
+            created = false
+            fd = open(config.target, O_WRONLY | O_APPEND | O_CLOEXEC)
+        }
         if fd < 0 {
             lastFailure = Clock.monotonic()
             log("sink \(config.name): cannot open \(config.target): \(String(cString: strerror(errno)))")
             return false
+        }
+        if created {
+            if let group, fchown(fd, uid_t.max, group) != 0 {
+                log("sink \(config.name): cannot give \(config.target) to gid \(group): \(String(cString: strerror(errno)))")
+            }
+            if fchmod(fd, 0o640) != 0 { log("sink \(config.name): cannot make \(config.target) mode 0640: \(String(cString: strerror(errno)))") }
         }
         return true
     }

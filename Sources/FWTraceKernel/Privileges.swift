@@ -5,9 +5,15 @@ public enum Privileges {
     static let capNetAdmin = 12
 
     /// fwtrace installs rules and reads netfilter's multicast groups: both need CAP_NET_ADMIN.
-    public static func requireNetAdmin(command: String) throws {
+    /// `purpose` says what the command really needs it for (explain installs nothing).
+    public static func requireNetAdmin(command: String, purpose: String = "to install trace rules and read trace events") throws {
         if hasNetAdmin() { return }
-        throw UserFacingError("fwtrace \(command) needs CAP_NET_ADMIN to install trace rules and read trace events: run it as root (sudo fwtrace \(command) …)", exitCode: ExitCode.noPrivilege)
+        throw notPrivileged(command: command, purpose: purpose)
+    }
+
+    /// The one line a command without CAP_NET_ADMIN stops with (exit 4).
+    public static func notPrivileged(command: String, purpose: String = "to install trace rules and read trace events", alternative: String? = nil) -> UserFacingError {
+        UserFacingError("fwtrace \(command) needs CAP_NET_ADMIN \(purpose): run it as root (sudo fwtrace \(command) …)\(alternative.map { ", \($0)" } ?? "")", exitCode: ExitCode.noPrivilege)
     }
 
     public static func hasNetAdmin() -> Bool {

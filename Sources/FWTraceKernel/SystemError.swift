@@ -37,4 +37,6 @@ public enum ExitCode {
     public static let noMatch: Int32 = 3
     public static let noPrivilege: Int32 = 4
     public static let unavailable: Int32 = 5
+    /// `follow` through the daemon: the daemon stopped (or went away) before the session ended.
+    public static let daemonStopped: Int32 = 6
 }

@@ -181,6 +181,7 @@ final class DaemonMemberAbuseTests: DaemonTestCase {
     /// line, at the daemon's own priority, with the client's bytes escaped and bounded.
     func testHostileRequestsAreOneEscapedLogLineEach() throws {
         try daemon.writeConfig("", daemon: "request_timeout = \"5s\"")
+        daemon.stderrIsJournal = true   // with the journal's <N> prefixes, which a forged line would imitate
         try daemon.start()
         let before = daemon.log.split(separator: "\n", omittingEmptySubsequences: false).count - 1
         // Python bytes literals: JSON escapes (\\n) reach the daemon's strings decoded; raw bytes

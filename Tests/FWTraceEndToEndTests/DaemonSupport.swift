@@ -16,6 +16,9 @@ final class DaemonHarness {
     var configPath: String { directory + "/fwtrace.toml" }
     var socketPath: String { directory + "/ctl.sock" }
     var environment: [String: String] = [:]
+    /// Start the daemon as systemd would with StandardError=journal: JOURNAL_STREAM names its
+    /// stderr (here the log file), so it writes `<N>` priority prefixes.
+    var stderrIsJournal = false
 
     init() throws {
         directory = "/tmp/fwt-e2e-daemon-\(UUID().uuidString.prefix(8))"
@@ -57,8 +60,12 @@ final class DaemonHarness {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["daemon", "--config", configPath]
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: stderrPath)
+        let stderrHandle = FileHandle(forWritingAtPath: stderrPath)
+        p.standardError = stderrHandle
         p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        var environment = self.environment
+        var st = stat()
+        if stderrIsJournal, let fd = stderrHandle?.fileDescriptor, fstat(fd, &st) == 0 { environment["JOURNAL_STREAM"] = "\(st.st_dev):\(st.st_ino)" }
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try p.run()
         process = p
