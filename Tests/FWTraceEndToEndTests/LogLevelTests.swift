@@ -37,7 +37,14 @@ final class LogLevelTests: XCTestCase {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: E2E.binary)
         p.arguments = ["daemon", "--config", configPath] + (cli.map { ["--log-level", $0] } ?? [])
-        p.standardError = FileHandle(forWritingAtPath: errPath)
+        let errHandle = FileHandle(forWritingAtPath: errPath)
+        p.standardError = errHandle
+        // stderr taken for the journal (systemd's JOURNAL_STREAM names its device and inode): the
+        // lines carry their priority prefixes, which the checks below read.
+        var st = stat()
+        if let errHandle, fstat(errHandle.fileDescriptor, &st) == 0 {
+            p.environment = ProcessInfo.processInfo.environment.merging(["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]) { $1 }
+        }
         p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         try p.run()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
@@ -68,6 +75,7 @@ final class LogLevelTests: XCTestCase {
         let log = try runDaemon(config: "warning", cli: nil)
         XCTAssertTrue(log.contains("reload: the control socket's path, group and mode change only on restart"), log)
         for info in Self.infoLines { XCTAssertFalse(log.contains(info), "info line '\(info)' logged at warning:\n\(log)") }
+        XCTAssertTrue(log.contains("<4>fwtrace: reload:"), log)
         XCTAssertFalse(log.contains("<6>") || log.contains("<5>") || log.contains("<7>"), log)
     }
 
