@@ -16,14 +16,14 @@ struct DaemonCommand: ParsableCommand {
         EXAMPLES:
           sudo fwtrace daemon --config /etc/fwtrace/fwtrace.toml
           sudo fwtrace daemon --check --config ./fwtrace.toml    validate, exit
-          sudo fwtrace daemon --log-level warning                only warnings and errors
+          sudo fwtrace daemon --log-level warning                warnings, errors
 
         --check reads the file as the start does, then checks what the start needs: the socket_group exists, each file sink's directory exists and is writable, each watch's netns exists. Each problem is one line with the file, the line and the fix (exit 2).
 
         \(ExitCodesHelp.section([
             (ExitCode.success, "stopped cleanly (--check: the configuration is valid)"),
             (ExitCode.failure, "failure (a session would not stop within stop_timeout)"),
-            (ExitCode.usage, "bad configuration (--check: invalid, or its start would fail; file, line and the fix on stderr)"),
+            (ExitCode.usage, "bad configuration, or what its start lacks (file:line on stderr)"),
             (ExitCode.noPrivilege, "not enough privileges (needs root / CAP_NET_ADMIN)"),
             (ExitCode.unavailable, "socket taken by another daemon, group missing"),
         ]))
