@@ -130,7 +130,7 @@ final class CommandLineTests: XCTestCase {
 
     func testHelpTeachesExitCodesAndExamples() throws {
         let r = try E2E.run([E2E.binary, "follow", "--help"])
-        for needle in ["EXAMPLES", "--dport", "--netns", "Exit codes", "flags owner"] {
+        for needle in ["EXAMPLES", "--dport", "--netns", "EXIT CODES", "flags owner"] {
             XCTAssertTrue(r.stdout.contains(needle), needle)
         }
     }
