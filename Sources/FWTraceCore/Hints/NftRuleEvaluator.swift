@@ -6,22 +6,25 @@ public indirect enum NftJSON: Sendable, Equatable {
 
     /// Converts a value from JSONSerialization; nil for a type JSON does not have.
     public init?(foundation value: Any) {
+        // Containers are tried before NSNumber: casting a Swift array or dictionary to NSNumber
+        // bridges it to an NSArray/NSDictionary first, element by element, at every level.
         switch value {
-        case is NSNull: self = .null
         case let s as String: self = .string(s)
-        case let n as NSNumber:
-            // Booleans come back as NSNumber too; their Objective-C type is "c" (char), which
-            // JSONSerialization never uses for a number it parsed.
-            if String(cString: n.objCType) == "c" { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
+        case let d as [String: Any]:
+            var out: [String: NftJSON] = [:]
+            out.reserveCapacity(d.count)
+            for (k, item) in d { guard let v = NftJSON(foundation: item) else { return nil }; out[k] = v }
+            self = .object(out)
         case let a as [Any]:
             var out: [NftJSON] = []
             out.reserveCapacity(a.count)
             for item in a { guard let v = NftJSON(foundation: item) else { return nil }; out.append(v) }
             self = .array(out)
-        case let d as [String: Any]:
-            var out: [String: NftJSON] = [:]
-            for (k, item) in d { guard let v = NftJSON(foundation: item) else { return nil }; out[k] = v }
-            self = .object(out)
+        case is NSNull: self = .null
+        case let n as NSNumber:
+            // Booleans come back as NSNumber too; their Objective-C type is "c" (char), which
+            // JSONSerialization never uses for a number it parsed.
+            if String(cString: n.objCType) == "c" { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
         default: return nil
         }
     }
