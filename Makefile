@@ -6,10 +6,11 @@ SWIFT ?= swift
 BIN   := .build/debug/fwtrace
 
 # Debian 12 packages: libraries to build against, tools the demo and the tests drive (the daemon's
-# tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector).
+# tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector,
+# valgrind for libnftables' use of freed memory).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
-            passwd systemd systemd-container rsyslog
+            passwd systemd systemd-container rsyslog valgrind
 
 .PHONY: all deps build demo test test-core capture-fixtures bench clean
 

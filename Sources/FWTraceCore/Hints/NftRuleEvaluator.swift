@@ -53,10 +53,10 @@ public struct NftRulesetError: Error, CustomStringConvertible, Sendable {
     public var description: String
 }
 
-/// A native nftables ruleset from `nft -j list ruleset`: chains (base chain hook, priority, type,
-/// policy), rules with their expressions, and set elements.
-public struct NftRuleset: Sendable {
-    public struct Rule: Sendable {
+/// A native nftables ruleset, from what `nft -j list ruleset` prints: chains (base chain hook,
+/// priority, type, policy), rules with their expressions, and set elements.
+public struct NftRuleset: Sendable, Equatable {
+    public struct Rule: Sendable, Equatable {
         public var handle: UInt64
         /// 1-based in its chain.
         public var position: Int
@@ -66,7 +66,7 @@ public struct NftRuleset: Sendable {
         }
     }
 
-    public struct Chain: Sendable {
+    public struct Chain: Sendable, Equatable {
         public var family: TableFamily
         public var table: String
         public var name: String
@@ -89,28 +89,25 @@ public struct NftRuleset: Sendable {
     public init() {}
 
     public static func parse(json: String) throws -> NftRuleset {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
-        } catch {
-            throw NftRulesetError(description: "not JSON: \(error.localizedDescription)")
-        }
-        guard let root = NftJSON(foundation: object), let items = root["nftables"]?.array else {
-            throw NftRulesetError(description: "not an `nft -j list ruleset` output (no \"nftables\" array)")
-        }
-        var ruleset = NftRuleset()
-        for item in items {
-            guard let (kind, body) = item.single else { continue }
-            switch kind {
-            case "chain": ruleset.addChain(body)
-            case "rule": ruleset.addRule(body)
-            case "set", "map":
-                guard let key = objectKey(body, nameKey: "name") else { continue }
-                ruleset.sets[key] = body["elem"]?.array ?? []
-            default: continue   // metainfo, table, flowtable, counter, quota, ct helper, ...
+        NftRuleset(listings: [try NftListing(json: json)])
+    }
+
+    /// The ruleset from several listings read in turn (`list chain …` for each chain, `list set …`
+    /// for each set: how RulesetReader reads it on libnftables releases that cannot print a
+    /// one-flag table), their objects taken in order as if they were one `list ruleset`.
+    public init(listings: [NftListing]) {
+        for listing in listings {
+            for (kind, body) in listing.items {
+                switch kind {
+                case "chain": addChain(body)
+                case "rule": addRule(body)
+                case "set", "map":
+                    guard let key = Self.objectKey(body, nameKey: "name") else { continue }
+                    sets[key] = body["elem"]?.array ?? []
+                default: continue   // table, flowtable, counter, quota, ct helper, ...
+                }
             }
         }
-        return ruleset
     }
 
     static func objectKey(_ body: NftJSON, nameKey: String) -> ObjectKey? {
