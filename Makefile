@@ -8,10 +8,11 @@ BIN   := .build/debug/fwtrace
 # Debian 12 packages: libraries to build against, tools the demo and the tests drive (the daemon's
 # tests: useradd from passwd, systemd-analyze/journald, systemd-nspawn, rsyslog as the collector;
 # firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon;
+# valgrind for libnftables' use of freed memory;
 # make deb: dpkg-shlibdeps from dpkg-dev, lintian; its test: debootstrap for a Debian 12 root).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
-            passwd procps systemd systemd-container rsyslog firewalld dbus-daemon \
+            passwd procps systemd systemd-container rsyslog firewalld dbus-daemon valgrind \
             dpkg-dev lintian debootstrap binutils
 
 .PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install deb package-test

@@ -52,6 +52,7 @@ let package = Package(
         .testTarget(name: "FWTraceCoreTests", dependencies: ["FWTraceCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FWTraceDaemonTests", dependencies: ["FWTraceDaemon"]),
-        .testTarget(name: "FWTraceEndToEndTests", dependencies: ["FWTraceCore"]),
+        // FWTraceKernel: a few tests call libnftables in process (RulesetReader in a namespace).
+        .testTarget(name: "FWTraceEndToEndTests", dependencies: ["FWTraceCore", "FWTraceKernel"]),
     ]
 )

@@ -18,6 +18,7 @@ enum E2E {
 
     static let sendScript = packageRoot.appendingPathComponent("Tests/tools/send.py").path
     static let daemonPeer = packageRoot.appendingPathComponent("Tests/tools/daemon_peer.py").path
+    static let churnScript = packageRoot.appendingPathComponent("Tests/tools/churn.py").path
     static let validator = packageRoot.appendingPathComponent("Tests/tools/validate_records.py").path
     static let schema = packageRoot.appendingPathComponent("docs/schema/fwtrace-1.schema.json").path
 

@@ -6,22 +6,25 @@ public indirect enum NftJSON: Sendable, Equatable {
 
     /// Converts a value from JSONSerialization; nil for a type JSON does not have.
     public init?(foundation value: Any) {
+        // Containers are tried before NSNumber: casting a Swift array or dictionary to NSNumber
+        // bridges it to an NSArray/NSDictionary first, element by element, at every level.
         switch value {
-        case is NSNull: self = .null
         case let s as String: self = .string(s)
-        case let n as NSNumber:
-            // Booleans come back as NSNumber too; their Objective-C type is "c" (char), which
-            // JSONSerialization never uses for a number it parsed.
-            if String(cString: n.objCType) == "c" { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
+        case let d as [String: Any]:
+            var out: [String: NftJSON] = [:]
+            out.reserveCapacity(d.count)
+            for (k, item) in d { guard let v = NftJSON(foundation: item) else { return nil }; out[k] = v }
+            self = .object(out)
         case let a as [Any]:
             var out: [NftJSON] = []
             out.reserveCapacity(a.count)
             for item in a { guard let v = NftJSON(foundation: item) else { return nil }; out.append(v) }
             self = .array(out)
-        case let d as [String: Any]:
-            var out: [String: NftJSON] = [:]
-            for (k, item) in d { guard let v = NftJSON(foundation: item) else { return nil }; out[k] = v }
-            self = .object(out)
+        case is NSNull: self = .null
+        case let n as NSNumber:
+            // Booleans come back as NSNumber too; their Objective-C type is "c" (char), which
+            // JSONSerialization never uses for a number it parsed.
+            if String(cString: n.objCType) == "c" { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
         default: return nil
         }
     }
@@ -50,10 +53,10 @@ public struct NftRulesetError: Error, CustomStringConvertible, Sendable {
     public var description: String
 }
 
-/// A native nftables ruleset from `nft -j list ruleset`: chains (base chain hook, priority, type,
-/// policy), rules with their expressions, and set elements.
-public struct NftRuleset: Sendable {
-    public struct Rule: Sendable {
+/// A native nftables ruleset, from what `nft -j list ruleset` prints: chains (base chain hook,
+/// priority, type, policy), rules with their expressions, and set elements.
+public struct NftRuleset: Sendable, Equatable {
+    public struct Rule: Sendable, Equatable {
         public var handle: UInt64
         /// 1-based in its chain.
         public var position: Int
@@ -63,7 +66,7 @@ public struct NftRuleset: Sendable {
         }
     }
 
-    public struct Chain: Sendable {
+    public struct Chain: Sendable, Equatable {
         public var family: TableFamily
         public var table: String
         public var name: String
@@ -86,28 +89,25 @@ public struct NftRuleset: Sendable {
     public init() {}
 
     public static func parse(json: String) throws -> NftRuleset {
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
-        } catch {
-            throw NftRulesetError(description: "not JSON: \(error.localizedDescription)")
-        }
-        guard let root = NftJSON(foundation: object), let items = root["nftables"]?.array else {
-            throw NftRulesetError(description: "not an `nft -j list ruleset` output (no \"nftables\" array)")
-        }
-        var ruleset = NftRuleset()
-        for item in items {
-            guard let (kind, body) = item.single else { continue }
-            switch kind {
-            case "chain": ruleset.addChain(body)
-            case "rule": ruleset.addRule(body)
-            case "set", "map":
-                guard let key = objectKey(body, nameKey: "name") else { continue }
-                ruleset.sets[key] = body["elem"]?.array ?? []
-            default: continue   // metainfo, table, flowtable, counter, quota, ct helper, ...
+        NftRuleset(listings: [try NftListing(json: json)])
+    }
+
+    /// The ruleset from several listings read in turn (`list chain …` for each chain, `list set …`
+    /// for each set: how RulesetReader reads it on libnftables releases that cannot print a
+    /// one-flag table), their objects taken in order as if they were one `list ruleset`.
+    public init(listings: [NftListing]) {
+        for listing in listings {
+            for (kind, body) in listing.items {
+                switch kind {
+                case "chain": addChain(body)
+                case "rule": addRule(body)
+                case "set", "map":
+                    guard let key = Self.objectKey(body, nameKey: "name") else { continue }
+                    sets[key] = body["elem"]?.array ?? []
+                default: continue   // table, flowtable, counter, quota, ct helper, ...
+                }
             }
         }
-        return ruleset
     }
 
     static func objectKey(_ body: NftJSON, nameKey: String) -> ObjectKey? {
