@@ -139,10 +139,16 @@ final class LibnftablesTableFlagTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: valgrind) else {
             return XCTFail("valgrind is not installed (Makefile PACKAGES has it): apt-get install valgrind")
         }
+        // valgrind 3.19 (Debian 12) cannot read the DWARF 5 forms clang writes for the C++ in the
+        // debug binary (toml++) and gives up: it runs a copy without debug info (binutils' objcopy),
+        // which it needs no more than to see freed memory touched.
+        let stripped = NSTemporaryDirectory() + "fwtrace-valgrind-\(getpid())"
+        try E2E.run(["objcopy", "--strip-debug", E2E.binary, stripped])
+        defer { try? FileManager.default.removeItem(atPath: stripped) }
         let ns = try makeNamespace("vg")
         try nft(ns, Self.web + "\ntable inet one {\n  flags dormant\n  chain c { tcp dport 1 drop; }\n}\n")
         let run = try E2E.run(["ip", "netns", "exec", ns, valgrind, "--undef-value-errors=no", "--leak-check=no",
-                               E2E.binary, "explain", "--netns", ns, "--format", "json", "-p", "tcp",
+                               stripped, "explain", "--netns", ns, "--format", "json", "-p", "tcp",
                                "-s", "10.99.0.1", "-d", "127.0.0.1", "--dport", "80"], check: false)
         let errors = run.stderr.components(separatedBy: "\n").filter {
             $0.contains("Invalid read") || $0.contains("Invalid write") || $0.contains("Invalid free") || $0.contains("Mismatched free")
