@@ -16,15 +16,7 @@ public struct FWTraceCommand: ParsableCommand {
           sudo fwtrace follow --netns web1 -s 203.0.113.7 --timeout 30s
           sudo fwtrace demo                      a throwaway lab, traced
 
-        \(ExitCodesHelp.section([
-            (ExitCode.success, "done (count reached, timeout with matches, or interrupted)"),
-            (ExitCode.failure, "runtime failure"),
-            (ExitCode.usage, "invalid arguments (a malformed filter, an unknown option)"),
-            (ExitCode.noMatch, "--timeout passed and no packet matched the filter"),
-            (ExitCode.noPrivilege, "not enough privileges (needs root / CAP_NET_ADMIN)"),
-            (ExitCode.unavailable, "backend, namespace or daemon unavailable"),
-            (ExitCode.daemonStopped, "the fwtrace daemon stopped before the session ended"),
-        ]))
+        \(ExitCodesHelp.section(FollowCommand.exitCodes))
         """,
         version: fwtraceVersion,
         subcommands: [FollowCommand.self, ExplainCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, CleanupCommand.self, LabCommand.self]

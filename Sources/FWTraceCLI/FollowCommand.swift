@@ -44,6 +44,17 @@ enum Backend: String, ExpressibleByArgument, CaseIterable { case auto, nft, lega
 enum ColorChoice: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
 
 struct FollowCommand: ParsableCommand {
+    /// What follow's exit codes mean: its help and the top-level help list the same.
+    static let exitCodes: [(Int32, String)] = [
+        (ExitCode.success, "done (count reached, timeout with matches, or interrupted)"),
+        (ExitCode.failure, "runtime failure"),
+        (ExitCode.usage, "invalid arguments (a malformed filter, an unknown option)"),
+        (ExitCode.noMatch, "--timeout passed and no packet matched the filter"),
+        (ExitCode.noPrivilege, "not enough privileges (root, or the daemon's group)"),
+        (ExitCode.unavailable, "backend or namespace unavailable, daemon limits reached"),
+        (ExitCode.daemonStopped, "the fwtrace daemon stopped before the session ended"),
+    ]
+
     static let configuration = CommandConfiguration(
         commandName: "follow",
         abstract: "Trace matching packets live and print each one's path through the firewall.",
@@ -60,15 +71,7 @@ struct FollowCommand: ParsableCommand {
           sudo fwtrace follow -6 -p icmpv6 --timeout 5s --format json
           sudo fwtrace follow --netns $(pidof -s nginx) --dport 80
 
-        \(ExitCodesHelp.section([
-            (ExitCode.success, "done (count reached, timeout with matches, or interrupted)"),
-            (ExitCode.failure, "runtime failure"),
-            (ExitCode.usage, "invalid arguments (a malformed filter, an unknown option)"),
-            (ExitCode.noMatch, "--timeout passed and no packet matched the filter"),
-            (ExitCode.noPrivilege, "not enough privileges (root, or the daemon's group)"),
-            (ExitCode.unavailable, "backend or namespace unavailable, daemon limits reached"),
-            (ExitCode.daemonStopped, "the fwtrace daemon stopped before the session ended"),
-        ]))
+        \(ExitCodesHelp.section(FollowCommand.exitCodes))
         """
     )
 
