@@ -104,9 +104,9 @@ struct ExplainCommand: ParsableCommand {
             let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
             let save = try ProcessRunner.run([saveProgram])
             guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
-            let predictor = PathPredictor(save: save.stdout, family: family, localAddresses: Self.localAddresses())
-            prediction = predictor.predict(summary, iif: iif, oif: outInterface, ctState: state, locallyGenerated: local)
             let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
+            let predictor = PathPredictor(legacy: ruleset, family: family, localAddresses: Self.localAddresses())
+            prediction = predictor.predict(summary, iif: iif, oif: outInterface, ctState: state, locallyGenerated: local)
             hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         }

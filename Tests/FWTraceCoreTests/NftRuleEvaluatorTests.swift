@@ -22,14 +22,14 @@ final class NftRuleEvaluatorTests: XCTestCase {
 
     /// Evaluates rule `position` of a chain of the inet web table.
     func eval(_ ruleset: NftRuleset, _ chain: String, _ position: Int, _ packet: PacketView,
-              file: StaticString = #filePath, line: UInt = #line) throws -> (RuleMatch, NftVerdict) {
+              file: StaticString = #filePath, line: UInt = #line) throws -> (RuleMatch, RuleVerdict) {
         let c = try XCTUnwrap(ruleset.chain(.inet, "web", chain), file: file, line: line)
         let rule = try XCTUnwrap(c.rules.first { $0.position == position }, file: file, line: line)
         return NftRuleEvaluator.evaluate(rule, table: "web", tableFamily: .inet, in: ruleset, packet: packet)
     }
 
     /// The first rule of web/input that does not answer doesNotMatch, with its answer.
-    func firstDecision(_ ruleset: NftRuleset, _ packet: PacketView) throws -> (Int, RuleMatch, NftVerdict)? {
+    func firstDecision(_ ruleset: NftRuleset, _ packet: PacketView) throws -> (Int, RuleMatch, RuleVerdict)? {
         let input = try XCTUnwrap(ruleset.chain(.inet, "web", "input"))
         for rule in input.rules {
             let (m, v) = NftRuleEvaluator.evaluate(rule, table: "web", tableFamily: .inet, in: ruleset, packet: packet)
@@ -38,7 +38,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         return nil
     }
 
-    func assertDecision(_ ruleset: NftRuleset, _ packet: PacketView, rule: Int, _ verdict: NftVerdict,
+    func assertDecision(_ ruleset: NftRuleset, _ packet: PacketView, rule: Int, _ verdict: RuleVerdict,
                         file: StaticString = #filePath, line: UInt = #line) throws {
         let d = try XCTUnwrap(try firstDecision(ruleset, packet), file: file, line: line)
         XCTAssertEqual(d.0, rule, "rule position", file: file, line: line)
@@ -54,13 +54,13 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(input.hook, .input)
         XCTAssertEqual(input.priority, 0)
         XCTAssertEqual(input.policy, "drop")
-        XCTAssertEqual(input.type, "filter")
+        XCTAssertEqual(input.type, .filter)
         XCTAssertEqual(input.rules.map(\.handle), [8, 9, 10, 11, 12, 14, 15, 16, 17, 18])
         XCTAssertEqual(input.rules.map(\.position), Array(1...10))
         let pre = try XCTUnwrap(r.chain(.inet, "web", "pre"))
         XCTAssertEqual(pre.hook, .prerouting)
         XCTAssertEqual(pre.priority, -100)
-        XCTAssertEqual(pre.type, "nat")
+        XCTAssertEqual(pre.type, .nat)
         XCTAssertEqual(pre.policy, "accept")
         let checks = try XCTUnwrap(r.chain(.inet, "web", "checks"))
         XCTAssertNil(checks.hook)
@@ -234,7 +234,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
     func testXtExpressionsAreUnknown() throws {
         let r = try load("kernel-6.18-iptables-nft-classic.ruleset.json")
         let input = try XCTUnwrap(r.chain(.ip, "filter", "INPUT"))
-        func eval(_ handle: UInt64, _ packet: PacketView) -> (RuleMatch, NftVerdict) {
+        func eval(_ handle: UInt64, _ packet: PacketView) -> (RuleMatch, RuleVerdict) {
             let rule = input.rules.first { $0.handle == handle }!
             return NftRuleEvaluator.evaluate(rule, table: "filter", tableFamily: .ip, in: r, packet: packet)
         }
@@ -260,7 +260,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         return NftRuleset.Rule(handle: 1, position: 1, expressions: list)
     }
 
-    func evaluate(_ expressions: String, _ packet: PacketView, in ruleset: NftRuleset? = nil) throws -> (RuleMatch, NftVerdict) {
+    func evaluate(_ expressions: String, _ packet: PacketView, in ruleset: NftRuleset? = nil) throws -> (RuleMatch, RuleVerdict) {
         NftRuleEvaluator.evaluate(try rule(expressions), table: "web", tableFamily: .inet,
                                   in: try ruleset ?? rich(), packet: packet)
     }
@@ -287,7 +287,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
           {"map": {"family": "inet", "name": "m1", "table": "t", "type": "inet_service", "handle": 9, "map": "verdict", "elem": [[22, {"accept": null}], [23, {"drop": null}], [24, {"jump": {"target": "c2"}}]]}}
         ]}
         """)
-        func eval(_ e: String, _ p: PacketView) throws -> (RuleMatch, NftVerdict) {
+        func eval(_ e: String, _ p: PacketView) throws -> (RuleMatch, RuleVerdict) {
             NftRuleEvaluator.evaluate(try rule(e), table: "t", tableFamily: .inet, in: r, packet: p)
         }
         let dport = #"{"payload": {"protocol": "tcp", "field": "dport"}}"#

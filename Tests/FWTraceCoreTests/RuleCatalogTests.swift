@@ -55,7 +55,7 @@ final class RuleCatalogTests: XCTestCase {
         XCTAssertEqual(native?.syntax, .nft)
         XCTAssertNil(c.rule(family: .inet, table: "web", handle: 3))   // a set is not a rule
         XCTAssertEqual(c.chain(family: .ip, table: "filter", chain: "INPUT")?.hook, .input)
-        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "pre")?.type, "nat")
+        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "pre")?.type, .nat)
         XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "pre")?.priority, -100)
         XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "input")?.policy, "drop")
         XCTAssertFalse(c.chain(family: .ip, table: "filter", chain: "fail2ban-SSH")!.isBaseChain)

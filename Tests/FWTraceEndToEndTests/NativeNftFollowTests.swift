@@ -128,6 +128,15 @@ extension NativeNftFollowTests {
         let steps = path[array: "path"].filter { $0["table"] as? String == "filter" }
         XCTAssertEqual(steps.compactMap { $0["text"] as? String }, ["tcp dport 8081 jump input_1", "counter", "tcp dport 8081 counter accept"], "\(steps)")
         XCTAssertFalse(steps.contains { ($0["text"] as? String)?.hasPrefix("-A ") == true }, "\(steps)")
-        XCTAssertEqual(path[object: "decided_by"]["text"] as? String, "tcp dport 8081 counter accept")
+        // `ip filter`'s input was created after setUp's `inet web` input, at the same priority: the
+        // kernel runs it first, and web's `counter drop` then drops the packet (its counter shows
+        // it). Before base chains of equal priority were ordered as the kernel does, the path
+        // ended at filter's accept (docs/decisions.md, "Base chains of equal priority").
+        XCTAssertEqual(path["verdict"] as? String, "drop", "\(path)")
+        XCTAssertEqual(path[object: "decided_by"]["table"] as? String, "web", "\(path)")
+        XCTAssertEqual(path[object: "decided_by"]["text"] as? String, "counter drop", "\(path)")
+        let web = try lab.server(["nft", "list", "chain", "inet", "web", "input"]).stdout
+        let dropLine = try XCTUnwrap(web.split(separator: "\n").first { $0.contains("drop") }, web)
+        XCTAssertFalse(dropLine.contains("counter packets 0 "), "the kernel dropped it in web: \(dropLine)")
     }
 }

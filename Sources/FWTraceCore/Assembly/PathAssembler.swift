@@ -50,7 +50,13 @@ public final class PathAssembler {
     }
 
     public let configuration: Configuration
-    public var catalog: RuleCatalog { didSet { recentChains.removeAll(keepingCapacity: true) } }
+    public var catalog: RuleCatalog {
+        didSet {
+            recentChains.removeAll(keepingCapacity: true)
+            // A reloaded catalog keeps the base-chain order traces showed (BaseChainOrder.swift).
+            if catalog.learnedOrder.isEmpty && !oldValue.learnedOrder.isEmpty { catalog.adoptLearnedOrder(from: oldValue) }
+        }
+    }
 
     /// A chain met recently: what the catalog says of it and the rules found in it by handle.
     /// Events name their chain by strings, and the catalog's dictionaries hash them on every
@@ -68,11 +74,14 @@ public final class PathAssembler {
         let priority: Int?
         let type: String?
         let isBaseChain: Bool?
+        /// Another base chain shares its hook and priority: its runs teach the kernel's order.
+        let hasEqualPriorityPeer: Bool
         var rules: [UInt64: StepRule] = [:]
-        init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?) {
+        init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?, hasEqualPriorityPeer: Bool) {
             self.family = family; self.table = table; self.name = name
             known = chain != nil
-            hook = chain?.hook; priority = chain?.priority; type = chain?.type; isBaseChain = chain?.isBaseChain
+            hook = chain?.hook; priority = chain?.priority; type = chain?.type?.rawValue; isBaseChain = chain?.isBaseChain
+            self.hasEqualPriorityPeer = hasEqualPriorityPeer
         }
     }
     private var recentChains: [ChainEntry] = []
@@ -80,8 +89,9 @@ public final class PathAssembler {
     func chainEntry(_ family: TableFamily, _ table: String, _ name: String) -> ChainEntry {
         for entry in recentChains where entry.family == family && entry.name == name && entry.table == table { return entry }
         if recentChains.count >= 64 { recentChains.removeAll(keepingCapacity: true) }
-        let entry = ChainEntry(family: family, table: table, name: name,
-                               chain: catalog.chain(family: family, table: table, chain: name))
+        let key = RuleCatalog.ChainKey(family: family, table: table, chain: name)
+        let entry = ChainEntry(family: family, table: table, name: name, chain: catalog.chain(key),
+                               hasEqualPriorityPeer: catalog.hasEqualPriorityPeer(key))
         recentChains.append(entry)
         return entry
     }
@@ -194,6 +204,7 @@ public final class PathAssembler {
             // Merging the same attributes again changes nothing: skip it.
             if let ct = event.conntrack, ct != state.lastConntrack { mergeConntrack(&state.path, ct); state.lastConntrack = ct }
             state.hook = hook == .unknown ? state.hook : hook
+            if entry.hasEqualPriorityPeer { learnBaseChainOrder(startingRunIn: key, state: state) }
             state.baseChain = key
             state.basePriority = entry.priority
             state.baseType = entry.type
@@ -298,28 +309,6 @@ public final class PathAssembler {
         default:
             return nil
         }
-    }
-
-    /// After an accept that ends a base-chain run: can another base chain still see this packet?
-    func moreChainsMayRun(after state: Pending) -> Bool {
-        let family = state.path.family
-        let ctState = state.path.conntrack?.state
-        // NAT chains only see the first packet of a connection.
-        func mayRun(_ chain: RuleCatalog.Chain) -> Bool {
-            if Self.isFwtraceTable(chain.key.table) && chain.key.family == .inet { return false }
-            if chain.type == "nat", let ctState, ctState != "new" { return false }
-            return true
-        }
-        // Chains looked at by index: iterating would copy each chain (and retain its strings).
-        let here = catalog.baseChains(at: state.hook, for: family)
-        let priority = state.basePriority ?? Int.min
-        if here.indices.contains(where: { (here[$0].priority ?? 0) > priority && here[$0].key != state.baseChain && mayRun(here[$0]) }) { return true }
-        // Every hook the packet can still reach (the order does not matter for "any").
-        for hook in state.hook.reachableHooks {
-            let chains = catalog.baseChains(at: hook, for: family)
-            if chains.indices.contains(where: { mayRun(chains[$0]) }) { return true }
-        }
-        return false
     }
 
     /// Stands in for a finished path in its Pending, which is always dropped from the table first.

@@ -48,10 +48,16 @@ public struct RuleCatalog: Sendable {
         public var key: ChainKey
         public var hook: Hook?
         public var priority: Int?
-        /// `filter`, `nat` or `route` for base chains.
-        public var type: String?
+        /// Base chains only.
+        public var type: ChainType?
         public var policy: String?
         public var ruleHandles: [UInt64] = []
+        /// The table's and the chain's handles (`nft -a`): their creation order, which orders
+        /// base chains of equal priority (BaseChainOrder.swift). Listing ordinals when absent.
+        public var tableHandle: UInt64?
+        public var handle: UInt64?
+        /// Position in the listing (which prints tables and chains in creation order).
+        var listingIndex = 0
         public var isBaseChain: Bool { hook != nil }
     }
 
@@ -61,8 +67,16 @@ public struct RuleCatalog: Sendable {
     public private(set) var iptablesTables: Set<ChainKey> = []
     /// Base chains per hook and packet family, in run order: computed once per build, since the
     /// assembler asks on every accepting step.
-    /// Indexed by hook index * 2 + (0 for IPv4, 1 for IPv6).
-    private var baseChainIndex: [[Chain]] = []
+    /// Indexed by hook index * 2 + (0 for IPv4, 1 for IPv6). The order is the kernel's as far as
+    /// the listing tells it, corrected by what traces showed (BaseChainOrder.swift).
+    var baseChainIndex: [[Chain]] = []
+    /// Base chains that share their hook and priority with another one of the same packet family:
+    /// only they need the order learned from traces.
+    var chainsWithEqualPriorityPeers: Set<ChainKey> = []
+    /// Tables with `flags dormant`: their base chains are not registered with any hook.
+    var dormantTables: Set<ChainKey> = []
+    /// Orders the kernel was seen to use, kept to be applied again to a reloaded catalog.
+    public internal(set) var learnedOrder: [LearnedOrder] = []
     /// `rulesInChain` per chain, computed once per build: hints ask on every dropped path.
     private var chainRules: [ChainKey: [(position: Int, text: String, isIptables: Bool)]] = [:]
 
@@ -82,18 +96,6 @@ public struct RuleCatalog: Sendable {
     public func baseChains(at hook: Hook, for family: PacketSummary.Family) -> [Chain] {
         let i = hook.index * 2 + (family == .ip ? 0 : 1)
         return i < baseChainIndex.count ? baseChainIndex[i] : []
-    }
-
-    mutating func indexBaseChains() {
-        baseChainIndex = Array(repeating: [], count: Hook.allCases.count * 2)
-        for hook in Hook.allCases {
-            for family in [PacketSummary.Family.ip, .ip6] {
-                let families: Set<TableFamily> = family == .ip ? [.ip, .inet] : [.ip6, .inet]
-                baseChainIndex[hook.index * 2 + (family == .ip ? 0 : 1)] = chains.values
-                    .filter { $0.hook == hook && families.contains($0.key.family) }
-                    .sorted { ($0.priority ?? 0, $0.key.table, $0.key.chain) < ($1.priority ?? 0, $1.key.table, $1.key.chain) }
-            }
-        }
     }
 
     mutating func indexChainRules() {
@@ -142,6 +144,7 @@ public struct RuleCatalog: Sendable {
 
     mutating func parseNftListing(_ listing: String) {
         var table: (TableFamily, String)?
+        var tableHandle: UInt64?
         var chainKey: ChainKey?
         var depth = 0           // brace depth: 1 inside a table, 2 inside a chain/set/...
         var blockIsChain = false
@@ -161,10 +164,14 @@ public struct RuleCatalog: Sendable {
             if depth == 0, line.hasPrefix("table "), line.hasSuffix("{") {
                 let words = line.split(separator: " ")
                 if words.count >= 4 { table = (TableFamily(keyword: String(words[1])), String(words[2])) }
+                tableHandle = handle
                 depth = 1
                 continue
             }
             if depth == 1 {
+                if line.hasPrefix("flags "), line.contains("dormant"), let table {
+                    dormantTables.insert(ChainKey(family: table.0, table: table.1, chain: ""))
+                }
                 if line.hasSuffix("{") {
                     depth = 2
                     if line.hasPrefix("chain "), let table {
@@ -172,7 +179,7 @@ public struct RuleCatalog: Sendable {
                         let key = ChainKey(family: table.0, table: table.1, chain: name)
                         chainKey = key
                         blockIsChain = true
-                        chains[key] = Chain(key: key)
+                        chains[key] = Chain(key: key, tableHandle: tableHandle, handle: handle, listingIndex: chains.count)
                     }
                 }
                 continue
@@ -199,7 +206,7 @@ public struct RuleCatalog: Sendable {
         for statement in line.split(separator: ";") {
             let words = statement.split(separator: " ").map(String.init)
             if words.first == "type", words.count >= 2 {
-                chains[key]?.type = words[1]
+                chains[key]?.type = ChainType(rawValue: words[1])
                 if let h = words.firstIndex(of: "hook"), h + 1 < words.count {
                     chains[key]?.hook = Hook(rawValue: words[h + 1]) ?? .unknown
                 }
@@ -243,41 +250,22 @@ public struct RuleCatalog: Sendable {
         // contains incompatible base-chains…") and then rendered in part (`-A input_1` for a
         // rule it cannot express): such a table keeps nft syntax throughout.
         let incompatible = Set(save.split(separator: "\n").compactMap(Self.incompatibleTable))
-        var table: String?
-        var rulesByChain: [String: [String]] = [:]
-        func flush() {
-            guard let table else { return }
-            for (chain, texts) in rulesByChain {
-                let key = ChainKey(family: family, table: table, chain: chain)
-                guard let handles = chains[key]?.ruleHandles, handles.count == texts.count else { continue }
-                for (index, handle) in handles.enumerated() {
-                    let ruleKey = RuleKey(family: family, table: table, handle: handle)
-                    rules[ruleKey]?.text = texts[index]
-                    rules[ruleKey]?.syntax = .iptables
-                    if texts[index].contains("-j REJECT") { rules[ruleKey]?.rejects = true }
-                }
-            }
-            rulesByChain = [:]
+        // The one iptables-save parser (LegacyRuleset's): fwtrace adds no rule to these tables.
+        let packetFamily: PacketSummary.Family = family == .ip6 ? .ip6 : .ip
+        let parsed = family == .ip6 ? LegacyRuleset.parse(ipv4: "", ipv6: save) : LegacyRuleset.parse(ipv4: save)
+        for table in parsed.tables[packetFamily] ?? [] where !incompatible.contains(table) {
+            iptablesTables.insert(ChainKey(family: family, table: table, chain: ""))
         }
-        for rawLine in save.split(separator: "\n") {
-            var line = String(rawLine)
-            if line.hasPrefix("*") {
-                flush()
-                table = String(line.dropFirst())
-                if let name = table, incompatible.contains(name) { table = nil }
-                if let table { iptablesTables.insert(ChainKey(family: family, table: table, chain: "")) }
-                continue
+        for (saved, chain) in parsed.chains where !incompatible.contains(saved.table) && !chain.rules.isEmpty {
+            let key = ChainKey(family: family, table: saved.table, chain: saved.chain)
+            guard let handles = chains[key]?.ruleHandles, handles.count == chain.rules.count else { continue }
+            for (handle, rule) in zip(handles, chain.rules) {
+                let ruleKey = RuleKey(family: family, table: saved.table, handle: handle)
+                rules[ruleKey]?.text = rule.text
+                rules[ruleKey]?.syntax = .iptables
+                if rule.text.contains("-j REJECT") { rules[ruleKey]?.rejects = true }
             }
-            if line == "COMMIT" { flush(); table = nil; continue }
-            // `-c` output puts "[packets:bytes] " first.
-            if line.hasPrefix("["), let close = line.firstIndex(of: "]") {
-                line = String(line[line.index(after: close)...]).trimmingCharacters(in: .whitespaces)
-            }
-            guard line.hasPrefix("-A ") else { continue }
-            let chain = String(line.dropFirst(3).prefix { $0 != " " })
-            rulesByChain[chain, default: []].append(line)
         }
-        flush()
     }
 
     /// The table a save tool's "# Table `NAME' … incompatible …" comment names.

@@ -3,13 +3,6 @@
 /// each rule with IptablesRuleEvaluator, follows jumps, gotos and returns, applies DNAT, and stops
 /// with "unknown" at the first rule it cannot evaluate (the same evaluator, the same honesty).
 public struct PathPredictor {
-    /// A chain's rules and policy, in iptables-save syntax.
-    public struct Chain: Sendable {
-        public var policy: String?
-        public var rules: [String]
-        public init(policy: String?, rules: [String]) { self.policy = policy; self.rules = rules }
-    }
-
     /// A table by family and name (an nft ruleset can hold `ip filter` and `inet filter`).
     public struct TableRef: Hashable, Sendable {
         public var family: TableFamily
@@ -17,21 +10,14 @@ public struct PathPredictor {
         public init(family: TableFamily, name: String) { self.family = family; self.name = name }
     }
 
-    /// What a matching rule does.
-    public enum RuleAction: Equatable, Sendable {
-        case `continue`, accept, drop, reject, `return`, queue, snat
-        case jump(String), goto(String)
-        case dnat(IPAddress?, UInt16?)
-    }
-
     /// One rule, evaluated: whether it matches, what it then does (nil: fwtrace cannot tell), and
     /// how to show it.
     public struct EvaluatedRule {
         public var match: RuleMatch
-        public var action: RuleAction?
+        public var action: RuleVerdict?
         public var text: String?
         public var handle: UInt64?
-        public init(match: RuleMatch, action: RuleAction?, text: String?, handle: UInt64?) {
+        public init(match: RuleMatch, action: RuleVerdict?, text: String?, handle: UInt64?) {
             self.match = match; self.action = action; self.text = text; self.handle = handle
         }
     }
@@ -104,6 +90,8 @@ public struct PathPredictor {
 
     enum Outcome { case accepted, final(PacketVerdict), unknown(PathStep) }
 
+    /// One loop over the walk's whole state (chain, rule index, call stack, packet, path), ~90
+    /// lines: split, each piece would take all five inout and the loop's control flow with them.
     func walk(_ table: TableRef, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
         var stack: [(chain: String, next: Int)] = []
         var chainName = start
@@ -198,19 +186,19 @@ public struct PathPredictor {
     }
 
     /// The packet after `-j DNAT --to-destination a[:p]` or `-j REDIRECT --to-ports p`.
-    static func dnat(_ words: [String]) -> RuleAction? {
+    static func dnat(_ words: [String]) -> RuleVerdict? {
         if let i = words.firstIndex(of: "--to-destination"), i + 1 < words.count {
             let parts = words[i + 1].split(separator: ":")
             guard let address = parts.first.flatMap({ IPAddress(String($0)) }) else { return nil }
-            if parts.count == 2 { guard let port = UInt16(parts[1]) else { return nil }; return .dnat(address, port) }
-            return .dnat(address, nil)
+            if parts.count == 2 { guard let port = UInt16(parts[1]) else { return nil }; return .dnat(address: address, port: port) }
+            return .dnat(address: address, port: nil)
         }
-        if let i = words.firstIndex(of: "--to-ports"), i + 1 < words.count, let port = UInt16(words[i + 1]) { return .dnat(nil, port) }
+        if let i = words.firstIndex(of: "--to-ports"), i + 1 < words.count, let port = UInt16(words[i + 1]) { return .dnat(address: nil, port: port) }
         return nil
     }
 
     /// What an iptables rule line does when it matches (nil: a target fwtrace cannot model).
-    public static func iptablesAction(_ text: String, chainExists: (String) -> Bool) -> RuleAction? {
+    public static func iptablesAction(_ text: String, chainExists: (String) -> Bool) -> RuleVerdict? {
         let words = LegacyRuleset.splitArguments(text)
         guard let target = IptablesRuleEvaluator.target(text) else { return .continue }
         switch target {
@@ -232,36 +220,28 @@ public struct PathPredictor {
 extension PathPredictor {
     /// From an iptables-save text (one family): tables at each hook in the kernel's fixed order.
     public init(save: String, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
-        var chains: [String: [String: Chain]] = [:]
-        var table = ""
-        for raw in save.split(separator: "\n") {
-            let line = LegacyRuleset.stripCounters(String(raw))
-            if line.hasPrefix("*") { table = String(line.dropFirst()); chains[table] = [:]; continue }
-            if line.hasPrefix(":") {
-                let words = line.dropFirst().split(separator: " ")
-                guard let name = words.first else { continue }
-                chains[table]?[String(name)] = Chain(policy: words.count > 1 && words[1] != "-" ? String(words[1]) : nil, rules: [])
-                continue
-            }
-            guard line.hasPrefix("-A ") else { continue }
-            let words = LegacyRuleset.splitArguments(line)
-            if let c = words.firstIndex(of: "--comment"), c + 1 < words.count, words[c + 1].hasPrefix("fwtrace:") { continue }
-            chains[table]?[words[1], default: Chain(policy: nil, rules: [])].rules.append(line)
-        }
+        let ruleset = family == .ip ? LegacyRuleset.parse(ipv4: save) : LegacyRuleset.parse(ipv4: "", ipv6: save)
+        self.init(legacy: ruleset, family: family, localAddresses: localAddresses)
+    }
+
+    /// From an iptables ruleset parsed by LegacyRuleset (the one iptables-save parser).
+    public init(legacy ruleset: LegacyRuleset, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
         let tableFamily: TableFamily = family == .ip ? .ip : .ip6
         let hookChains: [Hook: String] = [.prerouting: "PREROUTING", .input: "INPUT", .forward: "FORWARD", .output: "OUTPUT", .postrouting: "POSTROUTING"]
         let source = Source(
             baseChains: { hook in
                 (LegacyRuleset.tableOrder[hook] ?? []).compactMap { name in
-                    guard let chain = hookChains[hook], chains[name]?[chain] != nil else { return nil }
+                    guard let chain = hookChains[hook], ruleset.chain(family, name, chain) != nil else { return nil }
                     return (TableRef(family: tableFamily, name: name), chain, name == "nat")
                 }
             },
-            ruleCount: { table, chain in chains[table.name]?[chain]?.rules.count },
-            policy: { table, chain in chains[table.name]?[chain]?.policy },
+            ruleCount: { table, chain in ruleset.chain(family, table.name, chain)?.rules.count },
+            policy: { table, chain in ruleset.chain(family, table.name, chain)?.policy },
             evaluate: { table, chain, index, view in
-                let text = chains[table.name]![chain]!.rules[index]
-                let action = PathPredictor.iptablesAction(text) { target in chains[table.name]?[target].map { $0.policy == nil } ?? false }
+                let text = ruleset.chain(family, table.name, chain)!.rules[index].text
+                let action = PathPredictor.iptablesAction(text) { target in
+                    ruleset.chain(family, table.name, target).map { $0.policy == nil } ?? false
+                }
                 return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(text, against: view), action: action, text: text, handle: nil)
             })
         self.init(source: source, localAddresses: localAddresses)
