@@ -88,4 +88,24 @@ final class LegacyPathAssemblerTests: XCTestCase {
         XCTAssertNil(paths[0].conntrack?.invalidReason)
         XCTAssertEqual(paths[0].decidingStep?.rule, 3)
     }
+
+    /// Each step carries the mark its message reported: before the rule's target ran, so the
+    /// MARK and restore rules still show none and the step after them 0x10. The text view puts
+    /// the change on the rule that made it, as on nft (capture-mark-fixtures.sh).
+    func testMarkOfEachStepAndWhereTheTextViewShowsItsChange() throws {
+        let paths = try replay("legacy-v4-mark-connmark-restore")
+        XCTAssertEqual(paths.count, 3)
+        XCTAssertEqual(paths.map(\.verdict), [.accept, .accept, .accept])
+        XCTAssertEqual(paths[0].steps.map(\.mark), [0, 0, 0x10, 0x10, 0x10, 0x10])
+        XCTAssertEqual(paths[1].steps.map(\.mark), [0, 0, 0x10, 0x10, 0x10])
+        XCTAssertTrue(paths.allSatisfy { $0.mark == nil && $0.markTiming == .beforeTarget })
+        XCTAssertEqual(paths[0].steps[1].text, "-A PREROUTING -p tcp -m tcp --dport 80 -m conntrack --ctstate NEW -j MARK --set-xmark 0x10/0xffffffff")
+        for (path, changedBy) in [(paths[0], "-j MARK"), (paths[1], "--restore-mark")] {
+            let lines = TextView(color: false).render(path, netns: nil).split(separator: "\n")
+            let changes = lines.filter { $0.contains("[mark ") }
+            XCTAssertEqual(changes.count, 1, "\(lines)")
+            XCTAssertTrue(changes.first?.contains(changedBy) == true, "\(lines)")
+            XCTAssertTrue(changes.first?.hasSuffix("→ continue  [mark 0x10]") == true, "\(lines)")
+        }
+    }
 }

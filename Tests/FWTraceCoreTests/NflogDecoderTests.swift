@@ -134,6 +134,24 @@ final class NflogDecoderTests: XCTestCase {
         }
     }
 
+    /// NFULA_MARK as Linux 6.18 sent it (Tests/tools/capture-mark-fixtures.sh: a SYN and two ACKs
+    /// to :80; mangle PREROUTING `-j MARK --set-mark 0x10` and `CONNMARK --save-mark` on the SYN,
+    /// `CONNMARK --restore-mark` on the ACKs). TRACE logs a rule when its matches passed, before
+    /// its target ran: the MARK and restore rules' messages have no mark yet, the next ones 0x10.
+    func testMarkAttributeFollowsTheTargetThatSetIt() throws {
+        let all = try Self.decoded("kernel-6.18-legacy-v4-mark-connmark-restore")
+        let seen = all.map { "\($0.prefix ?? "") \($0.mark.map { String($0, radix: 16) } ?? "-")" }
+        let syn = [
+            "TRACE: raw:PREROUTING:policy:2  -", "TRACE: mangle:PREROUTING:rule:1  -", "TRACE: mangle:PREROUTING:rule:2  10",
+            "TRACE: mangle:PREROUTING:policy:4  10", "TRACE: mangle:INPUT:policy:1  10", "TRACE: filter:INPUT:policy:2  10",
+        ]
+        let ack = [
+            "TRACE: raw:PREROUTING:policy:2  -", "TRACE: mangle:PREROUTING:rule:3  -", "TRACE: mangle:PREROUTING:policy:4  10",
+            "TRACE: mangle:INPUT:policy:1  10", "TRACE: filter:INPUT:policy:2  10",
+        ]
+        XCTAssertEqual(seen, syn + ack + ack)
+    }
+
     func testLegacyTracePrefixesOfTheCaptures() throws {
         let parsed = try (Self.decoded(Self.fail2ban) + Self.decoded(Self.ackAndInvalid)).map { LegacyTracePrefix.parse($0.prefix ?? "") }
         typealias P = LegacyTracePrefix

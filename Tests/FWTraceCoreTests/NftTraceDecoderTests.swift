@@ -80,6 +80,28 @@ final class NftTraceDecoderTests: XCTestCase {
         XCTAssertNotNil(explicitReturn.ruleHandle)
     }
 
+    /// NFTA_TRACE_MARK as Linux 6.18 sent it (Tests/tools/capture-mark-fixtures.sh: a SYN and two
+    /// ACKs to :80; `meta mark set 0x10` on the SYN, `meta mark set ct mark` on the ACKs, both in
+    /// table ip marks at priority mangle). The kernel puts the mark in every event once skb->mark
+    /// is non-zero, and leaves it out while it is 0: fwtrace's own chain (priority -350) runs first.
+    func testMarkAttributeIsSentOnceTheMarkIsSet() throws {
+        let events = try KernelFixture.load("nft-native-mark-ct-restore").events()
+        let own = events.filter { $0.table.hasPrefix("fwtrace_") }
+        let marked = events.filter { $0.table == "marks" }
+        XCTAssertFalse(own.isEmpty)
+        // SYN: 2 rules, then in each of the 2 chains the end of the chain (a handle-less rule
+        // event, Linux >= 6.7) and the policy; each ACK: 1 rule, then the same 4.
+        XCTAssertEqual(marked.count, 6 + 5 + 5)
+        XCTAssertEqual(marked.filter { $0.kind == .rule && $0.ruleHandle == nil }.count, 6)
+        XCTAssertTrue(own.allSatisfy { $0.mark == nil }, "\(own.map(\.mark))")
+        XCTAssertTrue(marked.allSatisfy { $0.mark == 0x10 }, "\(marked.map(\.mark))")
+        // The rule that set the mark reports it: the event is sent after the rule's statements ran.
+        let setter = try XCTUnwrap(marked.first)
+        XCTAssertEqual(setter.chain, "pre")
+        XCTAssertEqual(setter.kind, .rule)
+        XCTAssertTrue(setter.startsBaseChainRun)
+    }
+
     func testEstablishedConntrackStatus() throws {
         let events = try KernelFixture.load("v4-tcp-accept-rule5-established").events()
         let established = try XCTUnwrap(events.first { $0.conntrack?.state == 2 })

@@ -125,6 +125,7 @@ public final class LegacyPathAssembler {
             path.iif = message.inDevice.flatMap(interfaceName)
             path.oif = message.outDevice.flatMap(interfaceName)
             path.mark = message.mark
+            path.markTiming = .beforeTarget
             if let info = message.conntrackInfo { path.conntrack = Self.conntrack(info: info, message.conntrack) }
             state = Pending(path: path, key: key, hook: hook, table: trace.table, lastEventTime: receiveTime,
                             lastPacket: packet, rawStartPosition: trace.number)
@@ -140,7 +141,8 @@ public final class LegacyPathAssembler {
         s.table = trace.table
         if trace.table == "raw", isRawStart { s.rawStartPosition = trace.number }
         s.lastEventTime = receiveTime
-        let step = makeStep(trace, hook: hook, family: family)
+        var step = makeStep(trace, hook: hook, family: family)
+        if let mark = message.mark { step.mark = mark }
         s.path.steps.append(step)
         if let fate = fate(step, s) {
             pending.removeValue(forKey: key)

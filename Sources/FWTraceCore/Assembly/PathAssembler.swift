@@ -277,6 +277,7 @@ public final class PathAssembler {
         let last = state.path.steps.count - 1
         state.path.steps[last].chainType = entry.type ?? state.baseType
         state.path.steps[last].target = event.jumpTarget
+        if let mark = event.mark { state.path.steps[last].mark = mark }
         if let handle = event.ruleHandle {
             state.path.steps[last].handle = handle
             var entry = entry

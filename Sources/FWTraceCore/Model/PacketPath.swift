@@ -37,12 +37,25 @@ public struct PathStep: Equatable, Sendable {
     public var rejects: Bool = false
     /// Type of the chain (`filter`, `nat`, `route`) where known.
     public var chainType: String?
+    /// The packet mark (skb->mark) the kernel reported with this step's event; 0 when it sent
+    /// none, which it does exactly when the mark is 0. nft: after the rule's statements ran (a
+    /// `meta mark set` rule reports the mark it set). legacy: when the rule matched, before its
+    /// target ran (a `-j MARK` rule reports the old mark, the next step the new one).
+    public var mark: UInt32 = 0
 
     public init(hook: Hook, table: String, tableFamily: TableFamily, chain: String, kind: Kind,
                 verdict: StepVerdict) {
         self.hook = hook; self.table = table; self.tableFamily = tableFamily; self.chain = chain
         self.kind = kind; self.verdict = verdict
     }
+}
+
+/// When a backend's trace message reads the packet mark, relative to the rule it reports.
+public enum MarkTiming: Sendable {
+    /// nft: the trace event is sent after the rule's expressions ran.
+    case afterRule
+    /// iptables-legacy: TRACE logs a rule when its matches passed, before its target runs.
+    case beforeTarget
 }
 
 public struct ConntrackSummary: Equatable, Sendable {
@@ -97,7 +110,11 @@ public struct PacketPath: Sendable {
     public var packet: PacketSummary
     public var iif: String?
     public var oif: String?
+    /// The mark as the packet came (nft: at fwtrace's own trace rule; legacy: at its first step).
     public var mark: UInt32?
+    /// Where the backend's steps report the mark (see PathStep.mark): the text view shows a
+    /// change on the step that made it.
+    public var markTiming: MarkTiming = .afterRule
     public var conntrack: ConntrackSummary?
     public var steps: [PathStep] = []
     public var verdict: PacketVerdict = .unknown

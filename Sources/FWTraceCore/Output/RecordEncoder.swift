@@ -165,6 +165,8 @@ public enum RecordEncoder {
         if let t = s.pointee.text { w.str("text", t) }
         w.lit("verdict", s.pointee.verdict.json)
         if let t = s.pointee.target { w.str("target", t) }
+        // Only when non-zero, as the kernel sends it: unmarked paths encode as before.
+        if s.pointee.mark != 0 { w.num("mark", s.pointee.mark) }
         if let c = s.pointee.counters {
             w.object("counters"); w.num("packets", c.packets); w.num("bytes", c.bytes); w.endObject()
         }

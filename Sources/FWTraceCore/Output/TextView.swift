@@ -18,11 +18,13 @@ public struct TextView: Sendable {
         if let iif = p.iif { header += " in \(iif)" }
         if let oif = p.oif { header += " out \(oif)" }
         if let ct = p.conntrack?.state { header += " ct \(ct)" }
+        if let mark = p.mark, mark != 0 { header += " mark \(Self.hex(mark))" }
         if let netns { header += " netns \(netns)" }
         let verdictColor = p.verdict == .accept ? "32" : (p.verdict == .unknown ? "33" : "31")
         header += "  " + paint(p.verdict.rawValue.uppercased(), "1;" + verdictColor)
         if p.incomplete { header += " (incomplete)" }
         var lines = [header]
+        let marks = Self.marksAfterSteps(p)
         for (index, s) in p.steps.enumerated() {
             let place = "\(s.hook.rawValue) \(s.tableFamily.rawValue) \(s.table)/\(s.chain)"
             var line = "  " + place.padding(toLength: max(place.count, 36), withPad: " ", startingAt: 0)
@@ -40,9 +42,27 @@ public struct TextView: Sendable {
                 if nat.before.src != nat.after.src { line += ", src \(nat.before.src) ⇒ \(nat.after.src)" }
                 line += "]"
             }
+            let markBefore = index == 0 ? marks.before : marks.after[index - 1]
+            if marks.after[index] != markBefore { line += "  [mark \(Self.hex(marks.after[index]))]" }
             lines.append(line)
         }
         for h in p.hints { lines.append("  " + paint("hint", "36") + " [\(h.code)] \(h.message)") }
         return lines.joined(separator: "\n")
+    }
+
+    static func hex(_ mark: UInt32) -> String { "0x" + String(mark, radix: 16) }
+
+    /// The mark after each step and before the first, so that a change shows on the step that
+    /// made it. nft reports the mark after the rule ran; legacy before the rule's target, so
+    /// there the next step's report is the mark after (the last step's own is all there is).
+    static func marksAfterSteps(_ p: PacketPath) -> (before: UInt32, after: [UInt32]) {
+        let reported = p.steps.map(\.mark)
+        switch p.markTiming {
+        case .afterRule:
+            return (p.mark ?? 0, reported)
+        case .beforeTarget:
+            guard let first = reported.first else { return (p.mark ?? 0, []) }
+            return (first, Array(reported.dropFirst()) + [reported[reported.count - 1]])
+        }
     }
 }
