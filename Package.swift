@@ -18,7 +18,8 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
     ],
     targets: [
-        // C boundary: only FWTraceKernel (and the daemon, for eventfd and SO_PEERCRED) import these.
+        // C boundary: only FWTraceKernel imports these (the daemon reaches the system through
+        // FWTraceKernel's System/ types).
         .systemLibrary(
             name: "CNetfilter",
             pkgConfig: "libmnl",
@@ -43,7 +44,7 @@ let package = Package(
         ]),
         // The daemon: config, watches, sinks, control socket, lifecycle.
         .target(name: "FWTraceDaemon", dependencies: [
-            "FWTraceCore", "FWTraceKernel", "CNetfilter",
+            "FWTraceCore", "FWTraceKernel",
             .product(name: "TOMLKit", package: "TOMLKit"),
         ]),
         .executableTarget(name: "fwtrace", dependencies: ["FWTraceCLI"]),

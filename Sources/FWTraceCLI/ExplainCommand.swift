@@ -115,7 +115,7 @@ struct ExplainCommand: ParsableCommand {
         let json = format == .json || (format == .auto && isatty(1) == 0)
         let context = RecordContext(host: TraceJob.hostname(), netns: namespace?.displayName,
                                     backend: chosen == .nft ? "nft" : "legacy", session: "explain")
-        prediction.path.time = NftTraceSession.now()
+        prediction.path.time = SystemClock.now()
         if json {
             var line = RecordEncoder.path(prediction.path, context: context)
             line.removeLast()   // the closing brace: add what marks a prediction

@@ -149,18 +149,18 @@ struct FollowCommand: ParsableCommand {
         }
 
         if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
-        var options = NftTraceSession.Options(session: TraceJob.makeSessionID(), filter: filter, limit: rate)
-        options.count = count
-        options.timeout = timeoutSeconds
-        options.quietPeriod = quiet
-        options.capturePath = capture
-        options.receiveBuffer = receiveBuffer
-        options.receiveBacklog = receiveBacklog
-        options.conntrackInvalid = ctInvalid
-        var job = TraceJob(options: options)
-        job.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
-        job.namespace = try netns.map(NetworkNamespace.resolve)
-        job.timeoutText = timeout ?? ""
+        var request = TraceRequest(filter: filter, limit: rate)
+        request.count = count
+        request.timeout = timeoutSeconds
+        request.timeoutText = timeout ?? ""
+        request.quietPeriod = quiet
+        request.capturePath = capture
+        request.receiveBuffer = receiveBuffer
+        request.receiveBacklog = receiveBacklog
+        request.conntrackInvalid = ctInvalid
+        request.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
+        request.namespace = try netns.map(NetworkNamespace.resolve)
+        var job = TraceJob(request)
         let context = try job.prepare()
         let namespace = job.namespace
         let out = BatchedOutput(fd: 1)
@@ -171,7 +171,7 @@ struct FollowCommand: ParsableCommand {
             switch event {
             case .started(let i):
                 if json {
-                    out.append(RecordEncoder.sessionStarted(i, time: NftTraceSession.now(), context: context))
+                    out.append(RecordEncoder.sessionStarted(i, time: SystemClock.now(), context: context))
                 } else {
                     Console.error("fwtrace: tracing \(i.filter) in \(namespace.map { "netns \($0.displayName)" } ?? "this namespace") (\(i.limit ?? "no limit")); Ctrl-C to stop\n")
                 }
@@ -179,7 +179,7 @@ struct FollowCommand: ParsableCommand {
                 if json { out.appendPath(path, context: context) } else { out.append(view.render(path, netns: namespace?.displayName)) }
             case .loss(let count, let reason, let detail):
                 if json {
-                    out.append(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: NftTraceSession.now(), context: context))
+                    out.append(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context))
                 } else {
                     Console.error("fwtrace: LOST \(count) events (\(reason)): \(detail ?? "")\n")
                 }

@@ -1,12 +1,5 @@
 import Foundation
-import Glibc
-import CNetfilter
 import FWTraceKernel
-
-public enum Clock {
-    public static func now() -> Double { NftTraceSession.now() }
-    public static func monotonic() -> Double { monotonicSeconds() }
-}
 
 /// A bounded FIFO between a producer that must never block (a trace session) and a consumer that
 /// may be slow (a sink, a client): when full, the oldest item goes and is counted.

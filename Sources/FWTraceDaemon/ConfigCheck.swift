@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import FWTraceKernel
 
 extension DaemonConfig {
@@ -12,7 +11,7 @@ extension DaemonConfig {
         func problem(_ key: String, _ message: String) {
             problems.append(ConfigError(file: file, line: keyLines[key] ?? 0, message: message))
         }
-        let root = geteuid() == 0
+        let root = CurrentProcess.isRoot
 
         let group = settings.socketGroup
         if PeerCredentials.groupID(named: group) == nil {
@@ -31,25 +30,24 @@ extension DaemonConfig {
             let key = "sink.\(sink.name).path"
             let path = sink.target
             let directory = (path as NSString).deletingLastPathComponent
-            var st = stat()
-            if stat(path, &st) == 0 {
-                if st.st_mode & S_IFMT == S_IFDIR {
+            if let status = FileSystem.status(path) {
+                if status.isDirectory {
                     problem(key, "sink '\(sink.name)': path \(path) is a directory: name a file in it, like \(path)/paths.jsonl")
-                } else if root && access(path, W_OK) != 0 {
-                    problem(key, "sink '\(sink.name)': \(path) cannot be written (\(String(cString: strerror(errno)))): make it writable or choose another path")
+                } else if root, let denied = FileSystem.writable(path) {
+                    problem(key, "sink '\(sink.name)': \(path) cannot be written (\(denied.reason)): make it writable or choose another path")
                 }
                 continue
             }
             guard Self.isDirectory(directory) else {
-                if access(directory, F_OK) == 0 {
+                if FileSystem.exists(directory) {
                     problem(key, "sink '\(sink.name)': \(directory) is not a directory, so \(path) cannot be created: choose another path")
                 } else if !Self.unitMakes(directory) {
                     problem(key, "sink '\(sink.name)': directory \(directory) does not exist, so \(path) cannot be created: create it (install -d -m 0750 -g \(group) \(directory)) or choose another path")
                 }
                 continue
             }
-            if root && access(directory, W_OK | X_OK) != 0 {
-                problem(key, "sink '\(sink.name)': cannot create \(path): \(directory) is not writable (\(String(cString: strerror(errno)))): choose a writable directory")
+            if root, let denied = FileSystem.writable(directory, directory: true) {
+                problem(key, "sink '\(sink.name)': cannot create \(path): \(directory) is not writable (\(denied.reason)): choose a writable directory")
             }
         }
 
@@ -66,8 +64,7 @@ extension DaemonConfig {
     }
 
     static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
+        FileSystem.status(path)?.isDirectory ?? false
     }
 
     /// /var/log/fwtrace is made at every start by an installed fwtrace.service (LogsDirectory=).

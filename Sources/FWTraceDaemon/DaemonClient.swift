@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import FWTraceKernel
 
 /// The client end of the control socket, for `fwtrace follow` and `fwtrace status`.
@@ -11,35 +10,31 @@ public final class DaemonClient {
         option ?? ProcessInfo.processInfo.environment["FWTRACE_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultSocket
     }
 
-    public let fd: Int32
+    public let connection: FileDescriptor
     public let path: String
     private var buffer: [UInt8] = []
     private var offset = 0
 
-    init(fd: Int32, path: String) { self.fd = fd; self.path = path }
-    deinit { close(fd) }
+    init(connection: FileDescriptor, path: String) { self.connection = connection; self.path = path }
 
     /// nil when no daemon answers there (no socket, nobody listening); throws when one answers
     /// but this user may not use it.
     public static func connect(path: String) throws -> DaemonClient? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        if connectUnix(fd, path) { return DaemonClient(fd: fd, path: path) }
-        let e = errno
-        close(fd)
-        if e == EACCES || e == EPERM {
-            var st = stat()
-            let group = stat(path, &st) == 0 ? (getgrgid(st.st_gid).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? "gid \(st.st_gid)") : "fwtrace"
+        do {
+            return DaemonClient(connection: try Socket.connectUnixStream(path), path: path)
+        } catch where error.denied {
+            let group = FileSystem.status(path).map { PeerCredentials.groupName(of: $0.group) ?? "gid \($0.group)" } ?? "fwtrace"
             throw UserFacingError("permission denied on \(path): only root and members of group \(group) may use the fwtrace daemon; ask an admin to add you (usermod -aG \(group) $USER, then log in again), or run as root with --standalone", exitCode: ExitCode.noPrivilege)
+        } catch {
+            return nil
         }
-        return nil
     }
 
     /// Sends the request. When the daemon has already refused the connection (it says why in
     /// an error line, then closes), that refusal is what the user sees.
     public func send(_ request: ControlRequest) throws {
-        guard writeAll(fd, Array((request.line + "\n").utf8)) else {
-            let reason = String(cString: strerror(errno))
+        do { try connection.writeAll(Array((request.line + "\n").utf8)) } catch {
+            let reason = error.reason
             if case .line(let line) = nextLine(stopFD: nil), let fields = Self.fields(of: line), fields["type"] as? String == "error" {
                 throw UserFacingError(fields["message"] as? String ?? "the daemon refused the connection", exitCode: Self.exitCode(fields["exit"]))
             }
@@ -51,6 +46,10 @@ public final class DaemonClient {
 
     /// The next line from the daemon; `.interrupted` when `stopFD` (a signalfd) became readable.
     public func nextLine(stopFD: Int32?) -> Next {
+        var set = PollSet()
+        set.add(connection)
+        if let stopFD { set.add(stopFD) }
+        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             if let newline = buffer[offset...].firstIndex(of: 0x0a) {
                 let line = String(decoding: buffer[offset..<newline], as: UTF8.self)
@@ -58,13 +57,10 @@ public final class DaemonClient {
                 if offset > 65536 { buffer.removeFirst(offset); offset = 0 }
                 return .line(line)
             }
-            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
-            if let stopFD { fds.append(pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 { if errno == EINTR { continue }; return .closed }
-            if fds.count > 1, fds[1].revents != 0 { return .interrupted }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { if n < 0 && errno == EINTR { continue }; return .closed }
+            guard let ready = try? set.wait(timeout: nil) else { return .closed }
+            if ready.count > 1, !ready[1].isEmpty { return .interrupted }
+            let connection = self.connection
+            guard let n = try? chunk.withUnsafeMutableBytes({ (raw) throws(SystemError) in try connection.receive(into: raw) }), n > 0 else { return .closed }
             buffer.append(contentsOf: chunk[0..<n])
         }
     }

@@ -7,7 +7,7 @@ public struct DaemonConfig: Sendable, Equatable {
     public struct Settings: Sendable, Equatable {
         public var socketPath = "/run/fwtrace/fwtrace.sock"
         public var socketGroup = "fwtrace"
-        public var socketMode: mode_t = 0o660
+        public var socketMode: UInt32 = 0o660
         /// Client sessions and watches together.
         public var maxSessions = 8
         /// Trace packets per second summed over every watch and client session (kernel-side limits).
@@ -79,7 +79,7 @@ public struct DaemonConfig: Sendable, Equatable {
 
     public static func load(path: String) throws -> DaemonConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = access(path, F_OK) == 0 ? "cannot be read (permissions?)" : "does not exist (see config/fwtrace.toml for an example)"
+            let reason = FileSystem.exists(path) ? "cannot be read (permissions?)" : "does not exist (see config/fwtrace.toml for an example)"
             throw ConfigError(file: path, line: 0, message: "the configuration file \(reason)")
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -99,92 +99,9 @@ public struct DaemonConfig: Sendable, Equatable {
                 if let key = table.order.first {
                     throw ConfigError(file: file, line: table.entries[key]!.line, message: "unknown key '\(key)' at the top level: keys belong to a table, like [daemon] (write the [daemon] line above its keys)")
                 }
-            case "daemon":
-                var s = Settings()
-                s.socketPath = try reader.string("socket") ?? s.socketPath
-                guard s.socketPath.hasPrefix("/") else { throw reader.error("socket", "must be an absolute path") }
-                s.socketGroup = try reader.string("socket_group") ?? s.socketGroup
-                if let mode = try reader.string("socket_mode") {
-                    guard let m = mode_t(mode, radix: 8), m & ~0o777 == 0 else { throw reader.error("socket_mode", "must be octal permission bits as a string, like \"0660\"") }
-                    s.socketMode = m
-                }
-                s.maxSessions = try reader.integer("max_sessions", in: 1...256) ?? s.maxSessions
-                s.maxTraceRate = Double(try reader.integer("max_trace_rate", in: 1...10_000_000) ?? Int(s.maxTraceRate))
-                s.maxConnectionsPerUser = try reader.integer("max_connections_per_user", in: 1...(Daemon.maxConnections - Daemon.rootReserve)) ?? s.maxConnectionsPerUser
-                s.clientBuffer = try reader.integer("client_buffer", in: 16...1_000_000) ?? s.clientBuffer
-                s.clientStallTimeout = try reader.duration("client_stall_timeout", in: Bounds.clientStallTimeout) ?? s.clientStallTimeout
-                s.requestTimeout = try reader.duration("request_timeout", in: Bounds.requestTimeout) ?? s.requestTimeout
-                s.stopTimeout = try reader.duration("stop_timeout", in: Bounds.stopTimeout) ?? s.stopTimeout
-                if let level = try reader.string("log_level") {
-                    guard let l = LogLevel(rawValue: level) else {
-                        throw reader.error("log_level", "'\(level)' is not a log level: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
-                    }
-                    s.logLevel = l
-                }
-                try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout", "log_level"])
-                config.keyLines["daemon.socket_group"] = table.entries["socket_group"]?.line ?? table.line
-                config.keyLines["daemon.socket"] = table.entries["socket"]?.line ?? table.line
-                config.settings = s
-            case "sink":
-                let name = try reader.name()
-                if config.sinks.contains(where: { $0.name == name }) { throw reader.error("name", "another sink is already named '\(name)'") }
-                guard let kindText = try reader.string("type") else { throw reader.missing("type", "one of stdout, file, journald, socket") }
-                guard let kind = SinkKind(rawValue: kindText) else { throw reader.error("type", "'\(kindText)' is not a sink type: stdout, file, journald or socket") }
-                var target = ""
-                var known = ["name", "type", "buffer"]
-                switch kind {
-                case .stdout: break
-                case .file:
-                    guard let path = try reader.string("path") else { throw reader.missing("path", "the file to append JSON lines to, like \"/var/log/fwtrace/paths.jsonl\"") }
-                    guard path.hasPrefix("/") else { throw reader.error("path", "must be an absolute path") }
-                    target = path; known.append("path")
-                    config.keyLines["sink.\(name).path"] = table.entries["path"]?.line ?? table.line
-                case .journald:
-                    target = try reader.string("journal_socket") ?? "/run/systemd/journal/socket"
-                    known.append("journal_socket")
-                case .socket:
-                    guard let address = try reader.string("address") else { throw reader.missing("address", "unix:/path/to/socket or tcp:127.0.0.1:PORT") }
-                    do { _ = try CollectorAddress.parse(address) } catch let e as CollectorAddress.Invalid { throw reader.error("address", e.message) }
-                    target = address; known.append("address")
-                }
-                let buffer = try reader.integer("buffer", in: 16...10_000_000) ?? 10_000
-                try reader.finish(known: known)
-                config.sinks.append(Sink(name: name, kind: kind, target: target, buffer: buffer))
-            case "watch":
-                let name = try reader.name()
-                if config.watches.contains(where: { $0.name == name }) { throw reader.error("name", "another watch is already named '\(name)'") }
-                let netns = try reader.string("netns")
-                if netns != nil { config.keyLines["watch.\(name).netns"] = table.entries["netns"]?.line ?? table.line }
-                if let netns { do { try ControlRequest.validateNamespace(netns) } catch let e as ProtocolError { throw reader.error("netns", e.message) } }
-                let backendText = try reader.string("backend") ?? "auto"
-                guard let backend = TraceJob.BackendChoice(rawValue: backendText) else { throw reader.error("backend", "'\(backendText)' is not a backend: auto, nft or legacy") }
-                var spec = FilterSpec()
-                for field in FilterSpec.fieldNames {
-                    if case .integer(let n)? = table.entries[field]?.value { spec[field] = String(n); continue }
-                    spec[field] = try reader.string(field)
-                }
-                for field in FilterSpec.fieldNames { reader.used.insert(field) }
-                // Each key alone first, so the error points at its line; then the combination.
-                for field in FilterSpec.fieldNames where spec[field] != nil {
-                    var single = FilterSpec()
-                    single[field] = spec[field]
-                    do { _ = try single.makeFilter() } catch let e as FilterError {
-                        throw ConfigError(file: file, line: table.entries[field]?.line ?? table.line, message: "watch '\(name)': \(e.description.replacingOccurrences(of: "--", with: ""))")
-                    }
-                }
-                do { _ = try spec.makeFilter() } catch let e as FilterError {
-                    let line = FilterSpec.fieldNames.compactMap { table.entries[$0]?.line }.min() ?? table.line
-                    throw ConfigError(file: file, line: line, message: "watch '\(name)': \(e.description.replacingOccurrences(of: "--", with: ""))")
-                }
-                let limitText: String
-                if case .integer(let n)? = table.entries["limit"]?.value { limitText = String(n); reader.used.insert("limit") } else { limitText = try reader.string("limit") ?? "10" }
-                let limit: RateLimit
-                do { limit = try RateLimit.parse(limitText) } catch { throw reader.error("limit", "'\(limitText)' is not a rate: packets per second, or N/second, N/minute, N/hour (a watch always has a limit)") }
-                let verdicts = try reader.strings("verdicts") ?? []
-                for v in verdicts where !verdictNames.contains(v) { throw reader.error("verdicts", "'\(v)' is not a verdict: \(verdictNames.joined(separator: ", "))") }
-                let sinks = try reader.strings("sinks") ?? []
-                try reader.finish(known: ["name", "netns", "backend", "limit", "verdicts", "sinks"] + FilterSpec.fieldNames)
-                config.watches.append(Watch(name: name, netns: netns, backend: backend, filter: spec, limit: limit, verdicts: verdicts, sinks: sinks, line: table.line))
+            case "daemon": try readDaemon(table, &reader, into: &config)
+            case "sink": try readSink(table, &reader, into: &config)
+            case "watch": try readWatch(table, &reader, into: &config, file: file)
             default:
                 let tables = ["daemon", "sink", "watch"]
                 let near = tables.min(by: { editDistance($0, table.name) < editDistance($1, table.name) }).flatMap { editDistance($0, table.name) <= 3 ? $0 : nil }
@@ -192,20 +109,116 @@ public struct DaemonConfig: Sendable, Equatable {
                 throw ConfigError(file: file, line: table.line, message: "unknown table [\(table.name)]\(suggestion): the tables are [daemon], [[sink]] and [[watch]]")
             }
         }
-        // References and global bounds, once everything is read.
-        for watch in config.watches {
-            for sink in watch.sinks where !config.sinks.contains(where: { $0.name == sink }) {
-                throw ConfigError(file: file, line: watch.line, message: "watch '\(watch.name)' sends to sink '\(sink)', which is not defined (sinks: \(config.sinks.map(\.name).joined(separator: ", ")))")
+        try config.checkReferences(file: file)
+        return config
+    }
+
+    private static func readDaemon(_ table: ConfigTable, _ reader: inout TableReader, into config: inout DaemonConfig) throws {
+        var s = Settings()
+        s.socketPath = try reader.string("socket") ?? s.socketPath
+        guard s.socketPath.hasPrefix("/") else { throw reader.error("socket", "must be an absolute path") }
+        s.socketGroup = try reader.string("socket_group") ?? s.socketGroup
+        if let mode = try reader.string("socket_mode") {
+            guard let m = UInt32(mode, radix: 8), m & ~0o777 == 0 else { throw reader.error("socket_mode", "must be octal permission bits as a string, like \"0660\"") }
+            s.socketMode = m
+        }
+        s.maxSessions = try reader.integer("max_sessions", in: 1...256) ?? s.maxSessions
+        s.maxTraceRate = Double(try reader.integer("max_trace_rate", in: 1...10_000_000) ?? Int(s.maxTraceRate))
+        s.maxConnectionsPerUser = try reader.integer("max_connections_per_user", in: 1...(ClientAcceptor.maxConnections - ClientAcceptor.rootReserve)) ?? s.maxConnectionsPerUser
+        s.clientBuffer = try reader.integer("client_buffer", in: 16...1_000_000) ?? s.clientBuffer
+        s.clientStallTimeout = try reader.duration("client_stall_timeout", in: Bounds.clientStallTimeout) ?? s.clientStallTimeout
+        s.requestTimeout = try reader.duration("request_timeout", in: Bounds.requestTimeout) ?? s.requestTimeout
+        s.stopTimeout = try reader.duration("stop_timeout", in: Bounds.stopTimeout) ?? s.stopTimeout
+        if let level = try reader.string("log_level") {
+            guard let l = LogLevel(rawValue: level) else {
+                throw reader.error("log_level", "'\(level)' is not a log level: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            s.logLevel = l
+        }
+        try reader.finish(known: ["socket", "socket_group", "socket_mode", "max_sessions", "max_trace_rate", "max_connections_per_user", "client_buffer", "client_stall_timeout", "request_timeout", "stop_timeout", "log_level"])
+        config.keyLines["daemon.socket_group"] = table.entries["socket_group"]?.line ?? table.line
+        config.keyLines["daemon.socket"] = table.entries["socket"]?.line ?? table.line
+        config.settings = s
+    }
+
+    private static func readSink(_ table: ConfigTable, _ reader: inout TableReader, into config: inout DaemonConfig) throws {
+        let name = try reader.name()
+        if config.sinks.contains(where: { $0.name == name }) { throw reader.error("name", "another sink is already named '\(name)'") }
+        guard let kindText = try reader.string("type") else { throw reader.missing("type", "one of stdout, file, journald, socket") }
+        guard let kind = SinkKind(rawValue: kindText) else { throw reader.error("type", "'\(kindText)' is not a sink type: stdout, file, journald or socket") }
+        var target = ""
+        var known = ["name", "type", "buffer"]
+        switch kind {
+        case .stdout: break
+        case .file:
+            guard let path = try reader.string("path") else { throw reader.missing("path", "the file to append JSON lines to, like \"/var/log/fwtrace/paths.jsonl\"") }
+            guard path.hasPrefix("/") else { throw reader.error("path", "must be an absolute path") }
+            target = path; known.append("path")
+            config.keyLines["sink.\(name).path"] = table.entries["path"]?.line ?? table.line
+        case .journald:
+            target = try reader.string("journal_socket") ?? "/run/systemd/journal/socket"
+            known.append("journal_socket")
+        case .socket:
+            guard let address = try reader.string("address") else { throw reader.missing("address", "unix:/path/to/socket or tcp:127.0.0.1:PORT") }
+            do { _ = try CollectorAddress.parse(address) } catch let e as CollectorAddress.Invalid { throw reader.error("address", e.message) }
+            target = address; known.append("address")
+        }
+        let buffer = try reader.integer("buffer", in: 16...10_000_000) ?? 10_000
+        try reader.finish(known: known)
+        config.sinks.append(Sink(name: name, kind: kind, target: target, buffer: buffer))
+    }
+
+    private static func readWatch(_ table: ConfigTable, _ reader: inout TableReader, into config: inout DaemonConfig, file: String) throws {
+        let name = try reader.name()
+        if config.watches.contains(where: { $0.name == name }) { throw reader.error("name", "another watch is already named '\(name)'") }
+        let netns = try reader.string("netns")
+        if netns != nil { config.keyLines["watch.\(name).netns"] = table.entries["netns"]?.line ?? table.line }
+        if let netns { do { try ControlRequest.validateNamespace(netns) } catch let e as ProtocolError { throw reader.error("netns", e.message) } }
+        let backendText = try reader.string("backend") ?? "auto"
+        guard let backend = TraceJob.BackendChoice(rawValue: backendText) else { throw reader.error("backend", "'\(backendText)' is not a backend: auto, nft or legacy") }
+        var spec = FilterSpec()
+        for field in FilterSpec.fieldNames {
+            if case .integer(let n)? = table.entries[field]?.value { spec[field] = String(n); continue }
+            spec[field] = try reader.string(field)
+        }
+        for field in FilterSpec.fieldNames { reader.used.insert(field) }
+        // Each key alone first, so the error points at its line; then the combination.
+        for field in FilterSpec.fieldNames where spec[field] != nil {
+            var single = FilterSpec()
+            single[field] = spec[field]
+            do { _ = try single.makeFilter() } catch let e as FilterError {
+                throw ConfigError(file: file, line: table.entries[field]?.line ?? table.line, message: "watch '\(name)': \(e.description.replacingOccurrences(of: "--", with: ""))")
             }
         }
-        if config.watches.count > config.settings.maxSessions {
-            throw ConfigError(file: file, line: config.watches[config.settings.maxSessions].line, message: "\(config.watches.count) watches exceed max_sessions = \(config.settings.maxSessions)")
+        do { _ = try spec.makeFilter() } catch let e as FilterError {
+            let line = FilterSpec.fieldNames.compactMap { table.entries[$0]?.line }.min() ?? table.line
+            throw ConfigError(file: file, line: line, message: "watch '\(name)': \(e.description.replacingOccurrences(of: "--", with: ""))")
         }
-        let total = config.watches.reduce(0) { $0 + $1.limit.perSecond }
-        if total > config.settings.maxTraceRate {
-            throw ConfigError(file: file, line: config.watches.last?.line ?? 0, message: "the watches' limits add up to \(Int(total.rounded(.up)))/s, more than max_trace_rate = \(Int(config.settings.maxTraceRate))")
+        let limitText: String
+        if case .integer(let n)? = table.entries["limit"]?.value { limitText = String(n); reader.used.insert("limit") } else { limitText = try reader.string("limit") ?? "10" }
+        let limit: RateLimit
+        do { limit = try RateLimit.parse(limitText) } catch { throw reader.error("limit", "'\(limitText)' is not a rate: packets per second, or N/second, N/minute, N/hour (a watch always has a limit)") }
+        let verdicts = try reader.strings("verdicts") ?? []
+        for v in verdicts where !verdictNames.contains(v) { throw reader.error("verdicts", "'\(v)' is not a verdict: \(verdictNames.joined(separator: ", "))") }
+        let sinks = try reader.strings("sinks") ?? []
+        try reader.finish(known: ["name", "netns", "backend", "limit", "verdicts", "sinks"] + FilterSpec.fieldNames)
+        config.watches.append(Watch(name: name, netns: netns, backend: backend, filter: spec, limit: limit, verdicts: verdicts, sinks: sinks, line: table.line))
+    }
+
+    /// References and global bounds, once everything is read.
+    private func checkReferences(file: String) throws {
+        for watch in watches {
+            for sink in watch.sinks where !sinks.contains(where: { $0.name == sink }) {
+                throw ConfigError(file: file, line: watch.line, message: "watch '\(watch.name)' sends to sink '\(sink)', which is not defined (sinks: \(sinks.map(\.name).joined(separator: ", ")))")
+            }
         }
-        return config
+        if watches.count > settings.maxSessions {
+            throw ConfigError(file: file, line: watches[settings.maxSessions].line, message: "\(watches.count) watches exceed max_sessions = \(settings.maxSessions)")
+        }
+        let total = watches.reduce(0) { $0 + $1.limit.perSecond }
+        if total > settings.maxTraceRate {
+            throw ConfigError(file: file, line: watches.last?.line ?? 0, message: "the watches' limits add up to \(Int(total.rounded(.up)))/s, more than max_trace_rate = \(Int(settings.maxTraceRate))")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import FWTraceCore
+import FWTraceKernel
 
 /// One record on its way to the sinks: the JSON line every sink writes, and what journald
 /// indexes (so `journalctl FWTRACE_VERDICT=drop` works without parsing JSON).
@@ -74,7 +75,7 @@ public struct OutputRecord: Sendable {
         w.beginObject()
         w.string("schema", RecordEncoder.schema)
         w.string("type", "loss")
-        w.string("time", Timestamp.rfc3339(Clock.now()))
+        w.string("time", Timestamp.rfc3339(SystemClock.now()))
         w.string("host", host)
         w.string("session", session)
         w.int("count", count)

@@ -1,5 +1,5 @@
-import Glibc
 import Foundation
+import FWTraceKernel
 
 /// sd_notify without libsystemd: a datagram to $NOTIFY_SOCKET (a path, or @abstract).
 public struct SystemdNotify: Sendable {
@@ -10,7 +10,7 @@ public struct SystemdNotify: Sendable {
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         path = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
         if let usec = environment["WATCHDOG_USEC"].flatMap(Double.init), usec > 0,
-           environment["WATCHDOG_PID"].flatMap(Int32.init).map({ $0 == getpid() }) ?? true {
+           environment["WATCHDOG_PID"].flatMap(Int32.init).map({ $0 == CurrentProcess.id }) ?? true {
             watchdogInterval = usec / 2_000_000
         } else {
             watchdogInterval = nil
@@ -19,12 +19,7 @@ public struct SystemdNotify: Sendable {
 
     public func send(_ state: String) {
         guard let path else { return }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let message = Array(state.utf8)
-        _ = withUnixAddress(path) { address, length in
-            Int32(message.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), address, length) })
-        }
+        // Best effort, as sd_notify: a service manager that went away is no reason to stop.
+        try? DatagramSocket().send(Array(state.utf8), to: path)
     }
 }

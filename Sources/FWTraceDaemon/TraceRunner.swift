@@ -1,4 +1,3 @@
-import Glibc
 import FWTraceCore
 import FWTraceKernel
 
@@ -9,7 +8,7 @@ public final class TraceRunner: @unchecked Sendable {
 
     public struct Stats: Sendable {
         public var state: State = .starting
-        public var since = Clock.now()
+        public var since = SystemClock.now()
         public var paths = 0
         public var lost: UInt64 = 0
         public var rules: [String] = []
@@ -61,13 +60,13 @@ public final class TraceRunner: @unchecked Sendable {
                 switch event {
                 case .started(let info):
                     stats.withLock { $0.state = .running; $0.rules = info.rules; $0.table = info.table }
-                    output(.other(RecordEncoder.sessionStarted(info, time: Clock.now(), context: context), type: "session", context: context))
+                    output(.other(RecordEncoder.sessionStarted(info, time: SystemClock.now(), context: context), type: "session", context: context))
                 case .path(let path):
                     stats.withLock { $0.paths += 1 }
                     output(.path(path, context: context))
                 case .loss(let count, let reason, let detail):
                     stats.withLock { $0.lost += count }
-                    output(.other(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: Clock.now(), context: context), type: "loss", context: context))
+                    output(.other(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context), type: "loss", context: context))
                 case .notice(let text):
                     log("session \(context.session)\(context.watch.map { " (watch \($0))" } ?? ""): \(text)")
                 }
@@ -85,7 +84,7 @@ public final class TraceRunner: @unchecked Sendable {
             default: message = "\(error)"; exit = ExitCode.failure
             }
             stats.withLock { $0.state = .failed; $0.error = message; $0.exit = exit }
-            output(.other(RecordEncoder.error(message: message, code: exit == ExitCode.unavailable ? "unavailable" : "session-failed", time: Clock.now(), context: context), type: "error", context: context))
+            output(.other(RecordEncoder.error(message: message, code: exit == ExitCode.unavailable ? "unavailable" : "session-failed", time: SystemClock.now(), context: context), type: "error", context: context))
         }
     }
 }

@@ -12,7 +12,7 @@ public final class ListeningSockets {
 
     /// nil when /proc could not be read (then no hint is given).
     public func isListening(protocolNumber: UInt8, address: IPAddress, port: UInt16) -> Bool? {
-        let now = NftTraceSession.now()
+        let now = SystemClock.now()
         if now - readAt > 1 {
             guard let fresh = Self.read() else { return nil }
             sockets = fresh
@@ -80,10 +80,10 @@ public final class ConntrackTable: @unchecked Sendable {
 
     public init(maxAge: Double = 5) { self.maxAge = maxAge }
 
-    deinit { refresher?.join(until: monotonicSeconds() + 2) }
+    deinit { refresher?.join(until: SystemClock.monotonic() + 2) }
 
     public func controlConnections(between a: IPAddress, and b: IPAddress) -> [ControlConnection]? {
-        let now = NftTraceSession.now()
+        let now = SystemClock.now()
         var current = state.current
         if current.readAt == -.infinity {
             current = State(cached: Self.read(), readAt: now, refreshing: false)
@@ -101,13 +101,13 @@ public final class ConntrackTable: @unchecked Sendable {
         let state = self.state
         let thread = WorkerThread(name: "fwtrace-conntrack") {
             let fresh = ConntrackTable.read()
-            state.withLock { $0 = State(cached: fresh, readAt: NftTraceSession.now(), refreshing: false) }
+            state.withLock { $0 = State(cached: fresh, readAt: SystemClock.now(), refreshing: false) }
         }
         do {
             try thread.start()
             refresher = thread
         } catch {
-            state.withLock { $0.readAt = NftTraceSession.now(); $0.refreshing = false }   // try again later
+            state.withLock { $0.readAt = SystemClock.now(); $0.refreshing = false }   // try again later
         }
     }
 

@@ -128,8 +128,8 @@ public final class NetlinkGroupSocket {
         guard sent >= 0 else { throw SystemError("netlink request") }
         var reply = [UInt8](repeating: 0, count: 8192)
         while true {
-            let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n < 0 { if errno == EINTR { continue }; throw SystemError("netlink acknowledgement") }
+            let fd = self.fd
+            let n = try systemCall("netlink acknowledgement") { reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
             let messages = (try? NetlinkMessage.split(Array(reply[0..<n]))) ?? []
             for m in messages where m.type == NetlinkMessage.error && m.sequence == sequence {
                 guard m.body.count >= 4 else { throw SystemError("netlink acknowledgement", errno: EPROTO) }
@@ -150,16 +150,12 @@ public final class NetlinkGroupSocket {
     /// One datagram, or wouldBlock when the queue is empty, or overrun when the kernel dropped
     /// messages (ENOBUFS): the count is read from the kernel with `kernelDrops()`.
     public func receive() throws -> Receive {
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 { return .datagram(Array(buffer[0..<n])) }
-            if n == 0 { return .wouldBlock }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return .wouldBlock
-            case ENOBUFS: overruns += 1; growReceiveBuffer(); return .overrun
-            default: throw SystemError("receive from netlink")
-            }
+        let fd = self.fd
+        do {
+            let n = try systemCall("receive from netlink") { buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
+            return n > 0 ? .datagram(Array(buffer[0..<n])) : .wouldBlock
+        } catch {
+            return try failedReceive(error)
         }
     }
 
@@ -175,36 +171,47 @@ public final class NetlinkGroupSocket {
             headers = [fwt_mmsghdr](repeating: fwt_mmsghdr(), count: slots)
             iovecs = [iovec](repeating: iovec(), count: slots)
         }
-        var received: Int32 = 0
-        while true {
-            received = batchBuffer.withUnsafeMutableBytes { raw in
-                iovecs.withUnsafeMutableBufferPointer { iov in
-                    headers.withUnsafeMutableBufferPointer { h in
-                        for i in 0..<slots {
-                            iov[i] = iovec(iov_base: raw.baseAddress! + i * slotSize, iov_len: slotSize)
-                            h[i] = fwt_mmsghdr()
-                            h[i].msg_hdr.msg_iov = iov.baseAddress! + i
-                            h[i].msg_hdr.msg_iovlen = 1
-                        }
-                        return fwt_recvmmsg(fd, h.baseAddress, UInt32(slots), Int32(MSG_DONTWAIT))
-                    }
-                }
-            }
-            if received > 0 { break }
-            if received == 0 { return .wouldBlock }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return .wouldBlock
-            case ENOBUFS: overruns += 1; growReceiveBuffer(); return .overrun
-            default: throw SystemError("receive from netlink")
-            }
+        let received: Int32
+        do {
+            received = try systemCall("receive from netlink") { receiveIntoSlots() }
+        } catch {
+            if case .overrun = try failedReceive(error) { return .overrun }
+            return .wouldBlock
         }
+        if received == 0 { return .wouldBlock }
         for i in 0..<Int(received) {
             // A datagram larger than a slot arrives cut (MSG_TRUNC); its decoder reports it.
             let length = min(Int(headers[i].msg_len), slotSize)
             try body(batchBuffer, (i * slotSize)..<(i * slotSize + length))
         }
         return .received(Int(received))
+    }
+
+    /// A failed receive: wouldBlock on an empty queue, overrun when the kernel dropped messages.
+    private func failedReceive(_ error: SystemError) throws(SystemError) -> Receive {
+        if error.wouldBlock { return .wouldBlock }
+        guard error.overrun else { throw error }
+        overruns += 1
+        growReceiveBuffer()
+        return .overrun
+    }
+
+    /// One recvmmsg(MSG_DONTWAIT) into the batch buffer's slots: the datagrams received, or -1.
+    private func receiveIntoSlots() -> Int32 {
+        let slots = Self.batchSlots, slotSize = Self.slotSize, fd = self.fd
+        return batchBuffer.withUnsafeMutableBytes { raw in
+            iovecs.withUnsafeMutableBufferPointer { iov in
+                headers.withUnsafeMutableBufferPointer { h in
+                    for i in 0..<slots {
+                        iov[i] = iovec(iov_base: raw.baseAddress! + i * slotSize, iov_len: slotSize)
+                        h[i] = fwt_mmsghdr()
+                        h[i].msg_hdr.msg_iov = iov.baseAddress! + i
+                        h[i].msg_hdr.msg_iovlen = 1
+                    }
+                    return fwt_recvmmsg(fd, h.baseAddress, UInt32(slots), Int32(MSG_DONTWAIT))
+                }
+            }
+        }
     }
 
     /// Messages the kernel dropped for this socket since the last call. The kernel counts every

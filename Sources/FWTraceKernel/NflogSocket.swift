@@ -85,11 +85,9 @@ public enum LoggerBinding {
     public static func restore(_ family: UInt8, to value: String) { write(path(family), value) }
 
     static func write(_ path: String, _ value: String) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        let bytes = Array(value.utf8)
-        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
+        // Best effort: a sysctl that cannot be set leaves the kernel's value.
+        guard let fd = try? FileDescriptor.open(path, O_WRONLY) else { return }
+        try? fd.writeAll(Array(value.utf8))
     }
 }
 

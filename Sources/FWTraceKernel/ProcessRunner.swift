@@ -25,9 +25,9 @@ public enum ProcessRunner {
             throw SystemError("run \(arguments.first ?? "")", errno: ENOENT)
         }
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0], inPipe: [Int32] = [0, 0]
-        try retrying("pipe") { pipe2(&outPipe, O_CLOEXEC) }
-        try retrying("pipe") { pipe2(&errPipe, O_CLOEXEC) }
-        try retrying("pipe") { pipe2(&inPipe, O_CLOEXEC) }
+        try systemCall("pipe") { pipe2(&outPipe, O_CLOEXEC) }
+        try systemCall("pipe") { pipe2(&errPipe, O_CLOEXEC) }
+        try systemCall("pipe") { pipe2(&inPipe, O_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -43,19 +43,14 @@ public enum ProcessRunner {
             return Output(status: 127, stdout: "", stderr: "")
         }
         if let stdin {
-            var bytes = Array(stdin.utf8)
-            var offset = 0
-            while offset < bytes.count {
-                let n = bytes.withUnsafeMutableBytes { write(inPipe[1], $0.baseAddress! + offset, $0.count - offset) }
-                if n < 0 { if errno == EINTR { continue }; break }
-                offset += n
-            }
+            // A child that exits without reading all of it breaks the pipe: the rest is dropped.
+            _ = writeAll(inPipe[1], Array(stdin.utf8))
         }
         close(inPipe[1])
         let (out, err) = readBoth(outPipe[0], errPipe[0])
         close(outPipe[0]); close(errPipe[0])
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        _ = try? systemCall("waitpid") { waitpid(pid, &status, 0) }
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Output(status: code, stdout: out, stderr: err)
     }
@@ -89,14 +84,16 @@ public enum ProcessRunner {
     /// Reads both pipes to their end without letting either fill up.
     static func readBoth(_ a: Int32, _ b: Int32) -> (String, String) {
         var outputs: [[UInt8]] = [[], []]
-        var fds = [pollfd(fd: a, events: Int16(POLLIN), revents: 0), pollfd(fd: b, events: Int16(POLLIN), revents: 0)]
-        var open = 2
+        var fds = [a, b]   // -1 once at its end (poll skips negative descriptors)
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while open > 0 {
-            if poll(&fds, 2, -1) < 0 { if errno == EINTR { continue }; break }
-            for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
-                let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
-                if n > 0 { outputs[i] += buffer[0..<n] } else if n == 0 || errno != EINTR { fds[i].fd = -1; open -= 1 }
+        while fds.contains(where: { $0 >= 0 }) {
+            var set = PollSet()
+            for fd in fds { set.add(fd) }
+            guard let ready = try? set.wait(timeout: nil) else { break }
+            for i in 0..<2 where fds[i] >= 0 && !ready[i].isEmpty {
+                let fd = fds[i]
+                let n = (try? buffer.withUnsafeMutableBytes { (raw) throws(SystemError) in try systemCall("read") { read(fd, raw.baseAddress, raw.count) } }) ?? 0
+                if n > 0 { outputs[i] += buffer[0..<n] } else { fds[i] = -1 }
             }
         }
         return (String(decoding: outputs[0], as: UTF8.self), String(decoding: outputs[1], as: UTF8.self))

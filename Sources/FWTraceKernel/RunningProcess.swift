@@ -13,7 +13,7 @@ public final class RunningProcess {
     public init(_ arguments: [String], inheritStderr: Bool = true, mergeStderr: Bool = false) throws {
         guard let path = ProcessRunner.find(arguments[0]) else { throw SystemError("run \(arguments[0])", errno: ENOENT) }
         var outPipe: [Int32] = [0, 0]
-        try retrying("pipe") { pipe2(&outPipe, O_CLOEXEC) }
+        try systemCall("pipe") { pipe2(&outPipe, O_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -43,12 +43,13 @@ public final class RunningProcess {
             if finished { return nil }
             let remaining = deadline - Self.monotonic()
             if remaining <= 0 { return nil }
-            var fd = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&fd, 1, pollTimeout(remaining))
-            if ready <= 0 { continue }
+            var set = PollSet()
+            set.add(stdoutFD)
+            guard let ready = try? set.wait(timeout: remaining), !ready[0].isEmpty else { continue }
             var buffer = [UInt8](repeating: 0, count: 65536)
-            let n = buffer.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, $0.count) }
-            if n > 0 { pending += buffer[0..<n] } else if n == 0 || errno != EINTR {
+            let fd = stdoutFD
+            let n = (try? buffer.withUnsafeMutableBytes { (raw) throws(SystemError) in try systemCall("read") { read(fd, raw.baseAddress, raw.count) } }) ?? 0
+            if n > 0 { pending += buffer[0..<n] } else {
                 finished = true
                 if !pending.isEmpty { let line = String(decoding: pending, as: UTF8.self); pending = []; return line }
             }
@@ -64,11 +65,11 @@ public final class RunningProcess {
         let deadline = Self.monotonic() + timeout
         var status: Int32 = 0
         while true {
-            let r = waitpid(pid, &status, WNOHANG)
+            let pid = self.pid
+            guard let r = try? systemCall("waitpid", { waitpid(pid, &status, WNOHANG) }) else { status = 0; break }
             if r == pid { break }
-            if r < 0 && errno != EINTR { status = 0; break }
             if Self.monotonic() > deadline { kill(pid, SIGKILL) }
-            usleep(10_000)
+            SystemClock.sleep(0.01)
         }
         close(stdoutFD)
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
@@ -76,9 +77,5 @@ public final class RunningProcess {
         return code
     }
 
-    static func monotonic() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func monotonic() -> Double { SystemClock.monotonic() }
 }

@@ -5,21 +5,6 @@ import CNetfilter
 // Thread primitives shared by the daemon (a thread per session and per sink) and the trace
 // sessions (a receive thread ahead of the decoding one).
 
-/// CLOCK_MONOTONIC in seconds.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// A poll(2) timeout in milliseconds for a wait in seconds: rounded up (the wait never ends
-/// before it is due) and clamped to what poll takes (Int32(seconds * 1000) of a long wait trapped).
-public func pollTimeout(_ seconds: Double) -> Int32 {
-    guard seconds > 0 else { return 0 }   // NaN too
-    let milliseconds = (seconds * 1000).rounded(.up)
-    return milliseconds >= Double(Int32.max) ? Int32.max : Int32(milliseconds)
-}
-
 /// A value behind a lock: fwtrace's threads share little, and what they share goes through this.
 public final class Locked<Value>: @unchecked Sendable {
     private var value: Value
@@ -34,16 +19,23 @@ public final class Locked<Value>: @unchecked Sendable {
 
 /// A readable descriptor that one thread sets to wake another's poll (eventfd).
 public final class Wakeup: @unchecked Sendable {
-    public let fd: Int32
-    public init() throws {
-        fd = eventfd(0, fwt_efd_nonblock | fwt_efd_cloexec)
-        guard fd >= 0 else { throw SystemError("eventfd") }
+    public let descriptor: FileDescriptor
+    /// For the sessions' `stopFD` and poll sets; valid as long as this Wakeup lives.
+    public var fd: Int32 { descriptor.rawValue }
+    public init() throws(SystemError) {
+        descriptor = FileDescriptor(adopting: try systemCall("eventfd") { eventfd(0, fwt_efd_nonblock | fwt_efd_cloexec) })
     }
-    public func signal() { var one: UInt64 = 1; _ = write(fd, &one, 8) }
-    public func drain() { var value: UInt64 = 0; _ = read(fd, &value, 8) }
-    deinit { close(fd) }
+    /// Adds one to the counter; it cannot fail short of 2^64 - 1 signals, so errors are ignored.
+    public func signal() {
+        var one: UInt64 = 1
+        _ = try? systemCall("eventfd write") { write(fd, &one, 8) }
+    }
+    /// Resets the counter; EAGAIN when it was zero already.
+    public func drain() {
+        var value: UInt64 = 0
+        _ = try? systemCall("eventfd read") { read(fd, &value, 8) }
+    }
 }
-
 
 /// A thread of our own (pthread), joinable with a deadline. Sessions need a thread each: a thread
 /// enters a network namespace with setns, which moves only the calling thread.
@@ -82,8 +74,8 @@ public final class WorkerThread: @unchecked Sendable {
     public func join(until deadline: Double) -> Bool {
         guard started.current else { return true }
         while !isFinished {
-            if monotonicSeconds() >= deadline { return false }
-            usleep(10_000)
+            if SystemClock.monotonic() >= deadline { return false }
+            SystemClock.sleep(0.01)
         }
         pthread_join(thread, nil)
         return true

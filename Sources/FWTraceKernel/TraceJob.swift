@@ -24,7 +24,7 @@ public struct TraceJob: Sendable {
         public func closingRecord(context: RecordContext) -> String? {
             guard let info else { return nil }
             return RecordEncoder.sessionEnded(info, paths: summary.paths, reason: summary.reason.rawValue,
-                                              time: NftTraceSession.now(), context: context,
+                                              time: SystemClock.now(), context: context,
                                               watched: noMatch?.watched ?? [], hints: noMatch.map { [$0.hint] } ?? [],
                                               events: summary.events, lost: summary.lost)
         }
@@ -94,9 +94,5 @@ public struct TraceJob: Sendable {
 
     public static func makeSessionID() -> String { RecordEncoder.hex8(UInt32.random(in: 0...UInt32.max)) }
 
-    public static func hostname() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count)
-        return String(cString: buffer)
-    }
+    public static func hostname() -> String { CurrentProcess.hostname() }
 }

@@ -41,10 +41,10 @@ final class TraceReceiver: @unchecked Sendable {
     /// 2,048 (a datagram of one trace message is about 130 bytes).
     static let chunkIndexCapacity = 2048
     static let chunkIndexSize = chunkIndexCapacity * MemoryLayout<(range: Range<Int>, time: Double)>.stride
-    /// Microseconds to pause after a busy drain: at 400,000 events a second, ~400 of them.
-    static let busyPause: UInt32 = 1000
-    /// Milliseconds between looks at a busy session while holding datagrams it has not been given.
-    static let handOverCheck: Int32 = 2
+    /// Seconds to pause after a busy drain (1 ms): at 400,000 events a second, ~400 of them.
+    static let busyPause = 0.001
+    /// Seconds between looks at a busy session while holding datagrams it has not been given (2 ms).
+    static let handOverCheck = 0.002
 
     let socket: NetlinkGroupSocket
     /// Readable when something was published: the session polls it instead of the socket.
@@ -167,58 +167,63 @@ final class TraceReceiver: @unchecked Sendable {
         ready.signal()
     }
 
+    /// Drains the socket's queue into `current` (handing full chunks over): batches of datagrams
+    /// until it is empty. The datagrams taken, or nil when the thread must end (stop, failure).
+    private func drain(into current: inout Chunk) -> Int? {
+        var drained = 0
+        while true {
+            var batchTime: Double?   // the receive time of the batch, read once it is in
+            let batch: NetlinkGroupSocket.Batch
+            do {
+                batch = try socket.receiveBatch { buffer, range in
+                    if current.bytes.count + range.count > Self.chunkSize, !current.datagrams.isEmpty {
+                        publish(current)
+                        current = nextChunk()
+                    }
+                    let time = batchTime ?? SystemClock.now()
+                    batchTime = time
+                    let start = current.bytes.count
+                    buffer.withUnsafeBufferPointer { current.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
+                    current.datagrams.append((start..<current.bytes.count, time))
+                }
+            } catch {
+                note(failure: error); return nil
+            }
+            if case .overrun = batch { note(overrun: true) }
+            else if watchDrops, socket.checkQueue() { note(dropsSeen: true) }
+            condition.lock(); let stop = stopping; condition.unlock()
+            if stop { return nil }
+            if case .received(let n) = batch { drained += n }
+            guard case .received(NetlinkGroupSocket.batchSlots) = batch else { return drained }
+        }
+    }
+
     private func run() {
         var current = nextChunk()
         // Whatever was read is handed over, also when the thread ends.
         defer { if !current.datagrams.isEmpty { publish(current) } }
         var lastWake = -Double.infinity
-        var fds = [pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: stopWakeup.fd, events: Int16(POLLIN), revents: 0)]
+        var fds = PollSet()
+        fds.add(socket.fd)
+        fds.add(stopWakeup.fd)
         while true {
-            fds[0].revents = 0; fds[1].revents = 0
             // Holding datagrams the session has not been given (it was busy): look again soon.
-            if poll(&fds, 2, current.datagrams.isEmpty ? -1 : Self.handOverCheck) < 0 {
-                if errno == EINTR { continue }
-                note(failure: SystemError("poll the trace socket")); return
+            let ready: [PollSet.Events]
+            do { ready = try fds.wait(timeout: current.datagrams.isEmpty ? nil : Self.handOverCheck) } catch {
+                note(failure: SystemError("poll the trace socket", errno: error.errno)); return
             }
-            if fds[1].revents != 0 { return }
-            if fds[0].revents == 0 {
+            if !ready[1].isEmpty { return }
+            if ready[0].isEmpty {
                 if !current.datagrams.isEmpty && sessionIsWaiting {
                     publish(current)
                     current = nextChunk()
                 }
                 continue
             }
-            let woke = monotonicSeconds()
+            let woke = SystemClock.monotonic()
             let sinceLastWake = woke - lastWake
             lastWake = woke
-            // Drain the queue: batches of datagrams until it is empty.
-            var drained = 0
-            while true {
-                var batchTime: Double?   // the receive time of the batch, read once it is in
-                let batch: NetlinkGroupSocket.Batch
-                do {
-                    batch = try socket.receiveBatch { buffer, range in
-                        if current.bytes.count + range.count > Self.chunkSize, !current.datagrams.isEmpty {
-                            publish(current)
-                            current = nextChunk()
-                        }
-                        let time = batchTime ?? NftTraceSession.now()
-                        batchTime = time
-                        let start = current.bytes.count
-                        buffer.withUnsafeBufferPointer { current.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: $0[range])) }
-                        current.datagrams.append((start..<current.bytes.count, time))
-                    }
-                } catch {
-                    note(failure: error); return
-                }
-                if case .overrun = batch { note(overrun: true) }
-                else if watchDrops, socket.checkQueue() { note(dropsSeen: true) }
-                condition.lock(); let stop = stopping; condition.unlock()
-                if stop { return }
-                if case .received(let n) = batch { drained += n }
-                guard case .received(NetlinkGroupSocket.batchSlots) = batch else { break }
-            }
+            guard let drained = drain(into: &current) else { return }
             // The queue is empty: hand over what was read if the session waits for it, so that a
             // quiet stream is not held back. While it is still busy with earlier chunks, this one
             // is filled on: handing over part-filled chunks would leave most of the backlog's
@@ -232,7 +237,7 @@ final class TraceReceiver: @unchecked Sendable {
             // (waking for a few datagrams at a time cost about 20 % more CPU, taken from the
             // sender and the decoding thread). A quiet stream (a packet a millisecond or fewer)
             // still wakes at once: its latency stays low.
-            if drained >= NetlinkGroupSocket.batchSlots || sinceLastWake < 0.0002 { usleep(Self.busyPause) }
+            if drained >= NetlinkGroupSocket.batchSlots || sinceLastWake < 0.0002 { SystemClock.sleep(Self.busyPause) }
         }
     }
 }

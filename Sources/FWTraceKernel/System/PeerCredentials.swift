@@ -1,5 +1,4 @@
 import Glibc
-import Foundation
 import CNetfilter
 
 /// Who is on the other end of the control socket, as the kernel recorded it at connect time
@@ -13,7 +12,8 @@ public struct PeerCredentials: Sendable, CustomStringConvertible {
     public let groups: [UInt32]?
     public let userName: String
 
-    public static func of(_ fd: Int32) -> PeerCredentials? {
+    public static func of(_ connection: FileDescriptor) -> PeerCredentials? {
+        let fd = connection.rawValue
         var cred = fwt_ucred()
         var length = socklen_t(MemoryLayout<fwt_ucred>.size)
         guard getsockopt(fd, SOL_SOCKET, fwt_so_peercred, &cred, &length) == 0 else { return nil }
@@ -25,10 +25,10 @@ public struct PeerCredentials: Sendable, CustomStringConvertible {
     }
 
     /// The peer's uid alone, with no user lookup: the accept loop counts connections by it.
-    static func uid(of fd: Int32) -> UInt32? {
+    public static func uid(of connection: FileDescriptor) -> UInt32? {
         var cred = fwt_ucred()
         var length = socklen_t(MemoryLayout<fwt_ucred>.size)
-        guard getsockopt(fd, SOL_SOCKET, fwt_so_peercred, &cred, &length) == 0 else { return nil }
+        guard getsockopt(connection.rawValue, SOL_SOCKET, fwt_so_peercred, &cred, &length) == 0 else { return nil }
         return cred.uid
     }
 
@@ -46,7 +46,7 @@ public struct PeerCredentials: Sendable, CustomStringConvertible {
     }
 
     /// getpwuid_r: client threads look users up concurrently.
-    static func name(of uid: UInt32) -> String? {
+    public static func name(of uid: UInt32) -> String? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -60,5 +60,14 @@ public struct PeerCredentials: Sendable, CustomStringConvertible {
         var buffer = [CChar](repeating: 0, count: 16384)
         guard getgrnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
         return entry.gr_gid
+    }
+
+    /// A group's name, nil when the group database has none.
+    public static func groupName(of gid: UInt32) -> String? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        guard getgrgid_r(gid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.gr_name else { return nil }
+        return String(cString: name)
     }
 }

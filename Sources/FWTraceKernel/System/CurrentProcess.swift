@@ -1,0 +1,25 @@
+import Glibc
+
+/// The running process: its id, host name and standard error.
+public enum CurrentProcess {
+    public static var id: Int32 { getpid() }
+    public static var isRoot: Bool { geteuid() == 0 }
+
+    public static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count)
+        return String(cString: buffer)
+    }
+
+    /// One write of `line` to stderr (a log line is never interleaved with another's bytes).
+    public static func writeToStandardError(_ line: String) {
+        _ = Array(line.utf8).withUnsafeBytes { writeAll(2, $0) }
+    }
+
+    /// The device and inode of stderr (to tell whether it is the journal's stream).
+    public static func standardErrorIdentity() -> (device: UInt64, inode: UInt64)? {
+        var st = stat()
+        guard fstat(2, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+}
