@@ -51,13 +51,15 @@ struct KernelFixture {
         try XCTUnwrap(try events().first { $0.table.hasPrefix("fwtrace_") }?.table)
     }
 
+    /// In capture-fixtures.sh's server namespace, ifindex 1 is lo and 2 the veth fwtcap1.
+    static let interfaceNames: @Sendable (UInt32) -> String? = { [1: "lo", 2: "fwtcap1"][$0] }
+
     /// Replays the capture through a PathAssembler as `follow` would.
     func paths(filterProtocol: UInt8? = nil) throws -> [PacketPath] {
         var config = PathAssembler.Configuration(ownTable: try ownTable())
         config.filterProtocol = filterProtocol
         let assembler = PathAssembler(configuration: config, catalog: catalog)
-        // In capture-fixtures.sh's server namespace, ifindex 1 is lo and 2 the veth fwtcap1.
-        assembler.interfaceName = { [1: "lo", 2: "fwtcap1"][$0] }
+        assembler.interfaceName = Self.interfaceNames
         var out: [PacketPath] = []
         for m in try messages() {
             out += assembler.ingest(try NftTraceDecoder.decode(m.bytes, body: m.message.body), at: m.time)
