@@ -149,7 +149,7 @@ struct FollowCommand: ParsableCommand {
         }
 
         if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
-        var options = NftTraceSession.Options(session: TraceJob.makeSessionID(), filter: filter, limit: rate)
+        var options = TraceSessionOptions(session: TraceJob.makeSessionID(), filter: filter, limit: rate)
         options.count = count
         options.timeout = timeoutSeconds
         options.quietPeriod = quiet
