@@ -1,3 +1,5 @@
+// Over 400 lines: kept in one file while issue 13's parallel changes to it (packet marks, the
+// rule model) land; the helpers below `// MARK: - Steps` are the part to move out next.
 /// Groups nft trace events into one path per packet.
 ///
 /// The trace id alone does not identify a packet (it is a hash of the skb address, flow and input
@@ -164,20 +166,7 @@ public final class PathAssembler {
             // the trace bit first, our chain is traced too, but its policy event is not ours.
             if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
                let hook = configuration.ownChains[event.chain], let summary {
-                if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
-                var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
-                // Room for a typical path at once (growing 1, 2, 4, 8 cost three reallocations).
-                path.steps.reserveCapacity(8)
-                path.iif = event.iif.flatMap(interfaceName)
-                path.oif = event.oif.flatMap(interfaceName)
-                path.mark = event.mark
-                pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
-                                                 lastDump: summary, lastEventTime: time)
-                started += 1
-                startOrder.append((event.traceID, time))
-                compactStartOrder()
-                out += evictIfNeeded()
-                return out
+                return startPath(event, hook: hook, packet: summary, at: time)
             }
             guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
             if isInternal { state.lastEventTime = time; return out }
@@ -225,6 +214,25 @@ public final class PathAssembler {
         guard let handle = event.ruleHandle else { return (nil, false) }
         let found = rule(entry, handle: handle)
         return (found, found == nil)
+    }
+
+    /// Our own trace rule's event: a new packet (a path pending under the same id ends, incomplete).
+    private func startPath(_ event: NftTraceEvent, hook: Hook, packet summary: PacketSummary, at time: Double) -> [PacketPath] {
+        var out: [PacketPath] = []
+        if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
+        var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
+        // Room for a typical path at once (growing 1, 2, 4, 8 cost three reallocations).
+        path.steps.reserveCapacity(8)
+        path.iif = event.iif.flatMap(interfaceName)
+        path.oif = event.oif.flatMap(interfaceName)
+        path.mark = event.mark
+        pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
+                                         lastDump: summary, lastEventTime: time)
+        started += 1
+        startOrder.append((event.traceID, time))
+        compactStartOrder()
+        out += evictIfNeeded()
+        return out
     }
 
     /// Adds the event's step to its pending path; emits the path when the step settles its fate.
