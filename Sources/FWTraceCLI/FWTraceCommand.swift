@@ -19,7 +19,7 @@ public struct FWTraceCommand: ParsableCommand {
         \(ExitCodesHelp.section(FollowCommand.exitCodes))
         """,
         version: fwtraceVersion,
-        subcommands: [FollowCommand.self, ExplainCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, CleanupCommand.self, LabCommand.self]
+        subcommands: [FollowCommand.self, ExplainCommand.self, ReplayCommand.self, DaemonCommand.self, StatusCommand.self, DemoCommand.self, CleanupCommand.self, LabCommand.self]
     )
 
     public init() {}

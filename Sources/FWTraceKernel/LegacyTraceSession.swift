@@ -5,8 +5,8 @@ import FWTraceCore
 /// as the nft backend. Order on the way in: sweep what a crashed session left, bind the logger
 /// (remembering the old binding), install the TRACE rules; on the way out, the reverse.
 public final class LegacyTraceSession {
-    let options: NftTraceSession.Options
-    public init(options: NftTraceSession.Options) { self.options = options }
+    let options: TraceSessionOptions
+    public init(options: TraceSessionOptions) { self.options = options }
 
     func readRuleset() -> LegacyRuleset {
         let v4 = (try? ProcessRunner.run(["iptables-legacy-save", "-c"]))?.stdout ?? ""
@@ -14,7 +14,7 @@ public final class LegacyTraceSession {
         return LegacyRuleset.parse(ipv4: v4, ipv6: v6)
     }
 
-    public func run(emit: @escaping (NftTraceSession.Record) -> Void, notice: (String) -> Void) throws -> NftTraceSession.Summary {
+    public func run(emit: @escaping (TraceRecord) -> Void, notice: (String) -> Void) throws -> TraceSummary {
         let families = options.filter.families
         try LegacyInstaller.requireTools(families)
 
@@ -56,33 +56,39 @@ public final class LegacyTraceSession {
         defer { capture?.close() }
 
         let interfaces = InterfaceNames()
-        var config = LegacyPathAssembler.Configuration()
-        config.quietPeriod = options.quietPeriod
-        let assembler = LegacyPathAssembler(configuration: config, ruleset: readRuleset())
-        var lastReload = NftTraceSession.now()
-        assembler.refreshRuleset = { [self] in
-            let now = NftTraceSession.now()
-            guard now - lastReload > 0.05 else { return nil }
-            lastReload = now
-            return readRuleset()
-        }
-        assembler.interfaceName = { interfaces.name($0) }
-
+        let pipeline = makePipeline(interfaces: interfaces)
         emit(.started(RecordEncoder.SessionInfo(
             filter: options.filter.summary, families: families.map(\.rawValue).sorted(),
             rules: installer.descriptions, limit: options.limit.map { $0.iptables.joined(separator: " ") }, table: "raw")))
+        let loop = try SessionLoop(options: options, pipeline: pipeline, emit: emit)
+        try receive(socket, loop: loop, capture: capture)
+        loop.flushUnlessCounted()
+        loop.reportUnrecordedPackets(traced: loop.summary.lost > 0 ? installer.tracedPackets() : nil)
+        return loop.summary
+    }
 
+    func makePipeline(interfaces: InterfaceNames) -> TracePipeline {
+        var config = LegacyPathAssembler.Configuration()
+        config.quietPeriod = options.quietPeriod
+        var pipelineOptions = TracePipeline.Options()
+        // Any TRACE rule in the namespace marks packets (an admin's own too): the pipeline keeps
+        // only what the filter names.
+        pipelineOptions.filter = options.filter
+        pipelineOptions.count = options.count
+        pipelineOptions.interfaceName = { interfaces.name($0) }
         let sockets = ListeningSockets()
-        var hintContext = HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) },
-                                      listening: { sockets.isListening(protocolNumber: $0, address: $1, port: $2) })
         let conntrack = ConntrackTable()
-        hintContext.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
-        let loop = try SessionLoop(options: options, hints: hintContext, emit: emit)
-        // Any TRACE rule in the namespace marks packets (an admin's own too): keep only what the filter names.
-        let keep: (PacketPath) -> Bool = { [options] in options.filter.accepts($0) && options.filter.matches($0.packet) }
-        var lastPeriodicReload = loop.started
+        pipelineOptions.environment.listening = { sockets.isListening(protocolNumber: $0, address: $1, port: $2) }
+        pipelineOptions.environment.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
+        return TracePipeline(backend: .legacy(config, conntrackInvalid: options.conntrackInvalid),
+                             rules: TracePipeline.Rules(legacy: readRuleset()), options: pipelineOptions)
+    }
 
-        receiving: while case .ready(let ready) = try loop.wait(on: [socket.fd], pending: assembler.pendingCount > 0) {
+    /// Receives TRACE messages into the pipeline until count, timeout, signal or stop.
+    func receive(_ socket: NflogSocket, loop: SessionLoop, capture: CaptureWriter?) throws {
+        var lastPeriodicReload = loop.started
+        let reload = { TracePipeline.Rules(legacy: self.readRuleset()) }
+        while case .ready(let ready) = try loop.wait(on: [socket.fd]) {
             if ready[0] != 0 {
                 for _ in 0..<256 {
                     let received = try socket.receive()
@@ -95,37 +101,17 @@ public final class LegacyTraceSession {
                     }
                     let time = NftTraceSession.now()
                     capture?.write(bytes, time: time)
-                    guard let messages = try? NetlinkMessage.split(bytes) else {
-                        loop.reportUndecodable("a datagram could not be framed")
-                        continue
-                    }
-                    for message in messages where message.type == NflogDecoder.messageType {
-                        loop.summary.events += 1
-                        do {
-                            let logged = try NflogDecoder.decode(bytes, body: message.body)
-                            guard let prefix = logged.prefix else { continue }
-                            guard let trace = LegacyTracePrefix.parse(prefix) else {
-                                if options.conntrackInvalid { assembler.noteConntrackInvalid(logged) }
-                                continue
-                            }
-                            if loop.deliver(assembler.ingest(logged, trace: trace, at: time), keep: keep) { break receiving }
-                        } catch {
-                            loop.reportUndecodable("\(error)")
-                        }
-                    }
+                    if loop.feed(bytes, range: 0..<bytes.count, at: time, reload: reload) { return }
                 }
             }
-            if loop.deliver(assembler.expire(now: NftTraceSession.now()), keep: keep) { break }
+            if loop.expire(now: NftTraceSession.now()) { return }
             // iptables-legacy has no change notification: re-read the ruleset at most once a
             // second while packets are traced, so positions and text follow edits.
             if loop.summary.events > 0, NftTraceSession.now() - lastPeriodicReload >= 1 {
                 lastPeriodicReload = NftTraceSession.now()
-                assembler.ruleset = readRuleset()
+                loop.pipeline.replaceRules(reload())
             }
         }
-        if loop.summary.reason != .count { _ = loop.deliver(assembler.flush(), keep: keep) }
-        loop.reportUnrecordedPackets(traced: loop.summary.lost > 0 ? installer.tracedPackets() : nil, started: assembler.started)
-        return loop.summary
     }
 }
 

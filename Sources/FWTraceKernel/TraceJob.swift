@@ -16,7 +16,7 @@ public struct TraceJob: Sendable {
     }
 
     public struct Outcome {
-        public var summary: NftTraceSession.Summary
+        public var summary: TraceSummary
         public var info: RecordEncoder.SessionInfo?
         /// Present when the timeout passed with no path: what was watched, and the hint.
         public var noMatch: (watched: [(String, String)], hint: Hint)?
@@ -30,7 +30,7 @@ public struct TraceJob: Sendable {
         }
     }
 
-    public var options: NftTraceSession.Options
+    public var options: TraceSessionOptions
     public var backend: BackendChoice = .auto
     public var namespace: NetworkNamespace?
     /// The configured watch this job serves (daemon), shown in every record.
@@ -38,7 +38,7 @@ public struct TraceJob: Sendable {
     /// The timeout as the user wrote it, for the no-match hint.
     public var timeoutText: String = ""
 
-    public init(options: NftTraceSession.Options) { self.options = options }
+    public init(options: TraceSessionOptions) { self.options = options }
 
     /// Enters the namespace and picks the backend; the context every record of the job carries.
     public func prepare() throws -> RecordContext {
@@ -62,14 +62,14 @@ public struct TraceJob: Sendable {
     /// timeout, signal or stop descriptor.
     public func run(context: RecordContext, emit: @escaping (Event) -> Void) throws -> Outcome {
         var info: RecordEncoder.SessionInfo?
-        let handle: (NftTraceSession.Record) -> Void = { record in
+        let handle: (TraceRecord) -> Void = { record in
             switch record {
             case .started(let i): info = i; emit(.started(i))
             case .path(let path): emit(.path(path))
             case .loss(let count, let reason, let detail): emit(.loss(count: count, reason: reason, detail: detail))
             }
         }
-        let summary: NftTraceSession.Summary
+        let summary: TraceSummary
         if context.backend == "nft" {
             summary = try NftTraceSession(options: options).run(emit: handle)
         } else {

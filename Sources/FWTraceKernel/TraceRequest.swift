@@ -25,7 +25,7 @@ public struct TraceRequest: Sendable {
 
 extension TraceJob {
     public init(_ request: TraceRequest) {
-        var options = NftTraceSession.Options(session: request.session, filter: request.filter, limit: request.limit)
+        var options = TraceSessionOptions(session: request.session, filter: request.filter, limit: request.limit)
         options.count = request.count
         options.timeout = request.timeout
         options.quietPeriod = request.quietPeriod

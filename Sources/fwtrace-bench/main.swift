@@ -105,9 +105,13 @@ outer: for d in capture.datagrams {
 }
 var config = PathAssembler.Configuration(ownTable: ownTable)
 config.maxPending = 4096
-let assembler = PathAssembler(configuration: config, catalog: catalog)
+// The one pipeline `follow` runs, as follow's session builds it (every socket listening).
+var pipelineOptions = TracePipeline.Options()
+pipelineOptions.hints = withHints
+pipelineOptions.environment.listening = { _, _, _ in true }
+let pipeline = TracePipeline(backend: .nft(config), rules: TracePipeline.Rules(catalog: catalog), options: pipelineOptions)
 let context = RecordContext(host: "bench", netns: "fwt-bench-srv", backend: "nft", session: "bench")
-let hints = HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: { _, _, _ in true })
+let names = NameCache()
 
 struct Run {
     var events = 0, paths = 0, bytesOut = 0, decodeErrors = 0
@@ -120,41 +124,50 @@ struct Run {
     var run = Run()
     var writer = JSONWriter(capacity: 1 << 17)
     let prefix = PathRecordPrefix(context)
-    let names = NameCache()
     var clock = 1_000.0
     while run.events < target {
         for d in capture.datagrams {
             clock += 0.000_001
-            // Each datagram is decoded where it lies in the buffer, as the receive side decodes
-            // from its receive buffer.
-            do {
-                try NetlinkMessage.forEach(in: buffer, range: d) { m in
-                    guard m.type == NftTraceDecoder.messageType else { return }
-                    run.events += 1
-                    if run.events == 100_000 { run.rssAfterFirst100k = rssKiB() }
-                    // As the session decodes: no Optional around the event (copying one costs).
-                    let e: NftTraceEvent
-                    do { e = try NftTraceDecoder.decode(buffer, body: m.body, names: names) } catch { run.decodeErrors += 1; return }
-                    guard withAssembly else { return }
-                    for var p in assembler.ingest(e, at: clock) {
-                        if withHints { p.hints = HintEngine.hints(for: p, context: hints) }
-                        if withEncode {
-                            RecordEncoder.path(p, prefix: prefix, into: &writer)
-                            writer.endLine()
-                            if writer.byteCount >= 1 << 16 { run.bytesOut += handOn(&writer) }
-                        }
-                        run.paths += 1
+            // Each datagram is fed where it lies in the buffer, as the session feeds its receive buffer.
+            if withAssembly {
+                _ = pipeline.feed(buffer, range: d, at: clock) { record in
+                    guard case .path(let p) = record else { run.decodeErrors += 1; return }
+                    if withEncode {
+                        RecordEncoder.path(p, prefix: prefix, into: &writer)
+                        writer.endLine()
+                        if writer.byteCount >= 1 << 16 { run.bytesOut += handOn(&writer) }
                     }
+                    run.paths += 1
                 }
-            } catch {
-                run.decodeErrors += 1
+                run.events = pipeline.events
+            } else {
+                decodeOnly(d, &run)
             }
+            if run.rssAfterFirst100k < 0 && run.events >= 100_000 { run.rssAfterFirst100k = rssKiB() }
             if run.events >= target { break }
         }
     }
-    for p in assembler.flush() { RecordEncoder.path(p, prefix: prefix, into: &writer); writer.endLine(); run.paths += 1 }
+    // What is still pending at the end, without hints (as before the pipeline: the figures and
+    // the --output stay comparable with earlier builds').
+    pipeline.flush(hints: false) { record in
+        guard case .path(let p) = record else { return }
+        RecordEncoder.path(p, prefix: prefix, into: &writer); writer.endLine(); run.paths += 1
+    }
     run.bytesOut += handOn(&writer)
     return run
+}
+
+/// `--decode-only`: the decoder alone, on the datagram where it lies in the buffer.
+@MainActor func decodeOnly(_ d: Range<Int>, _ run: inout Run) {
+    do {
+        try NetlinkMessage.forEach(in: buffer, range: d) { m in
+            guard m.type == NftTraceDecoder.messageType else { return }
+            run.events += 1
+            do { _ = try NftTraceDecoder.decode(buffer, body: m.body, names: names) } catch { run.decodeErrors += 1 }
+        }
+    } catch {
+        run.decodeErrors += 1
+    }
 }
 
 let start = now()

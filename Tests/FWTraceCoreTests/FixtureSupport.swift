@@ -51,17 +51,26 @@ struct KernelFixture {
         try XCTUnwrap(try events().first { $0.table.hasPrefix("fwtrace_") }?.table)
     }
 
-    /// Replays the capture through a PathAssembler as `follow` would.
+    /// In capture-fixtures.sh's server namespace, ifindex 1 is lo and 2 the veth fwtcap1.
+    static let interfaceNames: @Sendable (UInt32) -> String? = { [1: "lo", 2: "fwtcap1"][$0] }
+
+    /// Replays the capture through the trace pipeline as `follow` would (without hints: the
+    /// tests that want them ask HintEngine).
     func paths(filterProtocol: UInt8? = nil) throws -> [PacketPath] {
         var config = PathAssembler.Configuration(ownTable: try ownTable())
         config.filterProtocol = filterProtocol
-        let assembler = PathAssembler(configuration: config, catalog: catalog)
-        // In capture-fixtures.sh's server namespace, ifindex 1 is lo and 2 the veth fwtcap1.
-        assembler.interfaceName = { [1: "lo", 2: "fwtcap1"][$0] }
+        var options = TracePipeline.Options()
+        options.hints = false
+        options.interfaceName = Self.interfaceNames
+        let pipeline = TracePipeline(backend: .nft(config), rules: TracePipeline.Rules(catalog: catalog), options: options)
         var out: [PacketPath] = []
-        for m in try messages() {
-            out += assembler.ingest(try NftTraceDecoder.decode(m.bytes, body: m.message.body), at: m.time)
+        let collect: (TraceRecord) -> Void = { if case .path(let path) = $0 { out.append(path) } }
+        for d in datagrams {
+            var rest = 0..<d.bytes.count
+            // No other catalog to hand in: a stale stop goes on with this one.
+            while let stale = pipeline.feed(d.bytes, range: rest, at: d.time, emit: collect) { rest = stale }
         }
-        return out + assembler.flush()
+        pipeline.flush(emit: collect)
+        return out
     }
 }

@@ -38,8 +38,13 @@ public final class LegacyPathAssembler {
     public let configuration: Configuration
     public var ruleset: LegacyRuleset
     public var interfaceName: (UInt32) -> String? = { _ in nil }
-    /// Called when a logged chain or position is not in the ruleset (it changed); returns a fresh one.
-    public var refreshRuleset: (() -> LegacyRuleset?)?
+    /// Set when the last message named a chain or position the ruleset lacks (it changed): the
+    /// message was not taken, and nothing changed. Hand in a fresh ruleset, or keep this one, and
+    /// ingest the same message again: then it is taken with what the ruleset knows.
+    public private(set) var metUnknownRule = false
+    /// Whether an unknown chain or rule stops the event (the trace pipeline reloads then); off,
+    /// the event is taken with what the ruleset knows.
+    public var stopsOnUnknownRules = false
 
     private var pending: [PacketKey: Pending] = [:]
     private var order: [(key: PacketKey, time: Double)] = []
@@ -105,13 +110,20 @@ public final class LegacyPathAssembler {
         let family = packet.family
         let time = Self.eventTime(kernel: message.timestamp, received: receiveTime)
         var out: [PacketPath] = []
+        // A stop is said once: the same event fed again right after it is taken as it is.
+        let mayStop = stopsOnUnknownRules && !metUnknownRule
+        metUnknownRule = false
 
         let isRawStart = trace.table == "raw" && (trace.chain == "PREROUTING" || trace.chain == "OUTPUT")
         var state = pending[key]
+        let ends = state.map { !continues($0, hook: hook, trace: trace, isRawStart: isRawStart) } ?? false
+        // Asked before anything changes, so that an unknown rule can stop the message untaken.
+        if (isRawStart || (state != nil && !ends)) && mayStop && rulesetLacks(trace, family: family) {
+            metUnknownRule = true
+            return out
+        }
         if let current = state {
-            let continues = current.hook.canReach(hook) && (current.hook != hook || Self.tableRank(trace.table, hook) >= Self.tableRank(current.table, hook))
-            let restartsRaw = isRawStart && !(current.hook == hook && current.table == "raw" && trace.number > current.rawStartPosition)
-            if !continues || restartsRaw {
+            if ends {
                 pending.removeValue(forKey: key)
                 out.append(finish(current, verdictKnown: false))
                 state = nil
@@ -154,6 +166,25 @@ public final class LegacyPathAssembler {
         return out
     }
 
+    /// Whether a message continues the pending path `current` (else it ends it).
+    func continues(_ current: Pending, hook: Hook, trace: LegacyTracePrefix, isRawStart: Bool) -> Bool {
+        let continues = current.hook.canReach(hook) && (current.hook != hook || Self.tableRank(trace.table, hook) >= Self.tableRank(current.table, hook))
+        let restartsRaw = isRawStart && !(current.hook == hook && current.table == "raw" && trace.number > current.rawStartPosition)
+        return continues && !restartsRaw
+    }
+
+    /// Whether the step of this message needs what the ruleset lacks: its chain, a fit for its
+    /// policy/return number (see isChainTail), or the rule at its position.
+    func rulesetLacks(_ trace: LegacyTracePrefix, family: PacketSummary.Family) -> Bool {
+        guard let chain = ruleset.chain(family, trace.table, trace.chain) else { return true }
+        if trace.kind != .rule {
+            guard let tail = chainTailAnswer(trace, family: family, chain: chain) else { return true }
+            if tail { return false }
+        }
+        let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
+        return !chain.rules.contains { $0.position == position }
+    }
+
     /// Conntrack's invalid-packet log ("nf_ct_proto_6: invalid tcp flag combination"): attached
     /// to the pending path of the same packet, whose conntrack state it makes "invalid".
     /// Returns false when no traced packet matches (the log is about a packet fwtrace does not follow).
@@ -188,11 +219,10 @@ public final class LegacyPathAssembler {
     }
 
     func makeStep(_ trace: LegacyTracePrefix, hook: Hook, family: PacketSummary.Family) -> PathStep {
-        var chain = ruleset.chain(family, trace.table, trace.chain)
-        if chain == nil, let fresh = refreshRuleset?() { ruleset = fresh; chain = ruleset.chain(family, trace.table, trace.chain) }
+        let chain = ruleset.chain(family, trace.table, trace.chain)
         let tableFamily: TableFamily = family == .ip ? .ip : .ip6
         var kind = trace.kind
-        if kind != .rule, !isChainTail(trace, family: family, chain: &chain) { kind = .rule }
+        if kind != .rule, !isChainTail(trace, family: family, chain: chain) { kind = .rule }
         switch kind {
         case .policy:
             let policy = chain?.policy ?? "ACCEPT"
@@ -202,11 +232,7 @@ public final class LegacyPathAssembler {
             return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .return, verdict: .return)
         case .rule:
             let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
-            var rule = chain?.rules.first { $0.position == position }
-            if rule == nil, let fresh = refreshRuleset?() {
-                ruleset = fresh
-                rule = ruleset.chain(family, trace.table, trace.chain)?.rules.first { $0.position == position }
-            }
+            let rule = chain?.rules.first { $0.position == position }
             let verdict = rule?.verdict ?? .unknown
             let kind: PathStep.Kind = verdict == .jump ? .jump : verdict == .goto ? .goto : verdict == .return ? .return : .rule
             var step = PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: kind, verdict: verdict)
@@ -225,24 +251,20 @@ public final class LegacyPathAssembler {
     /// standard verdict that way, numbered as the rule it is: `-A INPUT -j DROP` as rule 2 logs
     /// "policy:2" while the chain's policy, after 2 rules, logs "policy:3". A number that fits
     /// neither (a rule there that is not unconditional, or past the end) means the ruleset
-    /// changed: it is read again once.
-    func isChainTail(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: inout LegacyRuleset.Chain?) -> Bool {
-        func answer(_ chain: LegacyRuleset.Chain?) -> Bool? {
-            guard let chain else { return nil }
-            let entries = chain.rules.count + chain.ownPositions.count
-            if trace.number == entries + 1 { return true }
-            guard trace.number >= 1, trace.number <= entries else { return nil }
-            let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
-            return chain.rules.first { $0.position == position }?.isUnconditionalStandard == true ? false : nil
-        }
-        if let known = answer(chain) { return known }
-        if let fresh = refreshRuleset?() {
-            ruleset = fresh
-            chain = ruleset.chain(family, trace.table, trace.chain)
-            if let known = answer(chain) { return known }
-        }
-        // Still no fit: a number inside the chain is a rule, else the tail.
+    /// changed (rulesetLacks says so before the message is taken).
+    func isChainTail(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: LegacyRuleset.Chain?) -> Bool {
+        if let chain, let known = chainTailAnswer(trace, family: family, chain: chain) { return known }
+        // No fit: a number inside the chain is a rule, else the tail.
         return trace.number > (chain.map { $0.rules.count + $0.ownPositions.count } ?? 0)
+    }
+
+    /// isChainTail's answer when the number fits the chain; nil when it fits neither way.
+    func chainTailAnswer(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: LegacyRuleset.Chain) -> Bool? {
+        let entries = chain.rules.count + chain.ownPositions.count
+        if trace.number == entries + 1 { return true }
+        guard trace.number >= 1, trace.number <= entries else { return nil }
+        let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
+        return chain.rules.first { $0.position == position }?.isUnconditionalStandard == true ? false : nil
     }
 
     func fate(_ step: PathStep, _ s: Pending) -> PacketVerdict? {

@@ -1,3 +1,5 @@
+// Over 400 lines: kept in one file while issue 13's parallel changes to it (packet marks, the
+// rule model) land; the helpers below `// MARK: - Steps` are the part to move out next.
 /// Groups nft trace events into one path per packet.
 ///
 /// The trace id alone does not identify a packet (it is a hash of the skb address, flow and input
@@ -117,8 +119,13 @@ public final class PathAssembler {
         entry.rules[handle] = rule
         return rule
     }
-    /// Called when a rule handle is not in the catalog (the ruleset changed); returns a fresh one.
-    public var refreshCatalog: (() -> RuleCatalog?)?
+    /// Set when the last event named a chain or rule handle the catalog lacks (the ruleset
+    /// changed): the event was not taken, and nothing changed. Hand in a fresh catalog, or keep
+    /// this one, and ingest the same event again: then it is taken with what the catalog knows.
+    public private(set) var metUnknownRule = false
+    /// Whether an unknown chain or rule stops the event (the trace pipeline reloads then); off,
+    /// the event is taken with what the catalog knows.
+    public var stopsOnUnknownRules = false
     /// Resolves an interface index to its name in the traced namespace.
     public var interfaceName: (UInt32) -> String? = { _ in nil }
 
@@ -152,6 +159,9 @@ public final class PathAssembler {
     /// Feeds one event; returns the paths whose fate it decided (and any it displaced).
     public func ingest(_ event: NftTraceEvent, at time: Double) -> [PacketPath] {
         var out: [PacketPath] = []
+        // A stop is said once: the same event fed again right after it is taken as it is.
+        let mayStop = stopsOnUnknownRules && !metUnknownRule
+        metUnknownRule = false
         let isOwnTable = event.tableFamily == .inet && event.table == configuration.ownTable
         let isInternal = event.tableFamily == .inet && Self.isFwtraceTable(event.table)
 
@@ -166,26 +176,13 @@ public final class PathAssembler {
             // the trace bit first, our chain is traced too, but its policy event is not ours.
             if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
                let hook = configuration.ownChains[event.chain], let summary {
-                if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
-                var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
-                // Room for a typical path at once (growing 1, 2, 4, 8 cost three reallocations).
-                path.steps.reserveCapacity(8)
-                path.iif = event.iif.flatMap(interfaceName)
-                path.oif = event.oif.flatMap(interfaceName)
-                path.mark = event.mark
-                pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
-                                                 lastDump: summary, lastEventTime: time)
-                started += 1
-                startOrder.append((event.traceID, time))
-                compactStartOrder()
-                out += evictIfNeeded()
-                return out
+                return startPath(event, hook: hook, packet: summary, at: time)
             }
             guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
             if isInternal { state.lastEventTime = time; return out }
             let key = RuleCatalog.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
-            var entry = chainEntry(event.tableFamily, event.table, event.chain)
-            if !entry.known, let fresh = refreshCatalog?() { catalog = fresh; entry = chainEntry(event.tableFamily, event.table, event.chain) }
+            let entry = chainEntry(event.tableFamily, event.table, event.chain)
+            if !entry.known && mayStop { metUnknownRule = true; return out }
             let hook = entry.hook ?? .unknown
             let samePacket = (hook == .unknown || state.hook.canReach(hook)) && summary.map { Self.sameIdentity(state.lastDump, $0) } ?? true
             if !samePacket {
@@ -195,6 +192,8 @@ public final class PathAssembler {
                 ignoredEvents += 1
                 return out
             }
+            let rule = self.rule(of: event, in: entry)
+            if rule.missing && mayStop { metUnknownRule = true; return out }
             if let summary {
                 state.path.noteRewrite(from: state.lastDump, to: summary) { $0.chainType == "nat" }
                 state.lastDump = summary
@@ -208,18 +207,51 @@ public final class PathAssembler {
             state.baseChain = key
             state.basePriority = entry.priority
             state.baseType = entry.type
-            return step(event, state: state, entry: entry, at: time, out: out)
+            return step(event, state: state, entry: entry, rule: rule.found, at: time, out: out)
         }
         guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
         if isInternal { state.lastEventTime = time; return out }
-        return step(event, state: state, entry: chainEntry(event.tableFamily, event.table, event.chain), at: time, out: out)
+        let entry = chainEntry(event.tableFamily, event.table, event.chain)
+        let rule = self.rule(of: event, in: entry)
+        if rule.missing && mayStop { metUnknownRule = true; return out }
+        return step(event, state: state, entry: entry, rule: rule.found, at: time, out: out)
+    }
+
+    /// The catalog's rule for the event's handle, looked up before anything changes, so that an
+    /// unknown one can stop the event untaken. `missing`: the event has a handle the catalog lacks
+    /// (asked only of events that make a step: not those of unknown kind).
+    func rule(of event: NftTraceEvent, in entry: ChainEntry) -> (found: StepRule?, missing: Bool) {
+        if case .unknown = event.kind { return (nil, false) }
+        guard let handle = event.ruleHandle else { return (nil, false) }
+        let found = rule(entry, handle: handle)
+        return (found, found == nil)
+    }
+
+    /// Our own trace rule's event: a new packet (a path pending under the same id ends, incomplete).
+    private func startPath(_ event: NftTraceEvent, hook: Hook, packet summary: PacketSummary, at time: Double) -> [PacketPath] {
+        var out: [PacketPath] = []
+        if let previous = pending.removeValue(forKey: event.traceID) { out.append(finish(previous, incomplete: true)) }
+        var path = PacketPath(traceID: event.traceID, family: summary.family, time: time, packet: summary)
+        // Room for a typical path at once (growing 1, 2, 4, 8 cost three reallocations).
+        path.steps.reserveCapacity(8)
+        path.iif = event.iif.flatMap(interfaceName)
+        path.oif = event.oif.flatMap(interfaceName)
+        path.mark = event.mark
+        pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
+                                         lastDump: summary, lastEventTime: time)
+        started += 1
+        startOrder.append((event.traceID, time))
+        compactStartOrder()
+        out += evictIfNeeded()
+        return out
     }
 
     /// Adds the event's step to its pending path; emits the path when the step settles its fate.
-    private func step(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, at time: Double, out: [PacketPath]) -> [PacketPath] {
+    private func step(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, rule: StepRule?, at time: Double,
+                      out: [PacketPath]) -> [PacketPath] {
         state.lastEventTime = time
         // The step is built where it stays, at the end of the path (no copy of it and its strings).
-        guard appendStep(event, state: state, entry: entry) else { return out }
+        guard appendStep(event, state: state, entry: entry, rule: rule) else { return out }
         guard let fate = fate(ofLastStepIn: state) else { return out }
         pending.removeValue(forKey: event.traceID)
         state.path.verdict = fate
@@ -244,9 +276,10 @@ public final class PathAssembler {
 
     // MARK: - Steps
 
-    /// `entry` is the event's chain as the catalog has it (looked up once per event by the caller).
-    /// Appends the event's step to the pending path; false when the event makes no step.
-    func appendStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry) -> Bool {
+    /// `entry` is the event's chain as the catalog has it and `rule` the rule of its handle (both
+    /// looked up once per event by the caller). Appends the event's step to the pending path;
+    /// false when the event makes no step.
+    func appendStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, rule: StepRule?) -> Bool {
         let isBaseChain = entry.isBaseChain ?? (state.baseChain?.chain == event.chain && state.baseChain?.table == event.table)
         var verdict = event.stepVerdict
         let kind: PathStep.Kind
@@ -280,13 +313,6 @@ public final class PathAssembler {
         if let mark = event.mark { state.path.steps[last].mark = mark }
         if let handle = event.ruleHandle {
             state.path.steps[last].handle = handle
-            var entry = entry
-            var rule = self.rule(entry, handle: handle)
-            if rule == nil, let fresh = refreshCatalog?() {
-                catalog = fresh
-                entry = chainEntry(event.tableFamily, event.table, event.chain)
-                rule = self.rule(entry, handle: handle)
-            }
             if let rule, rule.chain == event.chain {
                 state.path.steps[last].rule = rule.position
                 state.path.steps[last].text = rule.text

@@ -1,0 +1,123 @@
+import ArgumentParser
+import FWTraceCore
+import FWTraceKernel
+import Foundation
+import Glibc
+
+/// `fwtrace replay CAPTURE`: a file written by `follow --capture` through the same pipeline as
+/// `follow`, offline, with the rules from files (or without rule text).
+struct ReplayCommand: ParsableCommand {
+    static let exitCodes: [(Int32, String)] = [
+        (ExitCode.success, "replayed (malformed lines and messages are records, skipped)"),
+        (ExitCode.failure, "the capture or a ruleset file could not be read"),
+        (ExitCode.usage, "invalid arguments (an unknown option, a bad --interface)"),
+    ]
+
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Print the paths in a capture written by `follow --capture`, offline, as follow printed them.",
+        usage: "fwtrace replay <capture> [--ruleset <file>] [<options>]",
+        discussion: """
+        Reads the trace messages a `follow --capture FILE` session received (one datagram per line: receive time and hex) and runs them through the pipeline follow uses: decode, assemble into paths, rule text, hints. Either backend's capture is replayed; the messages tell which. Nothing is installed, nothing is read from the kernel, and no root is needed: attach the capture and the ruleset files to a bug report, and anyone can see what fwtrace saw.
+
+        Rule positions and text come from the files given, as the traced namespace had them (`nft -a list ruleset` text, or its JSON form for hints about native rules; `iptables-save` and `ip6tables-save` output); without them the steps show chains, handles and verdicts but no rule text. Interface indexes become names with --interface (a capture holds only the numbers). Hints that need the live namespace (listening sockets, conntrack) are not given.
+
+        A line that is not a datagram is reported as an `error` record, a message that cannot be decoded as a `loss` record (reason decode-error), and both are skipped: a damaged capture prints what can be read.
+
+        EXAMPLES:
+          fwtrace replay trace.hex
+          fwtrace replay trace.hex --ruleset ruleset.nft --iptables-save iptables.txt
+          fwtrace replay trace.hex --interface 2=eth0 --format text
+
+        \(ExitCodesHelp.section(ReplayCommand.exitCodes))
+        """)
+
+    @Argument(help: ArgumentHelp("The capture written by follow --capture.", valueName: "capture"))
+    var capture: String
+    @Option(help: ArgumentHelp("The nft ruleset: `nft -a list ruleset` text, or `nft -j list ruleset` JSON (may be given twice, once each).", valueName: "file"))
+    var ruleset: [String] = []
+    @Option(name: .customLong("iptables-save"), help: ArgumentHelp("IPv4 rules as iptables-save (or iptables-legacy-save) printed them.", valueName: "file"))
+    var iptablesSave: String?
+    @Option(name: .customLong("ip6tables-save"), help: ArgumentHelp("IPv6 rules as ip6tables-save printed them.", valueName: "file"))
+    var ip6tablesSave: String?
+    @Option(help: ArgumentHelp("An interface name for an index in the traced namespace, e.g. 2=eth0 (repeatable).", valueName: "index=name"))
+    var interface: [String] = []
+    @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format"))
+    var format: OutputFormat = .auto
+
+    func run() throws {
+        let names = try interfaceNames()
+        let text = try Self.read(capture, what: "the capture")
+        let replay = CaptureReplay(text: text)
+        let rules = try readRules(backend: replay.backend)
+        var options = TracePipeline.Options()
+        options.interfaceName = { names[$0] }
+        let json = format == .json || (format == .auto && isatty(1) == 0)
+        let context = RecordContext(host: TraceJob.hostname(), netns: nil, backend: replay.backend.rawValue, session: replay.session)
+        let out = BatchedOutput(fd: 1)
+        defer { out.flush() }
+        let view = TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+        replay.run(rules: rules, options: options) { output in
+            switch output {
+            case .started(let info, let time):
+                if json { out.append(RecordEncoder.sessionStarted(info, time: time, context: context)) }
+            case .record(.path(let path), _):
+                if json { out.appendPath(path, context: context) } else { out.append(view.render(path, netns: nil)) }
+            case .record(.loss(let count, let reason, let detail), let time):
+                if json {
+                    out.append(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: time, context: context))
+                } else {
+                    Console.error("fwtrace: LOST \(count) events (\(reason)): \(detail ?? "")\n")
+                }
+            case .record(.started, _):
+                break
+            case .malformed(let message, let time):
+                if json { out.append(RecordEncoder.error(message: message, code: "capture-malformed", time: time, context: context)) } else { Console.error("fwtrace: \(message)\n") }
+            case .ended(let info, let paths, let events, let time):
+                if json { out.append(RecordEncoder.sessionEnded(info, paths: paths, reason: "capture-end", time: time, context: context, events: events, lost: 0)) }
+            }
+        }
+    }
+
+    /// `--interface 2=eth0`, each index once.
+    func interfaceNames() throws -> [UInt32: String] {
+        var names: [UInt32: String] = [:]
+        for item in interface {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let index = UInt32(parts[0]), !parts[1].isEmpty, names[index] == nil else {
+                throw UserFacingError("invalid --interface '\(item)': give an index and a name, each index once, e.g. --interface 2=eth0", exitCode: ExitCode.usage)
+            }
+            names[index] = parts[1]
+        }
+        return names
+    }
+
+    func readRules(backend: CaptureReplay.Backend) throws -> TracePipeline.Rules {
+        var listing = "", native: NftRuleset?
+        for file in ruleset {
+            let text = String(decoding: try Self.read(file, what: "the ruleset"), as: UTF8.self)
+            if text.drop { $0.isWhitespace }.hasPrefix("{") {
+                do { native = try NftRuleset.parse(json: text) } catch {
+                    throw UserFacingError("\(file) is not an nft JSON ruleset (`nft -j list ruleset`): \(error)", exitCode: ExitCode.failure)
+                }
+            } else {
+                listing += text
+            }
+        }
+        let v4 = try iptablesSave.map { String(decoding: try Self.read($0, what: "the iptables-save output"), as: UTF8.self) } ?? ""
+        let v6 = try ip6tablesSave.map { String(decoding: try Self.read($0, what: "the ip6tables-save output"), as: UTF8.self) } ?? ""
+        if backend == .legacy { return TracePipeline.Rules(legacy: LegacyRuleset.parse(ipv4: v4, ipv6: v6)) }
+        var saves: [TableFamily: String] = [:]
+        if iptablesSave != nil { saves[.ip] = v4 }
+        if ip6tablesSave != nil { saves[.ip6] = v6 }
+        return TracePipeline.Rules(catalog: RuleCatalog.build(nftListing: listing, iptablesSave: saves), native: native)
+    }
+
+    static func read(_ path: String, what: String) throws -> [UInt8] {
+        do {
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw UserFacingError("cannot read \(what) \(path): \(error.localizedDescription)", exitCode: ExitCode.failure)
+        }
+    }
+}

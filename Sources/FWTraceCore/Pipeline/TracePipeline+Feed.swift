@@ -1,0 +1,111 @@
+extension TracePipeline {
+    /// Thrown inside a message walk to stop it where a message needs a fresh catalog.
+    private struct StaleStop: Error { let offset: Int }
+
+    /// Feeds one datagram, the bytes at `range` of `buffer`, received at `time`; records go to
+    /// `emit` in order. Returns nil once the datagram is done (or `isDone`). When a message names
+    /// a chain or rule the rules lack (the ruleset changed), it stops before taking it and returns
+    /// the range still to feed: the caller reads the rules again and hands them in with
+    /// `replaceRules` (or does not, within its reload rate limit), then feeds that range. The
+    /// message is then taken with what the rules know, so feeding always ends.
+    public func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double, emit: (TraceRecord) -> Void) -> Range<Int>? {
+        if let nft {
+            return feedNft(nft, buffer, range: range, at: time, emit: emit)
+        }
+        return feedLegacy(legacy!, buffer, range: range, at: time, emit: emit)
+    }
+
+    /// A whole datagram of its own (a capture line, a test's bytes).
+    public func feed(_ datagram: [UInt8], at time: Double, emit: (TraceRecord) -> Void) -> Range<Int>? {
+        feed(datagram, range: 0..<datagram.count, at: time, emit: emit)
+    }
+
+    /// Emits the paths quiet for the quiet period at `now` (the caller's clock: the receive time
+    /// of the newest datagram while a backlog is worked off).
+    public func expire(now: Double, emit: (TraceRecord) -> Void) {
+        deliver(nft?.expire(now: now) ?? legacy!.expire(now: now), emit: emit)
+    }
+
+    /// Emits everything still pending (the end of a session or a capture). `hints: false` for
+    /// the bench, whose figures have always left them out here.
+    public func flush(hints: Bool = true, emit: (TraceRecord) -> Void) {
+        deliver(nft?.flush() ?? legacy!.flush(), hints: hints, emit: emit)
+    }
+
+    private func feedNft(_ assembler: PathAssembler, _ buffer: [UInt8], range: Range<Int>, at time: Double,
+                         emit: (TraceRecord) -> Void) -> Range<Int>? {
+        do {
+            try NetlinkMessage.forEach(in: buffer, range: range) { message in
+                guard !isDone, message.type == NftTraceDecoder.messageType else { return }
+                if !takeResume() { events += 1 }
+                let event: NftTraceEvent
+                do { event = try NftTraceDecoder.decode(buffer, body: message.body, names: names) } catch {
+                    emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
+                    return
+                }
+                let paths = assembler.ingest(event, at: time)
+                if assembler.metUnknownRule { throw StaleStop(offset: message.offset) }
+                deliver(paths, emit: emit)
+            }
+        } catch let stop as StaleStop {
+            resuming = true
+            return stop.offset..<range.upperBound
+        } catch {
+            emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
+        }
+        return nil
+    }
+
+    /// Legacy frames the whole datagram first: one that cannot be framed is reported once and
+    /// none of its messages is taken (as the legacy session always did).
+    private func feedLegacy(_ assembler: LegacyPathAssembler, _ buffer: [UInt8], range: Range<Int>, at time: Double,
+                            emit: (TraceRecord) -> Void) -> Range<Int>? {
+        let bytes = range == buffer.indices ? buffer : Array(buffer[range])
+        guard let messages = try? NetlinkMessage.split(bytes) else {
+            emit(.loss(count: 1, reason: "decode-error", detail: "a datagram could not be framed"))
+            return nil
+        }
+        for message in messages where message.type == NflogDecoder.messageType {
+            guard !isDone else { return nil }
+            if !takeResume() { events += 1 }
+            do {
+                let logged = try NflogDecoder.decode(bytes, body: message.body)
+                guard let prefix = logged.prefix else { continue }
+                guard let trace = LegacyTracePrefix.parse(prefix) else {
+                    if conntrackInvalid { assembler.noteConntrackInvalid(logged) }
+                    continue
+                }
+                let paths = assembler.ingest(logged, trace: trace, at: time)
+                if assembler.metUnknownRule {
+                    resuming = true
+                    return (range.lowerBound + message.offset)..<range.upperBound
+                }
+                deliver(paths, emit: emit)
+            } catch {
+                emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
+            }
+        }
+        return nil
+    }
+
+    /// True (once) when this message is the one a stale stop left: it was counted already.
+    private func takeResume() -> Bool {
+        guard resuming else { return false }
+        resuming = false
+        return true
+    }
+
+    /// Keeps what the filter wants, adds hints, yields, and counts against `count`.
+    func deliver(_ found: [PacketPath], hints: Bool = true, emit: (TraceRecord) -> Void) {
+        for var path in found where !isDone && keep(path) {
+            if options.hints && hints { path.hints = HintEngine.hints(for: path, context: hintContext) }
+            emit(.path(path))
+            paths += 1
+        }
+    }
+
+    private func keep(_ path: PacketPath) -> Bool {
+        guard let filter = options.filter else { return true }
+        return filter.accepts(path) && (nft != nil || filter.matches(path.packet))
+    }
+}

@@ -1,0 +1,122 @@
+/// What a trace pipeline yields: the records of `follow` that come from trace messages.
+public enum TraceRecord {
+    /// A session began (sessions only: the pipeline never yields it).
+    case started(RecordEncoder.SessionInfo)
+    case path(PacketPath)
+    case loss(count: UInt64, reason: String, detail: String?)
+}
+
+/// The one pipeline from trace messages to records, for every backend and every user (`follow`'s
+/// sessions, the daemon, `fwtrace replay`, the bench, the tests, the fuzz targets): fed datagrams
+/// and their receive times, it decodes, assembles, keeps what the filter wants, annotates (rule
+/// text from the catalog, hints) and yields records. It does no I/O and reads no clock: time is
+/// what it is fed, and a stale catalog is said, not reloaded (see `feed`).
+public final class TracePipeline {
+    public enum Backend {
+        /// nft trace events (NFNLGRP_NFTRACE) grouped by PathAssembler.
+        case nft(PathAssembler.Configuration)
+        /// iptables-legacy TRACE through nfnetlink_log; `conntrackInvalid`: conntrack's
+        /// invalid-packet log lines are attached to their packet's path.
+        case legacy(LegacyPathAssembler.Configuration, conntrackInvalid: Bool)
+    }
+
+    /// The rules the paths are annotated from; each backend uses its own.
+    public struct Rules {
+        public var catalog: RuleCatalog
+        public var legacy: LegacyRuleset
+        /// The nft ruleset's JSON form, for hints about native rules; nil when not known.
+        public var native: NftRuleset?
+        public init(catalog: RuleCatalog = RuleCatalog(), legacy: LegacyRuleset = LegacyRuleset.parse(ipv4: ""), native: NftRuleset? = nil) {
+            self.catalog = catalog; self.legacy = legacy; self.native = native
+        }
+    }
+
+    /// What the hints know of the traced namespace beyond the ruleset (the session looks it up).
+    public struct Environment {
+        public var listening: (UInt8, IPAddress, UInt16) -> Bool? = { _, _, _ in nil }
+        public var controlConnections: (IPAddress, IPAddress) -> [ControlConnection]? = { _, _ in nil }
+        public init() {}
+    }
+
+    public struct Options {
+        /// Keeps the paths it accepts (nil: all). Legacy TRACE marks packets of any TRACE rule,
+        /// so there the packet must match the filter too.
+        public var filter: TraceFilter?
+        /// Stop after this many paths (`--count`): `isDone`, and nothing more is taken.
+        public var count: Int?
+        /// Hints on each path (the bench can switch them off to measure them).
+        public var hints = true
+        /// Interface names in the traced namespace.
+        public var interfaceName: (UInt32) -> String? = { _ in nil }
+        public var environment = Environment()
+        public init() {}
+    }
+
+    let backend: Backend
+    let options: Options
+    let nft: PathAssembler?
+    let legacy: LegacyPathAssembler?
+    let conntrackInvalid: Bool
+    public private(set) var rules: Rules
+    var hintContext: HintContext
+    let names = NameCache()
+
+    /// Trace messages fed (nft trace events, or nflog messages on legacy), decodable or not.
+    public internal(set) var events = 0
+    /// Paths yielded.
+    public internal(set) var paths = 0
+    /// `options.count` paths were yielded: the rest is not wanted.
+    public var isDone: Bool { options.count.map { paths >= $0 } ?? false }
+    /// Set while a stale stop waits for its message to be fed again (it is counted once).
+    var resuming = false
+
+    public init(backend: Backend, rules: Rules, options: Options = Options()) {
+        self.backend = backend
+        self.options = options
+        self.rules = rules
+        switch backend {
+        case .nft(let configuration):
+            nft = PathAssembler(configuration: configuration, catalog: rules.catalog)
+            legacy = nil
+            conntrackInvalid = false
+        case .legacy(let configuration, let invalid):
+            legacy = LegacyPathAssembler(configuration: configuration, ruleset: rules.legacy)
+            nft = nil
+            conntrackInvalid = invalid
+        }
+        hintContext = HintContext(rules: { _, _, _ in [] }, listening: options.environment.listening)
+        nft?.interfaceName = options.interfaceName
+        legacy?.interfaceName = options.interfaceName
+        nft?.stopsOnUnknownRules = true
+        legacy?.stopsOnUnknownRules = true
+        installRules()
+    }
+
+    /// Hands in rules read again (after `feed` said the catalog is stale, or the ruleset changed).
+    public func replaceRules(_ fresh: Rules) {
+        rules = fresh
+        nft?.catalog = fresh.catalog
+        legacy?.ruleset = fresh.legacy
+        installRules()
+    }
+
+    /// The hints read the rules the paths were annotated from (a new context per rules: its
+    /// caches belong to one catalog).
+    private func installRules() {
+        var context: HintContext
+        if nft != nil {
+            let catalog = rules.catalog
+            context = HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: options.environment.listening)
+        } else {
+            let ruleset = rules.legacy
+            context = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) }, listening: options.environment.listening)
+        }
+        context.controlConnections = options.environment.controlConnections
+        if let native = rules.native { context.evaluateNativeRules(with: native) }
+        hintContext = context
+    }
+
+    /// Paths started (for the unrecorded-packets count) and paths awaiting their quiet period.
+    public var started: Int { nft?.started ?? legacy?.started ?? 0 }
+    public var pendingCount: Int { nft?.pendingCount ?? legacy?.pendingCount ?? 0 }
+}

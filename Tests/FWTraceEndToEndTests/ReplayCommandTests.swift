@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+/// `fwtrace replay` (the real binary) on every captured fixture prints the records the golden
+/// test expects (Tests/FWTraceCoreTests/Fixtures/golden); on damaged captures it reports what it
+/// skips and never dies by a signal or hangs. Offline: no namespace, no root needed.
+final class ReplayCommandTests: XCTestCase {
+    static let fixtures = E2E.packageRoot.appendingPathComponent("Tests/FWTraceCoreTests/Fixtures")
+    static let kernel = "kernel-6.18"
+
+    static var scenarios: [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: fixtures.path)) ?? []
+        return files.filter { $0.hasSuffix(".hex") }.map { String($0.dropFirst(kernel.count + 1).dropLast(4)) }.sorted()
+    }
+
+    /// The arguments that hand replay the fixture's ruleset files and interface names.
+    static func arguments(_ scenario: String) -> [String] {
+        let base = fixtures.appendingPathComponent("\(kernel)-\(scenario)").path
+        var args = [base + ".hex", "--format", "json", "--interface", "1=lo", "--interface", "2=fwtcap1"]
+        for (suffix, option) in [(".nft.txt", "--ruleset"), (".iptables-save.txt", "--iptables-save"), (".ip6tables-save.txt", "--ip6tables-save")]
+        where FileManager.default.fileExists(atPath: base + suffix) {
+            args += [option, base + suffix]
+        }
+        return args
+    }
+
+    /// A record without its host (the replaying machine's), keys sorted: comparable text.
+    static func normalized(_ line: Substring) -> String {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else { return "not JSON: \(line)" }
+        object["host"] = nil
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func testEveryFixtureReplaysAsTheGoldenRecords() throws {
+        XCTAssertEqual(Self.scenarios.count, 16, "the captured fixtures: one golden each")
+        for scenario in Self.scenarios {
+            let r = try E2E.run([E2E.binary, "replay"] + Self.arguments(scenario))
+            let lines = r.stdout.split(separator: "\n")
+            let types = lines.map { Self.normalized($0) }.compactMap { $0.range(of: #""type":"[a-z]+""#, options: .regularExpression).map { String($0.description) } }
+            XCTAssertEqual(types.count, lines.count)
+            XCTAssertTrue(lines.first?.contains(#""event":"started""#) ?? false, "\(scenario): no started record")
+            XCTAssertTrue(lines.last?.contains(#""event":"ended""#) ?? false, "\(scenario): no ended record")
+            let records = lines.dropFirst().dropLast().map(Self.normalized)
+            let golden = try String(contentsOf: Self.fixtures.appendingPathComponent("golden/\(scenario).jsonl"), encoding: .utf8)
+                .split(separator: "\n").map(Self.normalized)
+            XCTAssertEqual(records.count, golden.count, "\(scenario): record count")
+            if let i = zip(records, golden).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+                XCTFail("\(scenario): record \(i + 1) differs from the golden one:\n  expected \(golden[i])\n  printed  \(records[i])")
+            }
+            let tmp = NSTemporaryDirectory() + "fwt-replay-\(scenario).jsonl"
+            try r.stdout.write(toFile: tmp, atomically: true, encoding: .utf8)
+            E2E.validate(tmp)
+            try? FileManager.default.removeItem(atPath: tmp)
+        }
+    }
+
+    func testTextFormatAndNoRulesetFiles() throws {
+        let scenario = "v4-tcp-reject-input-rule7"
+        let hex = Self.fixtures.appendingPathComponent("\(Self.kernel)-\(scenario).hex").path
+        let withText = Self.arguments(scenario).filter { $0 != "--format" && $0 != "json" } + ["--format", "text"]
+        let text = try E2E.run([E2E.binary, "replay"] + withText)
+        XCTAssertTrue(text.stdout.contains("REJECT"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("-A INPUT"), text.stdout)
+        XCTAssertFalse(text.stdout.contains(#""schema""#))
+        // Without rule files: the same paths, without rule text.
+        let bare = try E2E.run([E2E.binary, "replay", hex, "--format", "json"])
+        XCTAssertFalse(bare.stdout.contains(#""text":"-A INPUT"#))
+        XCTAssertTrue(bare.stdout.contains(#""type":"path""#))
+        let bad = try E2E.run([E2E.binary, "replay", hex, "--interface", "eth0"], check: false)
+        XCTAssertEqual(bad.status, 2, bad.stderr)
+        let missing = try E2E.run([E2E.binary, "replay", "/nonexistent/capture.hex"], check: false)
+        XCTAssertEqual(missing.status, 1, missing.stderr)
+    }
+}
