@@ -15,7 +15,9 @@ extension PathAssembler {
         // Those after the current run's chain in the kernel's order (equal priorities included).
         let here = catalog.baseChains(at: state.hook, for: family)
         let next: Int
-        if let base = state.baseChain, let i = here.indices.first(where: { here[$0].key == base }) {
+        // Without a peer of equal priority (the usual case) the priority alone says where the
+        // run's chain is: no key comparisons per accept.
+        if state.baseHasPeer, let base = state.baseChain, let i = here.indices.first(where: { here[$0].key == base }) {
             next = i + 1
         } else {
             let priority = state.basePriority ?? Int.min

@@ -36,6 +36,8 @@ public final class PathAssembler {
         var hook: Hook
         var baseChain: RuleCatalog.ChainKey?
         var basePriority: Int?
+        /// The run's base chain shares its hook and priority with another (see moreChainsMayRun).
+        var baseHasPeer = false
         /// The type of the base chain this run started in: a regular chain it reaches runs as
         /// that type (firewalld's nat_POST_public_allow is NAT because nat_POSTROUTING is).
         var baseType: String?
@@ -206,6 +208,7 @@ public final class PathAssembler {
             if entry.hasEqualPriorityPeer { learnBaseChainOrder(startingRunIn: key, state: state) }
             state.baseChain = key
             state.basePriority = entry.priority
+            state.baseHasPeer = entry.hasEqualPriorityPeer
             state.baseType = entry.type
             return step(event, state: state, entry: entry, rule: rule.found, at: time, out: out)
         }
