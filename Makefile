@@ -15,7 +15,7 @@ PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-
             passwd procps systemd systemd-container rsyslog firewalld dbus-daemon valgrind \
             dpkg-dev lintian debootstrap binutils
 
-.PHONY: all deps build demo test test-core fuzz fuzz-build fuzz-long size-check capture-fixtures bench clean release man completions install deb package-test
+.PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures bench clean release man completions install deb package-test
 
 all: build
 
@@ -59,7 +59,7 @@ demo: deps build
 
 # The whole suite: pure tests from captured kernel bytes, then end-to-end tests that make
 # their own network namespaces (they need root and fail without it), then each fuzz target for
-# FUZZ_TIME seconds (fuzz, below), then the Debian package built and installed into a fresh
+# FUZZ_TIME + FUZZ_ASAN_TIME seconds (fuzz, below), then the Debian package built and installed into a fresh
 # Debian 12 root (package-test, below).
 test: deps
 	$(SWIFT) build --build-tests
@@ -72,12 +72,15 @@ test: deps
 # FWTraceCore is pure Swift: its sources and Fuzz/FuzzTargets.swift are compiled by swiftc into one
 # instrumented static library (libFuzzer ships with the Swift toolchain), each Fuzz/Entry/%.swift
 # links it into a target. Seeds are made from the captured fixtures under .build (never in the
-# repo), plus every kept regression input. `make fuzz` runs each target FUZZ_TIME seconds and
-# fails on any crash, leak, timeout or out-of-memory; `make fuzz-long` runs each for
-# FUZZ_LONG_RUNS executions. FUZZ_SANITIZE=fuzzer,address builds with ASan (slower; see the doc).
+# repo), plus every kept regression input. `make fuzz` (part of `test`) runs each target
+# FUZZ_TIME s as built plain (fast: Swift's own checks trap), then FUZZ_ASAN_TIME s built with
+# ASan+LSan (slow, but it sees the reads through UnsafeBufferPointer that -O leaves unchecked),
+# and fails on any crash, leak, timeout or out-of-memory. `make fuzz-run` runs one build
+# (FUZZ_SANITIZE=fuzzer or fuzzer,address); `make fuzz-long` runs each target FUZZ_LONG_RUNS times.
 SWIFTC         ?= swiftc
 FUZZ_SANITIZE  ?= fuzzer
 FUZZ_TIME      ?= 60
+FUZZ_ASAN_TIME ?= 30
 FUZZ_LONG_RUNS ?= 10000000
 FUZZ_TARGETS   := nft-decoder nflog-decoder pipeline
 comma          := ,
@@ -106,7 +109,11 @@ define fuzz_run
 	done
 endef
 
-fuzz: fuzz-build
+fuzz:
+	$(MAKE) --no-print-directory fuzz-run FUZZ_SANITIZE=fuzzer FUZZ_TIME=$(FUZZ_TIME)
+	$(MAKE) --no-print-directory fuzz-run FUZZ_SANITIZE=fuzzer,address FUZZ_TIME=$(FUZZ_ASAN_TIME)
+
+fuzz-run: fuzz-build
 	$(call fuzz_run,$(FUZZ_TIME))
 
 fuzz-long: fuzz-build

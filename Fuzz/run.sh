@@ -4,6 +4,7 @@
 #   Fuzz/run.sh BINARY SECONDS WORKDIR SEEDS...
 # Exit status: libFuzzer's, non-zero on a crash, a leak (ASan build), a timeout (an input taking
 # over 10 s) or an out-of-memory (over 2 GB); the input that did it is left in WORKDIR/artifacts/.
+# LeakSanitizer (ASan build) reads Fuzz/lsan.supp, which says why each suppression is there.
 # FUZZ_RUNS=N stops after N executions instead (then SECONDS is only an upper bound).
 set -eu
 binary=$1 seconds=$2 work=$3
@@ -20,7 +21,7 @@ echo "fuzz $name: $(ls "$work/corpus" | wc -l) seeds, ${FUZZ_RUNS:+$FUZZ_RUNS ru
 # when all is well; on a failure it is printed whole.
 log="$work/$name.log"
 status=0
-"$binary" -max_total_time="$seconds" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -timeout=10 -rss_limit_mb=2048 \
+LSAN_OPTIONS="suppressions=$(dirname "$0")/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" "$binary" -max_total_time="$seconds" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/" ${FUZZ_DICT:+-dict=$FUZZ_DICT} \
     "$work/corpus" >"$log" 2>&1 || status=$?
 if [ "$status" != 0 ]; then
@@ -28,5 +29,5 @@ if [ "$status" != 0 ]; then
     echo "fuzz $name: FAILED (exit $status); the input: $(ls "$work/artifacts")" >&2
     exit "$status"
 fi
-grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$log" | tr '\n' ' '
+grep -aE '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$log" | tr '\n' ' '
 echo
