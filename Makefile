@@ -15,7 +15,7 @@ PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-
             passwd procps systemd systemd-container rsyslog firewalld dbus-daemon valgrind \
             dpkg-dev lintian debootstrap binutils
 
-.PHONY: all deps build demo test test-core capture-fixtures bench clean release man completions install deb package-test
+.PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures bench clean release man completions install deb package-test
 
 all: build
 
@@ -58,12 +58,72 @@ demo: deps build
 	$(BIN) demo
 
 # The whole suite: pure tests from captured kernel bytes, then end-to-end tests that make
-# their own network namespaces (they need root and fail without it), then the Debian package
-# built and installed into a fresh Debian 12 root (package-test, below).
+# their own network namespaces (they need root and fail without it), then each fuzz target for
+# FUZZ_TIME + FUZZ_ASAN_TIME seconds (fuzz, below), then the Debian package built and installed into a fresh
+# Debian 12 root (package-test, below).
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
+	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory package-test
+
+# --- fuzzing (docs/fuzzing.md) --------------------------------------------------------------------
+# libFuzzer targets over FWTraceCore: nft-decoder, nflog-decoder, pipeline (Fuzz/FuzzTargets.swift).
+# FWTraceCore is pure Swift: its sources and Fuzz/FuzzTargets.swift are compiled by swiftc into one
+# instrumented static library (libFuzzer ships with the Swift toolchain), each Fuzz/Entry/%.swift
+# links it into a target. Seeds are made from the captured fixtures under .build (never in the
+# repo), plus every kept regression input. `make fuzz` (part of `test`) runs each target
+# FUZZ_TIME s as built plain (fast: Swift's own checks trap), then FUZZ_ASAN_TIME s built with
+# ASan+LSan (slow, but it sees the reads through UnsafeBufferPointer that -O leaves unchecked),
+# and fails on any crash, leak, timeout or out-of-memory. `make fuzz-run` runs one build
+# (FUZZ_SANITIZE=fuzzer or fuzzer,address); `make fuzz-long` runs each target FUZZ_LONG_RUNS times.
+SWIFTC         ?= swiftc
+FUZZ_SANITIZE  ?= fuzzer
+FUZZ_TIME      ?= 60
+FUZZ_ASAN_TIME ?= 30
+FUZZ_LONG_RUNS ?= 10000000
+FUZZ_TARGETS   := nft-decoder nflog-decoder pipeline
+comma          := ,
+FUZZ_DIR       := .build/fuzz/$(subst $(comma),-,$(FUZZ_SANITIZE))
+FUZZ_FIXTURES  := Tests/FWTraceCoreTests/Fixtures
+FUZZ_CORE      := $(shell find Sources/FWTraceCore -name '*.swift' | sort) Fuzz/FuzzTargets.swift
+
+$(FUZZ_DIR)/lib/libFWTraceFuzz.a: $(FUZZ_CORE)
+	mkdir -p $(FUZZ_DIR)/lib
+	$(SWIFTC) -sanitize=$(FUZZ_SANITIZE) -parse-as-library -O -wmo -D FWTRACE_FUZZ_SINGLE_MODULE \
+	    -module-name FWTraceFuzz -emit-module -emit-module-path $(FUZZ_DIR)/lib/FWTraceFuzz.swiftmodule \
+	    -emit-library -static -o $@ $(FUZZ_CORE)
+
+$(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS)): $(FUZZ_DIR)/%: $(FUZZ_DIR)/lib/libFWTraceFuzz.a Fuzz/Entry/%.swift
+	$(SWIFTC) -sanitize=$(FUZZ_SANITIZE) -parse-as-library -O -I $(FUZZ_DIR)/lib -L $(FUZZ_DIR)/lib -lFWTraceFuzz \
+	    Fuzz/Entry/$*.swift -o $@
+
+fuzz-build: $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+
+# $(1): seconds per target; $(2): more environment for Fuzz/run.sh (FUZZ_RUNS; FUZZ_DICT is set here).
+define fuzz_run
+	rm -rf $(FUZZ_DIR)/seeds && /usr/bin/python3 Fuzz/make-seeds.py $(FUZZ_FIXTURES) $(FUZZ_DIR)/seeds >/dev/null
+	set -e; for t in $(FUZZ_TARGETS); do \
+	    $(2) FUZZ_DICT=$$([ -f Fuzz/$$t.dict ] && echo Fuzz/$$t.dict) FWTRACE_FUZZ_FIXTURES=$(FUZZ_FIXTURES) \
+	    Fuzz/run.sh $(FUZZ_DIR)/$$t $(1) $(FUZZ_DIR)/run-$$t $(FUZZ_DIR)/seeds/$$t $(FUZZ_FIXTURES)/fuzz-regressions/$$t; \
+	done
+endef
+
+fuzz:
+	$(MAKE) --no-print-directory fuzz-run FUZZ_SANITIZE=fuzzer FUZZ_TIME=$(FUZZ_TIME)
+	$(MAKE) --no-print-directory fuzz-run FUZZ_SANITIZE=fuzzer,address FUZZ_TIME=$(FUZZ_ASAN_TIME)
+
+fuzz-run: fuzz-build
+	$(call fuzz_run,$(FUZZ_TIME))
+
+fuzz-long: fuzz-build
+	$(call fuzz_run,86400,FUZZ_RUNS=$(FUZZ_LONG_RUNS))
+
+# Swift sources over 400 lines, functions over 60, without a `// size:` comment saying why
+# (Tests/tools/size-check; its own test first). Not part of `test` yet.
+size-check:
+	Tests/tools/size-check-test.sh
+	/usr/bin/python3 Tests/tools/size-check Sources
 
 # Only the tests that need neither root nor a kernel.
 test-core:

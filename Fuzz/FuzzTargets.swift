@@ -1,0 +1,161 @@
+// The bodies of the libFuzzer targets (Fuzz/Entry/*.swift call them), and of the XCTest that
+// replays every input kept under Tests/FWTraceCoreTests/Fixtures/fuzz-regressions/ (this file is
+// linked into FWTraceCoreTests as FuzzTargets.swift). The fuzz build compiles FWTraceCore's
+// sources and this file into one library module, FWTraceFuzz, that each entry imports
+// (FWTRACE_FUZZ_SINGLE_MODULE: there is no FWTraceCore module to import then).
+#if !FWTRACE_FUZZ_SINGLE_MODULE
+import FWTraceCore
+#endif
+import Foundation
+
+public enum FuzzTargets {
+    /// (a) One datagram of NFNLGRP_NFTRACE: framed, then every nft trace message decoded.
+    public static func nftDecoder(_ bytes: [UInt8]) {
+        let names = NameCache()
+        try? NetlinkMessage.forEach(in: bytes) { m in
+            guard m.type == NftTraceDecoder.messageType else { return }
+            _ = try? NftTraceDecoder.decode(bytes, body: m.body, names: names)
+        }
+    }
+
+    /// (b) One datagram of nfnetlink_log: framed, every packet message decoded, its prefix read as
+    /// a TRACE prefix.
+    public static func nflogDecoder(_ bytes: [UInt8]) {
+        guard let messages = try? NetlinkMessage.split(bytes) else { return }
+        for m in messages where m.type == NflogDecoder.messageType {
+            guard let logged = try? NflogDecoder.decode(bytes, body: m.body) else { continue }
+            _ = logged.prefix.flatMap(LegacyTracePrefix.parse)
+        }
+    }
+
+    /// (c) The whole pipeline over a sequence of datagrams (`PipelineInput`): decode → assemble →
+    /// hints → JSON and text, as `follow` runs it, on both backends (each message goes to the
+    /// backend its type names, as `replay` tells captures apart). One function, so that it can be
+    /// re-pointed at Core's one pipeline type when there is one. Returns the number of paths.
+    @discardableResult
+    public static func pipeline(_ bytes: [UInt8], worlds: [FuzzWorld]) -> Int {
+        guard !worlds.isEmpty, let input = PipelineInput(bytes) else { return 0 }
+        let world = worlds[input.world % worlds.count]
+        var config = PathAssembler.Configuration(ownTable: world.ownTable)
+        config.maxPending = 64  // small, so that eviction is reached too
+        let nft = PathAssembler(configuration: config, catalog: world.catalog)
+        var legacyConfig = LegacyPathAssembler.Configuration()
+        legacyConfig.maxPending = 64
+        let legacy = LegacyPathAssembler(configuration: legacyConfig, ruleset: world.legacy)
+        let interfaces: [UInt32: String] = [1: "lo", 2: "fwtcap1"]
+        nft.interfaceName = { interfaces[$0] }
+        legacy.interfaceName = { interfaces[$0] }
+        let nftHints = world.nftHints, legacyHints = world.legacyHints(legacy)
+        let names = NameCache()
+        var writer = JSONWriter(capacity: 4096)
+        var count = 0
+        let prefix = PathRecordPrefix(RecordContext(host: "fuzz", netns: "fwt-fuzz", backend: "nft", session: "fuzz"))
+        func emit(_ paths: [PacketPath], _ hints: HintContext) {
+            for var p in paths {
+                count += 1
+                p.hints = HintEngine.hints(for: p, context: hints)
+                RecordEncoder.path(p, prefix: prefix, into: &writer)
+                writer.endLine()
+                _ = TextView(color: true).render(p, netns: "fwt-fuzz")
+                if writer.byteCount >= 1 << 15 { writer.reset() }
+            }
+        }
+        for (datagram, time) in input.datagrams {
+            try? NetlinkMessage.forEach(in: datagram) { m in
+                if m.type == NftTraceDecoder.messageType {
+                    guard let e = try? NftTraceDecoder.decode(datagram, body: m.body, names: names) else { return }
+                    emit(nft.ingest(e, at: time), nftHints)
+                } else if m.type == NflogDecoder.messageType {
+                    guard let logged = try? NflogDecoder.decode(datagram, body: m.body) else { return }
+                    if let trace = logged.prefix.flatMap(LegacyTracePrefix.parse) {
+                        emit(legacy.ingest(logged, trace: trace, at: time), legacyHints)
+                    } else {
+                        _ = legacy.noteConntrackInvalid(logged)
+                    }
+                }
+            }
+            emit(nft.expire(now: time), nftHints)
+            emit(legacy.expire(now: time), legacyHints)
+        }
+        emit(nft.flush(), nftHints)
+        emit(legacy.flush(), legacyHints)
+        return count
+    }
+}
+
+/// The pipeline target's input: one byte choosing the world (fixture ruleset), then datagrams,
+/// each as [delta: u8][length: u16 little-endian][bytes]. The receive time starts at 1000 s and
+/// grows by delta × 10 ms before each datagram (0 to 2.55 s: within and past the quiet period
+/// and the maximum age). A record cut short by the end of the input keeps what is there.
+public struct PipelineInput {
+    public var world: Int
+    public var datagrams: [(bytes: [UInt8], time: Double)] = []
+
+    public init?(_ bytes: [UInt8]) {
+        guard let first = bytes.first else { return nil }
+        world = Int(first)
+        var i = 1
+        var time = 1_000.0
+        while i + 3 <= bytes.count {
+            time += Double(bytes[i]) * 0.01
+            let length = Int(bytes[i + 1]) | Int(bytes[i + 2]) << 8
+            let end = min(i + 3 + length, bytes.count)
+            datagrams.append((Array(bytes[(i + 3)..<end]), time))
+            i = end
+        }
+    }
+
+    /// The inverse, for seeds: datagrams with their capture times.
+    public static func encode(world: UInt8, _ datagrams: [(bytes: [UInt8], time: Double)]) -> [UInt8] {
+        var out: [UInt8] = [world]
+        var last = datagrams.first?.time ?? 0
+        for d in datagrams {
+            out.append(UInt8(min(max((d.time - last) / 0.01, 0), 255).rounded(.down)))
+            last = d.time
+            let n = min(d.bytes.count, 0xffff)
+            out += [UInt8(n & 0xff), UInt8(n >> 8)] + d.bytes.prefix(n)
+        }
+        return out
+    }
+}
+
+/// The ruleset a pipeline input is replayed against: one captured fixture's (nft listing,
+/// iptables-save of both families), with fwtrace's own table from that capture.
+public struct FuzzWorld {
+    public var scenario: String
+    public var ownTable: String
+    public var catalog: RuleCatalog
+    public var legacy: LegacyRuleset
+    public var nftHints: HintContext
+
+    func legacyHints(_ assembler: LegacyPathAssembler) -> HintContext {
+        HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) }, listening: { _, _, port in port == 22 })
+    }
+
+    /// Every captured scenario in `directory` (files kernel-*-SCENARIO.hex), sorted by file name:
+    /// the seed corpus (Fuzz/make-seeds.py) numbers them in the same order. `native` is an nft JSON
+    /// ruleset for the shadowed-rule evaluation of native rules.
+    public static func load(directory: String, native nativeJSON: String?) -> [FuzzWorld] {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".hex") }.sorted()
+        let native = nativeJSON.flatMap { try? NftRuleset.parse(json: $0) }
+        return files.map { file in
+            let base = directory + "/" + file.dropLast(4)
+            func text(_ suffix: String) -> String { (try? String(contentsOfFile: base + suffix, encoding: .utf8)) ?? "" }
+            let v4 = text(".iptables-save.txt"), v6 = text(".ip6tables-save.txt")
+            let catalog = RuleCatalog.build(nftListing: text(".nft.txt"), iptablesSave: [.ip: v4, .ip6: v6])
+            var hints = HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: { _, _, port in port == 22 })
+            if let native { hints.evaluateNativeRules(with: native) }
+            return FuzzWorld(scenario: String(file.dropLast(4)), ownTable: ownTable(in: text(".hex")), catalog: catalog,
+                             legacy: LegacyRuleset.parse(ipv4: v4, ipv6: v6), nftHints: hints)
+        }
+    }
+
+    static func ownTable(in capture: String) -> String {
+        for d in (try? CaptureFormat.parse(capture)) ?? [] {
+            for m in (try? NetlinkMessage.split(d.bytes)) ?? [] where m.type == NftTraceDecoder.messageType {
+                if let e = try? NftTraceDecoder.decode(d.bytes, body: m.body), e.table.hasPrefix("fwtrace_") { return e.table }
+            }
+        }
+        return "fwtrace"
+    }
+}
