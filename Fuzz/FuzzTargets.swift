@@ -30,55 +30,48 @@ public enum FuzzTargets {
 
     /// (c) The whole pipeline over a sequence of datagrams (`PipelineInput`): decode → assemble →
     /// hints → JSON and text, as `follow` runs it, on both backends (each message goes to the
-    /// backend its type names, as `replay` tells captures apart). One function, so that it can be
-    /// re-pointed at Core's one pipeline type when there is one. Returns the number of paths.
+    /// backend its type names, as `replay` tells captures apart), through Core's TracePipeline, the
+    /// one `follow`, `replay` and the bench run. Returns the number of paths.
     @discardableResult
     public static func pipeline(_ bytes: [UInt8], worlds: [FuzzWorld]) -> Int {
         guard !worlds.isEmpty, let input = PipelineInput(bytes) else { return 0 }
         let world = worlds[input.world % worlds.count]
         var config = PathAssembler.Configuration(ownTable: world.ownTable)
         config.maxPending = 64  // small, so that eviction is reached too
-        let nft = PathAssembler(configuration: config, catalog: world.catalog)
         var legacyConfig = LegacyPathAssembler.Configuration()
         legacyConfig.maxPending = 64
-        let legacy = LegacyPathAssembler(configuration: legacyConfig, ruleset: world.legacy)
+        var options = TracePipeline.Options()
         let interfaces: [UInt32: String] = [1: "lo", 2: "fwtcap1"]
-        nft.interfaceName = { interfaces[$0] }
-        legacy.interfaceName = { interfaces[$0] }
-        let nftHints = world.nftHints, legacyHints = world.legacyHints(legacy)
-        let names = NameCache()
+        options.interfaceName = { interfaces[$0] }
+        options.environment.listening = { _, _, port in port == 22 }
+        let rules = TracePipeline.Rules(catalog: world.catalog, legacy: world.legacy, native: world.native)
+        // One pipeline per backend; each takes only the messages of its own type.
+        let pipelines = [TracePipeline(backend: .nft(config), rules: rules, options: options),
+                         TracePipeline(backend: .legacy(legacyConfig, conntrackInvalid: true), rules: rules, options: options)]
         var writer = JSONWriter(capacity: 4096)
         var count = 0
         let prefix = PathRecordPrefix(RecordContext(host: "fuzz", netns: "fwt-fuzz", backend: "nft", session: "fuzz"))
-        func emit(_ paths: [PacketPath], _ hints: HintContext) {
-            for var p in paths {
-                count += 1
-                p.hints = HintEngine.hints(for: p, context: hints)
-                RecordEncoder.path(p, prefix: prefix, into: &writer)
-                writer.endLine()
-                _ = TextView(color: true).render(p, netns: "fwt-fuzz")
-                if writer.byteCount >= 1 << 15 { writer.reset() }
-            }
+        func emit(_ record: TraceRecord) {
+            guard case .path(let p) = record else { return }
+            count += 1
+            RecordEncoder.path(p, prefix: prefix, into: &writer)
+            writer.endLine()
+            _ = TextView(color: true).render(p, netns: "fwt-fuzz")
+            if writer.byteCount >= 1 << 15 { writer.reset() }
         }
         for (datagram, time) in input.datagrams {
-            try? NetlinkMessage.forEach(in: datagram) { m in
-                if m.type == NftTraceDecoder.messageType {
-                    guard let e = try? NftTraceDecoder.decode(datagram, body: m.body, names: names) else { return }
-                    emit(nft.ingest(e, at: time), nftHints)
-                } else if m.type == NflogDecoder.messageType {
-                    guard let logged = try? NflogDecoder.decode(datagram, body: m.body) else { return }
-                    if let trace = logged.prefix.flatMap(LegacyTracePrefix.parse) {
-                        emit(legacy.ingest(logged, trace: trace, at: time), legacyHints)
-                    } else {
-                        _ = legacy.noteConntrackInvalid(logged)
-                    }
+            for pipeline in pipelines {
+                // A stale stop hands the same rules in again (a reload that found nothing new), as
+                // a session does; the rest is then taken. More stops than messages would be a hang.
+                var rest: Range<Int>? = datagram.indices, stops = 0
+                while let range = rest {
+                    rest = pipeline.feed(datagram, range: range, at: time, emit: emit)
+                    if rest != nil { stops += 1; precondition(stops <= datagram.count / 16 + 1, "feed did not progress"); pipeline.replaceRules(rules) }
                 }
+                pipeline.expire(now: time, emit: emit)
             }
-            emit(nft.expire(now: time), nftHints)
-            emit(legacy.expire(now: time), legacyHints)
         }
-        emit(nft.flush(), nftHints)
-        emit(legacy.flush(), legacyHints)
+        for pipeline in pipelines { pipeline.flush(emit: emit) }
         return count
     }
 }
@@ -126,11 +119,8 @@ public struct FuzzWorld {
     public var ownTable: String
     public var catalog: RuleCatalog
     public var legacy: LegacyRuleset
-    public var nftHints: HintContext
-
-    func legacyHints(_ assembler: LegacyPathAssembler) -> HintContext {
-        HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) }, listening: { _, _, port in port == 22 })
-    }
+    /// The nft JSON ruleset for the hints about native rules.
+    public var native: NftRuleset?
 
     /// Every captured scenario in `directory` (files kernel-*-SCENARIO.hex), sorted by file name:
     /// the seed corpus (Fuzz/make-seeds.py) numbers them in the same order. `native` is an nft JSON
@@ -143,10 +133,8 @@ public struct FuzzWorld {
             func text(_ suffix: String) -> String { (try? String(contentsOfFile: base + suffix, encoding: .utf8)) ?? "" }
             let v4 = text(".iptables-save.txt"), v6 = text(".ip6tables-save.txt")
             let catalog = RuleCatalog.build(nftListing: text(".nft.txt"), iptablesSave: [.ip: v4, .ip6: v6])
-            var hints = HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: { _, _, port in port == 22 })
-            if let native { hints.evaluateNativeRules(with: native) }
             return FuzzWorld(scenario: String(file.dropLast(4)), ownTable: ownTable(in: text(".hex")), catalog: catalog,
-                             legacy: LegacyRuleset.parse(ipv4: v4, ipv6: v6), nftHints: hints)
+                             legacy: LegacyRuleset.parse(ipv4: v4, ipv6: v6), native: native)
         }
     }
 
