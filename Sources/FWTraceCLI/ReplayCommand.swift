@@ -96,7 +96,7 @@ struct ReplayCommand: ParsableCommand {
         var listing = "", native: NftRuleset?
         for file in ruleset {
             let text = String(decoding: try Self.read(file, what: "the ruleset"), as: UTF8.self)
-            if text.drop { $0.isWhitespace }.hasPrefix("{") {
+            if text.drop(while: { $0.isWhitespace }).hasPrefix("{") {
                 do { native = try NftRuleset.parse(json: text) } catch {
                     throw UserFacingError("\(file) is not an nft JSON ruleset (`nft -j list ruleset`): \(error)", exitCode: ExitCode.failure)
                 }

@@ -131,17 +131,7 @@ public final class LegacyPathAssembler {
         }
         if state == nil {
             guard isRawStart else { ignored += 1; return out }
-            var path = PacketPath(traceID: nextID, family: family, time: time, packet: packet)
-            nextID &+= 1
-            started += 1
-            path.iif = message.inDevice.flatMap(interfaceName)
-            path.oif = message.outDevice.flatMap(interfaceName)
-            path.mark = message.mark
-            path.markTiming = .beforeTarget
-            if let info = message.conntrackInfo { path.conntrack = Self.conntrack(info: info, message.conntrack) }
-            state = Pending(path: path, key: key, hook: hook, table: trace.table, lastEventTime: receiveTime,
-                            lastPacket: packet, rawStartPosition: trace.number)
-            order.append((key, time))
+            state = startPath(message, packet: packet, key: key, hook: hook, trace: trace, time: time, receivedAt: receiveTime)
             out += evictIfNeeded()
         }
         guard var s = state else { return out }
@@ -164,6 +154,22 @@ public final class LegacyPathAssembler {
             pending[key] = s
         }
         return out
+    }
+
+    /// A new path: the TRACE message of raw PREROUTING or OUTPUT starts one per packet.
+    private func startPath(_ message: NflogMessage, packet: PacketSummary, key: PacketKey, hook: Hook, trace: LegacyTracePrefix,
+                           time: Double, receivedAt receiveTime: Double) -> Pending {
+        var path = PacketPath(traceID: nextID, family: packet.family, time: time, packet: packet)
+        nextID &+= 1
+        started += 1
+        path.iif = message.inDevice.flatMap(interfaceName)
+        path.oif = message.outDevice.flatMap(interfaceName)
+        path.mark = message.mark
+        path.markTiming = .beforeTarget
+        if let info = message.conntrackInfo { path.conntrack = Self.conntrack(info: info, message.conntrack) }
+        order.append((key, time))
+        return Pending(path: path, key: key, hook: hook, table: trace.table, lastEventTime: receiveTime,
+                       lastPacket: packet, rawStartPosition: trace.number)
     }
 
     /// Whether a message continues the pending path `current` (else it ends it).

@@ -90,8 +90,8 @@ public struct PathPredictor {
 
     enum Outcome { case accepted, final(PacketVerdict), unknown(PathStep) }
 
-    /// One loop over the walk's whole state (chain, rule index, call stack, packet, path), ~90
-    /// lines: split, each piece would take all five inout and the loop's control flow with them.
+    // size: one loop over the walk's whole state (chain, rule index, call stack, packet, path),
+    // ~90 lines: split, each piece would take all five inout and the loop's control flow with them.
     func walk(_ table: TableRef, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
         var stack: [(chain: String, next: Int)] = []
         var chainName = start

@@ -68,10 +68,7 @@ public enum IptablesRuleEvaluator {
             case "!": negate = true
             case "-p", "--protocol":
                 guard let value = next() else { return .unknown }
-                if value == "all" || value == "0" { fold(.matches); break }
-                guard let number = protocolNumbers[value] ?? UInt8(value) else { fold(.unknown); break }
-                guard let actual = packet.protocolNumber else { fold(.unknown); break }
-                fold(actual == number ? .matches : .doesNotMatch)
+                fold(protocolMatch(value, packet))
             case "-s", "--source", "-d", "--destination":
                 guard let value = next(), let prefix = IPPrefix(value) else { fold(.unknown); break }
                 let address = word.hasPrefix("-s") || word == "--source" ? packet.src : packet.dst
@@ -83,30 +80,16 @@ public enum IptablesRuleEvaluator {
                 fold(interface(value, matches: actual) ? .matches : .doesNotMatch)
             case "--dport", "--destination-port", "--sport", "--source-port":
                 guard let value = next() else { return .unknown }
-                let actual = word.contains("d") && !word.hasPrefix("--s") ? packet.dport : packet.sport
-                guard let actual, let ports = try? TraceFilter.parsePorts(value, option: word) else { fold(.unknown); break }
-                fold(ports.contains(actual) ? .matches : .doesNotMatch)
+                fold(portMatch(word, value, packet))
             case "--dports", "--sports", "--ports":
-                // "80,443" or "1000:2000"; a list that mixes ranges is not understood (unknown).
-                guard let value = next(), let ports = try? TraceFilter.parsePorts(value, option: word) else { fold(.unknown); break }
-                if word == "--ports" {
-                    guard let s = packet.sport, let d = packet.dport else { fold(.unknown); break }
-                    fold(ports.contains(s) || ports.contains(d) ? .matches : .doesNotMatch)
-                } else {
-                    guard let actual = word == "--dports" ? packet.dport : packet.sport else { fold(.unknown); break }
-                    fold(ports.contains(actual) ? .matches : .doesNotMatch)
-                }
+                guard let value = next() else { fold(.unknown); break }
+                fold(portMatch(word, value, packet))
             case "--state", "--ctstate":
                 guard let value = next() else { return .unknown }
-                guard let state = packet.ctState else { fold(.unknown); break }
-                let states = value.lowercased().split(separator: ",").map(String.init)
-                fold(states.contains(state) ? .matches : .doesNotMatch)
+                fold(stateMatch(value, packet))
             case "--icmp-type", "--icmpv6-type":
                 guard let value = next() else { return .unknown }
-                guard let actual = packet.icmpType else { fold(.unknown); break }
-                let names = packet.family == .ip6 ? icmpv6Types : icmpTypes
-                guard let wanted = names[value] ?? UInt8(value) else { fold(.unknown); break }
-                fold(actual == wanted ? .matches : .doesNotMatch)
+                fold(icmpMatch(value, packet))
             case "-m", "--match":
                 guard let module = next() else { return .unknown }
                 // Modules whose options are evaluated above, or that match everything.
@@ -123,6 +106,40 @@ public enum IptablesRuleEvaluator {
             i += 1
         }
         return result
+    }
+
+    /// `--dport`/`--sport` (tcp, udp, sctp) and multiport's `--dports`/`--sports`/`--ports`:
+    /// "80", "1000:2000" or "80,443"; a list that mixes ranges is not understood (unknown).
+    static func portMatch(_ option: String, _ value: String, _ packet: PacketView) -> RuleMatch {
+        guard let ports = try? TraceFilter.parsePorts(value, option: option) else { return .unknown }
+        if option == "--ports" {
+            guard let s = packet.sport, let d = packet.dport else { return .unknown }
+            return ports.contains(s) || ports.contains(d) ? .matches : .doesNotMatch
+        }
+        let destination = ["--dport", "--destination-port", "--dports"].contains(option)
+        guard let actual = destination ? packet.dport : packet.sport else { return .unknown }
+        return ports.contains(actual) ? .matches : .doesNotMatch
+    }
+
+    /// `-p`: a name, a number, or all (0).
+    static func protocolMatch(_ value: String, _ packet: PacketView) -> RuleMatch {
+        if value == "all" || value == "0" { return .matches }
+        guard let number = protocolNumbers[value] ?? UInt8(value), let actual = packet.protocolNumber else { return .unknown }
+        return actual == number ? .matches : .doesNotMatch
+    }
+
+    /// `--state` / `--ctstate`: a comma-separated list of conntrack states.
+    static func stateMatch(_ value: String, _ packet: PacketView) -> RuleMatch {
+        guard let state = packet.ctState else { return .unknown }
+        return value.lowercased().split(separator: ",").contains { $0 == state } ? .matches : .doesNotMatch
+    }
+
+    /// `--icmp-type` / `--icmpv6-type`: a name as iptables prints it, or a number.
+    static func icmpMatch(_ value: String, _ packet: PacketView) -> RuleMatch {
+        guard let actual = packet.icmpType else { return .unknown }
+        let names = packet.family == .ip6 ? icmpv6Types : icmpTypes
+        guard let wanted = names[value] ?? UInt8(value) else { return .unknown }
+        return actual == wanted ? .matches : .doesNotMatch
     }
 
     static func interface(_ pattern: String, matches name: String) -> Bool {
