@@ -99,16 +99,16 @@ public final class LegacyTraceSession {
                         }
                         break
                     }
-                    let time = NftTraceSession.now()
+                    let time = SystemClock.now()
                     capture?.write(bytes, time: time)
                     if loop.feed(bytes, range: 0..<bytes.count, at: time, reload: reload) { return }
                 }
             }
-            if loop.expire(now: NftTraceSession.now()) { return }
+            if loop.expire(now: SystemClock.now()) { return }
             // iptables-legacy has no change notification: re-read the ruleset at most once a
             // second while packets are traced, so positions and text follow edits.
-            if loop.summary.events > 0, NftTraceSession.now() - lastPeriodicReload >= 1 {
-                lastPeriodicReload = NftTraceSession.now()
+            if loop.summary.events > 0, SystemClock.now() - lastPeriodicReload >= 1 {
+                lastPeriodicReload = SystemClock.now()
                 loop.pipeline.replaceRules(reload())
             }
         }

@@ -20,12 +20,6 @@ public final class NftTraceSession {
         return n
     }
 
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
     public func run(emit: @escaping (TraceRecord) -> Void) throws -> TraceSummary {
         let context = try NftablesContext()
         defer { context.close() }
@@ -137,7 +131,7 @@ final class NftSessionIO {
                 // A change, or an overrun that may have hidden one: the rules are stale either way.
                 drain: while true {
                     switch try changes.receive() {
-                    case .datagram, .overrun: rulesStaleSince = rulesStaleSince ?? NftTraceSession.now()
+                    case .datagram, .overrun: rulesStaleSince = rulesStaleSince ?? SystemClock.now()
                     case .wouldBlock: break drain
                     }
                 }
@@ -149,7 +143,7 @@ final class NftSessionIO {
                 try process(receiver.take(maxChunks: 4))
                 if done { return }
             }
-            if loop.expire(now: processedUpTo ?? NftTraceSession.now()) { return }
+            if loop.expire(now: processedUpTo ?? SystemClock.now()) { return }
         }
     }
 
@@ -175,7 +169,7 @@ final class NftSessionIO {
         if stopped { if let failure = taken.failure { throw failure }; return }
         if taken.overruns > 0 { loop.reportOverrun(drops: socket.newKernelDrops(), what: "trace events") }
         if taken.dropsSeen { dropsSeen = true }
-        if dropsSeen, case let now = NftTraceSession.now(), now - lastDropReport >= 0.1 {
+        if dropsSeen, case let now = SystemClock.now(), now - lastDropReport >= 0.1 {
             if let drops = socket.newKernelDrops(), drops > 0 { loop.reportOverrun(drops: drops, what: "trace events") }
             dropsSeen = false
             lastDropReport = now
@@ -186,9 +180,9 @@ final class NftSessionIO {
     /// What was already read is processed (after --count nothing more is wanted), for at most
     /// `drainLimit` seconds; what is left then is reported as a loss, never dropped unseen.
     func drain() throws {
-        let deadline = monotonicSeconds() + NftTraceSession.drainLimit
+        let deadline = SystemClock.monotonic() + NftTraceSession.drainLimit
         while case let taken = receiver.take(maxChunks: 4), !taken.chunks.isEmpty || taken.dropsSeen || taken.overruns > 0 || taken.failure != nil {
-            if monotonicSeconds() > deadline {
+            if SystemClock.monotonic() > deadline {
                 var left = taken.chunks.reduce(0) { $0 + NftTraceSession.traceMessages(in: $1) }
                 for chunk in taken.chunks { receiver.recycle(chunk) }
                 while case let rest = receiver.take(maxChunks: .max), !rest.chunks.isEmpty {

@@ -12,7 +12,7 @@ final class SessionLoop {
     let emit: (TraceRecord) -> Void
     let pipeline: TracePipeline
     private var ended = TraceSummary()
-    let started = NftTraceSession.now()
+    let started = SystemClock.now()
     private var lastReload: Double
     private let stopFD: Int32
     private let ownsSignalFD: Bool
@@ -49,12 +49,12 @@ final class SessionLoop {
     /// timeout (recorded in the summary).
     func wait(on fds: [Int32]) throws -> Wake {
         options.beforeWait?()
-        let now = NftTraceSession.now()
+        let now = SystemClock.now()
         if let timeout = options.timeout, now - started >= timeout { ended.reason = .timeout; return .stop }
         var wait = pipeline.pendingCount > 0 ? options.quietPeriod / 2 : 0.5
         if let timeout = options.timeout { wait = min(wait, max(0, timeout - (now - started))) }
         var polled = (fds + [stopFD]).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        if poll(&polled, nfds_t(polled.count), pollTimeout(wait)) < 0 && errno != EINTR { throw SystemError("poll") }
+        _ = try systemCall("poll") { poll(&polled, nfds_t(polled.count), pollTimeout(wait)) }
         if polled.last!.revents != 0 {
             if !ownsSignalFD { ended.reason = .stopped; return .stop }
             if Signals.read(stopFD) != nil { ended.reason = .signal; return .stop }
@@ -68,7 +68,7 @@ final class SessionLoop {
     func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double, reload: () -> TracePipeline.Rules) -> Bool {
         var rest = range
         while let stale = pipeline.feed(buffer, range: rest, at: time, emit: emit) {
-            let now = NftTraceSession.now()
+            let now = SystemClock.now()
             if now - lastReload > 0.05 {
                 lastReload = now
                 pipeline.replaceRules(reload())

@@ -21,6 +21,3 @@ public enum SystemClock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }
-
-/// CLOCK_MONOTONIC in seconds (the trace sessions' name for SystemClock.monotonic).
-public func monotonicSeconds() -> Double { SystemClock.monotonic() }
