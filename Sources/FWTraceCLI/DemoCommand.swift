@@ -26,10 +26,7 @@ struct DemoCommand: ParsableCommand {
     var prefix = "fwt-demo"
 
     func run() throws {
-        try Privileges.requireNetAdmin(command: "demo")
-        for tool in ["ip", "iptables-nft"] where ProcessRunner.find(tool) == nil {
-            throw UserFacingError("the demo needs `\(tool)`: apt-get install iproute2 iptables", exitCode: ExitCode.unavailable)
-        }
+        try Self.checkPrerequisites()
         let lab = Lab(prefix: prefix)
         let signalFD = try Signals.makeFD()
         defer { close(signalFD) }
@@ -43,48 +40,53 @@ struct DemoCommand: ParsableCommand {
         let me = Self.executablePath()
         let color = isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
 
-        Console.print("Building the lab: \(lab.client) (\(Lab.clientAddress)) ⇄ \(lab.server) (\(Lab.serverAddress)) over a veth pair.")
-        try lab.create()
-        try lab.installClassicFirewall()
-        Console.print("\nThe server's INPUT chain (iptables -L INPUT -n --line-numbers):\n\(try listInput(lab))")
-        Console.print("Someone opened 8080 with `iptables -A INPUT -p tcp --dport 8080 -j ACCEPT`: rule 8, after the REJECT.")
-
+        try buildClassicLab(lab)
+        // Assigned before the check, so that the deferred cleanup stops a listener that never said so.
         listener = try RunningProcess([me, "lab", "listen", "--netns", lab.server, "--port", "80", "--port", "8080"])
         guard listener?.readLine(timeout: 5)?.hasPrefix("listening") == true else {
             throw UserFacingError("the lab listener did not start", exitCode: ExitCode.failure)
         }
 
-        func trace(_ port: Int, _ story: String) throws {
-            if Signals.read(signalFD) != nil { throw ExitStatus(code: 130) }
-            Console.print("\n\(story)\n$ fwtrace follow --netns \(lab.server) --dport \(port) --count 1")
-            let follow = try RunningProcess([me, "follow", "--netns", lab.server, "--dport", String(port), "--count", "1",
-                                             "--timeout", "10s", "--format", "text", "--color", color ? "always" : "never"], mergeStderr: true)
-            guard let first = follow.readLine(timeout: 10), first.hasPrefix("fwtrace: tracing") else {
-                follow.wait(timeout: 5)
-                throw UserFacingError("fwtrace follow did not start in the lab", exitCode: ExitCode.failure)
-            }
-            let outcome = LabClient.connectIn(namespace: lab.client, to: Lab.serverAddress, port: UInt16(port), me: me)
-            var shown = false
-            while let line = follow.readLine(timeout: 10) { Console.print(line); shown = true }
-            follow.wait(timeout: 5)
-            if !shown { Console.print("  (no path arrived)") }
-            Console.print("  client: \(outcome)")
+        let tracer = LabTracer(lab: lab, me: me, color: color, signalFD: signalFD)
+        try tracer.trace(8080, "1. Connecting to 8080, which \"is open\":")
+        try tracer.trace(80, "2. Connecting to 80, for comparison:")
+        try applyTheFix(lab, tracer: tracer)
+        try showPortForward(lab, tracer: tracer)
+    }
+
+    /// Root, and the two tools the lab is built with.
+    private static func checkPrerequisites() throws {
+        try Privileges.requireNetAdmin(command: "demo")
+        for tool in ["ip", "iptables-nft"] where ProcessRunner.find(tool) == nil {
+            throw UserFacingError("the demo needs `\(tool)`: apt-get install iproute2 iptables", exitCode: ExitCode.unavailable)
         }
+    }
 
-        try trace(8080, "1. Connecting to 8080, which \"is open\":")
-        try trace(80, "2. Connecting to 80, for comparison:")
+    /// The namespaces, and the server's firewall with the ACCEPT appended after the REJECT.
+    private func buildClassicLab(_ lab: Lab) throws {
+        Console.print("Building the lab: \(lab.client) (\(Lab.clientAddress)) ⇄ \(lab.server) (\(Lab.serverAddress)) over a veth pair.")
+        try lab.create()
+        try lab.installClassicFirewall()
+        Console.print("\nThe server's INPUT chain (iptables -L INPUT -n --line-numbers):\n\(try listInput(lab))")
+        Console.print("Someone opened 8080 with `iptables -A INPUT -p tcp --dport 8080 -j ACCEPT`: rule 8, after the REJECT.")
+    }
 
+    /// Step 3: the ACCEPT moved before the REJECT, and 8080 followed again.
+    private func applyTheFix(_ lab: Lab, tracer: LabTracer) throws {
         Console.print("\n3. Applying the fix the hint gives: the ACCEPT goes before the REJECT.")
         for arguments in [["-I", "INPUT", "7", "-p", "tcp", "-m", "tcp", "--dport", "8080", "-j", "ACCEPT"], ["-D", "INPUT", "9"]] {
             Console.print("$ iptables \(arguments.joined(separator: " "))")
             try lab.inServer(["iptables-nft"] + arguments)
         }
-        try trace(8080, "   Connecting to 8080 again:")
+        try tracer.trace(8080, "   Connecting to 8080 again:")
+    }
 
+    /// Step 4: a DNAT to the app namespace, where the INPUT rule the admin added never applies.
+    private func showPortForward(_ lab: Lab, tracer: LabTracer) throws {
         Console.print("\n4. A port-forward to a container: 8081 on the server is DNATed to \(lab.app) (\(Lab.appAddress):80),")
         Console.print("   and the admin opened it with `iptables -I INPUT 1 -p tcp --dport 8081 -j ACCEPT`.")
         try lab.createAppBehindServer()
-        try trace(8081, "   Connecting to 8081:")
+        try tracer.trace(8081, "   Connecting to 8081:")
         Console.print("""
 
         Reading it: the DNAT turned the packet into one for \(Lab.appAddress), so the host routed it: it went
@@ -101,6 +103,33 @@ struct DemoCommand: ParsableCommand {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         return n > 0 ? String(cString: buffer) : CommandLine.arguments[0]
+    }
+}
+
+/// One step of the demo: `fwtrace follow` started in the server's namespace, a connection made from
+/// the client's, and what follow printed shown with the client's outcome.
+private struct LabTracer {
+    let lab: Lab
+    let me: String
+    let color: Bool
+    /// Checked before each step, so that Ctrl-C ends the demo between steps (exit 130).
+    let signalFD: Int32
+
+    func trace(_ port: Int, _ story: String) throws {
+        if Signals.read(signalFD) != nil { throw ExitStatus(code: 130) }
+        Console.print("\n\(story)\n$ fwtrace follow --netns \(lab.server) --dport \(port) --count 1")
+        let follow = try RunningProcess([me, "follow", "--netns", lab.server, "--dport", String(port), "--count", "1",
+                                         "--timeout", "10s", "--format", "text", "--color", color ? "always" : "never"], mergeStderr: true)
+        guard let first = follow.readLine(timeout: 10), first.hasPrefix("fwtrace: tracing") else {
+            follow.wait(timeout: 5)
+            throw UserFacingError("fwtrace follow did not start in the lab", exitCode: ExitCode.failure)
+        }
+        let outcome = LabClient.connectIn(namespace: lab.client, to: Lab.serverAddress, port: UInt16(port), me: me)
+        var shown = false
+        while let line = follow.readLine(timeout: 10) { Console.print(line); shown = true }
+        follow.wait(timeout: 5)
+        if !shown { Console.print("  (no path arrived)") }
+        Console.print("  client: \(outcome)")
     }
 }
 

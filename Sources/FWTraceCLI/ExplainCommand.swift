@@ -49,7 +49,22 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format")) var format: OutputFormat = .auto
 
     func run() throws {
-        let summary: PacketSummary
+        let summary = try packetSummary()
+        try Privileges.requireNetAdmin(command: "explain", purpose: "to read the ruleset (it installs nothing and sends nothing)")
+        var namespace: NetworkNamespace?
+        if let netns { namespace = try NetworkNamespace.resolve(netns); try namespace!.enter() }
+
+        let chosen: BackendDetection.Choice = backend == .legacy ? .legacy : backend == .nft ? .nft : try BackendDetection.detect()
+        let listeners = ListeningSockets()
+        let predicted = try chosen == .nft ? predictFromNftables(summary, listeners: listeners) : predictFromLegacy(summary, listeners: listeners)
+        var prediction = predicted.prediction
+        prediction.path.hints = HintEngine.hints(for: prediction.path, context: predicted.hints)
+        printPrediction(&prediction, backend: chosen, namespace: namespace)
+    }
+
+    /// The packet the options describe; a malformed option is a usage error, reported before
+    /// privileges are checked.
+    private func packetSummary() throws -> PacketSummary {
         do {
             let p = try TraceFilter.parseProto(proto)
             let s = try Self.address(src, option: "--src", example: "-s 10.0.0.1")
@@ -71,47 +86,52 @@ struct ExplainCommand: ParsableCommand {
                 if p.number == 6 { packet.tcpFlags = state == "new" ? 0x02 : 0x10 }
             }
             if p.number == 1 || p.number == 58 { packet.icmpType = p.number == 1 ? 8 : 128; packet.icmpCode = 0 }
-            summary = packet
+            return packet
         } catch let error as FilterError {
             throw UserFacingError(error.description, exitCode: ExitCode.usage)
         }
-        try Privileges.requireNetAdmin(command: "explain", purpose: "to read the ruleset (it installs nothing and sends nothing)")
-        var namespace: NetworkNamespace?
-        if let netns { namespace = try NetworkNamespace.resolve(netns); try namespace!.enter() }
+    }
 
-        let chosen: BackendDetection.Choice = backend == .legacy ? .legacy : backend == .nft ? .nft : try BackendDetection.detect()
-        let family = summary.family
-        let iif = local ? nil : (inInterface ?? "any")
-        var prediction: PathPredictor.Prediction
-        var hintContext: HintContext
-        let listeners = ListeningSockets()
-        if chosen == .nft {
-            // The whole nf_tables ruleset: iptables-nft tables evaluated from their iptables text,
-            // native tables from their JSON form.
-            let context = try NftablesContext()
-            defer { context.close() }
-            let reader = RulesetReader(context: context)
-            let catalog = reader.load()
-            guard let native = reader.loadNative() else {
-                throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
-            }
-            let predictor = PathPredictor(nft: native, catalog: catalog, family: family, localAddresses: Self.localAddresses())
-            prediction = predictor.predict(summary, iif: iif, oif: outInterface, ctState: state, locallyGenerated: local)
-            hintContext = HintContext(rules: { catalog.rulesInChain($0, $1, $2) },
-                                      listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
-            hintContext.evaluateNativeRules(with: native)
-        } else {
-            let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
-            let save = try ProcessRunner.run([saveProgram])
-            guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
-            let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
-            let predictor = PathPredictor(legacy: ruleset, family: family, localAddresses: Self.localAddresses())
-            prediction = predictor.predict(summary, iif: iif, oif: outInterface, ctState: state, locallyGenerated: local)
-            hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
-                                      listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
+    /// The whole nf_tables ruleset: iptables-nft tables evaluated from their iptables text,
+    /// native tables from their JSON form.
+    private func predictFromNftables(_ summary: PacketSummary, listeners: ListeningSockets) throws
+        -> (prediction: PathPredictor.Prediction, hints: HintContext) {
+        let context = try NftablesContext()
+        defer { context.close() }
+        let reader = RulesetReader(context: context)
+        let catalog = reader.load()
+        guard let native = reader.loadNative() else {
+            throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
         }
-        prediction.path.hints = HintEngine.hints(for: prediction.path, context: hintContext)
+        let predictor = PathPredictor(nft: native, catalog: catalog, family: summary.family, localAddresses: Self.localAddresses())
+        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        var hintContext = HintContext(rules: { catalog.rulesInChain($0, $1, $2) },
+                                      listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
+        hintContext.evaluateNativeRules(with: native)
+        return (prediction, hintContext)
+    }
 
+    /// iptables-legacy: the ruleset of the packet's family, from its -save text.
+    private func predictFromLegacy(_ summary: PacketSummary, listeners: ListeningSockets) throws
+        -> (prediction: PathPredictor.Prediction, hints: HintContext) {
+        let family = summary.family
+        let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
+        let save = try ProcessRunner.run([saveProgram])
+        guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
+        let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
+        let predictor = PathPredictor(legacy: ruleset, family: family, localAddresses: Self.localAddresses())
+        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
+                                      listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
+        return (prediction, hintContext)
+    }
+
+    /// A locally generated packet arrives on no interface; any other on -i, or on any.
+    private var predictedInInterface: String? { local ? nil : (inInterface ?? "any") }
+
+    /// The predicted path as a path record marked `predicted` (json), or the text view.
+    private func printPrediction(_ prediction: inout PathPredictor.Prediction, backend chosen: BackendDetection.Choice,
+                                 namespace: NetworkNamespace?) {
         let json = format == .json || (format == .auto && isatty(1) == 0)
         let context = RecordContext(host: TraceJob.hostname(), netns: namespace?.displayName,
                                     backend: chosen == .nft ? "nft" : "legacy", session: "explain")

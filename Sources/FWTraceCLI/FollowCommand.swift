@@ -110,88 +110,122 @@ struct FollowCommand: ParsableCommand {
     var socket: String?
 
     func run() throws {
-        let filter: TraceFilter
-        let timeoutSeconds: Double?
-        let rate: RateLimit?
-        let quiet: Double
-        do {
-            // Every count, size and duration in range before anything is installed (Bounds).
-            if let count { try Bounds.check(count, option: "--count", in: Bounds.count, unit: "a number of paths", example: "--count 1") }
-            try Bounds.check(receiveBuffer, option: "--receive-buffer", in: Bounds.receiveBuffer, unit: "a number of bytes", example: "--receive-buffer 16777216")
-            try Bounds.check(receiveBacklog, option: "--receive-backlog", in: Bounds.receiveBacklog, unit: "a number of bytes", example: "--receive-backlog 8388608")
-            filter = try filterOptions.makeFilter()
-            timeoutSeconds = try timeout.map { try DurationParser.parse($0, option: "--timeout", in: Bounds.timeout, example: "--timeout 10s") }
-            rate = noLimit ? nil : try RateLimit.parse(limit)
-            quiet = try DurationParser.parse(quietPeriod, option: "--quiet-period", in: Bounds.quietPeriod, example: "--quiet-period 100ms")
-        } catch let error as FilterError {
-            throw UserFacingError(error.description, exitCode: ExitCode.usage)
-        }
+        let limits = try checkedLimits()
         if ctInvalid && backend == .nft {
             throw UserFacingError("--ct-invalid needs the legacy backend (conntrack's invalid-packet log reaches fwtrace through nfnetlink_log): add --backend legacy", exitCode: ExitCode.usage)
         }
         let json: Bool = format == .json || (format == .auto && isatty(1) == 0)
         let colored = color == .always || (color == .auto && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
-        // What only a process of one's own can do: unlimited traces, files written as the
-        // caller, namespace paths, conntrack's invalid log.
-        let daemonCapable = capture == nil && !noLimit && !ctInvalid && receiveBuffer == 16 << 20 && receiveBacklog == 32 << 20 && !(netns?.hasPrefix("/") ?? false)
         let socketPath = DaemonClient.socketPath(socket)
         if !standalone, daemonCapable, let client = try DaemonClient.connect(path: socketPath) {
-            var request = ControlRequest(operation: .follow)
-            request.filter = filterOptions.spec
-            request.netns = netns
-            request.backend = backend.rawValue
-            request.limit = limit
-            request.count = count
-            request.timeout = timeout
-            request.view = json ? .json : .text
-            request.color = colored
-            throw ExitStatus(code: try DaemonFollow.run(client, request: request, json: json))
+            throw ExitStatus(code: try DaemonFollow.run(client, request: controlRequest(json: json, colored: colored), json: json))
         }
 
         if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
-        var request = TraceRequest(filter: filter, limit: rate)
+        var job = TraceJob(try traceRequest(limits))
+        let context = try job.prepare()
+        let out = BatchedOutput(fd: 1)
+        defer { out.flush() }
+        job.options.beforeWait = { out.flush() }
+        let printer = FollowPrinter(out: out, context: context, json: json, view: TextView(color: colored), namespace: job.namespace)
+        let outcome = try job.run(context: context, emit: printer.print)
+        if json, let closing = outcome.closingRecord(context: context) { out.append(closing) }
+        out.flush()
+        if let noMatch = outcome.noMatch {
+            Console.error("fwtrace: \(noMatch.hint.message)")
+            throw ExitStatus(code: ExitCode.noMatch)
+        }
+    }
+
+    /// The filter and the limits of the session, parsed from the options.
+    private struct Limits {
+        let filter: TraceFilter
+        let timeoutSeconds: Double?
+        let rate: RateLimit?
+        let quietPeriod: Double
+    }
+
+    /// Every count, size and duration in range before anything is installed (Bounds); a value out
+    /// of range or malformed is a usage error.
+    private func checkedLimits() throws -> Limits {
+        do {
+            if let count { try Bounds.check(count, option: "--count", in: Bounds.count, unit: "a number of paths", example: "--count 1") }
+            try Bounds.check(receiveBuffer, option: "--receive-buffer", in: Bounds.receiveBuffer, unit: "a number of bytes", example: "--receive-buffer 16777216")
+            try Bounds.check(receiveBacklog, option: "--receive-backlog", in: Bounds.receiveBacklog, unit: "a number of bytes", example: "--receive-backlog 8388608")
+            let filter = try filterOptions.makeFilter()
+            let timeoutSeconds = try timeout.map { try DurationParser.parse($0, option: "--timeout", in: Bounds.timeout, example: "--timeout 10s") }
+            let rate = noLimit ? nil : try RateLimit.parse(limit)
+            let quiet = try DurationParser.parse(quietPeriod, option: "--quiet-period", in: Bounds.quietPeriod, example: "--quiet-period 100ms")
+            return Limits(filter: filter, timeoutSeconds: timeoutSeconds, rate: rate, quietPeriod: quiet)
+        } catch let error as FilterError {
+            throw UserFacingError(error.description, exitCode: ExitCode.usage)
+        }
+    }
+
+    /// Whether the daemon can serve this session: not with what only a process of one's own can
+    /// do (unlimited traces, files written as the caller, namespace paths, conntrack's invalid log).
+    private var daemonCapable: Bool {
+        capture == nil && !noLimit && !ctInvalid && receiveBuffer == 16 << 20 && receiveBacklog == 32 << 20 && !(netns?.hasPrefix("/") ?? false)
+    }
+
+    /// The session asked of the daemon: the options as the user gave them, parsed on its side.
+    private func controlRequest(json: Bool, colored: Bool) -> ControlRequest {
+        var request = ControlRequest(operation: .follow)
+        request.filter = filterOptions.spec
+        request.netns = netns
+        request.backend = backend.rawValue
+        request.limit = limit
         request.count = count
-        request.timeout = timeoutSeconds
+        request.timeout = timeout
+        request.view = json ? .json : .text
+        request.color = colored
+        return request
+    }
+
+    /// The session this process runs itself (the namespace resolved here, as root).
+    private func traceRequest(_ limits: Limits) throws -> TraceRequest {
+        var request = TraceRequest(filter: limits.filter, limit: limits.rate)
+        request.count = count
+        request.timeout = limits.timeoutSeconds
         request.timeoutText = timeout ?? ""
-        request.quietPeriod = quiet
+        request.quietPeriod = limits.quietPeriod
         request.capturePath = capture
         request.receiveBuffer = receiveBuffer
         request.receiveBacklog = receiveBacklog
         request.conntrackInvalid = ctInvalid
         request.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
         request.namespace = try netns.map(NetworkNamespace.resolve)
-        var job = TraceJob(request)
-        let context = try job.prepare()
-        let namespace = job.namespace
-        let out = BatchedOutput(fd: 1)
-        defer { out.flush() }
-        job.options.beforeWait = { out.flush() }
-        let view = TextView(color: colored)
-        let outcome = try job.run(context: context) { event in
-            switch event {
-            case .started(let i):
-                if json {
-                    out.append(RecordEncoder.sessionStarted(i, time: SystemClock.now(), context: context))
-                } else {
-                    Console.error("fwtrace: tracing \(i.filter) in \(namespace.map { "netns \($0.displayName)" } ?? "this namespace") (\(i.limit ?? "no limit")); Ctrl-C to stop\n")
-                }
-            case .path(let path):
-                if json { out.appendPath(path, context: context) } else { out.append(view.render(path, netns: namespace?.displayName)) }
-            case .loss(let count, let reason, let detail):
-                if json {
-                    out.append(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context))
-                } else {
-                    Console.error("fwtrace: LOST \(count) events (\(reason)): \(detail ?? "")\n")
-                }
-            case .notice(let text):
-                Console.error("fwtrace: \(text)\n")
+        return request
+    }
+}
+
+/// A standalone session's events as follow prints them: records to the batched output (json) or
+/// the text view, and what is not a path on stderr.
+private struct FollowPrinter {
+    let out: BatchedOutput
+    let context: RecordContext
+    let json: Bool
+    let view: TextView
+    let namespace: NetworkNamespace?
+
+    func print(_ event: TraceJob.Event) {
+        switch event {
+        case .started(let i):
+            if json {
+                out.append(RecordEncoder.sessionStarted(i, time: SystemClock.now(), context: context))
+            } else {
+                Console.error("fwtrace: tracing \(i.filter) in \(namespace.map { "netns \($0.displayName)" } ?? "this namespace") (\(i.limit ?? "no limit")); Ctrl-C to stop\n")
             }
-        }
-        if json, let closing = outcome.closingRecord(context: context) { out.append(closing) }
-        out.flush()
-        if let noMatch = outcome.noMatch {
-            Console.error("fwtrace: \(noMatch.hint.message)")
-            throw ExitStatus(code: ExitCode.noMatch)
+        case .path(let path):
+            if json { out.appendPath(path, context: context) } else { out.append(view.render(path, netns: namespace?.displayName)) }
+        case .loss(let count, let reason, let detail):
+            if json {
+                out.append(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context))
+            } else {
+                Console.error("fwtrace: LOST \(count) events (\(reason)): \(detail ?? "")\n")
+            }
+        case .notice(let text):
+            Console.error("fwtrace: \(text)\n")
         }
     }
 }
