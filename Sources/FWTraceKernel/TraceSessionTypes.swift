@@ -35,11 +35,3 @@ public struct TraceSummary: Sendable {
     public var events = 0
     public init() {}
 }
-
-extension NftTraceSession {
-    // The names these types had while they lived here (branches in flight still use them).
-    public typealias Options = TraceSessionOptions
-    public typealias Record = TraceRecord
-    public typealias Summary = TraceSummary
-    public typealias EndReason = TraceEndReason
-}
