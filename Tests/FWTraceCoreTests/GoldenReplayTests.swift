@@ -13,7 +13,8 @@ final class GoldenReplayTests: XCTestCase {
     }
 
     func testEveryFixtureReplaysAsRecorded() throws {
-        XCTAssertEqual(Self.scenarios.count, 18, "the captured fixtures: one golden each (16 before issue 13, 2 mark captures)")
+        // 16 recorded before issue 13's refactor, 2 mark captures after; none without its golden.
+        XCTAssertGreaterThanOrEqual(Self.scenarios.count, 18, "the captured fixtures")
         var failures: [String] = []
         for scenario in Self.scenarios {
             let actual = try GoldenReplay.lines(scenario)
