@@ -1,5 +1,6 @@
 import Glibc
 import Foundation
+import CNetfilter
 
 /// A descriptor fwtrace owns: closed exactly once, by `close()` or when the last reference goes
 /// (a second `close()` does nothing, so no code path can close a number the kernel has since
