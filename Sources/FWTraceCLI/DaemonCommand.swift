@@ -59,7 +59,8 @@ struct DaemonCommand: ParsableCommand {
             return
         }
         let daemon = try Daemon(configPath: config, logLevel: level)
-        throw ExitStatus(code: try daemon.run())
+        // Not exit(3): see CurrentProcess.exitNow (the daemon writes nothing through stdio).
+        CurrentProcess.exitNow(try daemon.run())
     }
 }
 

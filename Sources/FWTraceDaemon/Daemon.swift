@@ -131,17 +131,37 @@ public final class Daemon: @unchecked Sendable {
         notify.send("STOPPING=1")
         registry.markStopping()
         let deadline = SystemClock.monotonic() + settings.current.stopTimeout
+        let phase = Self.stopWatchdog(after: settings.current.stopTimeout + 5)
         acceptor.closeListener()
+        phase.withLock { $0 = "sessions" }
         let stuck = registry.stopAll(deadline: deadline)
+        phase.withLock { $0 = "watches" }
         supervisor.stop(deadline: deadline)
+        phase.withLock { $0 = "clients" }
         acceptor.stop(deadline: deadline)
+        phase.withLock { $0 = "sinks" }
         sinks.stop(deadline: SystemClock.monotonic() + 2)
+        phase.withLock { $0 = "exit" }
         if stuck > 0 {
             Self.log("\(stuck) sessions did not stop within stop_timeout; exiting anyway (nft tables go with the process; legacy rules are swept at the next start)", priority: 3)
             return ExitCode.failure
         }
         Self.log("stopped: every trace rule removed")
         return ExitCode.success
+    }
+
+    /// Every wait of the stop is bounded; this bounds the rest (a thread's last steps, the exit):
+    /// a stop still running `seconds` after it began is logged with the step it was in, and the
+    /// process ends with exit code 1 (nft tables go with it; legacy rules are swept at the next start).
+    static func stopWatchdog(after seconds: Double) -> Locked<String> {
+        let phase = Locked("listener")
+        let watchdog = WorkerThread(name: "stop-watchdog") {
+            SystemClock.sleep(seconds)
+            Daemon.log("the stop did not finish within stop_timeout + 5 s (it was at: \(phase.current)): exiting now", priority: 2)
+            CurrentProcess.exitNow(ExitCode.failure)
+        }
+        try? watchdog.start()
+        return phase
     }
 
     // MARK: - for the client threads

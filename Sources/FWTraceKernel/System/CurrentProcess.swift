@@ -22,4 +22,13 @@ public enum CurrentProcess {
         guard fstat(2, &st) == 0 else { return nil }
         return (UInt64(st.st_dev), UInt64(st.st_ino))
     }
+
+    /// Ends the process now, without exit(3)'s handlers: the library destructors that exit runs
+    /// while another thread may still be in that library (the daemon's stop has bounded every
+    /// wait, not every thread's last steps). Only for a process that writes with write(2), never
+    /// through a stdio buffer (the daemon); stdio is flushed anyway.
+    public static func exitNow(_ code: Int32) -> Never {
+        fflush(nil)
+        _exit(code)
+    }
 }
