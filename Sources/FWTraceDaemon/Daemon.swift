@@ -55,7 +55,12 @@ public final class Daemon: @unchecked Sendable {
         for service in [sinks, acceptor, supervisor] as [DaemonService] { try service.run() }
         notify.send("READY=1\nSTATUS=\(registry.summary)\nMAINPID=\(CurrentProcess.id)")
         Self.log("ready: \(config.watches.count) watches, \(config.sinks.count) sinks, config \(configPath)")
-        try loop(signals: signals)
+        do { try loop(signals: signals) } catch {
+            // The sessions hold rules: stop them as SIGTERM would, then say why.
+            Self.log("the main loop failed (\(error)): stopping", priority: 2)
+            _ = stop()
+            return ExitCode.failure
+        }
         return stop()
     }
 
@@ -131,7 +136,9 @@ public final class Daemon: @unchecked Sendable {
         notify.send("STOPPING=1")
         registry.markStopping()
         let deadline = SystemClock.monotonic() + settings.current.stopTimeout
-        let phase = Self.stopWatchdog(after: settings.current.stopTimeout + 5)
+        // The stop's own waits end by stop_timeout + 2 s (the sinks' last 2 s); systemd's
+        // TimeoutStopSec (15 s) leaves the watchdog's line time to reach the journal.
+        let phase = Self.stopWatchdog(after: settings.current.stopTimeout + 3)
         acceptor.closeListener()
         phase.withLock { $0 = "sessions" }
         let stuck = registry.stopAll(deadline: deadline)
@@ -155,12 +162,16 @@ public final class Daemon: @unchecked Sendable {
     /// process ends with exit code 1 (nft tables go with it; legacy rules are swept at the next start).
     static func stopWatchdog(after seconds: Double) -> Locked<String> {
         let phase = Locked("listener")
+        let deadline = SystemClock.monotonic() + seconds
         let watchdog = WorkerThread(name: "stop-watchdog") {
-            SystemClock.sleep(seconds)
-            Daemon.log("the stop did not finish within stop_timeout + 5 s (it was at: \(phase.current)): exiting now", priority: 2)
+            // SystemClock.sleep may end early: sleep until the deadline.
+            while case let left = deadline - SystemClock.monotonic(), left > 0 { SystemClock.sleep(left) }
+            Daemon.log("the stop did not finish within stop_timeout + 3 s (it was at: \(phase.current)): exiting now", priority: 2)
             CurrentProcess.exitNow(ExitCode.failure)
         }
-        try? watchdog.start()
+        do { try watchdog.start() } catch {
+            Daemon.log("no stop watchdog (\(error)): the stop is bounded by its own waits only", priority: 4)
+        }
         return phase
     }
 

@@ -17,19 +17,18 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
     static let retryInterval = 10.0
 
     private var watches: [String: Watch] = [:]
-    private var configs: [DaemonConfig.Watch]
     /// The configured watches in their order, for `status` on the client threads.
     let configured = Locked<[DaemonConfig.Watch]>([])
     private let registry: SessionRegistry
     private let sinks: SinkSet
 
     init(_ configs: [DaemonConfig.Watch], registry: SessionRegistry, sinks: SinkSet) {
-        self.configs = configs; self.registry = registry; self.sinks = sinks
+        self.registry = registry; self.sinks = sinks
+        configured.withLock { $0 = configs }
     }
 
     func run() throws {
-        for watch in configs { start(watch) }
-        configured.withLock { $0 = configs }
+        for watch in configured.current { start(watch) }
     }
 
     /// Stops every watch's session (the daemon has asked them all already, SessionRegistry.stopAll,
@@ -101,7 +100,7 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
 
     /// Applies a reloaded configuration's watches; the counts the reload's log line gives.
     func reload(_ new: [DaemonConfig.Watch], deadline: Double) -> (added: Int, removed: Int, changed: Int) {
-        let old = configs
+        let old = configured.current
         var added = 0, removed = 0, changed = 0
         for watch in old where !new.contains(where: { $0.name == watch.name }) {
             stopWatch(watch.name, deadline: deadline); removed += 1
@@ -114,7 +113,6 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
                 start(watch); added += 1
             }
         }
-        configs = new
         configured.withLock { $0 = new }
         return (added, removed, changed)
     }

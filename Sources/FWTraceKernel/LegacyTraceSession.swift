@@ -107,8 +107,8 @@ public final class LegacyTraceSession {
             if loop.expire(now: SystemClock.now()) { return }
             // iptables-legacy has no change notification: re-read the ruleset at most once a
             // second while packets are traced, so positions and text follow edits.
-            if loop.summary.events > 0, SystemClock.now() - lastPeriodicReload >= 1 {
-                lastPeriodicReload = SystemClock.now()
+            if loop.summary.events > 0, SystemClock.monotonic() - lastPeriodicReload >= 1 {
+                lastPeriodicReload = SystemClock.monotonic()
                 loop.pipeline.replaceRules(reload())
             }
         }

@@ -169,7 +169,7 @@ final class NftSessionIO {
         if stopped { if let failure = taken.failure { throw failure }; return }
         if taken.overruns > 0 { loop.reportOverrun(drops: socket.newKernelDrops(), what: "trace events") }
         if taken.dropsSeen { dropsSeen = true }
-        if dropsSeen, case let now = SystemClock.now(), now - lastDropReport >= 0.1 {
+        if dropsSeen, case let now = SystemClock.monotonic(), now - lastDropReport >= 0.1 {
             if let drops = socket.newKernelDrops(), drops > 0 { loop.reportOverrun(drops: drops, what: "trace events") }
             dropsSeen = false
             lastDropReport = now

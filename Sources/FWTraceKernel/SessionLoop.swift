@@ -12,7 +12,9 @@ final class SessionLoop {
     let emit: (TraceRecord) -> Void
     let pipeline: TracePipeline
     private var ended = TraceSummary()
-    let started = SystemClock.now()
+    /// When the session began, on the monotonic clock: --timeout and the reload limits are
+    /// durations, which a step of the wall clock must not end or stretch.
+    let started = SystemClock.monotonic()
     private var lastReload: Double
     private let stopFD: Int32
     private let ownsSignalFD: Bool
@@ -49,7 +51,7 @@ final class SessionLoop {
     /// timeout (recorded in the summary).
     func wait(on fds: [Int32]) throws -> Wake {
         options.beforeWait?()
-        let now = SystemClock.now()
+        let now = SystemClock.monotonic()
         if let timeout = options.timeout, now - started >= timeout { ended.reason = .timeout; return .stop }
         var wait = pipeline.pendingCount > 0 ? options.quietPeriod / 2 : 0.5
         if let timeout = options.timeout { wait = min(wait, max(0, timeout - (now - started))) }
@@ -66,15 +68,12 @@ final class SessionLoop {
     /// rules again (unless it did so in the last 50 ms) and the rest of the datagram follows.
     /// True once --count paths were delivered.
     func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double, reload: () -> TracePipeline.Rules) -> Bool {
-        var rest = range
-        while let stale = pipeline.feed(buffer, range: rest, at: time, emit: emit) {
-            let now = SystemClock.now()
-            if now - lastReload > 0.05 {
-                lastReload = now
-                pipeline.replaceRules(reload())
-            }
-            rest = stale
-        }
+        pipeline.feed(buffer, range: range, at: time, reload: {
+            let now = SystemClock.monotonic()
+            guard now - lastReload > 0.05 else { return nil }
+            lastReload = now
+            return reload()
+        }, emit: emit)
         return pipeline.isDone
     }
 

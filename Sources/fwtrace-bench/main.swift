@@ -130,7 +130,7 @@ struct Run {
             clock += 0.000_001
             // Each datagram is fed where it lies in the buffer, as the session feeds its receive buffer.
             if withAssembly {
-                _ = pipeline.feed(buffer, range: d, at: clock) { record in
+                pipeline.feed(buffer, range: d, at: clock) { record in
                     guard case .path(let p) = record else { run.decodeErrors += 1; return }
                     if withEncode {
                         RecordEncoder.path(p, prefix: prefix, into: &writer)

@@ -66,9 +66,8 @@ struct KernelFixture {
         var out: [PacketPath] = []
         let collect: (TraceRecord) -> Void = { if case .path(let path) = $0 { out.append(path) } }
         for d in datagrams {
-            var rest = 0..<d.bytes.count
             // No other catalog to hand in: a stale stop goes on with this one.
-            while let stale = pipeline.feed(d.bytes, range: rest, at: d.time, emit: collect) { rest = stale }
+            pipeline.feed(d.bytes, range: d.bytes.indices, at: d.time, emit: collect)
         }
         pipeline.flush(emit: collect)
         return out

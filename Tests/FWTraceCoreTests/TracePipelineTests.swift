@@ -10,13 +10,8 @@ final class TracePipelineTests: XCTestCase {
         var paths: [PacketPath] = [], stops = 0
         let collect: (TraceRecord) -> Void = { if case .path(let p) = $0 { paths.append(p) } }
         for d in datagrams {
-            var rest = 0..<d.bytes.count
-            while let stale = pipeline.feed(d.bytes, range: rest, at: d.time, emit: collect) {
-                stops += 1
-                XCTAssertLessThan(stops, 1000, "feeding never ends")
-                if let fresh { pipeline.replaceRules(fresh) }
-                rest = stale
-            }
+            // A stop that did not advance traps in the pipeline itself (its precondition).
+            pipeline.feed(d.bytes, range: d.bytes.indices, at: d.time, reload: { stops += 1; return fresh }, emit: collect)
         }
         pipeline.flush(emit: collect)
         return (paths, stops)

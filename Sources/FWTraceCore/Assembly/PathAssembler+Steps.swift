@@ -35,7 +35,7 @@ extension PathAssembler {
         let last = state.path.steps.count - 1
         state.path.steps[last].chainType = entry.type ?? state.baseType
         state.path.steps[last].target = event.jumpTarget
-        if let mark = event.mark { state.path.steps[last].mark = mark }
+        state.path.steps[last].mark = event.mark ?? 0
         if let handle = event.ruleHandle {
             state.path.steps[last].handle = handle
             if let rule, rule.chain == event.chain {
@@ -44,7 +44,6 @@ extension PathAssembler {
                 state.path.steps[last].counters = rule.counters
                 state.path.steps[last].rejects = rule.rejects
             }
-            if state.path.steps[last].chainType == nil { state.path.steps[last].chainType = entry.type }
         }
         return true
     }

@@ -52,12 +52,17 @@ public final class PathAssembler {
     }
 
     public let configuration: Configuration
-    public var catalog: RuleCatalog {
-        didSet {
-            recentChains.removeAll(keepingCapacity: true)
-            // A reloaded catalog keeps the base-chain order traces showed (BaseChainOrder.swift).
-            if catalog.learnedOrder.isEmpty && !oldValue.learnedOrder.isEmpty { catalog.adoptLearnedOrder(from: oldValue) }
-        }
+    /// Replaced only through `replaceCatalog` (learning the base-chain order mutates it in place,
+    /// which must neither empty the chain cache nor copy the catalog).
+    public internal(set) var catalog: RuleCatalog
+
+    /// The ruleset read again: the chain cache is emptied, and the base-chain order traces
+    /// showed is kept (BaseChainOrder.swift).
+    public func replaceCatalog(_ fresh: RuleCatalog) {
+        var fresh = fresh
+        fresh.adoptLearnedOrder(from: catalog)
+        catalog = fresh
+        recentChains.removeAll(keepingCapacity: true)
     }
 
     /// A chain met recently: what the catalog says of it and the rules found in it by handle.

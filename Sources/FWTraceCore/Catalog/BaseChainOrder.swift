@@ -88,8 +88,8 @@ extension RuleCatalog {
     public mutating func adoptLearnedOrder(from older: RuleCatalog) {
         for order in older.learnedOrder {
             noteKernelRan(order.first, before: order.second, at: order.hook, for: order.family)
-            // Kept even where the listing already agrees: the next reload may not.
-            if !learnedOrder.contains(order) { learnedOrder.append(order) }
         }
+        // Kept even where the listing already agrees: the next reload may not.
+        learnedOrder = older.learnedOrder
     }
 }

@@ -114,9 +114,8 @@ public struct CaptureReplay {
                 output(.malformed(message: "capture line \(number): \(detail); skipped", time: clock))
             case .datagram(let time, let bytes):
                 clock = time
-                var rest = 0..<bytes.count
                 // Offline the rules cannot be read again: a stale stop goes on with them.
-                while let stale = pipeline.feed(bytes, range: rest, at: time, emit: { output(.record($0, time: time)) }) { rest = stale }
+                pipeline.feed(bytes, range: bytes.indices, at: time) { output(.record($0, time: time)) }
             }
         }
         pipeline.flush { output(.record($0, time: clock)) }

@@ -3,21 +3,28 @@ extension TracePipeline {
     private struct StaleStop: Error { let offset: Int }
 
     /// Feeds one datagram, the bytes at `range` of `buffer`, received at `time`; records go to
-    /// `emit` in order. Returns nil once the datagram is done (or `isDone`). When a message names
-    /// a chain or rule the rules lack (the ruleset changed), it stops before taking it and returns
-    /// the range still to feed: the caller reads the rules again and hands them in with
-    /// `replaceRules` (or does not, within its reload rate limit), then feeds that range. The
-    /// message is then taken with what the rules know, so feeding always ends.
-    public func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double, emit: (TraceRecord) -> Void) -> Range<Int>? {
+    /// `emit` in order. When a message names a chain or rule the rules lack (the ruleset
+    /// changed), the pipeline stops before taking it and asks `reload` for the rules read again
+    /// (nil: none to be had, offline or within the caller's reload rate limit); then the rest of
+    /// the datagram is fed, that message taken with what the rules know, so feeding always ends.
+    public func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double,
+                     reload: () -> Rules? = { nil }, emit: (TraceRecord) -> Void) {
+        var rest = range
+        while let stale = feedUntilStale(buffer, range: rest, at: time, emit: emit) {
+            // The assembler takes a message it stopped at when it comes again: a second stop at
+            // the same place would be a loop.
+            precondition(stale.lowerBound > rest.lowerBound || rest == range, "a stale stop did not advance")
+            if let fresh = reload() { replaceRules(fresh) }
+            rest = stale
+        }
+    }
+
+    /// One pass: nil once the datagram is done (or `isDone`), else the range still to feed.
+    private func feedUntilStale(_ buffer: [UInt8], range: Range<Int>, at time: Double, emit: (TraceRecord) -> Void) -> Range<Int>? {
         if let nft {
             return feedNft(nft, buffer, range: range, at: time, emit: emit)
         }
         return feedLegacy(legacy!, buffer, range: range, at: time, emit: emit)
-    }
-
-    /// A whole datagram of its own (a capture line, a test's bytes).
-    public func feed(_ datagram: [UInt8], at time: Double, emit: (TraceRecord) -> Void) -> Range<Int>? {
-        feed(datagram, range: 0..<datagram.count, at: time, emit: emit)
     }
 
     /// Emits the paths quiet for the quiet period at `now` (the caller's clock: the receive time
@@ -37,7 +44,8 @@ extension TracePipeline {
         do {
             try NetlinkMessage.forEach(in: buffer, range: range) { message in
                 guard !isDone, message.type == NftTraceDecoder.messageType else { return }
-                if !takeResume() { events += 1 }
+                // A message a stale stop left was counted when it first came.
+                if !assembler.metUnknownRule { events += 1 }
                 let event: NftTraceEvent
                 do { event = try NftTraceDecoder.decode(buffer, body: message.body, names: names) } catch {
                     emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
@@ -48,7 +56,6 @@ extension TracePipeline {
                 deliver(paths, emit: emit)
             }
         } catch let stop as StaleStop {
-            resuming = true
             return stop.offset..<range.upperBound
         } catch {
             emit(.loss(count: 1, reason: "decode-error", detail: "\(error)"))
@@ -67,7 +74,7 @@ extension TracePipeline {
         }
         for message in messages where message.type == NflogDecoder.messageType {
             guard !isDone else { return nil }
-            if !takeResume() { events += 1 }
+            if !assembler.metUnknownRule { events += 1 }
             do {
                 let logged = try NflogDecoder.decode(bytes, body: message.body)
                 guard let prefix = logged.prefix else { continue }
@@ -77,7 +84,6 @@ extension TracePipeline {
                 }
                 let paths = assembler.ingest(logged, trace: trace, at: time)
                 if assembler.metUnknownRule {
-                    resuming = true
                     return (range.lowerBound + message.offset)..<range.upperBound
                 }
                 deliver(paths, emit: emit)
@@ -86,13 +92,6 @@ extension TracePipeline {
             }
         }
         return nil
-    }
-
-    /// True (once) when this message is the one a stale stop left: it was counted already.
-    private func takeResume() -> Bool {
-        guard resuming else { return false }
-        resuming = false
-        return true
     }
 
     /// Keeps what the filter wants, adds hints, yields, and counts against `count`.

@@ -52,7 +52,6 @@ public final class TracePipeline {
         public init() {}
     }
 
-    let backend: Backend
     let options: Options
     let nft: PathAssembler?
     let legacy: LegacyPathAssembler?
@@ -67,11 +66,8 @@ public final class TracePipeline {
     public internal(set) var paths = 0
     /// `options.count` paths were yielded: the rest is not wanted.
     public var isDone: Bool { options.count.map { paths >= $0 } ?? false }
-    /// Set while a stale stop waits for its message to be fed again (it is counted once).
-    var resuming = false
 
     public init(backend: Backend, rules: Rules, options: Options = Options()) {
-        self.backend = backend
         self.options = options
         self.rules = rules
         switch backend {
@@ -95,7 +91,7 @@ public final class TracePipeline {
     /// Hands in rules read again (after `feed` said the catalog is stale, or the ruleset changed).
     public func replaceRules(_ fresh: Rules) {
         rules = fresh
-        nft?.catalog = fresh.catalog
+        nft?.replaceCatalog(fresh.catalog)
         legacy?.ruleset = fresh.legacy
         installRules()
     }

@@ -8,7 +8,7 @@ public enum CurrentProcess {
     public static func hostname() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count)
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// One write of `line` to stderr (a log line is never interleaved with another's bytes).
@@ -26,9 +26,9 @@ public enum CurrentProcess {
     /// Ends the process now, without exit(3)'s handlers: the library destructors that exit runs
     /// while another thread may still be in that library (the daemon's stop has bounded every
     /// wait, not every thread's last steps). Only for a process that writes with write(2), never
-    /// through a stdio buffer (the daemon); stdio is flushed anyway.
+    /// through a stdio buffer (the daemon): no fflush either, whose stream locks a stuck thread
+    /// may hold.
     public static func exitNow(_ code: Int32) -> Never {
-        fflush(nil)
         _exit(code)
     }
 }

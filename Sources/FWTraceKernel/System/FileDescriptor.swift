@@ -106,13 +106,6 @@ public final class FileDescriptor: @unchecked Sendable {
     public func changeMode(_ mode: mode_t) throws(SystemError) {
         try systemCall("fchmod") { fchmod(rawValue, mode) }
     }
-
-    /// The device and inode this descriptor refers to (fstat).
-    public func identity() throws(SystemError) -> (device: UInt64, inode: UInt64) {
-        var st = stat()
-        try systemCall("fstat") { fstat(rawValue, &st) }
-        return (UInt64(st.st_dev), UInt64(st.st_ino))
-    }
 }
 
 /// Writes all of `bytes` to `fd` (not owned: stdout, stderr): send without SIGPIPE on a socket,
