@@ -24,8 +24,10 @@ final class ReplayAbuseTests: XCTestCase {
 
     static func hexByte(_ v: Int) -> [UInt8] { Array(String(format: "%02x", v & 0xff).utf8) }
 
-    /// Runs replay on `text`; fails on a signal, a hang, an exit code other than 0 or a non-JSON line.
-    func replay(_ text: String, _ what: String, timeout: TimeInterval = 30) throws {
+    /// Runs replay on `text`; fails on a signal, a hang, an exit code other than 0 or a non-JSON
+    /// line. Returns the records printed.
+    @discardableResult
+    func replay(_ text: String, _ what: String, timeout: TimeInterval = 30) throws -> [[String: Any]] {
         let path = NSTemporaryDirectory() + "fwt-replay-abuse-\(UUID().uuidString).hex"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -43,15 +45,27 @@ final class ReplayAbuseTests: XCTestCase {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
-            return XCTFail("\(what): replay still running after \(timeout) s")
+            XCTFail("\(what): replay still running after \(timeout) s")
+            return []
         }
         XCTAssertEqual(process.terminationReason, .exit, "\(what): killed by signal \(process.terminationStatus)")
         XCTAssertEqual(process.terminationStatus, 0, "\(what): exit status")
         let printed = try String(contentsOfFile: out, encoding: .utf8)
-        for line in printed.split(separator: "\n") where (try? JSONSerialization.jsonObject(with: Data(line.utf8))) == nil {
-            return XCTFail("\(what): not a JSON line: \(line.prefix(200))")
+        var records: [[String: Any]] = []
+        for line in printed.split(separator: "\n") {
+            guard let record = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                XCTFail("\(what): not a JSON line: \(line.prefix(200))")
+                return []
+            }
+            records.append(record)
         }
         XCTAssertTrue(printed.contains(#""event":"ended""#), "\(what): no ended record")
+        return records
+    }
+
+    /// The `loss` records with reason decode-error in `records`.
+    static func decodeErrors(_ records: [[String: Any]]) -> Int {
+        records.filter { $0["type"] as? String == "loss" && $0["reason"] as? String == "decode-error" }.count
     }
 
     static func lines(_ datagrams: [(time: String, hex: [UInt8])]) -> String {
@@ -95,12 +109,21 @@ final class ReplayAbuseTests: XCTestCase {
                 d[d.count / 2].time = time
                 try replay(Self.lines(d), "\(name): time \(time)")
             }
-            try replay(Self.lines(original.map { ($0.time, $0.hex.map { _ in UInt8(ascii: "f") }) }), "\(name): every byte 0xff")
+            let ff = try replay(Self.lines(original.map { ($0.time, $0.hex.map { _ in UInt8(ascii: "f") }) }), "\(name): every byte 0xff")
+            // No datagram can be framed: each is a decode-error loss, none a path.
+            XCTAssertEqual(Self.decodeErrors(ff), original.count, "\(name): every byte 0xff")
+            XCTAssertFalse(ff.contains { $0["type"] as? String == "path" }, "\(name): every byte 0xff")
         }
         // NFULA_TIMESTAMP (type 3) of 2^64-1 s in every legacy message.
         try replay(Self.lines(legacy.map { ($0.time, Self.withTimestamp(0xff, in: $0.hex)) }), "legacy: timestamp 2^64-1 s")
         let garbage = ["hello world", "1.0", "1.0 zz", "1.0 abc", " 1.0 00", "1.0 00 00", "\u{0}\u{1}\u{2}", String(repeating: "#", count: 10_000), "1.0 "]
-        try replay(garbage.joined(separator: "\n") + "\n" + Self.lines(nft), "garbage lines")
+        let records = try replay(garbage.joined(separator: "\n") + "\n" + Self.lines(nft), "garbage lines")
+        // One capture-malformed error per line that is neither a datagram nor a comment (line 8,
+        // the #s), naming its line; the datagrams after them still replay.
+        let malformed = records.filter { $0["type"] as? String == "error" && $0["code"] as? String == "capture-malformed" }
+        XCTAssertEqual(malformed.compactMap { ($0["message"] as? String)?.split(separator: ":").first.map(String.init) },
+                       [1, 2, 3, 4, 5, 6, 7, 9].map { "capture line \($0)" })
+        XCTAssertTrue(records.contains { $0["type"] as? String == "path" }, "garbage lines: the datagrams after them replay")
         try replay("", "an empty file")
         try replay("# only a comment\n", "a comment")
         try replay("1.0 " + String(repeating: "00", count: 8 << 20) + "\n" + Self.lines(nft), "a huge line of zeros")

@@ -48,6 +48,8 @@ final class ReplayCommandTests: XCTestCase {
             let records = lines.dropFirst().dropLast().map(Self.normalized)
             let golden = try String(contentsOf: Self.fixtures.appendingPathComponent("golden/\(scenario).jsonl"), encoding: .utf8)
                 .split(separator: "\n").map(Self.normalized)
+            try checkSessionRecords(scenario, started: lines.first, ended: lines.last,
+                                    paths: golden.filter { $0.contains(#""type":"path""#) }.count)
             XCTAssertEqual(records.count, golden.count, "\(scenario): record count")
             if let i = zip(records, golden).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
                 XCTFail("\(scenario): record \(i + 1) differs from the golden one:\n  expected \(golden[i])\n  printed  \(records[i])")
@@ -57,6 +59,42 @@ final class ReplayCommandTests: XCTestCase {
             E2E.validate(tmp)
             try? FileManager.default.removeItem(atPath: tmp)
         }
+    }
+
+    /// The started and ended records carry what docs/output.md says a capture knows.
+    func checkSessionRecords(_ scenario: String, started: Substring?, ended: Substring?, paths: Int) throws {
+        func object(_ line: Substring?) throws -> [String: Any] {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data((line ?? "").utf8)) as? [String: Any], scenario)
+        }
+        let start = try object(started), end = try object(ended)
+        let hex = try String(contentsOf: Self.fixtures.appendingPathComponent("\(Self.kernel)-\(scenario).hex"), encoding: .utf8)
+        let times = hex.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { $0.split(separator: " ").first }
+        let legacy = scenario.hasPrefix("legacy-")
+        XCTAssertEqual(start["filter"] as? String, "", scenario)
+        XCTAssertEqual((start["families"] as? [Any])?.count, 0, scenario)
+        XCTAssertEqual((start["rules"] as? [Any])?.count, 0, scenario)
+        let table = start["table"] as? String ?? ""
+        XCTAssertTrue(legacy ? table == "raw" : table.hasPrefix("inet fwtrace_"), "\(scenario): table \(table)")
+        // The session id is the one in fwtrace's table name (nft), else "replay".
+        XCTAssertEqual(start["session"] as? String, legacy ? "replay" : String(table.dropFirst("inet fwtrace_".count)), scenario)
+        XCTAssertEqual(start["time"] as? String, try Self.isoTime(try XCTUnwrap(times.first)), "\(scenario): started at the first datagram")
+        XCTAssertEqual(end["time"] as? String, try Self.isoTime(try XCTUnwrap(times.last)), "\(scenario): ended at the last datagram")
+        XCTAssertEqual(end["reason"] as? String, "capture-end", scenario)
+        XCTAssertEqual(end["paths"] as? Int, paths, scenario)
+        XCTAssertEqual(end["lost"] as? Int, 0, scenario)
+        XCTAssertGreaterThan(end["events"] as? Int ?? 0, 0, scenario)
+    }
+
+    /// A capture's receive time ("1796179986.367219") as records write it (UTC, microseconds).
+    static func isoTime(_ text: Substring) throws -> String {
+        let parts = text.split(separator: ".")
+        let seconds = try XCTUnwrap(Double(parts[0]))
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss"
+        let micro = parts.count > 1 ? String(parts[1].prefix(6)).padding(toLength: 6, withPad: "0", startingAt: 0) : "000000"
+        return formatter.string(from: Date(timeIntervalSince1970: seconds)) + ".\(micro)Z"
     }
 
     func testTextFormatAndNoRulesetFiles() throws {

@@ -51,7 +51,7 @@ final class SystemLayerTests: XCTestCase {
     }
 
     func testUnixListenerHasItsModeAndRefusesAPathSomeoneAnswersOn() throws {
-        let directory = "/tmp/fwt-syslayer-\(getpid())"
+        let directory = NSTemporaryDirectory() + "fwt-syslayer-\(UUID().uuidString)"
         let path = directory + "/control.sock"
         defer { unlink(path); rmdir(directory) }
         let listener = try UnixListener(path: path, group: getegid(), mode: 0o620)
