@@ -168,7 +168,8 @@ public final class PathAssembler {
         let mayStop = stopsOnUnknownRules && !metUnknownRule
         metUnknownRule = false
         let isOwnTable = event.tableFamily == .inet && event.table == configuration.ownTable
-        let isInternal = event.tableFamily == .inet && Self.isFwtraceTable(event.table)
+        // Our own table first: a String compare (the name cache's same String) spares the prefix test.
+        let isInternal = isOwnTable || (event.tableFamily == .inet && Self.isFwtraceTable(event.table))
 
         if event.startsBaseChainRun {
             var summary = event.networkHeader.flatMap {

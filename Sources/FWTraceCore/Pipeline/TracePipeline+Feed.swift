@@ -9,17 +9,20 @@ extension TracePipeline {
     /// the datagram is fed, that message taken with what the rules know, so feeding always ends.
     public func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double,
                      reload: () -> Rules? = { nil }, emit: (TraceRecord) -> Void) {
-        var rest = range
-        while let stale = feedUntilStale(buffer, range: rest, at: time, emit: emit) {
+        // The usual case, the whole datagram in one pass, first and without the loop.
+        guard var stale = feedUntilStale(buffer, range: range, at: time, emit: emit) else { return }
+        while true {
+            if let fresh = reload() { replaceRules(fresh) }
+            guard let next = feedUntilStale(buffer, range: stale, at: time, emit: emit) else { return }
             // The assembler takes a message it stopped at when it comes again: a second stop at
             // the same place would be a loop.
-            precondition(stale.lowerBound > rest.lowerBound || rest == range, "a stale stop did not advance")
-            if let fresh = reload() { replaceRules(fresh) }
-            rest = stale
+            precondition(next.lowerBound > stale.lowerBound, "a stale stop did not advance")
+            stale = next
         }
     }
 
     /// One pass: nil once the datagram is done (or `isDone`), else the range still to feed.
+    @inline(__always)
     private func feedUntilStale(_ buffer: [UInt8], range: Range<Int>, at time: Double, emit: (TraceRecord) -> Void) -> Range<Int>? {
         if let nft {
             return feedNft(nft, buffer, range: range, at: time, emit: emit)
