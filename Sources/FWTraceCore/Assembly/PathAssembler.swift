@@ -172,12 +172,7 @@ public final class PathAssembler {
         let isInternal = isOwnTable || (event.tableFamily == .inet && Self.isFwtraceTable(event.table))
 
         if event.startsBaseChainRun {
-            var summary = event.networkHeader.flatMap {
-                try? PacketHeaders.parse(network: $0, transport: event.transportHeader, nfproto: event.nfproto)
-            }
-            if summary != nil, let known = configuration.filterProtocol {
-                PacketHeaders.resolveProtocol(&summary!, protocol: known, transport: event.transportHeader)
-            }
+            let summary = packetSummary(of: event)
             // Only our own trace rule matching starts a path: when another session's table set
             // the trace bit first, our chain is traced too, but its policy event is not ours.
             if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
@@ -222,6 +217,17 @@ public final class PathAssembler {
         let rule = self.rule(of: event, in: entry)
         if rule.missing && mayStop { metUnknownRule = true; return out }
         return step(event, state: state, entry: entry, rule: rule.found, at: time, out: out)
+    }
+
+    /// The packet as the event's headers show it, its protocol resolved by the session's filter.
+    private func packetSummary(of event: NftTraceEvent) -> PacketSummary? {
+        guard let network = event.networkHeader,
+              var summary = try? PacketHeaders.parse(network: network, transport: event.transportHeader, nfproto: event.nfproto)
+        else { return nil }
+        if let known = configuration.filterProtocol {
+            PacketHeaders.resolveProtocol(&summary, protocol: known, transport: event.transportHeader)
+        }
+        return summary
     }
 
     /// The catalog's rule for the event's handle, looked up before anything changes, so that an
