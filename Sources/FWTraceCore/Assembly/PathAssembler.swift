@@ -49,6 +49,11 @@ public final class PathAssembler {
             self.path = path; self.hook = hook; self.baseChain = baseChain; self.basePriority = basePriority
             self.lastDump = lastDump; self.lastEventTime = lastEventTime
         }
+
+        /// A base-chain run starts in `key`.
+        func enterBaseChain(_ key: RuleCatalog.ChainKey, _ entry: ChainEntry) {
+            baseChain = key; basePriority = entry.priority; baseHasPeer = entry.hasEqualPriorityPeer; baseType = entry.type
+        }
     }
 
     public let configuration: Configuration
@@ -172,7 +177,12 @@ public final class PathAssembler {
         let isInternal = isOwnTable || (event.tableFamily == .inet && Self.isFwtraceTable(event.table))
 
         if event.startsBaseChainRun {
-            let summary = packetSummary(of: event)
+            var summary = event.networkHeader.flatMap {
+                try? PacketHeaders.parse(network: $0, transport: event.transportHeader, nfproto: event.nfproto)
+            }
+            if summary != nil, let known = configuration.filterProtocol {
+                PacketHeaders.resolveProtocol(&summary!, protocol: known, transport: event.transportHeader)
+            }
             // Only our own trace rule matching starts a path: when another session's table set
             // the trace bit first, our chain is traced too, but its policy event is not ours.
             if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
@@ -205,10 +215,7 @@ public final class PathAssembler {
             if let ct = event.conntrack, ct != state.lastConntrack { mergeConntrack(&state.path, ct); state.lastConntrack = ct }
             state.hook = hook == .unknown ? state.hook : hook
             if entry.hasEqualPriorityPeer { learnBaseChainOrder(startingRunIn: key, state: state) }
-            state.baseChain = key
-            state.basePriority = entry.priority
-            state.baseHasPeer = entry.hasEqualPriorityPeer
-            state.baseType = entry.type
+            state.enterBaseChain(key, entry)
             return step(event, state: state, entry: entry, rule: rule.found, at: time, out: out)
         }
         guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
@@ -217,17 +224,6 @@ public final class PathAssembler {
         let rule = self.rule(of: event, in: entry)
         if rule.missing && mayStop { metUnknownRule = true; return out }
         return step(event, state: state, entry: entry, rule: rule.found, at: time, out: out)
-    }
-
-    /// The packet as the event's headers show it, its protocol resolved by the session's filter.
-    private func packetSummary(of event: NftTraceEvent) -> PacketSummary? {
-        guard let network = event.networkHeader,
-              var summary = try? PacketHeaders.parse(network: network, transport: event.transportHeader, nfproto: event.nfproto)
-        else { return nil }
-        if let known = configuration.filterProtocol {
-            PacketHeaders.resolveProtocol(&summary, protocol: known, transport: event.transportHeader)
-        }
-        return summary
     }
 
     /// The catalog's rule for the event's handle, looked up before anything changes, so that an
