@@ -5,7 +5,9 @@
 #
 #   sudo Tests/tools/capture-owner-fixtures.sh [--fwtrace PATH | --no-trace] [TOOL...]
 #
-# TOOL: ufw podman fail2ban firewalld docker shorewall kube-proxy (default: all, in that order).
+# TOOL: ufw podman ufw-podman ufw-docker fail2ban firewalld docker shorewall kube-proxy (default:
+# all, in that order; ufw-podman and ufw-docker: ufw and the container runtime in one namespace,
+# a published port that ufw denies).
 # For each tool it makes two namespaces, fwt-own-<tool>-s (where the tool runs) and
 # fwt-own-<tool>-c (the client), joined by a veth pair o0 (10.77.0.1/24, fd77::1/64) / c0
 # (10.77.0.2/24 and 10.77.0.9/24, fd77::2/64), starts the tool through its harness in this folder
@@ -34,11 +36,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --fwtrace) fwtrace=$(realpath -- "$2") || exit 2; shift 2 ;;
         --no-trace) trace=; shift ;;
-        ufw|podman|fail2ban|firewalld|docker|shorewall|kube-proxy) tools+=("$1"); shift ;;
+        ufw|podman|ufw-podman|ufw-docker|fail2ban|firewalld|docker|shorewall|kube-proxy) tools+=("$1"); shift ;;
         *) sed -n '6,7p' "$0" >&2; exit 2 ;;
     esac
 done
-[ ${#tools[@]} -gt 0 ] || tools=(ufw podman fail2ban firewalld docker shorewall kube-proxy)
+[ ${#tools[@]} -gt 0 ] || tools=(ufw podman ufw-podman ufw-docker fail2ban firewalld docker shorewall kube-proxy)
 [ "$(id -u)" = 0 ] || { echo "capture-owner-fixtures: needs root" >&2; exit 1; }
 if [ -n "$trace" ] && [ ! -x "$fwtrace" ]; then
     echo "capture-owner-fixtures: no fwtrace at $fwtrace: capturing without traces" >&2
@@ -280,6 +282,101 @@ cap_podman() {
         "What podman says: \`tool-podman-ps.json\` (\`podman ps -a --format json\`), \`tool-podman-ps.txt\`, \`tool-podman-port-a.txt\` (\`podman port -a\`), \`tool-podman-inspect.json\` (\`podman inspect web api\`), \`tool-podman-network-ls.txt\`, \`tool-podman-network-inspect.json\` (\`podman network inspect podman\`), \`tool-podman-info.txt\` (network backend, OCI runtime, storage driver). netavark 1.4 keeps no firewall state file: its rules are in the rulesets (the DNAT rule's comment names the container id); \`tool-netavark-state-files.txt\` lists the network config and run directories it was given." '' \
         "$(ver podman netavark aardvark-dns runc conmon busybox-static golang-github-containers-common)"
     $H stop "$S" "$st"
+    unlab
+}
+
+# --- ufw and podman in one namespace: the published port ufw denies ---------------------------------
+cap_ufw_podman() {
+    local d=$out/ufw-podman st=$work/ufw-podman-u sp=$work/ufw-podman-p U=$here/ufw-netns.sh P=$here/podman-netns.sh
+    lab ufw-podman || return 1
+    mkdir -p "$d"
+    stops+=("$U stop $S $st")
+    $U start "$S" "$st" || return 1
+    u() { $U cmd "$S" "$st" -- ufw "$@"; }
+    ua() { u "$@" >/dev/null || { echo "ufw $* failed" >&2; return 1; }; }
+    ua deny 8080/tcp
+    ua allow 22/tcp
+    stops+=("$P stop $S $sp")
+    $P start "$S" "$sp" || return 1
+    $P cmd "$S" "$sp" -- podman run -d --name web -p 8080:80 localhost/fwt-busybox >/dev/null || return 1
+    u status numbered > "$d/tool-ufw-status-numbered.txt"
+    u status verbose > "$d/tool-ufw-status-verbose.txt"
+    $U cmd "$S" "$st" -- cat /etc/ufw/user.rules > "$d/tool-etc-ufw-user.rules.txt"
+    $U cmd "$S" "$st" -- cat /etc/ufw/user6.rules > "$d/tool-etc-ufw-user6.rules.txt"
+    $P cmd "$S" "$sp" -- podman ps -a --format json > "$d/tool-podman-ps.json"
+    $P cmd "$S" "$sp" -- podman port -a > "$d/tool-podman-port-a.txt"
+    $P cmd "$S" "$sp" -- podman inspect web > "$d/tool-podman-inspect.json"
+    rulesets "$d"
+    traces_begin "$d"
+    listen 22 9999
+    e2e_lock
+    trace "$d" v4-8080-published-dropped-forward-policy --dport 8080 -- tcp 10.77.0.1 8080 --src 10.77.0.2
+    trace "$d" v4-22-ufw-allowed --dport 22 -- tcp 10.77.0.1 22 --src 10.77.0.2
+    trace "$d" v4-9999-ufw-default-deny --dport 9999 -- tcp 10.77.0.1 9999 --src 10.77.0.2
+    e2e_unlock
+    # ufw's own way to let forwarded traffic to the container through
+    local r=$d/route-allow
+    mkdir -p "$r"
+    ua route allow proto tcp from any to 10.88.0.2 port 80
+    u status numbered > "$r/tool-ufw-status-numbered.txt"
+    $U cmd "$S" "$st" -- cat /etc/ufw/user.rules > "$r/tool-etc-ufw-user.rules.txt"
+    rulesets "$r"
+    traces_begin "$r"
+    e2e_lock
+    trace "$r" v4-8080-published-ufw-route-allowed --dport 8080 -- tcp 10.77.0.1 8080 --src 10.77.0.2
+    e2e_unlock
+    readme "$r" "ufw and podman, after ufw route allow: fixtures of issue 14" \
+        "The lab of \`..\` (see its README) after \`ufw route allow proto tcp from any to 10.88.0.2 port 80\`: the published port 8080 (DNATed to web's 10.88.0.2:80) is now reachable, through ufw-user-forward, while \`ufw deny 8080/tcp\` (an INPUT rule) still stands." '' \
+        "What ufw says: \`tool-ufw-status-numbered.txt\`, \`tool-etc-ufw-user.rules.txt\`." '' \
+        "$(ver ufw podman netavark)"
+    readme "$d" "ufw and podman in one namespace: fixtures of issue 14" \
+        "ufw enabled by \`Tests/tools/ufw-netns.sh start $S DIR\` (Debian's defaults: DEFAULT_FORWARD_POLICY=DROP), then \`ufw deny 8080/tcp\` and \`ufw allow 22/tcp\`; then podman by \`Tests/tools/podman-netns.sh start $S DIR2\` in the same namespace and \`podman run -d --name web -p 8080:80 localhost/fwt-busybox\`." \
+        "What happens (\`trace-v4-8080-published-dropped-forward-policy\`): netavark 1.4 DNATs the published port in nat PREROUTING, but its NETAVARK_FORWARD chain accepts only traffic from the container network (-s 10.88.0.0/16) and replies to it (RELATED,ESTABLISHED); the new connection to the container falls through ufw's forward chains to ufw's FORWARD policy DROP. ufw's INPUT deny of 8080 is never consulted (the packet is forwarded, not local). Unlike Docker (see ../ufw-docker), podman's published port is not reachable through ufw here until ufw itself routes it: \`route-allow/\`." '' \
+        "What the tools say: \`tool-ufw-status-numbered.txt\`, \`tool-ufw-status-verbose.txt\`, \`tool-etc-ufw-user{,6}.rules.txt\`, \`tool-podman-ps.json\`, \`tool-podman-port-a.txt\`, \`tool-podman-inspect.json\`." '' \
+        "$(ver ufw podman netavark runc)"
+    $P stop "$S" "$sp"
+    $U stop "$S" "$st"
+    unlab
+}
+
+# --- ufw and Docker's rules in one namespace: the published port ufw denies, reachable ---------------
+cap_ufw_docker() {
+    local d=$out/ufw-docker st=$work/ufw-docker U=$here/ufw-netns.sh K
+    lab ufw-docker || return 1
+    mkdir -p "$d"
+    stops+=("$U stop $S $st")
+    $U start "$S" "$st" || return 1
+    u() { $U cmd "$S" "$st" -- ufw "$@"; }
+    ua() { u "$@" >/dev/null || { echo "ufw $* failed" >&2; return 1; }; }
+    ua deny 8080/tcp
+    ua allow 22/tcp
+    "$here/docker-rules.sh" "$S" 172.17.0.2 8080 80 > "$d/tool-docker-rules-log.txt" || return 1
+    K=fwt-own-ufw-docker-k
+    [ -e "/run/netns/$K" ] && { echo "namespace $K exists already" >&2; return 1; }
+    ip netns add "$K" && made_ns+=("$K")
+    ip -n "$K" link set lo up
+    ip link add vethfwt netns "$S" type veth peer name eth0 netns "$K"
+    ip -n "$S" link set vethfwt master docker0 up
+    ip -n "$K" addr add 172.17.0.2/16 dev eth0
+    ip -n "$K" link set eth0 up
+    ip -n "$K" route add default via 172.17.0.1
+    if [ -x "$fwtrace" ]; then ip netns exec "$K" "$fwtrace" lab listen --port 80 >/dev/null 2>&1 & pids+=($!); fi
+    u status numbered > "$d/tool-ufw-status-numbered.txt"
+    u status verbose > "$d/tool-ufw-status-verbose.txt"
+    $U cmd "$S" "$st" -- cat /etc/ufw/user.rules > "$d/tool-etc-ufw-user.rules.txt"
+    rulesets "$d"
+    traces_begin "$d"
+    listen 22
+    e2e_lock
+    trace "$d" v4-8080-ufw-denies-docker-accepts --dport 8080 -- tcp 10.77.0.1 8080 --src 10.77.0.2
+    trace "$d" v4-22-ufw-allowed --dport 22 -- tcp 10.77.0.1 22 --src 10.77.0.2
+    e2e_unlock
+    readme "$d" "ufw and Docker's rules in one namespace: fixtures of issue 14" \
+        "ufw enabled by \`Tests/tools/ufw-netns.sh start $S DIR\`, then \`ufw deny 8080/tcp\` and \`ufw allow 22/tcp\`; then, as a Docker daemon starting after ufw would, \`Tests/tools/docker-rules.sh $S 172.17.0.2 8080 80\` (Docker 20.10.24's commands as data, log in \`tool-docker-rules-log.txt\`) and a container namespace \`$K\` on docker0 at 172.17.0.2 listening on 80." \
+        "The classic (\`trace-v4-8080-ufw-denies-docker-accepts\`): ufw denies 8080/tcp, yet the published port answers: DNAT in nat DOCKER, then FORWARD's first rules are Docker's (inserted with -I before ufw's appended jumps), and filter DOCKER accepts it; ufw's INPUT deny never sees the forwarded packet. Filtering it for real belongs in DOCKER-USER." '' \
+        "What ufw says: \`tool-ufw-status-numbered.txt\`, \`tool-ufw-status-verbose.txt\`, \`tool-etc-ufw-user.rules.txt\`; no \`docker ps\` (no Docker ran)." '' \
+        "$(ver ufw)"
+    $U stop "$S" "$st"
     unlab
 }
 
