@@ -558,7 +558,7 @@ cap_kube_proxy() {
     ip -n "$K" route add default via 10.244.0.1
     ip netns exec "$S" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
     if [ -x "$fwtrace" ]; then ip netns exec "$K" "$fwtrace" lab listen --port 8080 >/dev/null 2>&1 & pids+=($!); fi
-    "$here/kube-proxy-rules.sh" "$S" 10.77.0.1 > "$d/tool-kube-proxy-rules-input.txt" || return 1
+    "$here/kube-proxy-rules.sh" "$S" > "$d/tool-kube-proxy-rules-input.txt" || return 1
     rulesets "$d"
     traces_begin "$d"
     e2e_lock
@@ -566,7 +566,7 @@ cap_kube_proxy() {
     trace "$d" v4-nodeport-30081-no-endpoints --dport 30081 -- tcp 10.77.0.1 30081 --src 10.77.0.2
     e2e_unlock
     readme "$d" "kube-proxy (its rules as data): fixtures of issue 14" \
-        "kube-proxy is not packaged for Debian 12. \`Tests/tools/kube-proxy-rules.sh $S 10.77.0.1\` fed iptables-restore in $S the input kube-proxy's iptables proxier writes (see the script's header for the release and file), for the services it names; \`tool-kube-proxy-rules-input.txt\` is that input." \
+        "kube-proxy is not packaged for Debian 12. \`Tests/tools/kube-proxy-rules.sh $S\` fed iptables-restore in $S the input kube-proxy's iptables proxier writes (see the script's header for the release and file), for the services it names; \`tool-kube-proxy-rules-input.txt\` is that input." \
         "The endpoint is a namespace \`$K\` (10.244.0.5/24 via kpod0 in $S) listening on 8080." '' \
         "iptables: $(ip netns exec "$S" iptables --version)"
     unlab
