@@ -223,7 +223,7 @@ cap_ufw() {
     e2e_lock
     trace "$d" v4-8080-allowed-rule1 --dport 8080 -- tcp 10.77.0.1 8080 --src 10.77.0.2
     trace "$d" v4-22-denied-rule2 --dport 22 -- tcp 10.77.0.1 22 --src 10.77.0.2
-    trace "$d" v4-80-from-10.77.0.9-denied --dport 80 -s 10.77.0.9 -- tcp 10.77.0.1 80 --src 10.77.0.9
+    trace "$d" v4-80-from-10.77.0.9-deny-shadowed --dport 80 -s 10.77.0.9 -- tcp 10.77.0.1 80 --src 10.77.0.9
     trace "$d" v4-80-allowed --dport 80 -s 10.77.0.2 -- tcp 10.77.0.1 80 --src 10.77.0.2
     trace "$d" v4-2222-limit-accepted --dport 2222 -- tcp 10.77.0.1 2222 --src 10.77.0.2
     trace "$d" v4-9999-default-deny --dport 9999 -- tcp 10.77.0.1 9999 --src 10.77.0.2
@@ -242,7 +242,7 @@ cap_ufw() {
         '```' '' \
         "What ufw says: \`tool-ufw-status-numbered.txt\` (\`ufw status numbered\`), \`tool-ufw-status-verbose.txt\`, \`tool-ufw-show-added.txt\` (\`ufw show added\`), and its files \`tool-etc-ufw-*.txt\` (user.rules and user6.rules carry the \`### tuple ###\` records), \`tool-etc-default-ufw.txt\`." '' \
         "$(ver ufw)" \
-        "Note: the deny from 10.77.0.9 to port 80 comes after \`allow 80/tcp\` in ufw's order (rule numbers in \`ufw status numbered\`): the allow shadows it, as \`trace-v4-80-from-10.77.0.9-denied\` shows."
+        "Note: the deny from 10.77.0.9 to port 80 comes after \`allow 80/tcp\` in ufw's order (rule numbers in \`ufw status numbered\`): the allow shadows it, as \`trace-v4-80-from-10.77.0.9-deny-shadowed\` shows (accepted by rule 4)."
     $H stop "$S" "$st"
     unlab
 }
