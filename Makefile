@@ -28,7 +28,7 @@ HOST_UNITS := firewalld.service ufw.service fail2ban.service shorewall.service s
               podman.service podman.socket podman-restart.service podman-auto-update.service \
               podman-auto-update.timer podman-clean-transient.service
 
-.PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures bench clean release man completions install deb package-test
+.PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures capture-owner-fixtures owner-harness-test bench clean release man completions install deb package-test
 
 all: build
 
@@ -72,16 +72,26 @@ build:
 demo: deps build
 	$(BIN) demo
 
-# The whole suite: the size check (size-check, below), pure tests from captured kernel bytes, then end-to-end tests that make
+# The whole suite: the size check (size-check, below), the harnesses of issue 14 (owner-harness-test, below), pure tests from captured kernel bytes, then end-to-end tests that make
 # their own network namespaces (they need root and fail without it), then each fuzz target for
 # FUZZ_TIME + FUZZ_ASAN_TIME seconds (fuzz, below), then the Debian package built and installed into a fresh
 # Debian 12 root (package-test, below).
 test: deps
 	$(MAKE) --no-print-directory size-check
+	$(MAKE) --no-print-directory owner-harness-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory package-test
+
+# The harnesses of issue 14 (Tests/tools/{ufw,podman,fail2ban,shorewall}-netns.sh), each started and
+# stopped twice, in a namespace it makes and in a given one, and nothing left after (20 s, root).
+owner-harness-test: deps
+	Tests/tools/owner-harness-test.sh
+
+# Re-captures Tests/FWTraceCoreTests/Fixtures/owners/ (the real tools, each in its namespaces).
+capture-owner-fixtures: deps build
+	Tests/tools/capture-owner-fixtures.sh --fwtrace $(BIN)
 
 # --- fuzzing (docs/fuzzing.md) --------------------------------------------------------------------
 # libFuzzer targets over FWTraceCore: nft-decoder, nflog-decoder, pipeline (Fuzz/FuzzTargets.swift).
