@@ -5,12 +5,12 @@
 #
 #   sudo Tests/tools/capture-owner-fixtures.sh [--fwtrace PATH | --no-trace] [TOOL...]
 #
-# TOOL: ufw podman ufw-podman ufw-docker fail2ban firewalld docker shorewall kube-proxy (default:
+# TOOL: ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall kube-proxy (default:
 # all, in that order; ufw-podman and ufw-docker: ufw and the container runtime in one namespace,
 # a published port that ufw denies).
 # For each tool it makes two namespaces, fwt-own-<tool>-s (where the tool runs) and
 # fwt-own-<tool>-c (the client), joined by a veth pair o0 (10.77.0.1/24, fd77::1/64) / c0
-# (10.77.0.2/24 and 10.77.0.9/24, fd77::2/64), starts the tool through its harness in this folder
+# (10.77.0.2/24 and 10.77.0.9/24, fd77::2/64 and fd77::9/64), starts the tool through its harness in this folder
 # (Docker and kube-proxy: their rules as data, docker-rules.sh, kube-proxy-rules.sh), configures
 # it with the tool's own commands, and writes into the tool's folder:
 #   ruleset.nft.txt (nft -a list ruleset), ruleset.json (nft -j list ruleset),
@@ -36,11 +36,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --fwtrace) fwtrace=$(realpath -- "$2") || exit 2; shift 2 ;;
         --no-trace) trace=; shift ;;
-        ufw|podman|ufw-podman|ufw-docker|fail2ban|firewalld|docker|shorewall|kube-proxy) tools+=("$1"); shift ;;
+        ufw|podman|ufw-podman|ufw-docker|fail2ban|fail2ban-nftables|firewalld|docker|shorewall|kube-proxy) tools+=("$1"); shift ;;
         *) sed -n '6,7p' "$0" >&2; exit 2 ;;
     esac
 done
-[ ${#tools[@]} -gt 0 ] || tools=(ufw podman ufw-podman ufw-docker fail2ban firewalld docker shorewall kube-proxy)
+[ ${#tools[@]} -gt 0 ] || tools=(ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall kube-proxy)
 [ "$(id -u)" = 0 ] || { echo "capture-owner-fixtures: needs root" >&2; exit 1; }
 if [ -n "$trace" ] && [ ! -x "$fwtrace" ]; then
     echo "capture-owner-fixtures: no fwtrace at $fwtrace: capturing without traces" >&2
@@ -78,6 +78,7 @@ lab() { # <tool>
     ip -n "$C" addr add 10.77.0.2/24 dev c0
     ip -n "$C" addr add 10.77.0.9/24 dev c0
     ip -n "$C" addr add fd77::2/64 dev c0 nodad
+    ip -n "$C" addr add fd77::9/64 dev c0 nodad
     ip -n "$S" link set o0 up
     ip -n "$C" link set c0 up
     ip -n "$C" route add default via 10.77.0.1 dev c0 2>/dev/null
@@ -176,7 +177,7 @@ readme() { # <dir> <title> <how...>: README.md of a tool's folder (traces table 
         echo
         ver nftables iptables
         echo
-        echo "The lab: namespace \`$S\` (the tool's) with \`o0\` 10.77.0.1/24, fd77::1/64; client \`$C\` with \`c0\` 10.77.0.2/24, 10.77.0.9/24, fd77::2/64."
+        echo "The lab: namespace \`$S\` (the tool's) with \`o0\` 10.77.0.1/24, fd77::1/64; client \`$C\` with \`c0\` 10.77.0.2/24, 10.77.0.9/24, fd77::2/64, fd77::9/64."
         echo "Rulesets: \`ruleset.nft.txt\` (\`nft -a list ruleset\`), \`ruleset.json\` (\`nft -j list ruleset\`, pretty-printed), \`iptables-nft-save.txt\`, \`ip6tables-nft-save.txt\` (comments dropped), \`iptables-legacy-save.txt\` when the legacy tables were not empty; all taken before the traces."
         if [ -s "$d/.traces.md" ]; then
             echo
@@ -381,14 +382,16 @@ cap_ufw_docker() {
 }
 
 # --- fail2ban -------------------------------------------------------------------------------------
-cap_fail2ban() {
-    local d=$out/fail2ban st=$work/fail2ban H=$here/fail2ban-netns.sh
-    lab fail2ban || return 1
+cap_fail2ban() { # [nft]: with nftables-multiport (the folder fail2ban-nftables)
+    local v=${1:-} d=$out/fail2ban st=$work/fail2ban H=$here/fail2ban-netns.sh action=iptables-multiport
+    [ "$v" = nft ] && d=$out/fail2ban-nftables action=nftables-multiport
+    lab "fail2ban${v:+-$v}" || return 1
     mkdir -p "$d"
     stops+=("$H stop $S $st")
-    $H start "$S" "$st" jail=sshd port=22,8080 banaction=iptables-multiport || return 1
+    $H start "$S" "$st" jail=sshd port=22,8080 banaction=$action || return 1
     f() { $H cmd "$S" "$st" -- fail2ban-client "$@"; }
     f set sshd banip 10.77.0.9 >/dev/null || return 1
+    f set sshd banip fd77::9 >/dev/null || return 1
     f status > "$d/tool-fail2ban-client-status.txt"
     f status sshd > "$d/tool-fail2ban-client-status-sshd.txt"
     f get sshd banip --with-time > "$d/tool-fail2ban-client-get-sshd-banip-with-time.txt"
@@ -402,17 +405,22 @@ cap_fail2ban() {
     trace "$d" v4-8080-from-banned-10.77.0.9 --dport 8080 -s 10.77.0.9 -- tcp 10.77.0.1 8080 --src 10.77.0.9
     trace "$d" v4-8080-not-banned --dport 8080 -s 10.77.0.2 -- tcp 10.77.0.1 8080 --src 10.77.0.2
     trace "$d" v4-22-from-banned-10.77.0.9 --dport 22 -s 10.77.0.9 -- tcp 10.77.0.1 22 --src 10.77.0.9
+    trace "$d" v6-8080-not-banned --dport 8080 -6 -s fd77::2 -- tcp fd77::1 8080 --src fd77::2
+    trace "$d" v6-8080-from-banned-fd77-9 --dport 8080 -6 -s fd77::9 -- tcp fd77::1 8080 --src fd77::9
     e2e_unlock
-    readme "$d" "fail2ban: fixtures of issue 14" \
-        "fail2ban-server running by \`Tests/tools/fail2ban-netns.sh start $S DIR jail=sshd port=22,8080 banaction=iptables-multiport\` (private /etc/fail2ban through /etc/netns/$S: jail.local in \`tool-etc-fail2ban-jail.local.txt\`; socket, pidfile, database, log in DIR), then:" '' \
+    readme "$d" "fail2ban ($action): fixtures of issue 14" \
+        "fail2ban-server running by \`Tests/tools/fail2ban-netns.sh start $S DIR jail=sshd port=22,8080 banaction=$action\` (private /etc/fail2ban through /etc/netns/$S: jail.local in \`tool-etc-fail2ban-jail.local.txt\`; socket, pidfile, database, log in DIR), then:" '' \
         '```' \
         'fail2ban-client set sshd banip 10.77.0.9' \
+        'fail2ban-client set sshd banip fd77::9' \
         '```' '' \
         "What fail2ban says: \`tool-fail2ban-client-status.txt\` (\`fail2ban-client status\`), \`tool-fail2ban-client-status-sshd.txt\` (\`status sshd\`), \`tool-fail2ban-client-get-sshd-banip-with-time.txt\` (ban time and expiry), \`tool-fail2ban-client-get-sshd-actions.txt\`, \`tool-fail2ban-client-banned.txt\`." '' \
         "$(ver fail2ban)"
     $H stop "$S" "$st"
     unlab
 }
+
+cap_fail2ban_nftables() { cap_fail2ban nft; }
 
 # --- firewalld --------------------------------------------------------------------------------------
 cap_firewalld() {
