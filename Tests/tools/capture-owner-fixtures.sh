@@ -5,7 +5,8 @@
 #
 #   sudo Tests/tools/capture-owner-fixtures.sh [--fwtrace PATH | --no-trace] [TOOL...]
 #
-# TOOL: ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall kube-proxy (default:
+# TOOL: ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall
+# shorewall-legacy kube-proxy (default:
 # all, in that order; ufw-podman and ufw-docker: ufw and the container runtime in one namespace,
 # a published port that ufw denies).
 # For each tool it makes two namespaces, fwt-own-<tool>-s (where the tool runs) and
@@ -36,11 +37,11 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --fwtrace) fwtrace=$(realpath -- "$2") || exit 2; shift 2 ;;
         --no-trace) trace=; shift ;;
-        ufw|podman|ufw-podman|ufw-docker|fail2ban|fail2ban-nftables|firewalld|docker|shorewall|kube-proxy) tools+=("$1"); shift ;;
+        ufw|podman|ufw-podman|ufw-docker|fail2ban|fail2ban-nftables|firewalld|docker|shorewall|shorewall-legacy|kube-proxy) tools+=("$1"); shift ;;
         *) sed -n '6,7p' "$0" >&2; exit 2 ;;
     esac
 done
-[ ${#tools[@]} -gt 0 ] || tools=(ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall kube-proxy)
+[ ${#tools[@]} -gt 0 ] || tools=(ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall shorewall-legacy kube-proxy)
 [ "$(id -u)" = 0 ] || { echo "capture-owner-fixtures: needs root" >&2; exit 1; }
 if [ -n "$trace" ] && [ ! -x "$fwtrace" ]; then
     echo "capture-owner-fixtures: no fwtrace at $fwtrace: capturing without traces" >&2
@@ -517,12 +518,13 @@ cap_docker() {
 }
 
 # --- shorewall --------------------------------------------------------------------------------------
-cap_shorewall() {
-    local d=$out/shorewall st=$work/shorewall H=$here/shorewall-netns.sh f
-    lab shorewall || return 1
+cap_shorewall() { # [legacy]: with IPTABLES=/usr/sbin/iptables-legacy (the folder shorewall-legacy)
+    local v=${1:-} d=$out/shorewall st=$work/shorewall H=$here/shorewall-netns.sh f ipt=() b=()
+    [ "$v" = legacy ] && d=$out/shorewall-legacy ipt=(iptables=legacy) b=(--backend legacy)
+    lab "shorewall${v:+-$v}" || return 1
     mkdir -p "$d"
     stops+=("$H stop $S $st")
-    $H start "$S" "$st" iface=o0 allow_net=10.77.0.0/24 || return 1
+    $H start "$S" "$st" iface=o0 allow_net=10.77.0.0/24 "${ipt[@]}" || return 1
     for f in zones interfaces policy rules shorewall.conf; do
         $H cmd "$S" "$st" -- cat "/etc/shorewall/$f" > "$d/tool-etc-shorewall-$f.txt"
     done
@@ -534,18 +536,20 @@ cap_shorewall() {
     traces_begin "$d"
     listen 8080 22 23 9999
     e2e_lock
-    trace "$d" v4-8080-rule-accept --dport 8080 -- tcp 10.77.0.1 8080 --src 10.77.0.2
-    trace "$d" v4-22-ssh-macro --dport 22 -- tcp 10.77.0.1 22 --src 10.77.0.2
-    trace "$d" v4-23-rule-reject --dport 23 -- tcp 10.77.0.1 23 --src 10.77.0.2
-    trace "$d" v4-9999-policy-net-fw-drop --dport 9999 -- tcp 10.77.0.1 9999 --src 10.77.0.2
+    trace "$d" v4-8080-rule-accept "${b[@]}" --dport 8080 -- tcp 10.77.0.1 8080 --src 10.77.0.2
+    trace "$d" v4-22-ssh-macro "${b[@]}" --dport 22 -- tcp 10.77.0.1 22 --src 10.77.0.2
+    trace "$d" v4-23-rule-reject "${b[@]}" --dport 23 -- tcp 10.77.0.1 23 --src 10.77.0.2
+    trace "$d" v4-9999-policy-net-fw-drop "${b[@]}" --dport 9999 -- tcp 10.77.0.1 9999 --src 10.77.0.2
     e2e_unlock
-    readme "$d" "Shorewall: fixtures of issue 14" \
-        "Shorewall started by \`Tests/tools/shorewall-netns.sh start $S DIR iface=o0 allow_net=10.77.0.0/24\`: its minimal two-zone configuration (fw, net on o0; files \`tool-etc-shorewall-*.txt\`), compiled and started by \`shorewall start\` with iptables (iptables-nft here)." '' \
+    readme "$d" "Shorewall${v:+ (iptables-$v)}: fixtures of issue 14" \
+        "Shorewall started by \`Tests/tools/shorewall-netns.sh start $S DIR iface=o0 allow_net=10.77.0.0/24${v:+ iptables=$v}\`: its minimal two-zone configuration (fw, net on o0; files \`tool-etc-shorewall-*.txt\`), compiled and started by \`shorewall start\` with $(ip netns exec "$S" "iptables${v:+-$v}" --version)." '' \
         "What Shorewall says: \`tool-shorewall-show-policies.txt\` (\`shorewall show policies\`), \`tool-shorewall-show-zones.txt\`, \`tool-shorewall-status.txt\`, \`tool-shorewall-show-capabilities.txt\`." '' \
         "$(ver shorewall shorewall-core)"
     $H stop "$S" "$st"
     unlab
 }
+
+cap_shorewall_legacy() { cap_shorewall legacy; }
 
 # --- kube-proxy (data: kube-proxy-rules.sh) ---------------------------------------------------------
 cap_kube_proxy() {

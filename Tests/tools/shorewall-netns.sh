@@ -17,7 +17,10 @@
 #   policy      $FW all ACCEPT; net all DROP; all all REJECT
 #   rules       ACCEPT net:NET $FW tcp 8080 (KEY allow_net=, default 10.77.0.0/24); SSH(ACCEPT)
 #               net $FW; Ping(ACCEPT) net $FW; REJECT net $FW tcp 23
-# or, with KEY conf=DIR, the files of DIR instead of those four. Then `shorewall start` in NS (it
+# or, with KEY conf=DIR, the files of DIR instead of those four. KEY iptables=legacy sets
+# IPTABLES=/usr/sbin/iptables-legacy in shorewall.conf (iptables=nft: iptables-nft; default: empty,
+# Debian's, so the iptables of PATH, which the alternatives make iptables-nft on Debian 12; shorewall
+# runs ${IPTABLES}-restore). Then `shorewall start` in NS (it
 # compiles and runs STATE_DIR/var/firewall), printing
 #   shorewall-netns: started in NS (shorewall 5.2.8, iptables v1.8.9 (nf_tables), 2.4 s)
 # On failure it prints shorewall's output, undoes everything and exits 1. Already started: exit 0.
@@ -90,13 +93,15 @@ EOF
 }
 
 do_start() {
-    local kv t0 ms d iface=s0 allow_net=10.77.0.0/24 conf= f
+    local kv t0 ms d iface=s0 allow_net=10.77.0.0/24 conf= f ipt=
     command -v shorewall >/dev/null || die "shorewall not found (make deps installs it)"
     for kv in "$@"; do
         case "$kv" in
             iface=*)     iface=${kv#*=} ;;
             allow_net=*) allow_net=${kv#*=} ;;
             conf=*)      conf=$(realpath -- "${kv#*=}") && [ -d "$conf" ] || die "conf: no directory ${kv#*=}" ;;
+            iptables=legacy) ipt=/usr/sbin/iptables-legacy ;;
+            iptables=nft)    ipt=/usr/sbin/iptables-nft ;;
             *) die "unknown KEY=VALUE: $kv" ;;
         esac
     done
@@ -116,6 +121,7 @@ do_start() {
     sed -i -e "s|^STARTUP_LOG=.*|STARTUP_LOG=$state/shorewall-init.log|" \
            -e "s|^LOGFILE=.*|LOGFILE=$state/messages|" \
            -e "s|^IP_FORWARDING=.*|IP_FORWARDING=Keep|" "$d/shorewall.conf" || exit 1
+    [ -z "$ipt" ] || sed -i "s|^IPTABLES=.*|IPTABLES=$ipt|" "$d/shorewall.conf" || exit 1
     echo "VARDIR=$state/var" > "$d/vardir"
     : > "$state/messages"   # shorewall show ... wants LOGFILE to exist
     if [ -n "$conf" ]; then
@@ -128,7 +134,7 @@ do_start() {
     trap - EXIT HUP INT TERM
     ms=$(( $(now_ms) - t0 ))
     printf '%s: started in %s (shorewall %s, %s, %d.%d s)\n' "$prog" "$ns" \
-        "$(sw_ns shorewall version 2>/dev/null | head -1)" "$(ip netns exec "$ns" iptables --version)" \
+        "$(sw_ns shorewall version 2>/dev/null | head -1)" "$(ip netns exec "$ns" "${ipt:-iptables}" --version)" \
         $((ms / 1000)) $((ms % 1000 / 100))
 }
 
