@@ -34,6 +34,7 @@
 set -u
 prog=fail2ban-netns
 usage() { sed -n '5,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# shellcheck source=netns-tool-lib.sh
 . "$(dirname -- "$(realpath -- "$0")")/netns-tool-lib.sh" || exit 1
 
 [ $# -ge 3 ] || usage
@@ -54,9 +55,8 @@ live_server() { # the server's pid if it is ours (a fail2ban-server naming our c
 }
 
 f2b_chains_delete() {
-    local cmd t c rule
+    local cmd c rule
     for cmd in iptables ip6tables; do
-        t=filter
         ip netns exec "$ns" "$cmd" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j f2b-' |
             while read -r rule; do eval "ip netns exec \"\$ns\" \"\$cmd\" -D ${rule#-A }" 2>/dev/null; done
         for c in $(ip netns exec "$ns" "$cmd" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^f2b-/ {print $2}'); do
@@ -69,13 +69,13 @@ f2b_chains_delete() {
 }
 
 do_stop() {
-    local p i killed=
+    local p killed=
     [ -f "$marker" ] || { [ -z "$(ls -A "$state" 2>/dev/null)" ] && rmdir "$state" 2>/dev/null; return 0; }
     p=$(live_server)
     [ -z "$p" ] && [ -n "${spawned:-}" ] && alive "$spawned" && p=$spawned
     if [ -n "$p" ]; then
         ns_same && in_ns fail2ban-client stop >/dev/null 2>&1
-        for i in $(seq 100); do alive "$p" || break; sleep 0.1; done
+        for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
         alive "$p" && { terminate "$p" fail2ban-server || killed=1; }
     fi
     ns_same && [ -n "$killed" ] && f2b_chains_delete
@@ -83,7 +83,7 @@ do_stop() {
 }
 
 do_start() {
-    local kv t0 ms i jail=sshd filter=sshd port=22,8080 protocol=tcp banaction=iptables-multiport
+    local kv t0 ms jail=sshd filter=sshd port=22,8080 protocol=tcp banaction=iptables-multiport
     local bantime=1h maxretry=3 d=
     command -v fail2ban-server >/dev/null || die "fail2ban-server not found (make deps installs fail2ban)"
     for kv in "$@"; do
@@ -161,7 +161,7 @@ EOF
             fail2ban-server -f -x -c /etc/fail2ban </dev/null >>"$state/server.out" 2>&1
     ) &
     spawned=$!
-    for i in $(seq 200); do
+    for _ in $(seq 200); do
         alive "$spawned" || { echo "$prog: fail2ban-server exited during its start" >&2; exit 1; }
         [ -n "$(live_server)" ] && client_ping && break
         sleep 0.1

@@ -1,3 +1,5 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2154  # prog: set by the harness that sources this
 # Shared by the harnesses that run a real firewall manager inside one network namespace
 # (ufw-netns.sh, fail2ban-netns.sh, podman-netns.sh, shorewall-netns.sh); sourced, never run.
 # Before sourcing, a harness sets prog (its name), and after parsing its arguments calls
@@ -31,15 +33,15 @@ alive() { # <pid>
 
 # SIGTERM, SIGKILL after TERM_WAIT s; returns 1 if SIGKILL was needed.
 terminate() { # <pid> <name>
-    local p=$1 i
+    local p=$1
     kill -TERM "$p" 2>/dev/null || return 0
-    for i in $(seq $((TERM_WAIT * 10))); do
+    for _ in $(seq $((TERM_WAIT * 10))); do
         alive "$p" || return 0
         sleep 0.1
     done
     echo "$prog: $2 (pid $p) still running after ${TERM_WAIT} s: SIGKILL" >&2
     kill -KILL "$p" 2>/dev/null
-    for i in $(seq 50); do alive "$p" || break; sleep 0.1; done
+    for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
     return 1
 }
 

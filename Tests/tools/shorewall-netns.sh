@@ -39,6 +39,7 @@
 set -u
 prog=shorewall-netns
 usage() { sed -n '5,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# shellcheck source=netns-tool-lib.sh
 . "$(dirname -- "$(realpath -- "$0")")/netns-tool-lib.sh" || exit 1
 
 [ $# -ge 3 ] || usage
@@ -93,7 +94,7 @@ EOF
 }
 
 do_start() {
-    local kv t0 ms d iface=s0 allow_net=10.77.0.0/24 conf= f ipt=
+    local kv t0 ms d iface=s0 allow_net=10.77.0.0/24 conf='' f ipt=''
     command -v shorewall >/dev/null || die "shorewall not found (make deps installs it)"
     for kv in "$@"; do
         case "$kv" in

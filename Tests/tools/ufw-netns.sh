@@ -31,6 +31,7 @@
 set -u
 prog=ufw-netns
 usage() { sed -n '5,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+# shellcheck source=netns-tool-lib.sh
 . "$(dirname -- "$(realpath -- "$0")")/netns-tool-lib.sh" || exit 1
 
 [ $# -ge 3 ] || usage
