@@ -10,20 +10,34 @@ BIN   := .build/debug/fwtrace
 # firewalld, run only inside a test namespace by Tests/tools/firewalld-netns.sh, with dbus-daemon;
 # valgrind for libnftables' use of freed memory;
 # make deb: dpkg-shlibdeps from dpkg-dev, lintian; its test: debootstrap for a Debian 12 root).
+# The firewall managers of issue 14, each run only inside a test namespace by its harness in
+# Tests/tools/ (never on the host): ufw (ufw-netns.sh); fail2ban (fail2ban-netns.sh, its server with
+# an iptables action); podman with netavark as its network backend, aardvark-dns (netavark's DNS,
+# recommended by netavark), conmon (pulled in by podman), runc as its OCI runtime, and busybox-static
+# for the one static binary of the test image podman-netns.sh builds (no registry here); shorewall
+# and shorewall6 (shorewall-netns.sh).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
             passwd procps systemd systemd-container rsyslog firewalld dbus-daemon valgrind \
-            dpkg-dev lintian debootstrap binutils
+            dpkg-dev lintian debootstrap binutils \
+            ufw fail2ban podman netavark aardvark-dns runc busybox-static shorewall shorewall6
 
-.PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures bench clean release man completions install deb package-test
+# Units of those packages that their postinst enables (or may): `make deps` disables each one that
+# exists after it installed packages, and fails if one of them is active on the host.
+HOST_UNITS := firewalld.service ufw.service fail2ban.service shorewall.service shorewall6.service \
+              podman.service podman.socket podman-restart.service podman-auto-update.service \
+              podman-auto-update.timer podman-clean-transient.service
+
+.PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures capture-owner-fixtures owner-harness-test bench clean release man completions install deb package-test
 
 all: build
 
 # No package may start a service on this machine: during the install a /usr/sbin/policy-rc.d that
 # refuses everything (exit 101) stands in place, made here and removed after only if there was none
-# (an existing one is kept, and must refuse firewalld's start). firewalld's postinst also enables
-# firewalld.service (it would take over the host's firewall at the next boot of a systemd host): when
-# this target installed firewalld, it disables the unit again (`systemctl disable` starts nothing).
+# (an existing one is kept, and must refuse the start of each unit of HOST_UNITS). firewalld's postinst also enables
+# firewalld.service (it would take over the host's firewall at the next boot of a systemd host), and
+# ufw's, fail2ban's, shorewall's and podman's enable theirs: when this target installed packages, it
+# disables every unit of HOST_UNITS that exists (`systemctl disable` starts nothing).
 POLICY_RC := /usr/sbin/policy-rc.d
 
 deps:
@@ -35,20 +49,21 @@ deps:
 	    made_policy=; \
 	    trap '[ -z "$$made_policy" ] || rm -f $(POLICY_RC)' EXIT; trap 'exit 130' HUP INT TERM; \
 	    if [ -e $(POLICY_RC) ] || [ -L $(POLICY_RC) ]; then \
-	        if echo " $$missing " | grep -q ' firewalld '; then \
-	            $(POLICY_RC) firewalld.service start >/dev/null 2>&1; rc=$$?; \
-	            if [ $$rc != 101 ]; then echo "$(POLICY_RC) exists and does not refuse firewalld's start (exit $$rc, not 101): not installing firewalld" >&2; exit 1; fi; \
-	        fi; \
+	        for u in $(HOST_UNITS); do \
+	            $(POLICY_RC) "$$u" start >/dev/null 2>&1; rc=$$?; \
+	            if [ $$rc != 101 ]; then echo "$(POLICY_RC) exists and does not refuse $$u's start (exit $$rc, not 101): not installing" >&2; exit 1; fi; \
+	        done; \
 	    else \
 	        printf '#!/bin/sh\n# made by fwtrace make deps for the length of its apt-get install: no service starts\nexit 101\n' > $(POLICY_RC) && \
 	        chmod 755 $(POLICY_RC) && made_policy=1 || exit 1; \
 	    fi; \
 	    echo "installing: $$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
-	    if echo " $$missing " | grep -q ' firewalld '; then \
-	        systemctl disable firewalld.service 2>&1 | grep -v '^Synchronizing state\|^Executing: ' >&2; \
-	        if [ "$$(systemctl is-active firewalld.service 2>/dev/null)" = active ]; then echo "firewalld.service is active on this host" >&2; exit 1; fi; \
-	    fi; \
+	    for u in $(HOST_UNITS); do \
+	        [ -n "$$(systemctl list-unit-files --no-legend "$$u" 2>/dev/null)" ] || continue; \
+	        systemctl disable "$$u" 2>&1 | grep -v '^Synchronizing state\|^Executing: \|^Removed ' >&2; \
+	        if [ "$$(systemctl is-active "$$u" 2>/dev/null)" = active ]; then echo "$$u is active on this host" >&2; exit 1; fi; \
+	    done; \
 	fi
 
 build:
@@ -57,16 +72,26 @@ build:
 demo: deps build
 	$(BIN) demo
 
-# The whole suite: the size check (size-check, below), pure tests from captured kernel bytes, then end-to-end tests that make
+# The whole suite: the size check (size-check, below), the harnesses of issue 14 (owner-harness-test, below), pure tests from captured kernel bytes, then end-to-end tests that make
 # their own network namespaces (they need root and fail without it), then each fuzz target for
 # FUZZ_TIME + FUZZ_ASAN_TIME seconds (fuzz, below), then the Debian package built and installed into a fresh
 # Debian 12 root (package-test, below).
 test: deps
 	$(MAKE) --no-print-directory size-check
+	$(MAKE) --no-print-directory owner-harness-test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory package-test
+
+# The harnesses of issue 14 (Tests/tools/{ufw,podman,fail2ban,shorewall}-netns.sh), each started and
+# stopped twice, in a namespace it makes and in a given one, and nothing left after (20 s, root).
+owner-harness-test: deps
+	Tests/tools/owner-harness-test.sh
+
+# Re-captures Tests/FWTraceCoreTests/Fixtures/owners/ (the real tools, each in its namespaces).
+capture-owner-fixtures: deps build
+	Tests/tools/capture-owner-fixtures.sh --fwtrace $(BIN)
 
 # --- fuzzing (docs/fuzzing.md) --------------------------------------------------------------------
 # libFuzzer targets over FWTraceCore: nft-decoder, nflog-decoder, pipeline (Fuzz/FuzzTargets.swift).
