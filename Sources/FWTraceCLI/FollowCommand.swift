@@ -123,12 +123,13 @@ struct FollowCommand: ParsableCommand {
 
         if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
         var job = TraceJob(try traceRequest(limits))
-        let context = try job.prepare()
+        let prepared = try job.prepare()
+        let context = prepared.context
         let out = BatchedOutput(fd: 1)
         defer { out.flush() }
         job.options.beforeWait = { out.flush() }
         let printer = FollowPrinter(out: out, context: context, json: json, view: TextView(color: colored), namespace: job.namespace)
-        let outcome = try job.run(context: context, emit: printer.print)
+        let outcome = try job.run(prepared, emit: printer.print)
         if json, let closing = outcome.closingRecord(context: context) { out.append(closing) }
         out.flush()
         if let noMatch = outcome.noMatch {
