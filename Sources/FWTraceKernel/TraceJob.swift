@@ -1,9 +1,10 @@
 import Glibc
 import FWTraceCore
 
-/// One trace from request to closing record, the same for `follow` and the daemon: enters the
-/// namespace (on the calling thread), chooses the backend, runs the session and says what the
-/// closing record must carry (with the no-match hint when nothing matched before the timeout).
+/// One trace from request to closing record, the same for `follow`, a client of the daemon and
+/// a configured watch: each describes its trace as a TraceJob. It enters the namespace (on the
+/// calling thread), chooses the backend, runs the session and says what the closing record must
+/// carry (with the no-match hint when nothing matched before the timeout).
 public struct TraceJob: Sendable {
     public enum BackendChoice: String, Sendable, CaseIterable { case auto, nft, legacy }
 
@@ -39,6 +40,11 @@ public struct TraceJob: Sendable {
     public var timeoutText: String = ""
 
     public init(options: TraceSessionOptions) { self.options = options }
+
+    /// A job with a new session id and the defaults of every other option.
+    public init(filter: TraceFilter, limit: RateLimit?) {
+        self.init(options: TraceSessionOptions(session: Self.makeSessionID(), filter: filter, limit: limit))
+    }
 
     /// A job ready to run: the context every record of it carries and the backend it runs on.
     public struct Prepared {
