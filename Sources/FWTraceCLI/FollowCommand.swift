@@ -118,7 +118,7 @@ struct FollowCommand: ParsableCommand {
         let colored = color == .always || (color == .auto && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
         let socketPath = DaemonClient.socketPath(socket)
         if !standalone, daemonCapable, let client = try DaemonClient.connect(path: socketPath) {
-            throw ExitStatus(code: try DaemonFollow.run(client, request: controlRequest(json: json, colored: colored), json: json))
+            throw ExitStatus(code: try DaemonFollow.run(client, request: controlRequest(json: json, colored: colored, limits: limits), json: json))
         }
 
         if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
@@ -170,7 +170,7 @@ struct FollowCommand: ParsableCommand {
     }
 
     /// The session asked of the daemon: the options as the user gave them, parsed on its side.
-    private func controlRequest(json: Bool, colored: Bool) -> ControlRequest {
+    private func controlRequest(json: Bool, colored: Bool, limits: Limits) -> ControlRequest {
         var request = ControlRequest(operation: .follow)
         request.filter = filterOptions.spec
         request.netns = netns
@@ -178,6 +178,8 @@ struct FollowCommand: ParsableCommand {
         request.limit = limit
         request.count = count
         request.timeout = timeout
+        // Only when not the default, so that a daemon from before the field still serves the rest.
+        if limits.quietPeriod != TraceSessionOptions.defaultQuietPeriod { request.quietPeriod = quietPeriod }
         request.view = json ? .json : .text
         request.color = colored
         return request

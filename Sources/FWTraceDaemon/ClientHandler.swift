@@ -79,7 +79,7 @@ final class ClientHandler: @unchecked Sendable {
     }
 
     /// The client's request as a trace, checked: every refusal is a ProtocolError for the client.
-    func traceJob(_ request: ControlRequest, peer: PeerCredentials) throws -> (TraceJob, RateLimit) {
+    static func traceJob(_ request: ControlRequest, peer: PeerCredentials) throws -> (TraceJob, RateLimit) {
         let filter: TraceFilter
         let limit: RateLimit
         do {
@@ -94,6 +94,12 @@ final class ClientHandler: @unchecked Sendable {
             guard let t = try? DurationParser.parse(text), t > 0 else { throw ProtocolError("bad-request", "invalid timeout '\(ControlProtocol.echo(text))': 500ms, 10s, 2m", exit: ExitCode.usage) }
             job.options.timeout = t
             job.timeoutText = text
+        }
+        if let text = request.quietPeriod {
+            guard let quiet = try? DurationParser.parse(text), Bounds.quietPeriod.contains(quiet) else {
+                throw ProtocolError("bad-request", "invalid quiet_period '\(ControlProtocol.echo(text))': 1ms to 5s, like 100ms", exit: ExitCode.usage)
+            }
+            job.options.quietPeriod = quiet
         }
         guard let backend = TraceJob.BackendChoice(rawValue: request.backend) else {
             throw ProtocolError("bad-request", "invalid backend '\(ControlProtocol.echo(request.backend))': auto, nft or legacy", exit: ExitCode.usage)
@@ -113,7 +119,7 @@ final class ClientHandler: @unchecked Sendable {
     }
 
     func follow(_ request: ControlRequest, peer: PeerCredentials) throws {
-        let (job, limit) = try traceJob(request, peer: peer)
+        let (job, limit) = try Self.traceJob(request, peer: peer)
         let session = job.options.session, filter = job.options.filter
         let settings = daemon.settings.current
         let queue = try BoundedQueue<OutputRecord>(capacity: settings.clientBuffer)
