@@ -100,9 +100,9 @@ struct FollowCommand: ParsableCommand {
     @Flag(help: "Legacy backend: have conntrack log invalid packets (nf_conntrack_log_invalid) for the session and show why it called a packet INVALID.")
     var ctInvalid = false
     @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB; 4096 to 1 GiB).", valueName: "bytes", visibility: .hidden))
-    var receiveBuffer: Int = 16 << 20
+    var receiveBuffer: Int = TraceSessionOptions.defaultReceiveBuffer
     @Option(help: ArgumentHelp("Trace data read from the kernel but not yet processed, held in memory at most (nft backend; default 32 MiB, about 200,000 events; 0 to 1 GiB). A burst beyond what fwtrace processes at once waits here; past it the kernel drops, and the loss is reported.", valueName: "bytes"))
-    var receiveBacklog: Int = 32 << 20
+    var receiveBacklog: Int = TraceSessionOptions.defaultReceiveBacklog
 
     @Flag(help: "Trace in this process (as root) even when an fwtrace daemon answers on the control socket.")
     var standalone = false
@@ -118,17 +118,18 @@ struct FollowCommand: ParsableCommand {
         let colored = color == .always || (color == .auto && isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
         let socketPath = DaemonClient.socketPath(socket)
         if !standalone, daemonCapable, let client = try DaemonClient.connect(path: socketPath) {
-            throw ExitStatus(code: try DaemonFollow.run(client, request: controlRequest(json: json, colored: colored), json: json))
+            throw ExitStatus(code: try DaemonFollow.run(client, request: controlRequest(json: json, colored: colored, limits: limits), json: json))
         }
 
         if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
-        var job = TraceJob(try traceRequest(limits))
-        let context = try job.prepare()
+        var job = try traceJob(limits)
+        let prepared = try job.prepare()
+        let context = prepared.context
         let out = BatchedOutput(fd: 1)
         defer { out.flush() }
         job.options.beforeWait = { out.flush() }
         let printer = FollowPrinter(out: out, context: context, json: json, view: TextView(color: colored), namespace: job.namespace)
-        let outcome = try job.run(context: context, emit: printer.print)
+        let outcome = try job.run(prepared, emit: printer.print)
         if json, let closing = outcome.closingRecord(context: context) { out.append(closing) }
         out.flush()
         if let noMatch = outcome.noMatch {
@@ -165,11 +166,11 @@ struct FollowCommand: ParsableCommand {
     /// Whether the daemon can serve this session: not with what only a process of one's own can
     /// do (unlimited traces, files written as the caller, namespace paths, conntrack's invalid log).
     private var daemonCapable: Bool {
-        capture == nil && !noLimit && !ctInvalid && receiveBuffer == 16 << 20 && receiveBacklog == 32 << 20 && !(netns?.hasPrefix("/") ?? false)
+        capture == nil && !noLimit && !ctInvalid && receiveBuffer == TraceSessionOptions.defaultReceiveBuffer && receiveBacklog == TraceSessionOptions.defaultReceiveBacklog && !(netns?.hasPrefix("/") ?? false)
     }
 
     /// The session asked of the daemon: the options as the user gave them, parsed on its side.
-    private func controlRequest(json: Bool, colored: Bool) -> ControlRequest {
+    private func controlRequest(json: Bool, colored: Bool, limits: Limits) -> ControlRequest {
         var request = ControlRequest(operation: .follow)
         request.filter = filterOptions.spec
         request.netns = netns
@@ -177,25 +178,27 @@ struct FollowCommand: ParsableCommand {
         request.limit = limit
         request.count = count
         request.timeout = timeout
+        // Only when not the default, so that a daemon from before the field still serves the rest.
+        if limits.quietPeriod != TraceSessionOptions.defaultQuietPeriod { request.quietPeriod = quietPeriod }
         request.view = json ? .json : .text
         request.color = colored
         return request
     }
 
     /// The session this process runs itself (the namespace resolved here, as root).
-    private func traceRequest(_ limits: Limits) throws -> TraceRequest {
-        var request = TraceRequest(filter: limits.filter, limit: limits.rate)
-        request.count = count
-        request.timeout = limits.timeoutSeconds
-        request.timeoutText = timeout ?? ""
-        request.quietPeriod = limits.quietPeriod
-        request.capturePath = capture
-        request.receiveBuffer = receiveBuffer
-        request.receiveBacklog = receiveBacklog
-        request.conntrackInvalid = ctInvalid
-        request.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
-        request.namespace = try netns.map(NetworkNamespace.resolve)
-        return request
+    private func traceJob(_ limits: Limits) throws -> TraceJob {
+        var job = TraceJob(filter: limits.filter, limit: limits.rate)
+        job.options.count = count
+        job.options.timeout = limits.timeoutSeconds
+        job.timeoutText = timeout ?? ""
+        job.options.quietPeriod = limits.quietPeriod
+        job.options.capturePath = capture
+        job.options.receiveBuffer = receiveBuffer
+        job.options.receiveBacklog = receiveBacklog
+        job.options.conntrackInvalid = ctInvalid
+        job.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
+        job.namespace = try netns.map(NetworkNamespace.resolve)
+        return job
     }
 }
 
@@ -239,8 +242,8 @@ extension FollowCommand {
         if capture != nil { own.append("--capture") }
         if noLimit { own.append("--no-limit") }
         if ctInvalid { own.append("--ct-invalid") }
-        if receiveBuffer != 16 << 20 { own.append("--receive-buffer") }
-        if receiveBacklog != 32 << 20 { own.append("--receive-backlog") }
+        if receiveBuffer != TraceSessionOptions.defaultReceiveBuffer { own.append("--receive-buffer") }
+        if receiveBacklog != TraceSessionOptions.defaultReceiveBacklog { own.append("--receive-backlog") }
         if netns?.hasPrefix("/") ?? false { own.append("a namespace path in --netns") }
         let options = own.count > 1 ? own.dropLast().joined(separator: ", ") + " and " + own.last! : own.first ?? ""
         var st = stat()

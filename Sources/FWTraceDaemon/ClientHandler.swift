@@ -79,7 +79,7 @@ final class ClientHandler: @unchecked Sendable {
     }
 
     /// The client's request as a trace, checked: every refusal is a ProtocolError for the client.
-    func traceRequest(_ request: ControlRequest, peer: PeerCredentials) throws -> (TraceRequest, RateLimit) {
+    static func traceJob(_ request: ControlRequest, peer: PeerCredentials) throws -> (TraceJob, RateLimit) {
         let filter: TraceFilter
         let limit: RateLimit
         do {
@@ -88,36 +88,42 @@ final class ClientHandler: @unchecked Sendable {
         } catch let error as FilterError {
             throw ProtocolError("bad-filter", error.description, exit: ExitCode.usage)
         }
-        var trace = TraceRequest(filter: filter, limit: limit)
-        trace.count = request.count
+        var job = TraceJob(filter: filter, limit: limit)
+        job.options.count = request.count
         if let text = request.timeout {
             guard let t = try? DurationParser.parse(text), t > 0 else { throw ProtocolError("bad-request", "invalid timeout '\(ControlProtocol.echo(text))': 500ms, 10s, 2m", exit: ExitCode.usage) }
-            trace.timeout = t
-            trace.timeoutText = text
+            job.options.timeout = t
+            job.timeoutText = text
+        }
+        if let text = request.quietPeriod {
+            guard let quiet = try? DurationParser.parse(text), Bounds.quietPeriod.contains(quiet) else {
+                throw ProtocolError("bad-request", "invalid quiet_period '\(ControlProtocol.echo(text))': 1ms to 5s, like 100ms", exit: ExitCode.usage)
+            }
+            job.options.quietPeriod = quiet
         }
         guard let backend = TraceJob.BackendChoice(rawValue: request.backend) else {
             throw ProtocolError("bad-request", "invalid backend '\(ControlProtocol.echo(request.backend))': auto, nft or legacy", exit: ExitCode.usage)
         }
-        trace.backend = backend
+        job.backend = backend
         if let netns = request.netns, peer.uid != 0, netns.allSatisfy(\.isNumber) {
             // A PID's namespace may be one the client made itself (unshare -Urn), where root would
             // then read a ruleset the client controls. Names under /run/netns are root's.
             throw ProtocolError("bad-request", "through the daemon, only root may name a namespace by PID; use its `ip netns` name", exit: ExitCode.usage)
         }
         if let netns = request.netns {
-            do { trace.namespace = try NetworkNamespace.resolve(netns) } catch let error as UserFacingError {
+            do { job.namespace = try NetworkNamespace.resolve(netns) } catch let error as UserFacingError {
                 throw ProtocolError("unavailable", error.message, exit: error.exitCode)
             }
         }
-        return (trace, limit)
+        return (job, limit)
     }
 
     func follow(_ request: ControlRequest, peer: PeerCredentials) throws {
-        let (trace, limit) = try traceRequest(request, peer: peer)
-        let session = trace.session, filter = trace.filter
+        let (job, limit) = try Self.traceJob(request, peer: peer)
+        let session = job.options.session, filter = job.options.filter
         let settings = daemon.settings.current
         let queue = try BoundedQueue<OutputRecord>(capacity: settings.clientBuffer)
-        let runner = try TraceRunner(job: TraceJob(trace), output: { queue.push($0) }, log: { Daemon.log($0) }, onEnd: { queue.wakeup.signal() })
+        let runner = try TraceRunner(job: job, output: { queue.push($0) }, log: { Daemon.log($0) }, onEnd: { queue.wakeup.signal() })
         try daemon.registry.reserve(SessionRegistry.Entry(kind: .client, name: peer.userName, peer: peer, filter: filter.summary, netns: request.netns,
                                                           limit: "\(limit.count)/\(limit.unit)", rate: limit.perSecond, runner: runner),
                                     session: session, limits: settings)

@@ -51,6 +51,8 @@ public struct ControlRequest: Sendable, Equatable {
     public var limit = "100"
     public var count: Int?
     public var timeout: String?
+    /// `follow --quiet-period` as the user wrote it; absent: the session's default.
+    public var quietPeriod: String?
     public var view: View = .json
     public var color = false
 
@@ -63,6 +65,14 @@ public struct ControlRequest: Sendable, Equatable {
             && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }
         guard nameOK else {
             throw ProtocolError("bad-request", "invalid namespace '\(ControlProtocol.echo(text))': give an `ip netns` name or a PID (paths are not accepted through the daemon)", exit: 2)
+        }
+    }
+
+    /// A duration field within the bounds `follow` has for its option (FWTraceCore's Bounds).
+    static func checkDuration(_ text: String?, _ key: String, in range: ClosedRange<Double>, example: String) throws {
+        guard let text else { return }
+        do { _ = try DurationParser.parse(text, option: "\"\(key)\"", in: range, example: "\"\(key)\":\"\(example)\"") } catch let error as FilterError {
+            throw ProtocolError("bad-request", error.description, exit: 2)
         }
     }
 
@@ -80,7 +90,7 @@ public struct ControlRequest: Sendable, Equatable {
             throw ProtocolError("unknown-operation", "unknown operation '\(ControlProtocol.echo(op))': follow or status", exit: 2)
         }
         var request = ControlRequest(operation: operation)
-        let known: Set<String> = ["op", "filter", "netns", "backend", "limit", "count", "timeout", "view", "color", "version"]
+        let known: Set<String> = ["op", "filter", "netns", "backend", "limit", "count", "timeout", "quiet_period", "view", "color", "version"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw ProtocolError("bad-request", "unknown request field '\(ControlProtocol.echo(unknown))'", exit: 2)
         }
@@ -101,11 +111,9 @@ public struct ControlRequest: Sendable, Equatable {
         request.backend = try string("backend") ?? "auto"
         request.limit = try string("limit") ?? "100"
         request.timeout = try string("timeout")
-        if let timeout = request.timeout {
-            do { _ = try DurationParser.parse(timeout, option: "\"timeout\"", in: Bounds.timeout, example: "\"timeout\":\"10s\"") } catch let error as FilterError {
-                throw ProtocolError("bad-request", error.description, exit: 2)
-            }
-        }
+        try checkDuration(request.timeout, "timeout", in: Bounds.timeout, example: "10s")
+        request.quietPeriod = try string("quiet_period")
+        try checkDuration(request.quietPeriod, "quiet_period", in: Bounds.quietPeriod, example: "100ms")
         if let count = fields["count"] {
             guard let n = count as? Int, Bounds.count.contains(n) else {
                 throw ProtocolError("bad-request", "\"count\" must be an integer from \(Bounds.count.lowerBound) to \(Bounds.count.upperBound)", exit: 2)
@@ -137,6 +145,7 @@ public struct ControlRequest: Sendable, Equatable {
             w.string("limit", limit)
             if let count { w.int("count", count) }
             if let timeout { w.string("timeout", timeout) }
+            if let quietPeriod { w.string("quiet_period", quietPeriod) }
             w.string("view", view.rawValue)
             w.bool("color", color)
         }

@@ -53,10 +53,11 @@ public final class TraceRunner: @unchecked Sendable {
         var context = RecordContext(host: TraceJob.hostname(), netns: job.namespace?.displayName, backend: "nft", session: job.options.session)
         context.watch = job.watch
         do {
-            context = try job.prepare()
+            let prepared = try job.prepare()
+            context = prepared.context
             stats.withLock { $0.backend = context.backend }
             let output = self.output, stats = self.stats, log = self.log
-            let outcome = try job.run(context: context) { event in
+            let outcome = try job.run(prepared) { event in
                 switch event {
                 case .started(let info):
                     stats.withLock { $0.state = .running; $0.rules = info.rules; $0.table = info.table }

@@ -44,20 +44,21 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
         var session: String?
         do {
             let filter = try config.filter.makeFilter()
-            var request = TraceRequest(filter: filter, limit: config.limit)
-            request.backend = config.backend
-            request.watch = config.name
-            if let netns = config.netns { request.namespace = try NetworkNamespace.resolve(netns) }
-            session = request.session
-            let runner = try TraceRunner(job: TraceJob(request), output: sinks.output(for: config), log: { Daemon.log($0, priority: 5) })
+            var job = TraceJob(filter: filter, limit: config.limit)
+            job.backend = config.backend
+            job.watch = config.name
+            if let netns = config.netns { job.namespace = try NetworkNamespace.resolve(netns) }
+            let id = job.options.session
+            session = id
+            let runner = try TraceRunner(job: job, output: sinks.output(for: config), log: { Daemon.log($0, priority: 5) })
             registry.add(SessionRegistry.Entry(kind: .watch, name: config.name, peer: nil, filter: filter.summary, netns: config.netns,
                                                limit: "\(config.limit.count)/\(config.limit.unit)", rate: config.limit.perSecond, runner: runner),
-                         session: request.session)
+                         session: id)
             try runner.start()
             watch.runner = runner
-            watch.session = request.session
+            watch.session = id
             watch.lastError = nil
-            Daemon.log("watch \(config.name): session \(request.session), \(filter.summary)\(config.netns.map { " in netns \($0)" } ?? "")")
+            Daemon.log("watch \(config.name): session \(id), \(filter.summary)\(config.netns.map { " in netns \($0)" } ?? "")")
         } catch {
             if let session { registry.remove(session) }
             let message = (error as? UserFacingError)?.message ?? "\(error)"

@@ -1,9 +1,10 @@
 import Glibc
 import FWTraceCore
 
-/// One trace from request to closing record, the same for `follow` and the daemon: enters the
-/// namespace (on the calling thread), chooses the backend, runs the session and says what the
-/// closing record must carry (with the no-match hint when nothing matched before the timeout).
+/// One trace from request to closing record, the same for `follow`, a client of the daemon and
+/// a configured watch: each describes its trace as a TraceJob. It enters the namespace (on the
+/// calling thread), chooses the backend, runs the session and says what the closing record must
+/// carry (with the no-match hint when nothing matched before the timeout).
 public struct TraceJob: Sendable {
     public enum BackendChoice: String, Sendable, CaseIterable { case auto, nft, legacy }
 
@@ -40,8 +41,19 @@ public struct TraceJob: Sendable {
 
     public init(options: TraceSessionOptions) { self.options = options }
 
-    /// Enters the namespace and picks the backend; the context every record of the job carries.
-    public func prepare() throws -> RecordContext {
+    /// A job with a new session id and the defaults of every other option.
+    public init(filter: TraceFilter, limit: RateLimit?) {
+        self.init(options: TraceSessionOptions(session: Self.makeSessionID(), filter: filter, limit: limit))
+    }
+
+    /// A job ready to run: the context every record of it carries and the backend it runs on.
+    public struct Prepared {
+        public let context: RecordContext
+        public let backend: BackendDetection.Choice
+    }
+
+    /// Enters the namespace and picks the backend (`auto`: the one the namespace's firewall uses).
+    public func prepare() throws -> Prepared {
         try namespace?.enter()
         if options.conntrackInvalid && backend == .nft {
             throw UserFacingError("--ct-invalid needs the legacy backend (conntrack's invalid-packet log reaches fwtrace through nfnetlink_log): add --backend legacy", exitCode: ExitCode.usage)
@@ -53,14 +65,14 @@ public struct TraceJob: Sendable {
         case .auto: chosen = try BackendDetection.detect()
         }
         var context = RecordContext(host: Self.hostname(), netns: namespace?.displayName,
-                                    backend: chosen == .nft ? "nft" : "legacy", session: options.session)
+                                    backend: chosen.rawValue, session: options.session)
         context.watch = watch
-        return context
+        return Prepared(context: context, backend: chosen)
     }
 
     /// Runs the session on the calling thread (after `prepare`, in its namespace) until count,
     /// timeout, signal or stop descriptor.
-    public func run(context: RecordContext, emit: @escaping (Event) -> Void) throws -> Outcome {
+    public func run(_ prepared: Prepared, emit: @escaping (Event) -> Void) throws -> Outcome {
         var info: RecordEncoder.SessionInfo?
         let handle: (TraceRecord) -> Void = { record in
             switch record {
@@ -69,12 +81,8 @@ public struct TraceJob: Sendable {
             case .loss(let count, let reason, let detail): emit(.loss(count: count, reason: reason, detail: detail))
             }
         }
-        let summary: TraceSummary
-        if context.backend == "nft" {
-            summary = try NftTraceSession(options: options).run(emit: handle)
-        } else {
-            summary = try LegacyTraceSession(options: options).run(emit: handle, notice: { emit(.notice($0)) })
-        }
+        let session = TraceSession(options: options, backend: prepared.backend.backend(options))
+        let summary = try session.run(emit: handle, notice: { emit(.notice($0)) })
         var outcome = Outcome(summary: summary, info: info)
         if summary.paths == 0 && summary.reason == .timeout {
             let filter = options.filter
@@ -85,7 +93,7 @@ public struct TraceJob: Sendable {
                 ("families", filter.families.map(\.rawValue).sorted().joined(separator: ",")),
                 ("filter", filter.summary),
                 ("hooks", filter.inInterface == nil ? "prerouting,output" : "prerouting"),
-                ("backend", context.backend),
+                ("backend", prepared.backend.rawValue),
             ]
             outcome.noMatch = (watched, HintEngine.noMatchSeen(filter: filter, namespace: place, seconds: timeoutText, hooks: hooks))
         }

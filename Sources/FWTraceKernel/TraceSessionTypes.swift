@@ -1,16 +1,22 @@
 import FWTraceCore
 
-/// What a trace session is asked to do, whichever backend runs it.
+/// What a trace session is asked to do, whichever backend runs it: with TraceJob (backend,
+/// namespace, watch), the one place the fields of a trace and their defaults live, for `follow`,
+/// a client of the daemon and a configured watch alike.
 public struct TraceSessionOptions: Sendable {
+    public static let defaultQuietPeriod = 0.1
+    public static let defaultReceiveBuffer = 16 << 20
+    public static let defaultReceiveBacklog = 32 << 20
+
     public var session: String
     public var filter: TraceFilter
     public var limit: RateLimit?
     public var count: Int?
     public var timeout: Double?
-    public var quietPeriod: Double = 0.1
-    public var receiveBuffer: Int = 16 << 20
+    public var quietPeriod = defaultQuietPeriod
+    public var receiveBuffer = defaultReceiveBuffer
     /// Trace data read from the kernel but not processed yet, at most (see TraceReceiver).
-    public var receiveBacklog: Int = 32 << 20
+    public var receiveBacklog = defaultReceiveBacklog
     /// Writes every datagram received (receive time and hex) to this file: fixtures and bug reports.
     public var capturePath: String?
     /// Legacy backend: have conntrack log invalid packets for the session and attach its reason.

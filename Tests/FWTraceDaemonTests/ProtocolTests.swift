@@ -1,6 +1,6 @@
 import XCTest
 import FWTraceCore
-import FWTraceKernel
+@testable import FWTraceKernel
 @testable import FWTraceDaemon
 
 /// The control protocol from the daemon's side: every request field is untrusted.
@@ -16,6 +16,9 @@ final class ProtocolTests: XCTestCase {
         request.filter.proto = "tcp"; request.filter.dport = "8080"; request.filter.src = "10.0.0.0/8"
         request.netns = "web1"; request.count = 3; request.timeout = "10s"; request.view = .text; request.limit = "20"
         XCTAssertEqual(try parse(request.line), request)
+        request.quietPeriod = "500ms"
+        XCTAssertEqual(try parse(request.line), request)
+        XCTAssertTrue(request.line.contains(#""quiet_period":"500ms""#), request.line)
         XCTAssertEqual(try parse("{\"op\":\"status\"}").operation, .status)
     }
 
@@ -63,6 +66,16 @@ final class ProtocolTests: XCTestCase {
         } catch { XCTFail("\(error)") }
     }
 
+    /// A client's quiet_period reaches the session's options (the daemon used to drop it: a
+    /// `follow --quiet-period` served by the daemon ran with the default).
+    func testQuietPeriodReachesTheJob() throws {
+        var request = ControlRequest(operation: .follow)
+        let root = PeerCredentials(pid: 1, uid: 0, gid: 0, groups: [], userName: "root")
+        XCTAssertEqual(try ClientHandler.traceJob(request, peer: root).0.options.quietPeriod, TraceSessionOptions.defaultQuietPeriod)
+        request.quietPeriod = "750ms"
+        XCTAssertEqual(try ClientHandler.traceJob(try parse(request.line), peer: root).0.options.quietPeriod, 0.75, accuracy: 1e-9)
+    }
+
     /// A request's timeout and count within the bounds `follow` has (FWTraceCore's Bounds).
     func testTimeoutAndCountBounds() throws {
         XCTAssertEqual(try parse("{\"op\":\"follow\",\"timeout\":\"720h\",\"count\":1000000000}").timeout, "720h")
@@ -72,6 +85,10 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(code("{\"op\":\"follow\",\"count\":0}"), "bad-request")
         XCTAssertEqual(code("{\"op\":\"follow\",\"count\":1000000001}"), "bad-request")
         XCTAssertEqual(code("{\"op\":\"follow\",\"count\":1e300}"), "bad-request")
+        XCTAssertEqual(try parse("{\"op\":\"follow\",\"quiet_period\":\"5s\"}").quietPeriod, "5s")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"quiet_period\":\"6s\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"quiet_period\":\"0.5ms\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"quiet_period\":100}"), "bad-request")
         do { _ = try parse("{\"op\":\"follow\",\"timeout\":\"1000h\"}") } catch let e as ProtocolError {
             XCTAssertEqual(e.message, "\"timeout\" 1000h is out of range: give a duration from 1ms to 720h (for example: \"timeout\":\"10s\")")
             XCTAssertEqual(e.exit, 2)

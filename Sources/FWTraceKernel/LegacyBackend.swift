@@ -1,0 +1,117 @@
+import Glibc
+import FWTraceCore
+
+/// The legacy backend's I/O (iptables-legacy TRACE through nfnetlink_log). Same records as the
+/// nft backend. Order on the way in: sweep what a crashed session left, bind the logger
+/// (remembering the old binding), install the TRACE rules; on the way out, the reverse.
+final class LegacyBackend: TraceBackend {
+    let options: TraceSessionOptions
+    private let installer: LegacyInstaller
+    /// The logger socket; set once the logger is bound, and then the old binding (and
+    /// conntrack's invalid-packet logging) is restored by `remove`.
+    private var socket: NflogSocket?
+    private var previous: [UInt8: String] = [:]
+    private var invalidLogBefore: String?
+    private var lastPeriodicReload = 0.0
+
+    init(options: TraceSessionOptions) {
+        self.options = options
+        installer = LegacyInstaller(session: options.session)
+    }
+
+    func readRuleset() -> LegacyRuleset {
+        let v4 = (try? ProcessRunner.run(["iptables-legacy-save", "-c"]))?.stdout ?? ""
+        let v6 = ProcessRunner.find("ip6tables-legacy-save") == nil ? "" : ((try? ProcessRunner.run(["ip6tables-legacy-save", "-c"]))?.stdout ?? "")
+        return LegacyRuleset.parse(ipv4: v4, ipv6: v6)
+    }
+
+    func install(notice: (String) -> Void) throws -> TraceBackendSetup {
+        let families = options.filter.families
+        try LegacyInstaller.requireTools(families)
+
+        for line in LegacyInstaller.sweepOrphans() { notice("removed a TRACE rule left by an earlier fwtrace that did not exit cleanly: \(line)") }
+        for line in LegacyBindingState.recoverOrphan() { notice("repaired the logger binding an earlier fwtrace left: \(line)") }
+        if let owner = LegacyBindingState.liveOwner() {
+            throw UserFacingError("nfnetlink_log group 0 is already bound in this namespace by another fwtrace legacy session (pid \(owner)\(owner == getpid() ? ", this daemon" : "")): it has one reader; stop that session or use --backend nft", exitCode: ExitCode.unavailable)
+        }
+        try bindLogger(families)
+        try installer.install(filter: options.filter, limit: options.limit)
+
+        var config = LegacyPathAssembler.Configuration()
+        config.quietPeriod = options.quietPeriod
+        let info = RecordEncoder.SessionInfo(
+            filter: options.filter.summary, families: families.map(\.rawValue).sorted(),
+            rules: installer.descriptions, limit: options.limit.map { $0.iptables.joined(separator: " ") }, table: "raw")
+        return TraceBackendSetup(info: info, pipeline: .legacy(config, conntrackInvalid: options.conntrackInvalid),
+                                 rules: TracePipeline.Rules(legacy: readRuleset()), interfaces: InterfaceNames())
+    }
+
+    /// Binds nfnetlink_log group 0 for the families traced, the old binding written down first.
+    private func bindLogger(_ families: Set<PacketSummary.Family>) throws {
+        let pfs = families.map { $0 == .ip ? UInt8(2) : UInt8(10) }.sorted()
+        var previous: [UInt8: String] = [:]
+        for pf in pfs { previous[pf] = LoggerBinding.current(pf) ?? "NONE" }
+        // The old binding (and conntrack's invalid-packet logging, which goes to the same logger
+        // and is switched on for the session only) is written down before anything changes, so a
+        // kill -9 at any point leaves a record to restore from.
+        let invalidLogBefore = options.conntrackInvalid ? ConntrackInvalidLog.current() : nil
+        LegacyBindingState.save(previous: previous, conntrackLogInvalid: invalidLogBefore)
+        do {
+            socket = try NflogSocket(families: pfs, receiveBuffer: options.receiveBuffer)
+        } catch {
+            // Nothing was bound (the group was claimed first): the record is not needed.
+            LegacyBindingState.clear()
+            throw error
+        }
+        self.previous = previous
+        self.invalidLogBefore = invalidLogBefore
+        if options.conntrackInvalid { ConntrackInvalidLog.set("255") }
+    }
+
+    func startReceiving(_ loop: SessionLoop) throws -> [Int32] {
+        guard let socket else { preconditionFailure("startReceiving before install") }
+        lastPeriodicReload = loop.started
+        return [socket.fd]
+    }
+
+    /// Receives up to 256 TRACE messages a turn, so that signals and the quiet period stay responsive.
+    func receive(_ ready: [PollSet.Events], loop: SessionLoop) throws -> ReceiveTurn {
+        guard !ready[0].isEmpty, let socket else { return .received(clock: nil) }
+        for _ in 0..<256 {
+            let received = try socket.receive()
+            guard case .datagram(let bytes) = received else {
+                if case .overrun = received {
+                    loop.reportOverrun(drops: socket.newKernelDrops(), what: "TRACE messages")
+                    continue
+                }
+                break
+            }
+            if loop.deliver(bytes, range: 0..<bytes.count, at: SystemClock.now()) { return .countReached }
+        }
+        return .received(clock: nil)
+    }
+
+    /// iptables-legacy has no change notification: the ruleset is read again at most once a
+    /// second while packets are traced, so positions and text follow edits.
+    func endTurn(_ loop: SessionLoop) {
+        guard loop.summary.events > 0, SystemClock.monotonic() - lastPeriodicReload >= 1 else { return }
+        lastPeriodicReload = SystemClock.monotonic()
+        loop.pipeline.replaceRules(TracePipeline.Rules(legacy: readRuleset()))
+    }
+
+    func reloadCatalog(_ rules: TracePipeline.Rules) -> TracePipeline.Rules { TracePipeline.Rules(legacy: readRuleset()) }
+
+    func stopReceiving(_ loop: SessionLoop) throws -> TraceBackendStop {
+        TraceBackendStop(kernelDrops: nil, tracedPackets: { [installer] in installer.tracedPackets() })
+    }
+
+    func remove() {
+        installer.remove()
+        guard let socket else { return }
+        socket.close()
+        for (pf, value) in previous { LoggerBinding.restore(pf, to: value) }
+        if let invalidLogBefore { ConntrackInvalidLog.set(invalidLogBefore) }
+        LegacyBindingState.clear()
+        self.socket = nil
+    }
+}
