@@ -99,15 +99,16 @@ struct ExplainCommand: ParsableCommand {
         let context = try NftablesContext()
         defer { context.close() }
         let reader = RulesetReader(context: context)
-        let catalog = reader.load()
-        guard let native = reader.loadNative() else {
+        var ruleset = reader.load()
+        guard let json = reader.loadJSON() else {
             throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
         }
-        let predictor = PathPredictor(nft: native, catalog: catalog, family: summary.family, localAddresses: Self.localAddresses())
+        ruleset.addNftJSON(json)
+        let predictor = PathPredictor(nft: ruleset, family: summary.family, localAddresses: Self.localAddresses())
         let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
-        var hintContext = HintContext(rules: { catalog.rulesInChain($0, $1, $2) },
+        var hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
-        hintContext.evaluateNativeRules(with: native)
+        hintContext.evaluateNativeRules(with: ruleset)
         return (prediction, hintContext)
     }
 
@@ -118,8 +119,8 @@ struct ExplainCommand: ParsableCommand {
         let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
         let save = try ProcessRunner.run([saveProgram])
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
-        let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
-        let predictor = PathPredictor(legacy: ruleset, family: family, localAddresses: Self.localAddresses())
+        let ruleset = Ruleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
+        let predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: Self.localAddresses())
         let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
         let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })

@@ -8,10 +8,10 @@ public final class LegacyTraceSession {
     let options: TraceSessionOptions
     public init(options: TraceSessionOptions) { self.options = options }
 
-    func readRuleset() -> LegacyRuleset {
+    func readRuleset() -> Ruleset {
         let v4 = (try? ProcessRunner.run(["iptables-legacy-save", "-c"]))?.stdout ?? ""
         let v6 = ProcessRunner.find("ip6tables-legacy-save") == nil ? "" : ((try? ProcessRunner.run(["ip6tables-legacy-save", "-c"]))?.stdout ?? "")
-        return LegacyRuleset.parse(ipv4: v4, ipv6: v6)
+        return Ruleset.parse(ipv4: v4, ipv6: v6)
     }
 
     public func run(emit: @escaping (TraceRecord) -> Void, notice: (String) -> Void) throws -> TraceSummary {
@@ -81,13 +81,13 @@ public final class LegacyTraceSession {
         pipelineOptions.environment.listening = { sockets.isListening(protocolNumber: $0, address: $1, port: $2) }
         pipelineOptions.environment.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
         return TracePipeline(backend: .legacy(config, conntrackInvalid: options.conntrackInvalid),
-                             rules: TracePipeline.Rules(legacy: readRuleset()), options: pipelineOptions)
+                             ruleset: readRuleset(), options: pipelineOptions)
     }
 
     /// Receives TRACE messages into the pipeline until count, timeout, signal or stop.
     func receive(_ socket: NflogSocket, loop: SessionLoop, capture: CaptureWriter?) throws {
         var lastPeriodicReload = loop.started
-        let reload = { TracePipeline.Rules(legacy: self.readRuleset()) }
+        let reload = { self.readRuleset() }
         while case .ready(let ready) = try loop.wait(on: [socket.fd]) {
             if ready[0] != 0 {
                 for _ in 0..<256 {
@@ -109,7 +109,7 @@ public final class LegacyTraceSession {
             // second while packets are traced, so positions and text follow edits.
             if loop.summary.events > 0, SystemClock.monotonic() - lastPeriodicReload >= 1 {
                 lastPeriodicReload = SystemClock.monotonic()
-                loop.pipeline.replaceRules(reload())
+                loop.pipeline.replaceRuleset(reload())
             }
         }
     }
@@ -124,7 +124,7 @@ public enum BackendDetection {
     public static func detect() throws -> Choice {
         var legacyRules = false
         for program in ["iptables-legacy-save", "ip6tables-legacy-save"] where ProcessRunner.find(program) != nil {
-            if let out = try? ProcessRunner.run([program]), LegacyRuleset.hasUserRules(out.stdout) { legacyRules = true }
+            if let out = try? ProcessRunner.run([program]), Ruleset.hasUserRules(out.stdout) { legacyRules = true }
         }
         guard legacyRules else { return .nft }
         var nftRules = false

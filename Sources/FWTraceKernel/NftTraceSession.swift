@@ -34,7 +34,7 @@ public final class NftTraceSession {
 
         let reader = RulesetReader(context: context)
         let interfaces = InterfaceNames()
-        let pipeline = makePipeline(installer: installer, rules: TracePipeline.Rules(catalog: reader.load(), native: reader.loadNative()),
+        let pipeline = makePipeline(installer: installer, ruleset: reader.loadWithJSON(),
                                     interfaces: interfaces)
         emit(.started(RecordEncoder.SessionInfo(
             filter: options.filter.summary, families: options.filter.families.map(\.rawValue).sorted(),
@@ -68,7 +68,7 @@ public final class NftTraceSession {
         return loop.summary
     }
 
-    func makePipeline(installer: NftTraceInstaller, rules: TracePipeline.Rules, interfaces: InterfaceNames) -> TracePipeline {
+    func makePipeline(installer: NftTraceInstaller, ruleset: Ruleset, interfaces: InterfaceNames) -> TracePipeline {
         var config = PathAssembler.Configuration(ownTable: installer.tableName, ownChains: installer.chains)
         config.quietPeriod = options.quietPeriod
         config.filterProtocol = options.filter.proto?.number
@@ -80,7 +80,7 @@ public final class NftTraceSession {
         let conntrack = ConntrackTable()
         pipelineOptions.environment.listening = { sockets.isListening(protocolNumber: $0, address: $1, port: $2) }
         pipelineOptions.environment.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
-        return TracePipeline(backend: .nft(config), rules: rules, options: pipelineOptions)
+        return TracePipeline(backend: .nft(config), ruleset: ruleset, options: pipelineOptions)
     }
 }
 
@@ -116,13 +116,13 @@ final class NftSessionIO {
         self.interfaces = interfaces; self.capture = capture
     }
 
-    /// A rule the catalog lacks: the catalog again (the native form stays until the ruleset's
-    /// change notification reloads it).
-    func reloadCatalog() -> TracePipeline.Rules {
+    /// A rule the ruleset lacks: the text listing again; the rules' JSON expressions are kept
+    /// from the old one until the ruleset's change notification reloads them.
+    func reloadRuleset() -> Ruleset {
         interfaces.invalidate()
-        var rules = loop.pipeline.rules
-        rules.catalog = reader.load()
-        return rules
+        var fresh = reader.load()
+        fresh.keepExpressions(from: loop.pipeline.ruleset)
+        return fresh
     }
 
     func receive(changes: NetlinkGroupSocket) throws {
@@ -154,15 +154,14 @@ final class NftSessionIO {
             for (range, time) in chunk.datagrams where !done {
                 processedUpTo = time
                 if let since = rulesStaleSince, time >= since {
-                    var rules = loop.pipeline.rules
-                    rules.catalog = reader.load()
-                    if let native = reader.loadNative() { rules.native = native }
-                    loop.pipeline.replaceRules(rules)
+                    var fresh = reader.load()
+                    if let json = reader.loadJSON() { fresh.addNftJSON(json) } else { fresh.keepExpressions(from: loop.pipeline.ruleset) }
+                    loop.pipeline.replaceRuleset(fresh)
                     interfaces.invalidate()
                     rulesStaleSince = nil
                 }
                 if let capture { capture.write(Array(chunk.bytes[range]), time: time) }
-                if loop.feed(chunk.bytes, range: range, at: time, reload: reloadCatalog) { done = true }
+                if loop.feed(chunk.bytes, range: range, at: time, reload: reloadRuleset) { done = true }
             }
         }
         // Once stopped, the kernel's drops are counted once, at the stop (dropsAtStop).

@@ -67,7 +67,7 @@ final class SessionLoop {
     /// Feeds one datagram; when the pipeline meets a rule it does not know, `reload` reads the
     /// rules again (unless it did so in the last 50 ms) and the rest of the datagram follows.
     /// True once --count paths were delivered.
-    func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double, reload: () -> TracePipeline.Rules) -> Bool {
+    func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double, reload: () -> Ruleset) -> Bool {
         pipeline.feed(buffer, range: range, at: time, reload: {
             let now = SystemClock.monotonic()
             guard now - lastReload > 0.05 else { return nil }

@@ -3,12 +3,12 @@ import XCTest
 @testable import FWTraceCore
 
 final class NftRuleEvaluatorTests: XCTestCase {
-    func load(_ name: String) throws -> NftRuleset {
+    func load(_ name: String) throws -> Ruleset {
         let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/\(name)")
-        return try NftRuleset.parse(json: String(contentsOf: url, encoding: .utf8))
+        return try Ruleset.parse(nftJSON: String(contentsOf: url, encoding: .utf8))
     }
 
-    func rich() throws -> NftRuleset { try load("kernel-6.18-nft-native-rich.ruleset.json") }
+    func rich() throws -> Ruleset { try load("kernel-6.18-nft-native-rich.ruleset.json") }
 
     func tcp(_ dport: UInt16, from src: String = "10.99.0.1", state: String? = "new") -> PacketView {
         PacketView(family: .ip, protocolNumber: 6, src: IPAddress(src)!, dst: IPAddress("10.99.0.2")!,
@@ -21,7 +21,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
     }
 
     /// Evaluates rule `position` of a chain of the inet web table.
-    func eval(_ ruleset: NftRuleset, _ chain: String, _ position: Int, _ packet: PacketView,
+    func eval(_ ruleset: Ruleset, _ chain: String, _ position: Int, _ packet: PacketView,
               file: StaticString = #filePath, line: UInt = #line) throws -> (RuleMatch, RuleVerdict) {
         let c = try XCTUnwrap(ruleset.chain(.inet, "web", chain), file: file, line: line)
         let rule = try XCTUnwrap(c.rules.first { $0.position == position }, file: file, line: line)
@@ -29,7 +29,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
     }
 
     /// The first rule of web/input that does not answer doesNotMatch, with its answer.
-    func firstDecision(_ ruleset: NftRuleset, _ packet: PacketView) throws -> (Int, RuleMatch, RuleVerdict)? {
+    func firstDecision(_ ruleset: Ruleset, _ packet: PacketView) throws -> (Int, RuleMatch, RuleVerdict)? {
         let input = try XCTUnwrap(ruleset.chain(.inet, "web", "input"))
         for rule in input.rules {
             let (m, v) = NftRuleEvaluator.evaluate(rule, table: "web", tableFamily: .inet, in: ruleset, packet: packet)
@@ -38,7 +38,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         return nil
     }
 
-    func assertDecision(_ ruleset: NftRuleset, _ packet: PacketView, rule: Int, _ verdict: RuleVerdict,
+    func assertDecision(_ ruleset: Ruleset, _ packet: PacketView, rule: Int, _ verdict: RuleVerdict,
                         file: StaticString = #filePath, line: UInt = #line) throws {
         let d = try XCTUnwrap(try firstDecision(ruleset, packet), file: file, line: line)
         XCTAssertEqual(d.0, rule, "rule position", file: file, line: line)
@@ -53,7 +53,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         let input = try XCTUnwrap(r.chain(.inet, "web", "input"))
         XCTAssertEqual(input.hook, .input)
         XCTAssertEqual(input.priority, 0)
-        XCTAssertEqual(input.policy, "drop")
+        XCTAssertEqual(input.policy, .drop)
         XCTAssertEqual(input.type, .filter)
         XCTAssertEqual(input.rules.map(\.handle), [8, 9, 10, 11, 12, 14, 15, 16, 17, 18])
         XCTAssertEqual(input.rules.map(\.position), Array(1...10))
@@ -61,16 +61,16 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(pre.hook, .prerouting)
         XCTAssertEqual(pre.priority, -100)
         XCTAssertEqual(pre.type, .nat)
-        XCTAssertEqual(pre.policy, "accept")
+        XCTAssertEqual(pre.policy, .accept)
         let checks = try XCTUnwrap(r.chain(.inet, "web", "checks"))
         XCTAssertNil(checks.hook)
         XCTAssertNil(checks.priority)
         XCTAssertEqual(checks.rules.count, 2)
         XCTAssertNil(r.chain(.ip, "web", "input"))
         XCTAssertEqual(r.setElements(.inet, "web", "allowed"), [.number(22), .number(80)])
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.name), ["input"])
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.name), ["input"])
-        XCTAssertEqual(r.baseChains(at: .prerouting, for: .ip).map(\.name), ["pre"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.key.chain), ["input"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.key.chain), ["input"])
+        XCTAssertEqual(r.baseChains(at: .prerouting, for: .ip).map(\.key.chain), ["pre"])
         XCTAssertTrue(r.baseChains(at: .forward, for: .ip).isEmpty)
     }
 
@@ -79,12 +79,12 @@ final class NftRuleEvaluatorTests: XCTestCase {
         let input = try XCTUnwrap(r.chain(.ip, "filter", "INPUT"))
         XCTAssertEqual(input.hook, .input)
         XCTAssertEqual(input.priority, 0)
-        XCTAssertEqual(input.policy, "accept")
+        XCTAssertEqual(input.policy, .accept)
         XCTAssertEqual(input.rules.count, 7)
         let pre = try XCTUnwrap(r.chain(.ip, "nat", "PREROUTING"))
         XCTAssertEqual(pre.hook, .prerouting)
         XCTAssertEqual(pre.priority, -100)
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.name), ["INPUT"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.key.chain), ["INPUT"])
         XCTAssertTrue(r.baseChains(at: .input, for: .ip6).isEmpty)
     }
 
@@ -96,20 +96,20 @@ final class NftRuleEvaluatorTests: XCTestCase {
           {"chain": {"family": "ip6", "table": "c", "name": "six", "hook": "input", "prio": "filter - 5", "type": "filter", "policy": "drop"}}
         ]}
         """
-        let r = try NftRuleset.parse(json: json)
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.name), ["early", "late"])
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.name), ["early", "six"])
+        let r = try Ruleset.parse(nftJSON: json)
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.key.chain), ["early", "late"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.key.chain), ["early", "six"])
         XCTAssertEqual(r.chain(.inet, "b", "early")?.priority, -150)
         XCTAssertEqual(r.chain(.ip6, "c", "six")?.priority, -5)
-        XCTAssertThrowsError(try NftRuleset.parse(json: "{\"x\": 1}"))
-        XCTAssertThrowsError(try NftRuleset.parse(json: "not json"))
+        XCTAssertThrowsError(try Ruleset.parse(nftJSON: "{\"x\": 1}"))
+        XCTAssertThrowsError(try Ruleset.parse(nftJSON: "not json"))
     }
 
     /// The listing is libnftables' output: parsing and evaluating it must not recurse without
     /// bound. JSONSerialization refuses more than 512 levels; what it accepts is walked here.
     func testDeeplyNestedListingsNeitherCrashNorMatch() throws {
         let tooDeep = "{\"nftables\":" + String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000) + "}"
-        XCTAssertThrowsError(try NftRuleset.parse(json: tooDeep))
+        XCTAssertThrowsError(try Ruleset.parse(nftJSON: tooDeep))
         let deep = String(repeating: "{\"x\":[", count: 250) + "1" + String(repeating: "]}", count: 250)
         let json = """
         {"nftables": [
@@ -118,7 +118,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
             {"match": {"op": "==", "left": \(deep), "right": \(deep)}}, {"accept": null}]}}
         ]}
         """
-        let ruleset = try NftRuleset.parse(json: json)
+        let ruleset = try Ruleset.parse(nftJSON: json)
         let (m, _) = try eval(ruleset, "input", 1, tcp(80))
         XCTAssertEqual(m, .unknown)
     }
@@ -254,13 +254,15 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(NftRuleEvaluator.evaluate(nat, table: "nat", tableFamily: .ip, in: r, packet: tcp(8081)).0, .unknown)
     }
 
-    func rule(_ expressions: String) throws -> NftRuleset.Rule {
+    func rule(_ expressions: String) throws -> Ruleset.Rule {
         let json = try JSONSerialization.jsonObject(with: Data(expressions.utf8))
-        guard case .array(let list)? = NftJSON(foundation: json) else { throw NftRulesetError(description: "bad test JSON") }
-        return NftRuleset.Rule(handle: 1, position: 1, expressions: list)
+        guard case .array(let list)? = NftJSON(foundation: json) else { throw NftListingError(description: "bad test JSON") }
+        var rule = Ruleset.Rule(handle: 1, chain: "c", position: 1, text: nil, syntax: .nft)
+        rule.expressions = list
+        return rule
     }
 
-    func evaluate(_ expressions: String, _ packet: PacketView, in ruleset: NftRuleset? = nil) throws -> (RuleMatch, RuleVerdict) {
+    func evaluate(_ expressions: String, _ packet: PacketView, in ruleset: Ruleset? = nil) throws -> (RuleMatch, RuleVerdict) {
         NftRuleEvaluator.evaluate(try rule(expressions), table: "web", tableFamily: .inet,
                                   in: try ruleset ?? rich(), packet: packet)
     }
@@ -280,7 +282,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
 
     func testOperatorsSetsAndStatementsFromNft106() throws {
         // Shapes taken from `nft -j list ruleset` of nftables 1.0.6.
-        let r = try NftRuleset.parse(json: """
+        let r = try Ruleset.parse(nftJSON: """
         {"nftables": [
           {"set": {"family": "inet", "name": "s1", "table": "t", "type": "ipv4_addr", "handle": 5, "flags": ["timeout"], "elem": [{"elem": {"val": "10.0.0.1", "timeout": 3600, "expires": 3599}}, "10.0.0.2"]}},
           {"set": {"family": "inet", "name": "s3", "table": "t", "type": "ipv4_addr", "handle": 7, "flags": ["interval"], "elem": [{"range": ["10.0.0.1", "10.0.0.9"]}, {"prefix": {"addr": "192.168.0.0", "len": 16}}]}},

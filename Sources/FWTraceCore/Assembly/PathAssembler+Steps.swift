@@ -1,7 +1,7 @@
 /// The steps of a path, its fate, and its end: the second half of PathAssembler.
 extension PathAssembler {
 
-    /// `entry` is the event's chain as the catalog has it and `rule` the rule of its handle (both
+    /// `entry` is the event's chain as the ruleset has it and `rule` the rule of its handle (both
     /// looked up once per event by the caller). Appends the event's step to the pending path;
     /// false when the event makes no step.
     func appendStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, rule: StepRule?) -> Bool {

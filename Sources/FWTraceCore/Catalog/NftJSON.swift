@@ -49,6 +49,6 @@ public indirect enum NftJSON: Sendable, Equatable {
     }
 }
 
-public struct NftRulesetError: Error, CustomStringConvertible, Sendable {
+public struct NftListingError: Error, CustomStringConvertible, Sendable {
     public var description: String
 }

@@ -30,10 +30,10 @@ public struct PathPredictor {
         /// The chain's rule count, nil when the chain does not exist.
         public var ruleCount: (_ table: TableRef, _ chain: String) -> Int?
         /// The chain's policy; nil for user chains.
-        public var policy: (_ table: TableRef, _ chain: String) -> String?
+        public var policy: (_ table: TableRef, _ chain: String) -> ChainPolicy?
         public var evaluate: (_ table: TableRef, _ chain: String, _ index: Int, _ packet: PacketView) -> EvaluatedRule
         public init(baseChains: @escaping (Hook) -> [(table: TableRef, chain: String, isNat: Bool)],
-                    ruleCount: @escaping (TableRef, String) -> Int?, policy: @escaping (TableRef, String) -> String?,
+                    ruleCount: @escaping (TableRef, String) -> Int?, policy: @escaping (TableRef, String) -> ChainPolicy?,
                     evaluate: @escaping (TableRef, String, Int, PacketView) -> EvaluatedRule) {
             self.baseChains = baseChains; self.ruleCount = ruleCount; self.policy = policy; self.evaluate = evaluate
         }
@@ -104,9 +104,9 @@ public struct PathPredictor {
         func endOfBase() -> Outcome {
             // Back in the base chain (a goto leaves no caller to return to): its policy decides.
             chainName = start
-            let policy = source.policy(table, chainName)?.lowercased() ?? "accept"
-            path.steps.append(step(.policy, policy == "drop" ? .drop : .accept))
-            return policy == "drop" ? .final(.drop) : .accepted
+            let drops = source.policy(table, chainName) == .drop
+            path.steps.append(step(.policy, drops ? .drop : .accept))
+            return drops ? .final(.drop) : .accepted
         }
         while true {
             let count = source.ruleCount(table, chainName) ?? 0
@@ -199,7 +199,7 @@ public struct PathPredictor {
 
     /// What an iptables rule line does when it matches (nil: a target fwtrace cannot model).
     public static func iptablesAction(_ text: String, chainExists: (String) -> Bool) -> RuleVerdict? {
-        let words = LegacyRuleset.splitArguments(text)
+        let words = Ruleset.splitArguments(text)
         guard let target = IptablesRuleEvaluator.target(text) else { return .continue }
         switch target {
         case "ACCEPT": return .accept
@@ -220,27 +220,27 @@ public struct PathPredictor {
 extension PathPredictor {
     /// From an iptables-save text (one family): tables at each hook in the kernel's fixed order.
     public init(save: String, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
-        let ruleset = family == .ip ? LegacyRuleset.parse(ipv4: save) : LegacyRuleset.parse(ipv4: "", ipv6: save)
-        self.init(legacy: ruleset, family: family, localAddresses: localAddresses)
+        let ruleset = family == .ip ? Ruleset.parse(ipv4: save) : Ruleset.parse(ipv4: "", ipv6: save)
+        self.init(iptables: ruleset, family: family, localAddresses: localAddresses)
     }
 
-    /// From an iptables ruleset parsed by LegacyRuleset (the one iptables-save parser).
-    public init(legacy ruleset: LegacyRuleset, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
-        let tableFamily: TableFamily = family == .ip ? .ip : .ip6
+    /// From an iptables ruleset (Ruleset.parse(ipv4:ipv6:), the one iptables-save parser).
+    public init(iptables ruleset: Ruleset, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
+        let tableFamily = TableFamily(iptables: family)
         let hookChains: [Hook: String] = [.prerouting: "PREROUTING", .input: "INPUT", .forward: "FORWARD", .output: "OUTPUT", .postrouting: "POSTROUTING"]
         let source = Source(
             baseChains: { hook in
-                (LegacyRuleset.tableOrder[hook] ?? []).compactMap { name in
-                    guard let chain = hookChains[hook], ruleset.chain(family, name, chain) != nil else { return nil }
+                (Ruleset.iptablesTableOrder[hook] ?? []).compactMap { name in
+                    guard let chain = hookChains[hook], ruleset.chain(tableFamily, name, chain) != nil else { return nil }
                     return (TableRef(family: tableFamily, name: name), chain, name == "nat")
                 }
             },
-            ruleCount: { table, chain in ruleset.chain(family, table.name, chain)?.rules.count },
-            policy: { table, chain in ruleset.chain(family, table.name, chain)?.policy },
+            ruleCount: { table, chain in ruleset.chain(tableFamily, table.name, chain)?.rules.count },
+            policy: { table, chain in ruleset.chain(tableFamily, table.name, chain)?.policy },
             evaluate: { table, chain, index, view in
-                let text = ruleset.chain(family, table.name, chain)!.rules[index].text
+                let text = ruleset.chain(tableFamily, table.name, chain)!.rules[index].text ?? ""
                 let action = PathPredictor.iptablesAction(text) { target in
-                    ruleset.chain(family, table.name, target).map { $0.policy == nil } ?? false
+                    ruleset.chain(tableFamily, table.name, target).map { $0.policy == nil } ?? false
                 }
                 return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(text, against: view), action: action, text: text, handle: nil)
             })

@@ -50,7 +50,7 @@ public enum IptablesRuleEvaluator {
 
     /// Evaluates the match part of a rule line ("-A CHAIN …"); the target is ignored.
     public static func evaluate(_ line: String, against packet: PacketView) -> RuleMatch {
-        let words = LegacyRuleset.splitArguments(line)
+        let words = Ruleset.splitArguments(line)
         guard words.count >= 2, words[0] == "-A" else { return .unknown }
         var i = 2
         var result = RuleMatch.matches
@@ -149,7 +149,7 @@ public enum IptablesRuleEvaluator {
     /// The target named by -j/-g, if any.
     public static func target(_ line: String) -> String? {
         if let plain = plainTarget(line) { return plain }
-        let words = LegacyRuleset.splitArguments(line)
+        let words = Ruleset.splitArguments(line)
         if let j = words.lastIndex(where: { $0 == "-j" || $0 == "-g" }), j + 1 < words.count { return words[j + 1] }
         return nil
     }

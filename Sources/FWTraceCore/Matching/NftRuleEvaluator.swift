@@ -55,11 +55,13 @@ public enum NftRuleEvaluator {
 
     /// Whether the rule's matches hold for the packet, and the verdict it then applies
     /// (.continue when it has none). `tableFamily` is the rule's table family.
-    public static func evaluate(_ rule: NftRuleset.Rule, table: String, tableFamily: TableFamily,
-                                in ruleset: NftRuleset, packet: PacketView) -> (RuleMatch, RuleVerdict) {
+    /// A rule without expressions (the JSON listing was not read, or lacked it) cannot be told.
+    public static func evaluate(_ rule: Ruleset.Rule, table: String, tableFamily: TableFamily,
+                                in ruleset: Ruleset, packet: PacketView) -> (RuleMatch, RuleVerdict) {
+        guard let expressions = rule.expressions else { return (.unknown, .continue) }
         var context = Context(ruleset: ruleset, family: tableFamily, table: table, packet: packet)
         var verdict = RuleVerdict.continue
-        loop: for expression in rule.expressions {
+        loop: for expression in expressions {
             guard let (kind, body) = expression.single else { context.fold(.unknown); continue }
             switch kind {
             case "match":
@@ -111,7 +113,7 @@ public enum NftRuleEvaluator {
     }
 
     struct Context {
-        let ruleset: NftRuleset
+        let ruleset: Ruleset
         let family: TableFamily
         let table: String
         let packet: PacketView

@@ -31,7 +31,7 @@ public struct PathStep: Equatable, Sendable {
     public var text: String?
     public var verdict: StepVerdict
     public var target: String?
-    public var counters: RuleCatalog.Counters?
+    public var counters: Ruleset.Counters?
     public var nat: NatChange?
     /// The rule rejects (answers the sender) rather than silently dropping.
     public var rejects: Bool = false

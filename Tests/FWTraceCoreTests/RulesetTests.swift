@@ -1,7 +1,7 @@
 import XCTest
 @testable import FWTraceCore
 
-final class RuleCatalogTests: XCTestCase {
+final class RulesetTests: XCTestCase {
     let listing = """
     table ip filter { # handle 1
     \tchain fail2ban-SSH { # handle 1
@@ -40,7 +40,7 @@ final class RuleCatalogTests: XCTestCase {
     """
 
     func testPositionsTextCountersAndHooks() {
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: save])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: save])
         let reject = c.rule(family: .ip, table: "filter", handle: 11)
         XCTAssertEqual(reject?.position, 2)
         XCTAssertEqual(reject?.text, "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
@@ -54,33 +54,33 @@ final class RuleCatalogTests: XCTestCase {
         XCTAssertEqual(native?.position, 1)
         XCTAssertEqual(native?.syntax, .nft)
         XCTAssertNil(c.rule(family: .inet, table: "web", handle: 3))   // a set is not a rule
-        XCTAssertEqual(c.chain(family: .ip, table: "filter", chain: "INPUT")?.hook, .input)
-        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "pre")?.type, .nat)
-        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "pre")?.priority, -100)
-        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "input")?.policy, "drop")
-        XCTAssertFalse(c.chain(family: .ip, table: "filter", chain: "fail2ban-SSH")!.isBaseChain)
+        XCTAssertEqual(c.chain(.ip, "filter", "INPUT")?.hook, .input)
+        XCTAssertEqual(c.chain(.inet, "web", "pre")?.type, .nat)
+        XCTAssertEqual(c.chain(.inet, "web", "pre")?.priority, -100)
+        XCTAssertEqual(c.chain(.inet, "web", "input")?.policy, .drop)
+        XCTAssertFalse(c.chain(.ip, "filter", "fail2ban-SSH")!.isBaseChain)
         XCTAssertEqual(c.baseChains(at: .input, for: .ip).map(\.key.table), ["filter", "web"])
         XCTAssertEqual(c.baseChains(at: .input, for: .ip6).map(\.key.table), ["web"])
     }
 
     func testNamedPriorities() {
-        XCTAssertEqual(RuleCatalog.parsePriority("filter"), 0)
-        XCTAssertEqual(RuleCatalog.parsePriority("raw"), -300)
-        XCTAssertEqual(RuleCatalog.parsePriority("mangle - 5"), -155)
-        XCTAssertEqual(RuleCatalog.parsePriority("srcnat + 10"), 110)
-        XCTAssertEqual(RuleCatalog.parsePriority("-350"), -350)
+        XCTAssertEqual(Ruleset.parsePriority("filter"), 0)
+        XCTAssertEqual(Ruleset.parsePriority("raw"), -300)
+        XCTAssertEqual(Ruleset.parsePriority("mangle - 5"), -155)
+        XCTAssertEqual(Ruleset.parsePriority("srcnat + 10"), 110)
+        XCTAssertEqual(Ruleset.parsePriority("-350"), -350)
     }
 
     func testMismatchedRuleCountKeepsNftTextRatherThanGuess() {
         let shortSave = save.replacingOccurrences(of: "-A INPUT -j REJECT --reject-with icmp-host-prohibited\n", with: "")
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: shortSave])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: shortSave])
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 11)?.text, "counter reject with icmp type host-prohibited")
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 11)?.syntax, .nft)
     }
 
     func testIptablesSaveWithCounters() {
         let withCounters = save.replacingOccurrences(of: "-A INPUT -j", with: "[5:300] -A INPUT -j")
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: withCounters])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: withCounters])
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 11)?.text, "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
     }
 
@@ -112,13 +112,13 @@ final class RuleCatalogTests: XCTestCase {
         -A input_2
         COMMIT
         """
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: save])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: save])
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 7)?.text, "counter")
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 7)?.syntax, .nft)
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 14)?.syntax, .nft)
         XCTAssertFalse(c.isIptablesTable(family: .ip, table: "filter"))
         // The older wording of the same comment.
         let older = "# Table `filter' is incompatible, use 'nft' tool.\n" + save.split(separator: "\n").dropFirst().joined(separator: "\n")
-        XCTAssertEqual(RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: older]).rule(family: .ip, table: "filter", handle: 7)?.syntax, .nft)
+        XCTAssertEqual(Ruleset.build(nftListing: listing, iptablesSave: [.ip: older]).rule(family: .ip, table: "filter", handle: 7)?.syntax, .nft)
     }
 }
