@@ -83,7 +83,7 @@ struct ExplainCommand: ParsableCommand {
             if [6, 17, 132].contains(p.number) {
                 guard let destinationPort else { throw FilterError("--dport is needed for \(proto)", example: "--dport 8080") }
                 packet.sport = sourcePort; packet.dport = destinationPort
-                if p.number == 6 { packet.tcpFlags = state == "new" ? 0x02 : 0x10 }
+                if p.number == 6 { packet.tcpFlags = ctState == .new ? 0x02 : 0x10 }
             }
             if p.number == 1 || p.number == 58 { packet.icmpType = p.number == 1 ? 8 : 128; packet.icmpCode = 0 }
             return packet
@@ -105,7 +105,7 @@ struct ExplainCommand: ParsableCommand {
         }
         ruleset.addNftJSON(json)
         let predictor = PathPredictor(nft: ruleset, family: summary.family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
         var hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         hintContext.evaluateNativeRules(with: ruleset)
@@ -121,7 +121,7 @@ struct ExplainCommand: ParsableCommand {
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
         let ruleset = Ruleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
         let predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
         let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         return (prediction, hintContext)
@@ -154,7 +154,10 @@ struct ExplainCommand: ParsableCommand {
         }
     }
 
-    static let states = ["new", "established", "related", "invalid", "untracked"]
+    static let states = ConntrackState.allCases.map(\.rawValue)
+
+    /// --state, checked against `states` before any prediction.
+    private var ctState: ConntrackState { ConntrackState(rawValue: state) ?? .new }
 
     /// One address (explain describes one packet: no prefix), refused the way follow refuses one.
     static func address(_ text: String, option: String, example: String) throws -> IPAddress {

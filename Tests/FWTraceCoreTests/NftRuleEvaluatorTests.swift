@@ -10,14 +10,14 @@ final class NftRuleEvaluatorTests: XCTestCase {
 
     func rich() throws -> Ruleset { try load("kernel-6.18-nft-native-rich.ruleset.json") }
 
-    func tcp(_ dport: UInt16, from src: String = "10.99.0.1", state: String? = "new") -> PacketView {
+    func tcp(_ dport: UInt16, from src: String = "10.99.0.1", state: ConntrackState? = .new) -> PacketView {
         PacketView(family: .ip, protocolNumber: 6, src: IPAddress(src)!, dst: IPAddress("10.99.0.2")!,
                    sport: 40000, dport: dport, icmpType: nil, tcpFlags: 0x02, iif: "veth0", oif: nil, ctState: state)
     }
 
     func udp(_ dport: UInt16, from src: String = "10.99.0.1") -> PacketView {
         PacketView(family: .ip, protocolNumber: 17, src: IPAddress(src)!, dst: IPAddress("10.99.0.2")!,
-                   sport: 40000, dport: dport, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                   sport: 40000, dport: dport, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
     }
 
     /// Evaluates rule `position` of a chain of the inet web table.
@@ -135,11 +135,11 @@ final class NftRuleEvaluatorTests: XCTestCase {
 
     func testEstablishedPacketIsAcceptedByRuleOne() throws {
         let r = try rich()
-        let packet = tcp(8080, state: "established")
+        let packet = tcp(8080, state: .established)
         XCTAssertTrue(try eval(r, "input", 1, packet) == (.matches, .accept))
         try assertDecision(r, packet, rule: 1, .accept)
-        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: "related")).0, .matches)
-        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: "new")).0, .doesNotMatch)
+        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: .related)).0, .matches)
+        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: .new)).0, .doesNotMatch)
         XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: nil)).0, .unknown)
     }
 
@@ -178,7 +178,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(try eval(r, "input", 7, udp(54)).0, .doesNotMatch)
         // ip saddr on an IPv6 packet: the implicit nfproto ipv4 dependency fails.
         let v6 = PacketView(family: .ip6, protocolNumber: 17, src: IPAddress("fd00::1")!, dst: IPAddress("fd00::2")!,
-                            sport: 1, dport: 53, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                            sport: 1, dport: 53, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
         XCTAssertEqual(try eval(r, "input", 7, v6).0, .doesNotMatch)
         XCTAssertTrue(try eval(r, "input", 8, udp(7777)) == (.matches, .goto("checks")))
     }
@@ -197,7 +197,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
     func testIcmpEchoIsAcceptedByL4proto() throws {
         let r = try rich()
         let echo = PacketView(family: .ip, protocolNumber: 1, src: IPAddress("10.99.0.1")!, dst: IPAddress("10.99.0.2")!,
-                              sport: nil, dport: nil, icmpType: 8, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                              sport: nil, dport: nil, icmpType: 8, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
         XCTAssertTrue(try eval(r, "input", 3, echo) == (.matches, .accept))
         try assertDecision(r, echo, rule: 3, .accept)
         // A tcp rule on an ICMP packet does not match (the tcp dependency fails).
@@ -225,7 +225,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(try eval(r, "pre", 1, tcp(8082)).0, .doesNotMatch)
         // `dnat ip to` in an inet table does nothing to an IPv6 packet: the rule goes on.
         let v6 = PacketView(family: .ip6, protocolNumber: 6, src: IPAddress("fd00::1")!, dst: IPAddress("fd00::2")!,
-                            sport: 1, dport: 8081, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                            sport: 1, dport: 8081, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
         XCTAssertTrue(try eval(r, "pre", 1, v6) == (.matches, .continue))
     }
 
@@ -238,7 +238,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
             let rule = input.rules.first { $0.handle == handle }!
             return NftRuleEvaluator.evaluate(rule, table: "filter", tableFamily: .ip, in: r, packet: packet)
         }
-        XCTAssertEqual(eval(5, tcp(80, state: "established")).0, .unknown)   // xt conntrack
+        XCTAssertEqual(eval(5, tcp(80, state: .established)).0, .unknown)   // xt conntrack
         XCTAssertEqual(eval(7, tcp(80)).0, .unknown)                        // l4proto tcp, xt conntrack, dport 80
         XCTAssertEqual(eval(7, tcp(8080)).0, .doesNotMatch)                 // dport 80 fails whatever xt says
         XCTAssertEqual(eval(7, udp(80)).0, .doesNotMatch)
@@ -307,11 +307,11 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertTrue(try eval(#"[{"match": {"op": "!=", "left": \#(dport), "right": {"set": [1, 2]}}}, {"drop": null}]"#, tcp(3)) == (.matches, .drop))
         XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(saddr), "right": {"prefix": {"addr": "10.0.0.0", "len": 8}}}}]"#, tcp(1, from: "10.1.2.3")).0, .doesNotMatch)
         // ct state: "in" tests any bit; "==" with {"|": ...} compares the whole bitmask.
-        XCTAssertEqual(try eval(#"[{"match": {"op": "in", "left": \#(state), "right": "established"}}]"#, tcp(1, state: "established")).0, .matches)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"|": ["established", "new"]}}}]"#, tcp(1, state: "new")).0, .doesNotMatch)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": {"|": ["established", "related"]}}}]"#, tcp(1, state: "established")).0, .matches)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"set": ["established", "related"]}}}]"#, tcp(1, state: "related")).0, .matches)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": "established"}}]"#, tcp(1, state: "new")).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "in", "left": \#(state), "right": "established"}}]"#, tcp(1, state: .established)).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"|": ["established", "new"]}}}]"#, tcp(1, state: .new)).0, .doesNotMatch)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": {"|": ["established", "related"]}}}]"#, tcp(1, state: .established)).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"set": ["established", "related"]}}}]"#, tcp(1, state: .related)).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": "established"}}]"#, tcp(1, state: .new)).0, .matches)
         // meta keys, wildcard interfaces, th, icmp names.
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp"]}}}, {"match": {"op": "==", "left": {"payload": {"protocol": "th", "field": "dport"}}, "right": 53}}]"#, udp(53)).0, .matches)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "veth*"}}]"#, tcp(1)).0, .matches)
@@ -320,7 +320,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv6"}}]"#, tcp(1)).0, .doesNotMatch)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}}]"#, tcp(1)).0, .matches)
         let ping6 = PacketView(family: .ip6, protocolNumber: 58, src: IPAddress("fe80::1")!, dst: IPAddress("fd00::2")!,
-                               icmpType: 128, ctState: "new")
+                               icmpType: 128, ctState: .new)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": ["echo-request", "nd-neighbor-solicit"]}}}]"#, ping6).0, .matches)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": "echo-request"}}]"#, ping6).0, .doesNotMatch)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": {"prefix": {"addr": "fe80::", "len": 10}}}}]"#, ping6).0, .matches)

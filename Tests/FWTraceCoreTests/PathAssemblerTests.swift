@@ -16,7 +16,7 @@ final class PathAssemblerTests: XCTestCase {
         // fwtrace's own chain is hidden.
         XCTAssertFalse(p.steps.contains { $0.table.hasPrefix("fwtrace") })
         XCTAssertEqual(p.packet.dport, 8080)
-        XCTAssertEqual(p.conntrack?.state, "new")
+        XCTAssertEqual(p.conntrack?.state, .new)
     }
 
     func testAcceptAtRule5ThenEstablishedAtRule2WithTraceIDReuse() throws {
@@ -30,7 +30,7 @@ final class PathAssemblerTests: XCTestCase {
             XCTAssertEqual(p.verdict, .accept)
             XCTAssertEqual(p.decidingStep?.rule, 2)
             XCTAssertEqual(p.decidingStep?.text, "-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT")
-            XCTAssertEqual(p.conntrack?.state, "established")
+            XCTAssertEqual(p.conntrack?.state, .established)
             // NAT chains do not see established packets: no nat PREROUTING step.
             XCTAssertFalse(p.steps.contains { $0.table == "nat" })
         }

@@ -201,8 +201,8 @@ public final class LegacyPathAssembler {
               var state = pending[Self.key(packet, transport: transport)] else { return false }
         var reason = prefix.trimmingCharacters(in: .whitespaces)
         if let colon = reason.range(of: ": ") { reason = String(reason[colon.upperBound...]) }
-        var ct = state.path.conntrack ?? ConntrackSummary(state: "invalid")
-        ct.state = "invalid"
+        var ct = state.path.conntrack ?? ConntrackSummary(state: .invalid)
+        ct.state = .invalid
         ct.invalidReason = reason
         state.path.conntrack = ct
         pending[state.key] = state
@@ -296,7 +296,7 @@ public final class LegacyPathAssembler {
     func moreTablesMayRun(_ s: Pending) -> Bool {
         let family = s.path.family
         let state = s.path.conntrack?.state
-        func mayRun(_ table: String) -> Bool { table != "nat" || state == nil || state == "new" }
+        func mayRun(_ table: String) -> Bool { table != "nat" || state == nil || state == .new }
         let tableFamily = TableFamily(iptables: family)
         if ruleset.tables(after: s.table, at: s.hook, family: tableFamily).contains(where: mayRun) { return true }
         let present = ruleset.tableNames(tableFamily)
@@ -312,12 +312,12 @@ public final class LegacyPathAssembler {
 
     static func conntrack(info: UInt32, _ ct: NflogMessage.Conntrack?) -> ConntrackSummary {
         // enum ip_conntrack_info: 0 established, 1 related, 2 new, 3 established reply, 4 related reply, 7 untracked.
-        let state: String?
+        let state: ConntrackState?
         switch info {
-        case 0, 3: state = "established"
-        case 1, 4: state = "related"
-        case 2: state = "new"
-        case 7: state = "untracked"
+        case 0, 3: state = .established
+        case 1, 4: state = .related
+        case 2: state = .new
+        case 7: state = .untracked
         default: state = nil
         }
         var summary = ConntrackSummary(state: state)

@@ -8,7 +8,7 @@ extension PathAssembler {
         // NAT chains only see the first packet of a connection.
         func mayRun(_ chain: Ruleset.BaseChain) -> Bool {
             if Self.isFwtraceTable(chain.key.table) && chain.key.family == .inet { return false }
-            if chain.type == .nat, let ctState, ctState != "new" { return false }
+            if chain.type == .nat, let ctState, ctState != .new { return false }
             return true
         }
         // Chains looked at by index: iterating would copy each chain (and retain its strings).

@@ -54,7 +54,7 @@ public struct PathPredictor {
     }
 
     /// `locallyGenerated` starts at OUTPUT (a packet this host sends) instead of PREROUTING.
-    public func predict(_ packet: PacketSummary, iif: String?, oif: String?, ctState: String, locallyGenerated: Bool = false) -> Prediction {
+    public func predict(_ packet: PacketSummary, iif: String?, oif: String?, ctState: ConntrackState, locallyGenerated: Bool = false) -> Prediction {
         var path = PacketPath(traceID: 0, family: packet.family, time: 0, packet: packet)
         path.iif = iif
         path.oif = oif
@@ -63,7 +63,7 @@ public struct PathPredictor {
         var hook: Hook = locallyGenerated ? .output : .prerouting
         while true {
             for base in source.baseChains(hook) {
-                if base.isNat && ctState != "new" { continue }   // NAT sees only a connection's first packet
+                if base.isNat && ctState != .new { continue }   // NAT sees only a connection's first packet
                 switch walk(base.table, base.chain, isNat: base.isNat, hook: hook, packet: &current, path: &path) {
                 case .final(let verdict):
                     path.verdict = verdict

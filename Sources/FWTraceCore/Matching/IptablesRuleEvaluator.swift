@@ -17,8 +17,8 @@ public struct PacketView: Sendable {
     public var tcpFlags: UInt8?
     public var iif: String?
     public var oif: String?
-    /// new, established, related, invalid, untracked; nil when unknown.
-    public var ctState: String?
+    /// nil when unknown.
+    public var ctState: ConntrackState?
 
     /// `borrowing`: an initializer takes its arguments owned, and the caller copied the whole path.
     public init(path: borrowing PacketPath, beforeStep index: Int) {
@@ -131,7 +131,7 @@ public enum IptablesRuleEvaluator {
     /// `--state` / `--ctstate`: a comma-separated list of conntrack states.
     static func stateMatch(_ value: String, _ packet: PacketView) -> RuleMatch {
         guard let state = packet.ctState else { return .unknown }
-        return value.lowercased().split(separator: ",").contains { $0 == state } ? .matches : .doesNotMatch
+        return value.lowercased().split(separator: ",").contains { $0 == state.rawValue } ? .matches : .doesNotMatch
     }
 
     /// `--icmp-type` / `--icmpv6-type`: a name as iptables prints it, or a number.

@@ -3,7 +3,7 @@ import Foundation
 extension PacketView {
     public init(family: PacketSummary.Family, protocolNumber: UInt8? = nil, src: IPAddress, dst: IPAddress,
                 sport: UInt16? = nil, dport: UInt16? = nil, icmpType: UInt8? = nil, tcpFlags: UInt8? = nil,
-                iif: String? = nil, oif: String? = nil, ctState: String? = nil) {
+                iif: String? = nil, oif: String? = nil, ctState: ConntrackState? = nil) {
         self.family = family; self.protocolNumber = protocolNumber; self.src = src; self.dst = dst
         self.sport = sport; self.dport = dport; self.icmpType = icmpType; self.tcpFlags = tcpFlags
         self.iif = iif; self.oif = oif; self.ctState = ctState
@@ -43,7 +43,7 @@ public enum NftRuleEvaluator {
         "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "http": 80, "ntp": 123,
         "https": 443, "submission": 587, "imaps": 993,
     ]
-    static let ctStateBits: [String: Int] = ["invalid": 1, "established": 2, "related": 4, "new": 8, "untracked": 64]
+    static let ctStateBits = Dictionary(uniqueKeysWithValues: ConntrackState.allCases.map { ($0.rawValue, $0.bit) })
     static let portProtocols: Set<UInt8> = [6, 17, 33, 132, 136]
     /// Payload protocols whose use makes nft add a dependency on the transport protocol.
     static let payloadTransport: [String: UInt8] = [
@@ -202,8 +202,8 @@ public enum NftRuleEvaluator {
                 return meta(key)
             case "ct":
                 guard body["key"]?.string == "state", body["dir"] == nil else { return .failure(.unknown) }
-                guard let state = packet.ctState, let bit = ctStateBits[state.lowercased()] else { return .failure(.unknown) }
-                return .success(.bitmask(bit, names: ctStateBits))
+                guard let state = packet.ctState else { return .failure(.unknown) }
+                return .success(.bitmask(state.bit, names: ctStateBits))
             default:
                 return .failure(.unknown)
             }
