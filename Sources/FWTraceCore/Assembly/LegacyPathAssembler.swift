@@ -257,7 +257,7 @@ public final class LegacyPathAssembler {
             step.text = rule?.text
             step.counters = rule?.counters
             step.rejects = rule?.rejects ?? false
-            step.chainType = trace.table == "nat" ? "nat" : "filter"
+            step.chainType = trace.table == "nat" ? .nat : .filter
             if rule?.targetIsChain == true { step.target = rule?.target }
             return step
         }

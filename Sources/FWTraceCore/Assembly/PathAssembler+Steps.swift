@@ -98,7 +98,7 @@ extension PathAssembler {
             for i in path.steps.indices.reversed() where path.steps[i].verdict == .accept {
                 if lastAccept == nil { lastAccept = i }
                 let type = path.steps[i].chainType, table = path.steps[i].table
-                if type != "nat" && type != "route" && table != "raw" && table != "mangle" && table != "nat" { return i }
+                if type != .nat && type != .route && table != "raw" && table != "mangle" && table != "nat" { return i }
             }
             return lastAccept
         case .unknown:

@@ -38,7 +38,7 @@ public final class PathAssembler {
         var baseHasPeer = false
         /// The type of the base chain this run started in: a regular chain it reaches runs as
         /// that type (firewalld's nat_POST_public_allow is NAT because nat_POSTROUTING is).
-        var baseType: String?
+        var baseType: ChainType?
         var lastDump: PacketSummary
         var lastEventTime: Double
         /// The conntrack attributes merged last: every base-chain run repeats them, mostly unchanged.
@@ -79,7 +79,7 @@ public final class PathAssembler {
         let known: Bool
         let hook: Hook?
         let priority: Int?
-        let type: String?
+        let type: ChainType?
         let isBaseChain: Bool?
         /// Another base chain shares its hook and priority: its runs teach the kernel's order.
         let hasEqualPriorityPeer: Bool
@@ -87,7 +87,7 @@ public final class PathAssembler {
         init(family: TableFamily, table: String, name: String, chain: Ruleset.Chain?, hasEqualPriorityPeer: Bool) {
             self.family = family; self.table = table; self.name = name
             known = chain != nil
-            hook = chain?.hook; priority = chain?.priority; type = chain?.type?.rawValue; isBaseChain = chain?.isBaseChain
+            hook = chain?.hook; priority = chain?.priority; type = chain?.type; isBaseChain = chain?.isBaseChain
             self.hasEqualPriorityPeer = hasEqualPriorityPeer
         }
     }
@@ -196,7 +196,7 @@ public final class PathAssembler {
             let rule = self.rule(of: event, in: entry)
             if rule.missing && mayStop { metUnknownRule = true; return out }
             if let summary {
-                state.path.noteRewrite(from: state.lastDump, to: summary) { $0.chainType == "nat" }
+                state.path.noteRewrite(from: state.lastDump, to: summary) { $0.chainType == .nat }
                 state.lastDump = summary
             }
             if let oif = event.oif, let name = interfaceName(oif) { state.path.oif = name }

@@ -9,7 +9,7 @@ extension PathPredictor {
                 // The order follow uses (BaseChainOrder.swift).
                 ruleset.baseChains(at: hook, for: family)
                     .filter { !($0.key.family == .inet && PathAssembler.isFwtraceTable($0.key.table)) }
-                    .map { (TableRef(family: $0.key.family, name: $0.key.table), $0.key.chain, $0.type == .nat) }
+                    .map { (Ruleset.TableKey(family: $0.key.family, name: $0.key.table), $0.key.chain, $0.type == .nat) }
             },
             ruleCount: { table, chain in ruleset.chain(table.family, table.name, chain)?.rules.count },
             policy: { table, chain in ruleset.chain(table.family, table.name, chain)?.policy },
@@ -19,7 +19,7 @@ extension PathPredictor {
         self.init(source: source, localAddresses: localAddresses)
     }
 
-    static func evaluate(ruleset: Ruleset, table: TableRef, chain: String, index: Int, view: PacketView) -> EvaluatedRule {
+    static func evaluate(ruleset: Ruleset, table: Ruleset.TableKey, chain: String, index: Int, view: PacketView) -> EvaluatedRule {
         let rule = ruleset.chain(table.family, table.name, chain)!.rules[index]
         if rule.syntax == .iptables, let text = rule.text {
             let action = iptablesAction(text) { target in

@@ -3,13 +3,6 @@
 /// each rule with IptablesRuleEvaluator, follows jumps, gotos and returns, applies DNAT, and stops
 /// with "unknown" at the first rule it cannot evaluate (the same evaluator, the same honesty).
 public struct PathPredictor {
-    /// A table by family and name (an nft ruleset can hold `ip filter` and `inet filter`).
-    public struct TableRef: Hashable, Sendable {
-        public var family: TableFamily
-        public var name: String
-        public init(family: TableFamily, name: String) { self.family = family; self.name = name }
-    }
-
     /// One rule, evaluated: whether it matches, what it then does (nil: fwtrace cannot tell), and
     /// how to show it.
     public struct EvaluatedRule {
@@ -26,15 +19,15 @@ public struct PathPredictor {
     public struct Source {
         /// Base chains at a hook for the packet's family, in the order they run; `isNat` chains see
         /// only a connection's first packet.
-        public var baseChains: (_ hook: Hook) -> [(table: TableRef, chain: String, isNat: Bool)]
+        public var baseChains: (_ hook: Hook) -> [(table: Ruleset.TableKey, chain: String, isNat: Bool)]
         /// The chain's rule count, nil when the chain does not exist.
-        public var ruleCount: (_ table: TableRef, _ chain: String) -> Int?
+        public var ruleCount: (_ table: Ruleset.TableKey, _ chain: String) -> Int?
         /// The chain's policy; nil for user chains.
-        public var policy: (_ table: TableRef, _ chain: String) -> ChainPolicy?
-        public var evaluate: (_ table: TableRef, _ chain: String, _ index: Int, _ packet: PacketView) -> EvaluatedRule
-        public init(baseChains: @escaping (Hook) -> [(table: TableRef, chain: String, isNat: Bool)],
-                    ruleCount: @escaping (TableRef, String) -> Int?, policy: @escaping (TableRef, String) -> ChainPolicy?,
-                    evaluate: @escaping (TableRef, String, Int, PacketView) -> EvaluatedRule) {
+        public var policy: (_ table: Ruleset.TableKey, _ chain: String) -> ChainPolicy?
+        public var evaluate: (_ table: Ruleset.TableKey, _ chain: String, _ index: Int, _ packet: PacketView) -> EvaluatedRule
+        public init(baseChains: @escaping (Hook) -> [(table: Ruleset.TableKey, chain: String, isNat: Bool)],
+                    ruleCount: @escaping (Ruleset.TableKey, String) -> Int?, policy: @escaping (Ruleset.TableKey, String) -> ChainPolicy?,
+                    evaluate: @escaping (Ruleset.TableKey, String, Int, PacketView) -> EvaluatedRule) {
             self.baseChains = baseChains; self.ruleCount = ruleCount; self.policy = policy; self.evaluate = evaluate
         }
     }
@@ -92,13 +85,13 @@ public struct PathPredictor {
 
     // size: one loop over the walk's whole state (chain, rule index, call stack, packet, path),
     // ~90 lines: split, each piece would take all five inout and the loop's control flow with them.
-    func walk(_ table: TableRef, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
+    func walk(_ table: Ruleset.TableKey, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
         var stack: [(chain: String, next: Int)] = []
         var chainName = start
         var index = 0
         func step(_ kind: PathStep.Kind, _ verdict: StepVerdict) -> PathStep {
             var s = PathStep(hook: hook, table: table.name, tableFamily: table.family, chain: chainName, kind: kind, verdict: verdict)
-            s.chainType = isNat ? "nat" : "filter"
+            s.chainType = isNat ? .nat : .filter
             return s
         }
         func endOfBase() -> Outcome {
@@ -232,7 +225,7 @@ extension PathPredictor {
             baseChains: { hook in
                 (Ruleset.iptablesTableOrder[hook] ?? []).compactMap { name in
                     guard let chain = hookChains[hook], ruleset.chain(tableFamily, name, chain) != nil else { return nil }
-                    return (TableRef(family: tableFamily, name: name), chain, name == "nat")
+                    return (Ruleset.TableKey(family: tableFamily, name: name), chain, name == "nat")
                 }
             },
             ruleCount: { table, chain in ruleset.chain(tableFamily, table.name, chain)?.rules.count },

@@ -181,7 +181,7 @@ public enum HintEngine {
     static func policy(_ path: PacketPath) -> Hint? {
         guard let i = path.decidedBy, path.steps[i].kind == .policy else { return nil }
         let d = path.steps[i]
-        guard path.verdict != .accept || d.table == "filter" || d.chainType == "filter" else { return nil }
+        guard path.verdict != .accept || d.table == "filter" || d.chainType == .filter else { return nil }
         let what = d.verdict == .drop ? "dropped" : "accepted"
         return Hint(code: "policy",
                     message: "no rule in \(place(d)) decided: the chain's policy \(what) the packet\(d.verdict == .drop ? " (add a rule that accepts it, or check why the one you expected did not match)" : "")",

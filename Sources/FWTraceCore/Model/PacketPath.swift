@@ -36,7 +36,7 @@ public struct PathStep: Equatable, Sendable {
     /// The rule rejects (answers the sender) rather than silently dropping.
     public var rejects: Bool = false
     /// Type of the chain (`filter`, `nat`, `route`) where known.
-    public var chainType: String?
+    public var chainType: ChainType?
     /// The packet mark (skb->mark) the kernel reported with this step's event; 0 when it sent
     /// none, which it does exactly when the mark is 0. nft: after the rule's statements ran (a
     /// `meta mark set` rule reports the mark it set). legacy: when the rule matched, before its
