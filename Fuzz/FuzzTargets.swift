@@ -131,7 +131,7 @@ public struct FuzzWorld {
             var nft = Ruleset.build(nftListing: text(".nft.txt"), iptablesSave: [.ip: v4, .ip6: v6])
             if let json { nft.addNftJSON([json]) }
             return FuzzWorld(scenario: String(file.dropLast(4)), ownTable: ownTable(in: text(".hex")), nft: nft,
-                             legacy: Ruleset.parse(ipv4: v4, ipv6: v6))
+                             legacy: Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6))
         }
     }
 

@@ -119,7 +119,7 @@ struct ExplainCommand: ParsableCommand {
         let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
         let save = try ProcessRunner.run([saveProgram])
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
-        let ruleset = Ruleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
+        let ruleset = Ruleset.parse(iptablesSave: family == .ip ? save.stdout : "", ip6tablesSave: family == .ip6 ? save.stdout : "")
         let predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: Self.localAddresses())
         let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
         let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },

@@ -106,7 +106,7 @@ struct ReplayCommand: ParsableCommand {
         }
         let v4 = try iptablesSave.map { String(decoding: try Self.read($0, what: "the iptables-save output"), as: UTF8.self) } ?? ""
         let v6 = try ip6tablesSave.map { String(decoding: try Self.read($0, what: "the ip6tables-save output"), as: UTF8.self) } ?? ""
-        if backend == .legacy { return Ruleset.parse(ipv4: v4, ipv6: v6) }
+        if backend == .legacy { return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6) }
         var saves: [TableFamily: String] = [:]
         if iptablesSave != nil { saves[.ip] = v4 }
         if ip6tablesSave != nil { saves[.ip6] = v6 }

@@ -11,7 +11,7 @@ public final class LegacyTraceSession {
     func readRuleset() -> Ruleset {
         let v4 = (try? ProcessRunner.run(["iptables-legacy-save", "-c"]))?.stdout ?? ""
         let v6 = ProcessRunner.find("ip6tables-legacy-save") == nil ? "" : ((try? ProcessRunner.run(["ip6tables-legacy-save", "-c"]))?.stdout ?? "")
-        return Ruleset.parse(ipv4: v4, ipv6: v6)
+        return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6)
     }
 
     public func run(emit: @escaping (TraceRecord) -> Void, notice: (String) -> Void) throws -> TraceSummary {

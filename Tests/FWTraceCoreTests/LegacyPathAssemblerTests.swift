@@ -7,7 +7,7 @@ final class LegacyPathAssemblerTests: XCTestCase {
         let base = KernelFixture.directory().appendingPathComponent("\(KernelFixture.kernel)-\(scenario)")
         let capture = try CaptureFormat.parse(try String(contentsOf: base.appendingPathExtension("hex"), encoding: .utf8))
         let save = try String(contentsOf: URL(fileURLWithPath: base.path + ".iptables-save.txt"), encoding: .utf8)
-        let assembler = LegacyPathAssembler(ruleset: Ruleset.parse(ipv4: save))
+        let assembler = LegacyPathAssembler(ruleset: Ruleset.parse(iptablesSave: save))
         var paths: [PacketPath] = []
         for d in capture {
             for m in try NetlinkMessage.split(d.bytes) where m.type == NflogDecoder.messageType {
@@ -54,7 +54,7 @@ final class LegacyPathAssemblerTests: XCTestCase {
         -A PREROUTING -p udp -j ACCEPT
         COMMIT
         """
-        let r = Ruleset.parse(ipv4: save)
+        let r = Ruleset.parse(iptablesSave: save)
         XCTAssertEqual(r.chain(.ip, "raw", "PREROUTING")?.rules.map(\.text), ["-A PREROUTING -p udp -j ACCEPT"])
         XCTAssertEqual(r.userPosition(.ip, "raw", "PREROUTING", kernel: 2), 1)
         XCTAssertEqual(r.userPosition(.ip, "raw", "PREROUTING", kernel: 3), 2)
@@ -76,9 +76,9 @@ final class LegacyPathAssemblerTests: XCTestCase {
         -A LOGDROP -j DROP
         COMMIT
         """
-        let rules = Ruleset.parse(ipv4: save).chain(.ip, "filter", "INPUT")!.rules
+        let rules = Ruleset.parse(iptablesSave: save).chain(.ip, "filter", "INPUT")!.rules
         XCTAssertEqual(rules.map(\.iptablesVerdict), [.continue, .jump, .goto, .return, .queue, .accept])
-        XCTAssertEqual(Ruleset.parse(ipv4: save).chain(.ip, "filter", "INPUT")?.policy, .drop)
+        XCTAssertEqual(Ruleset.parse(iptablesSave: save).chain(.ip, "filter", "INPUT")?.policy, .drop)
     }
 
     func testConntrackInvalidLogIsIgnoredWhenItConcernsAnUntracedPacket() throws {

@@ -14,7 +14,7 @@ final class ReceivedNumbersTests: XCTestCase {
 
     static func legacyRuleset(_ name: String) throws -> Ruleset {
         let url = KernelFixture.directory().appendingPathComponent("\(KernelFixture.kernel)-\(name).iptables-save.txt")
-        return Ruleset.parse(ipv4: try String(contentsOf: url, encoding: .utf8))
+        return Ruleset.parse(iptablesSave: try String(contentsOf: url, encoding: .utf8))
     }
 
     /// decode -> assemble -> hints -> JSON and text, as a legacy `follow` runs them; the records.

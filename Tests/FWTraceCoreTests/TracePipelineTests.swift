@@ -52,11 +52,11 @@ final class TracePipelineTests: XCTestCase {
             var options = TracePipeline.Options()
             options.hints = false
             return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true),
-                                 ruleset: Ruleset.parse(ipv4: save), options: options)
+                                 ruleset: Ruleset.parse(iptablesSave: save), options: options)
         }
         let (expected, none) = run(pipeline(save), datagrams, fresh: nil)
         XCTAssertEqual(none, 0)
-        let (paths, stops) = run(pipeline(""), datagrams, fresh: Ruleset.parse(ipv4: save))
+        let (paths, stops) = run(pipeline(""), datagrams, fresh: Ruleset.parse(iptablesSave: save))
         XCTAssertEqual(stops, 1)
         XCTAssertEqual(paths.map { $0.steps.map(\.text) }, expected.map { $0.steps.map(\.text) })
         XCTAssertEqual(paths.map(\.verdict), [.reject, .accept])

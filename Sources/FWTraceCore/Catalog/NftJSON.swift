@@ -48,7 +48,3 @@ public indirect enum NftJSON: Sendable, Equatable {
         return (k, v)
     }
 }
-
-public struct NftListingError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-}

@@ -37,6 +37,11 @@ public struct NftListing: Sendable {
     }
 }
 
+/// A JSON listing that is not one (not JSON, or no "nftables" array).
+public struct NftListingError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
 /// A libnftables release, from the version its JSON listings name ("1.0.6", "1.0.6.1", "1.1.0").
 public struct LibnftablesRelease: Sendable, Comparable, CustomStringConvertible {
     public let components: [Int]

@@ -5,12 +5,12 @@ import Foundation
 /// target. fwtrace's own TRACE rules (comment `fwtrace:…`) are left out and the positions they
 /// shift are mapped back, so numbers match `iptables -L --line-numbers` as it is without fwtrace.
 extension Ruleset {
-    /// An iptables ruleset (the legacy backend's): `ipv4` from iptables-save, `ipv6` from
-    /// ip6tables-save.
-    public static func parse(ipv4: String, ipv6: String = "") -> Ruleset {
+    /// An iptables ruleset (the legacy backend's, and explain's there) from iptables-save and
+    /// ip6tables-save output.
+    public static func parse(iptablesSave: String, ip6tablesSave: String = "") -> Ruleset {
         var r = Ruleset()
-        r.addIptablesSave(ipv4, family: .ip)
-        r.addIptablesSave(ipv6, family: .ip6)
+        r.addIptablesSave(iptablesSave, family: .ip)
+        r.addIptablesSave(ip6tablesSave, family: .ip6)
         r.resolveChainTargets()
         r.index()
         return r
@@ -108,7 +108,7 @@ extension Ruleset {
         // rule it cannot express): such a table keeps nft syntax throughout.
         let incompatible = Set(save.split(separator: "\n").compactMap(Self.incompatibleTable))
         // fwtrace adds no rule to these tables: nothing of its own is left out.
-        let parsed = family == .ip6 ? Ruleset.parse(ipv4: "", ipv6: save) : Ruleset.parse(ipv4: save)
+        let parsed = family == .ip6 ? Ruleset.parse(iptablesSave: "", ip6tablesSave: save) : Ruleset.parse(iptablesSave: save)
         for key in parsed.tables.keys where !incompatible.contains(key.name) {
             noteTable(key)
             tables[key]!.syntax = .iptables

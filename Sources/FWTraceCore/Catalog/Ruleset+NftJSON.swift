@@ -19,20 +19,14 @@ extension Ruleset {
     /// expressions; else the JSON makes the chains and rules. Table objects are not read: the
     /// table-less read has none, and both reads must make the same ruleset.
     public mutating func addNftJSON(_ listings: [NftListing]) {
-        let hasText = sources.contains(.nftText)
+        // Where each handle's rule lies in its chain, to add expressions to the text listing's rules.
+        let located = sources.contains(.nftText) ? ruleIndexesByHandle() : nil
         sources.insert(.nftJSON)
-        // Where each handle's rule lies, to add expressions to the text listing's rules.
-        var located: [RuleKey: Int] = [:]
-        for (key, chain) in chains {
-            for (i, rule) in chain.rules.enumerated() {
-                if let handle = rule.handle { located[RuleKey(family: key.family, table: key.table, handle: handle)] = i }
-            }
-        }
         for listing in listings {
             for (kind, body) in listing.items {
                 switch kind {
-                case "chain": if !hasText { addJSONChain(body) }
-                case "rule": addJSONRule(body, into: hasText ? located : nil)
+                case "chain": if located == nil { addJSONChain(body) }
+                case "rule": addJSONRule(body, into: located)
                 case "set", "map":
                     guard let (family, table, name) = Self.names(body, nameKey: "name") else { continue }
                     sets[SetKey(family: family, table: table, name: name)] = body["elem"]?.array ?? []
@@ -41,6 +35,16 @@ extension Ruleset {
             }
         }
         index()
+    }
+
+    func ruleIndexesByHandle() -> [RuleKey: Int] {
+        var located: [RuleKey: Int] = [:]
+        for (key, chain) in chains {
+            for (i, rule) in chain.rules.enumerated() {
+                if let handle = rule.handle { located[RuleKey(family: key.family, table: key.table, handle: handle)] = i }
+            }
+        }
+        return located
     }
 
     static func names(_ body: NftJSON, nameKey: String) -> (TableFamily, String, String)? {

@@ -213,11 +213,11 @@ public struct PathPredictor {
 extension PathPredictor {
     /// From an iptables-save text (one family): tables at each hook in the kernel's fixed order.
     public init(save: String, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
-        let ruleset = family == .ip ? Ruleset.parse(ipv4: save) : Ruleset.parse(ipv4: "", ipv6: save)
+        let ruleset = family == .ip ? Ruleset.parse(iptablesSave: save) : Ruleset.parse(iptablesSave: "", ip6tablesSave: save)
         self.init(iptables: ruleset, family: family, localAddresses: localAddresses)
     }
 
-    /// From an iptables ruleset (Ruleset.parse(ipv4:ipv6:), the one iptables-save parser).
+    /// From an iptables ruleset (Ruleset.parse(iptablesSave:ip6tablesSave:), the one iptables-save parser).
     public init(iptables ruleset: Ruleset, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
         let tableFamily = TableFamily(iptables: family)
         let hookChains: [Hook: String] = [.prerouting: "PREROUTING", .input: "INPUT", .forward: "FORWARD", .output: "OUTPUT", .postrouting: "POSTROUTING"]
