@@ -121,4 +121,50 @@ final class RulesetTests: XCTestCase {
         let older = "# Table `filter' is incompatible, use 'nft' tool.\n" + save.split(separator: "\n").dropFirst().joined(separator: "\n")
         XCTAssertEqual(Ruleset.build(nftListing: listing, iptablesSave: [.ip: older]).rule(family: .ip, table: "filter", handle: 7)?.syntax, .nft)
     }
+
+    func fixture(_ name: String) throws -> String {
+        try String(contentsOf: Bundle.module.resourceURL!.appendingPathComponent("Fixtures/\(name)"), encoding: .utf8)
+    }
+
+    /// The text listing and the JSON listing of one ruleset (the rich fixture) in one Ruleset, as
+    /// follow and explain read it: the text decides which rules there are, the JSON adds their
+    /// expressions by handle and the sets' elements.
+    func testTextAndJSONListingsFillOneRuleset() throws {
+        let textListing = try fixture("kernel-6.18-nft-native-rich.nft.txt")
+        let listing = try NftListing(json: try fixture("kernel-6.18-nft-native-rich.ruleset.json"))
+        let text = Ruleset.build(nftListing: textListing)
+        let json = Ruleset(nftJSON: [listing])
+        var both = text
+        both.addNftJSON([listing])
+        XCTAssertEqual(both.sources, [.nftText, .nftJSON])
+        for name in ["checks", "input", "pre"] {
+            let merged = try XCTUnwrap(both.chain(.inet, "web", name))
+            XCTAssertEqual(merged.rules.map(\.handle), json.chain(.inet, "web", name)?.rules.map(\.handle), name)
+            XCTAssertEqual(merged.rules.map(\.expressions), json.chain(.inet, "web", name)?.rules.map(\.expressions), name)
+            XCTAssertEqual(merged.rules.map(\.text), text.chain(.inet, "web", name)?.rules.map(\.text), name)
+            XCTAssertFalse(merged.rules.contains { $0.expressions == nil }, name)
+        }
+        XCTAssertEqual(both.setElements(.inet, "web", "allowed"), [.number(22), .number(80)])
+        XCTAssertEqual(both.baseChains(at: .input, for: .ip), text.baseChains(at: .input, for: .ip))
+        XCTAssertEqual(both.rule(family: .inet, table: "web", handle: 12)?.text, "tcp dport @allowed counter accept")
+        XCTAssertNotNil(both.rule(family: .inet, table: "web", handle: 12)?.expressions)
+
+        // A rule added between the two reads (in the JSON, not the text) is left out; one the
+        // JSON lacks keeps no expressions, and NftRuleEvaluator cannot tell it.
+        let without18 = textListing.replacingOccurrences(of: "\t\tcounter packets 0 bytes 0 drop # handle 18\n", with: "")
+        var older = Ruleset.build(nftListing: without18)
+        older.addNftJSON([listing])
+        XCTAssertEqual(older.chain(.inet, "web", "input")?.rules.map(\.handle).last, 17)
+        var newer = Ruleset.build(nftListing: textListing)
+        newer.addNftJSON([try NftListing(json: #"{"nftables": []}"#)])
+        let last = try XCTUnwrap(newer.rule(family: .inet, table: "web", handle: 18))
+        XCTAssertNil(last.expressions)
+        let view = PacketView(family: .ip, protocolNumber: 6, src: IPAddress("10.0.0.1")!, dst: IPAddress("10.0.0.2")!, dport: 9)
+        XCTAssertEqual(NftRuleEvaluator.evaluate(last, table: "web", tableFamily: .inet, in: newer, packet: view).0, .unknown)
+
+        // The text read again keeps what the JSON said, by handle.
+        var reloaded = Ruleset.build(nftListing: textListing)
+        reloaded.keepExpressions(from: both)
+        XCTAssertEqual(reloaded, both)
+    }
 }
