@@ -44,10 +44,9 @@ public enum FuzzTargets {
         let interfaces: [UInt32: String] = [1: "lo", 2: "fwtcap1"]
         options.interfaceName = { interfaces[$0] }
         options.environment.listening = { _, _, port in port == 22 }
-        let rules = TracePipeline.Rules(catalog: world.catalog, legacy: world.legacy, native: world.native)
         // One pipeline per backend; each takes only the messages of its own type.
-        let pipelines = [TracePipeline(backend: .nft(config), rules: rules, options: options),
-                         TracePipeline(backend: .legacy(legacyConfig, conntrackInvalid: true), rules: rules, options: options)]
+        let pipelines = [TracePipeline(backend: .nft(config), ruleset: world.nft, options: options),
+                         TracePipeline(backend: .legacy(legacyConfig, conntrackInvalid: true), ruleset: world.legacy, options: options)]
         var writer = JSONWriter(capacity: 4096)
         var count = 0
         let prefix = PathRecordPrefix(RecordContext(host: "fuzz", netns: "fwt-fuzz", backend: "nft", session: "fuzz"))
@@ -63,7 +62,7 @@ public enum FuzzTargets {
             for pipeline in pipelines {
                 // A stale stop hands the same rules in again (a reload that found nothing new), as
                 // a session does; a stop that does not advance traps in the pipeline.
-                pipeline.feed(datagram, range: datagram.indices, at: time, reload: { rules }, emit: emit)
+                pipeline.feed(datagram, range: datagram.indices, at: time, reload: { pipeline.ruleset }, emit: emit)
                 pipeline.expire(now: time, emit: emit)
             }
         }
@@ -113,24 +112,26 @@ public struct PipelineInput {
 public struct FuzzWorld {
     public var scenario: String
     public var ownTable: String
-    public var catalog: RuleCatalog
-    public var legacy: LegacyRuleset
-    /// The nft JSON ruleset for the hints about native rules.
-    public var native: NftRuleset?
+    /// For nft captures: the text listing and iptables-save, with the JSON for the hints about
+    /// native rules.
+    public var nft: Ruleset
+    /// For legacy captures: iptables-save.
+    public var legacy: Ruleset
 
     /// Every captured scenario in `directory` (files kernel-*-SCENARIO.hex), sorted by file name:
     /// the seed corpus (Fuzz/make-seeds.py) numbers them in the same order. `native` is an nft JSON
     /// ruleset for the shadowed-rule evaluation of native rules.
     public static func load(directory: String, native nativeJSON: String?) -> [FuzzWorld] {
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".hex") }.sorted()
-        let native = nativeJSON.flatMap { try? NftRuleset.parse(json: $0) }
+        let json = nativeJSON.flatMap { try? NftListing(json: $0) }
         return files.map { file in
             let base = directory + "/" + file.dropLast(4)
             func text(_ suffix: String) -> String { (try? String(contentsOfFile: base + suffix, encoding: .utf8)) ?? "" }
             let v4 = text(".iptables-save.txt"), v6 = text(".ip6tables-save.txt")
-            let catalog = RuleCatalog.build(nftListing: text(".nft.txt"), iptablesSave: [.ip: v4, .ip6: v6])
-            return FuzzWorld(scenario: String(file.dropLast(4)), ownTable: ownTable(in: text(".hex")), catalog: catalog,
-                             legacy: LegacyRuleset.parse(ipv4: v4, ipv6: v6), native: native)
+            var nft = Ruleset.build(nftListing: text(".nft.txt"), iptablesSave: [.ip: v4, .ip6: v6])
+            if let json { nft.addNftJSON([json]) }
+            return FuzzWorld(scenario: String(file.dropLast(4)), ownTable: ownTable(in: text(".hex")), nft: nft,
+                             legacy: Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6))
         }
     }
 

@@ -83,7 +83,7 @@ struct ExplainCommand: ParsableCommand {
             if [6, 17, 132].contains(p.number) {
                 guard let destinationPort else { throw FilterError("--dport is needed for \(proto)", example: "--dport 8080") }
                 packet.sport = sourcePort; packet.dport = destinationPort
-                if p.number == 6 { packet.tcpFlags = state == "new" ? 0x02 : 0x10 }
+                if p.number == 6 { packet.tcpFlags = ctState == .new ? 0x02 : 0x10 }
             }
             if p.number == 1 || p.number == 58 { packet.icmpType = p.number == 1 ? 8 : 128; packet.icmpCode = 0 }
             return packet
@@ -99,15 +99,16 @@ struct ExplainCommand: ParsableCommand {
         let context = try NftablesContext()
         defer { context.close() }
         let reader = RulesetReader(context: context)
-        let catalog = reader.load()
-        guard let native = reader.loadNative() else {
+        var ruleset = reader.load()
+        guard let json = reader.loadJSON() else {
             throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
         }
-        let predictor = PathPredictor(nft: native, catalog: catalog, family: summary.family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
-        var hintContext = HintContext(rules: { catalog.rulesInChain($0, $1, $2) },
+        ruleset.addNftJSON(json)
+        let predictor = PathPredictor(nft: ruleset, family: summary.family, localAddresses: Self.localAddresses())
+        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
+        var hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
-        hintContext.evaluateNativeRules(with: native)
+        hintContext.evaluateNativeRules(with: ruleset)
         return (prediction, hintContext)
     }
 
@@ -118,9 +119,9 @@ struct ExplainCommand: ParsableCommand {
         let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
         let save = try ProcessRunner.run([saveProgram])
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
-        let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
-        let predictor = PathPredictor(legacy: ruleset, family: family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        let ruleset = Ruleset.parse(iptablesSave: family == .ip ? save.stdout : "", ip6tablesSave: family == .ip6 ? save.stdout : "")
+        let predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: Self.localAddresses())
+        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
         let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         return (prediction, hintContext)
@@ -153,7 +154,10 @@ struct ExplainCommand: ParsableCommand {
         }
     }
 
-    static let states = ["new", "established", "related", "invalid", "untracked"]
+    static let states = ConntrackState.allCases.map(\.rawValue)
+
+    /// --state, checked against `states` before any prediction.
+    private var ctState: ConntrackState { ConntrackState(rawValue: state) ?? .new }
 
     /// One address (explain describes one packet: no prefix), refused the way follow refuses one.
     static func address(_ text: String, option: String, example: String) throws -> IPAddress {

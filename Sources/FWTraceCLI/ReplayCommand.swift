@@ -49,7 +49,7 @@ struct ReplayCommand: ParsableCommand {
         let names = try interfaceNames()
         let text = try Self.read(capture, what: "the capture")
         let replay = CaptureReplay(text: text)
-        let rules = try readRules(backend: replay.backend)
+        let rules = try readRuleset(backend: replay.backend)
         var options = TracePipeline.Options()
         options.interfaceName = { names[$0] }
         let json = format == .json || (format == .auto && isatty(1) == 0)
@@ -57,7 +57,7 @@ struct ReplayCommand: ParsableCommand {
         let out = BatchedOutput(fd: 1)
         defer { out.flush() }
         let view = TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
-        replay.run(rules: rules, options: options) { output in
+        replay.run(ruleset: rules, options: options) { output in
             switch output {
             case .started(let info, let time):
                 if json { out.append(RecordEncoder.sessionStarted(info, time: time, context: context)) }
@@ -92,12 +92,12 @@ struct ReplayCommand: ParsableCommand {
         return names
     }
 
-    func readRules(backend: CaptureReplay.Backend) throws -> TracePipeline.Rules {
-        var listing = "", native: NftRuleset?
+    func readRuleset(backend: CaptureReplay.Backend) throws -> Ruleset {
+        var listing = "", json: NftListing?
         for file in ruleset {
             let text = String(decoding: try Self.read(file, what: "the ruleset"), as: UTF8.self)
             if text.drop(while: { $0.isWhitespace }).hasPrefix("{") {
-                do { native = try NftRuleset.parse(json: text) } catch {
+                do { json = try NftListing(json: text) } catch {
                     throw UserFacingError("\(file) is not an nft JSON ruleset (`nft -j list ruleset`): \(error)", exitCode: ExitCode.failure)
                 }
             } else {
@@ -106,11 +106,13 @@ struct ReplayCommand: ParsableCommand {
         }
         let v4 = try iptablesSave.map { String(decoding: try Self.read($0, what: "the iptables-save output"), as: UTF8.self) } ?? ""
         let v6 = try ip6tablesSave.map { String(decoding: try Self.read($0, what: "the ip6tables-save output"), as: UTF8.self) } ?? ""
-        if backend == .legacy { return TracePipeline.Rules(legacy: LegacyRuleset.parse(ipv4: v4, ipv6: v6)) }
+        if backend == .legacy { return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6) }
         var saves: [TableFamily: String] = [:]
         if iptablesSave != nil { saves[.ip] = v4 }
         if ip6tablesSave != nil { saves[.ip6] = v6 }
-        return TracePipeline.Rules(catalog: RuleCatalog.build(nftListing: listing, iptablesSave: saves), native: native)
+        var ruleset = Ruleset.build(nftListing: listing, iptablesSave: saves)
+        if let json { ruleset.addNftJSON([json]) }
+        return ruleset
     }
 
     static func read(_ path: String, what: String) throws -> [UInt8] {

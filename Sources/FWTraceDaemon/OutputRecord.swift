@@ -57,7 +57,7 @@ public struct OutputRecord: Sendable {
             add("FWTRACE_DPORT", path.packet.dport.map(String.init))
             add("FWTRACE_IIF", path.iif)
             add("FWTRACE_OIF", path.oif)
-            add("FWTRACE_CT_STATE", path.conntrack?.state)
+            add("FWTRACE_CT_STATE", path.conntrack?.state?.rawValue)
             if !path.hints.isEmpty { add("FWTRACE_HINTS", path.hints.map(\.code).joined(separator: " ")) }
         }
         if let context {

@@ -19,10 +19,10 @@ final class LegacyBackend: TraceBackend {
         installer = LegacyInstaller(session: options.session)
     }
 
-    func readRuleset() -> LegacyRuleset {
+    func readRuleset() -> Ruleset {
         let v4 = (try? ProcessRunner.run(["iptables-legacy-save", "-c"]))?.stdout ?? ""
         let v6 = ProcessRunner.find("ip6tables-legacy-save") == nil ? "" : ((try? ProcessRunner.run(["ip6tables-legacy-save", "-c"]))?.stdout ?? "")
-        return LegacyRuleset.parse(ipv4: v4, ipv6: v6)
+        return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6)
     }
 
     func install(notice: (String) -> Void) throws -> TraceBackendSetup {
@@ -43,7 +43,7 @@ final class LegacyBackend: TraceBackend {
             filter: options.filter.summary, families: families.map(\.rawValue).sorted(),
             rules: installer.descriptions, limit: options.limit.map { $0.iptables.joined(separator: " ") }, table: "raw")
         return TraceBackendSetup(info: info, pipeline: .legacy(config, conntrackInvalid: options.conntrackInvalid),
-                                 rules: TracePipeline.Rules(legacy: readRuleset()), interfaces: InterfaceNames())
+                                 ruleset: readRuleset(), interfaces: InterfaceNames())
     }
 
     /// Binds nfnetlink_log group 0 for the families traced, the old binding written down first.
@@ -96,10 +96,10 @@ final class LegacyBackend: TraceBackend {
     func endTurn(_ loop: SessionLoop) {
         guard loop.summary.events > 0, SystemClock.monotonic() - lastPeriodicReload >= 1 else { return }
         lastPeriodicReload = SystemClock.monotonic()
-        loop.pipeline.replaceRules(TracePipeline.Rules(legacy: readRuleset()))
+        loop.pipeline.replaceRuleset(readRuleset())
     }
 
-    func reloadCatalog(_ rules: TracePipeline.Rules) -> TracePipeline.Rules { TracePipeline.Rules(legacy: readRuleset()) }
+    func reloadRuleset(_ current: Ruleset) -> Ruleset { readRuleset() }
 
     func stopReceiving(_ loop: SessionLoop) throws -> TraceBackendStop {
         TraceBackendStop(kernelDrops: nil, tracedPackets: { [installer] in installer.tracedPackets() })

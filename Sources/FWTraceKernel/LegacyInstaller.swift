@@ -73,7 +73,7 @@ public final class LegacyInstaller {
             guard ProcessRunner.find(program) != nil,
                   let listing = try? ProcessRunner.run([program, "-w", "-t", "raw", "-S"]), listing.ok else { continue }
             for line in listing.stdout.split(separator: "\n") where line.hasPrefix("-A ") {
-                let words = LegacyRuleset.splitArguments(String(line))
+                let words = Ruleset.splitArguments(String(line))
                 guard let c = words.firstIndex(of: "--comment"), c + 1 < words.count else { continue }
                 let parts = words[c + 1].split(separator: ":")
                 // <start> since the PID-reuse check; tags without it are checked by PID alone.

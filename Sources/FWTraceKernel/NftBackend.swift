@@ -48,14 +48,14 @@ final class NftBackend: TraceBackend {
         changes = try NetlinkGroupSocket.rulesetChanges()
         let reader = RulesetReader(context: context)
         self.reader = reader
-        let rules = TracePipeline.Rules(catalog: reader.load(), native: reader.loadNative())
+        let ruleset = reader.loadWithJSON()
         var config = PathAssembler.Configuration(ownTable: installer.tableName, ownChains: installer.chains)
         config.quietPeriod = options.quietPeriod
         config.filterProtocol = options.filter.proto?.number
         let info = RecordEncoder.SessionInfo(
             filter: options.filter.summary, families: options.filter.families.map(\.rawValue).sorted(),
             rules: installer.installedRules, limit: options.limit?.nft, table: "inet \(installer.tableName)")
-        return TraceBackendSetup(info: info, pipeline: .nft(config), rules: rules, interfaces: interfaces)
+        return TraceBackendSetup(info: info, pipeline: .nft(config), ruleset: ruleset, interfaces: interfaces)
     }
 
     func startReceiving(_ loop: SessionLoop) throws -> [Int32] {
@@ -87,13 +87,14 @@ final class NftBackend: TraceBackend {
         return .received(clock: processedUpTo)
     }
 
-    /// A rule the catalog lacks: the catalog again (the native form stays until the ruleset's
-    /// change notification reloads it).
-    func reloadCatalog(_ rules: TracePipeline.Rules) -> TracePipeline.Rules {
+    /// A rule the ruleset lacks: the text listing again; the rules' JSON expressions are kept
+    /// from the old one until the ruleset's change notification reloads them.
+    func reloadRuleset(_ current: Ruleset) -> Ruleset {
         interfaces.invalidate()
-        var rules = rules
-        if let reader { rules.catalog = reader.load() }
-        return rules
+        guard let reader else { return current }
+        var fresh = reader.load()
+        fresh.keepExpressions(from: current)
+        return fresh
     }
 
     func stopReceiving(_ loop: SessionLoop) throws -> TraceBackendStop {
@@ -125,10 +126,9 @@ final class NftBackend: TraceBackend {
             for (range, time) in chunk.datagrams where !done {
                 processedUpTo = time
                 if let since = rulesStaleSince, time >= since, let reader {
-                    var rules = loop.pipeline.rules
-                    rules.catalog = reader.load()
-                    if let native = reader.loadNative() { rules.native = native }
-                    loop.pipeline.replaceRules(rules)
+                    var fresh = reader.load()
+                    if let json = reader.loadJSON() { fresh.addNftJSON(json) } else { fresh.keepExpressions(from: loop.pipeline.ruleset) }
+                    loop.pipeline.replaceRuleset(fresh)
                     interfaces.invalidate()
                     rulesStaleSince = nil
                 }

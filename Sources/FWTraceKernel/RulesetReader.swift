@@ -2,15 +2,17 @@ import Glibc
 import Foundation
 import FWTraceCore
 
-/// Reads the namespace's ruleset into a RuleCatalog: the nft listing through libnftables, and
-/// the iptables-nft tables' own text from `iptables-nft-save` / `ip6tables-nft-save`.
+/// Reads the namespace's ruleset: the nft listing through libnftables (text, and JSON for the
+/// rules' expressions), and the iptables-nft tables' own text from `iptables-nft-save` /
+/// `ip6tables-nft-save`.
 public final class RulesetReader {
     let context: NftablesContext
     public private(set) var loads = 0
 
     public init(context: NftablesContext) { self.context = context }
 
-    public func load() -> RuleCatalog {
+    /// The text listing and the iptables-nft-save texts (what follow's steps show).
+    public func load() -> Ruleset {
         loads += 1
         let listing = context.run("list ruleset", handles: true)
         var saves: [TableFamily: String] = [:]
@@ -22,20 +24,27 @@ public final class RulesetReader {
                 saves[family] = output.stdout
             }
         }
-        return RuleCatalog.build(nftListing: listing.output, iptablesSave: saves)
+        return Ruleset.build(nftListing: listing.output, iptablesSave: saves)
     }
 
-    /// How `loadNative` reads the JSON form: in one `list ruleset`, or piece by piece without ever
+    /// `load` with the rules' JSON expressions added (without them when the JSON cannot be read).
+    public func loadWithJSON() -> Ruleset {
+        var ruleset = load()
+        if let json = loadJSON() { ruleset.addNftJSON(json) }
+        return ruleset
+    }
+
+    /// How `loadJSON` reads the JSON form: in one `list ruleset`, or piece by piece without ever
     /// printing a table (libnftables releases with the one-flag-table bug, see below).
     public enum NativeListing: Sendable { case wholeRuleset, withoutTables }
 
-    /// The way the last `loadNative` read the ruleset, and the library release it named.
+    /// The way the last `loadJSON` read the ruleset, and the library release it named.
     public private(set) var lastNativeListing: NativeListing?
     public private(set) var libraryRelease: LibnftablesRelease?
     /// Tests only: read the JSON form this way whatever the release.
     public var forcedNativeListing: NativeListing?
 
-    /// The ruleset's JSON form, for evaluating native nft rules (hints, explain); nil if it fails.
+    /// The ruleset's JSON listings, for evaluating native nft rules (hints, explain); nil if it fails.
     ///
     /// libnftables up to 1.0.9 (and so Debian 12's 1.0.6) frees the flag of a table that has exactly
     /// one (`flags owner`, `flags dormant`) while printing that table as JSON, then prints and
@@ -43,9 +52,9 @@ public final class RulesetReader {
     /// down after a few hundred sessions (every fwtrace table has `flags owner`). Only the listings
     /// that print table objects do it (`list ruleset`, `list tables`, `list table`). On those
     /// releases the ruleset is read with listings that print none: `list chains`, then each chain
-    /// with its rules and each named set and map with its elements (the only objects NftRuleset
-    /// uses). See docs/decisions.md.
-    public func loadNative() -> NftRuleset? {
+    /// with its rules and each named set and map with its elements (the only objects Ruleset's
+    /// JSON parser reads). See docs/decisions.md.
+    public func loadJSON() -> [NftListing]? {
         // `list chains` prints no table on any release; its metainfo names the library's release.
         let chains = context.run("list chains", json: true)
         guard chains.ok, let chainListing = try? NftListing(json: chains.output) else { return nil }
@@ -56,7 +65,7 @@ public final class RulesetReader {
         case .wholeRuleset:
             let listing = context.run("list ruleset", json: true)
             guard listing.ok else { return nil }
-            return try? NftRuleset.parse(json: listing.output)
+            return (try? NftListing(json: listing.output)).map { [$0] }
         case .withoutTables:
             var listings: [NftListing] = []
             // Commands in JSON: the names go in as JSON strings (nft syntax cannot name every
@@ -79,7 +88,7 @@ public final class RulesetReader {
                 guard named.ok, let names = try? NftListing(json: named.output) else { return nil }
                 for object in names.objects(kind) { list(kind, object) }
             }
-            return NftRuleset(listings: listings)
+            return listings
         }
     }
 }

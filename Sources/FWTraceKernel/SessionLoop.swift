@@ -91,7 +91,7 @@ final class SessionLoop {
             let now = SystemClock.monotonic()
             guard now - lastReload > 0.05 else { return nil }
             lastReload = now
-            return backend.reloadCatalog(pipeline.rules)
+            return backend.reloadRuleset(pipeline.ruleset)
         }, emit: emit)
         return pipeline.isDone
     }

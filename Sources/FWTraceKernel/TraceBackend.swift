@@ -17,8 +17,8 @@ protocol TraceBackend: AnyObject {
     func receive(_ ready: [PollSet.Events], loop: SessionLoop) throws -> ReceiveTurn
     /// After each turn that did not end the session (the quiet paths emitted).
     func endTurn(_ loop: SessionLoop)
-    /// The rules again, when the pipeline met a rule or chain its catalog lacks.
-    func reloadCatalog(_ rules: TracePipeline.Rules) -> TracePipeline.Rules
+    /// The rules again, when the pipeline met a rule or chain its ruleset lacks.
+    func reloadRuleset(_ current: Ruleset) -> Ruleset
     /// Stops receiving at the end (signal, timeout, stop, --count) and works off what was read
     /// unless --count was reached; what the kernel counted at that moment.
     func stopReceiving(_ loop: SessionLoop) throws -> TraceBackendStop
@@ -36,7 +36,7 @@ extension TraceBackend {
 struct TraceBackendSetup {
     var info: RecordEncoder.SessionInfo
     var pipeline: TracePipeline.Backend
-    var rules: TracePipeline.Rules
+    var ruleset: Ruleset
     /// Interface names by index; the backend empties its cache when it reloads the rules.
     var interfaces: InterfaceNames
 }
@@ -77,7 +77,7 @@ public enum BackendDetection {
     public static func detect() throws -> Choice {
         var legacyRules = false
         for program in ["iptables-legacy-save", "ip6tables-legacy-save"] where ProcessRunner.find(program) != nil {
-            if let out = try? ProcessRunner.run([program]), LegacyRuleset.hasUserRules(out.stdout) { legacyRules = true }
+            if let out = try? ProcessRunner.run([program]), Ruleset.hasUserRules(out.stdout) { legacyRules = true }
         }
         guard legacyRules else { return .nft }
         var nftRules = false

@@ -45,6 +45,6 @@ final class TraceSession {
         let conntrack = ConntrackTable()
         pipelineOptions.environment.listening = { sockets.isListening(protocolNumber: $0, address: $1, port: $2) }
         pipelineOptions.environment.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
-        return TracePipeline(backend: setup.pipeline, rules: setup.rules, options: pipelineOptions)
+        return TracePipeline(backend: setup.pipeline, ruleset: setup.ruleset, options: pipelineOptions)
     }
 }

@@ -93,7 +93,7 @@ guard let capture = readCapture(args[2]) else {
 }
 let listing = try String(contentsOfFile: args[3], encoding: .utf8)
 let save = args.count > 4 && !args[4].hasPrefix("--") ? try String(contentsOfFile: args[4], encoding: .utf8) : ""
-let catalog = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: save])
+let ruleset = Ruleset.build(nftListing: listing, iptablesSave: [.ip: save])
 
 let buffer = capture.bytes
 var ownTable = "fwtrace"
@@ -109,7 +109,7 @@ config.maxPending = 4096
 var pipelineOptions = TracePipeline.Options()
 pipelineOptions.hints = withHints
 pipelineOptions.environment.listening = { _, _, _ in true }
-let pipeline = TracePipeline(backend: .nft(config), rules: TracePipeline.Rules(catalog: catalog), options: pipelineOptions)
+let pipeline = TracePipeline(backend: .nft(config), ruleset: ruleset, options: pipelineOptions)
 let context = RecordContext(host: "bench", netns: "fwt-bench-srv", backend: "nft", session: "bench")
 let names = NameCache()
 

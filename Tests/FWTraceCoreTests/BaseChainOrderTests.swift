@@ -31,12 +31,12 @@ final class BaseChainOrderTests: XCTestCase {
     }
     """
 
-    func names(_ c: RuleCatalog, _ family: PacketSummary.Family = .ip) -> [String] {
+    func names(_ c: Ruleset, _ family: PacketSummary.Family = .ip) -> [String] {
         c.baseChains(at: .input, for: family).map { "\($0.key.table)/\($0.key.chain)" }
     }
 
     func testPriorityThenNewerTableThenNewerChain() {
-        let c = RuleCatalog.build(nftListing: listing)
+        let c = Ruleset.build(nftListing: listing)
         XCTAssertEqual(names(c), ["zzz/early", "filter/INPUT", "zzz/input", "aaa/late"])
         XCTAssertEqual(names(c, .ip6), ["zzz/early", "zzz/input", "aaa/late"])
         XCTAssertTrue(c.hasEqualPriorityPeer(.init(family: .inet, table: "aaa", chain: "late")))
@@ -46,26 +46,26 @@ final class BaseChainOrderTests: XCTestCase {
     /// A dormant table's chains are not registered: no packet meets them.
     func testDormantTablesHaveNoBaseChains() {
         let dormant = listing.replacingOccurrences(of: "table inet zzz { # handle 2\n", with: "table inet zzz { # handle 2\n\tflags dormant\n")
-        XCTAssertEqual(names(RuleCatalog.build(nftListing: dormant)), ["filter/INPUT", "aaa/late"])
+        XCTAssertEqual(names(Ruleset.build(nftListing: dormant)), ["filter/INPUT", "aaa/late"])
     }
 
     func testWithoutHandlesTheListingOrderIsCreationOrder() {
         let bare = listing.replacingOccurrences(of: #" # handle [0-9]+"#, with: "", options: .regularExpression)
-        XCTAssertEqual(names(RuleCatalog.build(nftListing: bare)), ["zzz/early", "filter/INPUT", "zzz/input", "aaa/late"])
+        XCTAssertEqual(names(Ruleset.build(nftListing: bare)), ["zzz/early", "filter/INPUT", "zzz/input", "aaa/late"])
     }
 
     /// aaa/late was added after zzz existed: the kernel runs it before zzz/input, which the
     /// handles cannot tell. What a trace showed moves it, and survives a reload.
     func testWhatTheTraceShowedCorrectsThePairAndSurvivesAReload() {
-        var c = RuleCatalog.build(nftListing: listing)
-        let late = RuleCatalog.ChainKey(family: .inet, table: "aaa", chain: "late")
-        let input = RuleCatalog.ChainKey(family: .inet, table: "zzz", chain: "input")
+        var c = Ruleset.build(nftListing: listing)
+        let late = Ruleset.ChainKey(family: .inet, table: "aaa", chain: "late")
+        let input = Ruleset.ChainKey(family: .inet, table: "zzz", chain: "input")
         XCTAssertTrue(c.noteKernelRan(late, before: input, at: .input, for: .ip))
         XCTAssertEqual(names(c), ["zzz/early", "filter/INPUT", "aaa/late", "zzz/input"])
         XCTAssertFalse(c.noteKernelRan(late, before: input, at: .input, for: .ip), "already so")
         // Different priorities are never reordered.
         XCTAssertFalse(c.noteKernelRan(input, before: .init(family: .inet, table: "zzz", chain: "early"), at: .input, for: .ip))
-        var reloaded = RuleCatalog.build(nftListing: listing)
+        var reloaded = Ruleset.build(nftListing: listing)
         reloaded.adoptLearnedOrder(from: c)
         XCTAssertEqual(names(reloaded), ["zzz/early", "filter/INPUT", "aaa/late", "zzz/input"])
         XCTAssertEqual(reloaded.learnedOrder, c.learnedOrder)

@@ -42,7 +42,7 @@ final class FastPathTests: XCTestCase {
 
     func testByteSplitterAgreesWithCharacterSplitter() {
         for line in Self.lines {
-            XCTAssertEqual(LegacyRuleset.splitArguments(line), Self.splitOnCharacters(line), line)
+            XCTAssertEqual(Ruleset.splitArguments(line), Self.splitOnCharacters(line), line)
         }
     }
 

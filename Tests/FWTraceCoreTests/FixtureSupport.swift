@@ -7,7 +7,7 @@ import XCTest
 struct KernelFixture {
     let name: String
     let datagrams: [CaptureFormat.Datagram]
-    let catalog: RuleCatalog
+    let ruleset: Ruleset
 
     static let kernel = "kernel-6.18"
 
@@ -21,9 +21,9 @@ struct KernelFixture {
         func text(_ suffix: String) -> String {
             (try? String(contentsOf: URL(fileURLWithPath: base.path + suffix), encoding: .utf8)) ?? ""
         }
-        let catalog = RuleCatalog.build(nftListing: text(".nft.txt"),
+        let ruleset = Ruleset.build(nftListing: text(".nft.txt"),
                                         iptablesSave: [.ip: text(".iptables-save.txt"), .ip6: text(".ip6tables-save.txt")])
-        return KernelFixture(name: scenario, datagrams: try CaptureFormat.parse(capture), catalog: catalog)
+        return KernelFixture(name: scenario, datagrams: try CaptureFormat.parse(capture), ruleset: ruleset)
     }
 
     /// The nft trace captures (legacy nfnetlink_log captures are named legacy-*).
@@ -62,11 +62,11 @@ struct KernelFixture {
         var options = TracePipeline.Options()
         options.hints = false
         options.interfaceName = Self.interfaceNames
-        let pipeline = TracePipeline(backend: .nft(config), rules: TracePipeline.Rules(catalog: catalog), options: options)
+        let pipeline = TracePipeline(backend: .nft(config), ruleset: ruleset, options: options)
         var out: [PacketPath] = []
         let collect: (TraceRecord) -> Void = { if case .path(let path) = $0 { out.append(path) } }
         for d in datagrams {
-            // No other catalog to hand in: a stale stop goes on with this one.
+            // No other ruleset to hand in: a stale stop goes on with this one.
             pipeline.feed(d.bytes, range: d.bytes.indices, at: d.time, emit: collect)
         }
         pipeline.flush(emit: collect)

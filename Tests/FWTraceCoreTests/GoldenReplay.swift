@@ -17,16 +17,16 @@ enum GoldenReplay {
         func text(_ suffix: String) -> String {
             (try? String(contentsOf: URL(fileURLWithPath: base.path + suffix), encoding: .utf8)) ?? ""
         }
-        let rules: TracePipeline.Rules
+        let ruleset: Ruleset
         switch replay.backend {
-        case .nft: rules = TracePipeline.Rules(catalog: try KernelFixture.load(scenario).catalog)
-        case .legacy: rules = TracePipeline.Rules(legacy: LegacyRuleset.parse(ipv4: text(".iptables-save.txt"), ipv6: text(".ip6tables-save.txt")))
+        case .nft: ruleset = try KernelFixture.load(scenario).ruleset
+        case .legacy: ruleset = Ruleset.parse(iptablesSave: text(".iptables-save.txt"), ip6tablesSave: text(".ip6tables-save.txt"))
         }
         var options = TracePipeline.Options()
         options.interfaceName = KernelFixture.interfaceNames
         let context = context(backend: replay.backend.rawValue, session: replay.session)
         var lines: [String] = []
-        replay.run(rules: rules, options: options) { output in
+        replay.run(ruleset: ruleset, options: options) { output in
             switch output {
             case .record(.path(let path), _): lines.append(RecordEncoder.path(path, context: context))
             case .record(.loss(let count, let reason, let detail), let time):

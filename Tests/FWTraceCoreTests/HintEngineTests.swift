@@ -2,8 +2,8 @@ import XCTest
 @testable import FWTraceCore
 
 final class HintEngineTests: XCTestCase {
-    func context(_ catalog: RuleCatalog, listening: Bool? = true) -> HintContext {
-        HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: { _, _, _ in listening })
+    func context(_ ruleset: Ruleset, listening: Bool? = true) -> HintContext {
+        HintContext(rules: { ruleset.rulesInChain($0, $1, $2) }, listening: { _, _, _ in listening })
     }
 
     func codes(_ hints: [Hint]) -> [String] { hints.map(\.code) }
@@ -11,7 +11,7 @@ final class HintEngineTests: XCTestCase {
     func testShadowedRuleFiresForTheAppended8080Accept() throws {
         let fixture = try KernelFixture.load("v4-tcp-reject-input-rule7")
         let path = try XCTUnwrap(try fixture.paths().first)
-        let hints = HintEngine.hints(for: path, context: context(fixture.catalog))
+        let hints = HintEngine.hints(for: path, context: context(fixture.ruleset))
         let hint = try XCTUnwrap(hints.first { $0.code == "shadowed-rule" })
         XCTAssertTrue(hint.message.contains("rule 8"), hint.message)
         XCTAssertTrue(hint.message.contains("rule 7"), hint.message)
@@ -26,7 +26,7 @@ final class HintEngineTests: XCTestCase {
                             "-A INPUT -s 192.0.2.0/24 -p tcp -m tcp --dport 8080 -j ACCEPT",
                             "-A INPUT -p udp -m udp --dport 8080 -j ACCEPT",
                             "-A INPUT -p tcp -m recent --rcheck -m tcp --dport 8080 -j ACCEPT"] {
-            let rules = fixture.catalog.rulesInChain(.ip, "filter", "INPUT").map {
+            let rules = fixture.ruleset.rulesInChain(.ip, "filter", "INPUT").map {
                 $0.position == 8 ? (position: 8, text: replacement, isIptables: true) : $0
             }
             let c = HintContext(rules: { f, t, ch in f == .ip && t == "filter" && ch == "INPUT" ? rules : [] }, listening: { _, _, _ in true })
@@ -37,7 +37,7 @@ final class HintEngineTests: XCTestCase {
     func testNatRewriteAndNoForwardOnLocalDelivery() throws {
         let fixture = try KernelFixture.load("v4-tcp-dnat")
         let path = try XCTUnwrap(try fixture.paths().first)
-        let hints = HintEngine.hints(for: path, context: context(fixture.catalog))
+        let hints = HintEngine.hints(for: path, context: context(fixture.ruleset))
         let nat = try XCTUnwrap(hints.first { $0.code == "nat-rewrite" })
         XCTAssertTrue(nat.message.contains("10.99.0.2:8081 → 10.99.0.2:80"), nat.message)
         XCTAssertTrue(nat.message.contains("filter/INPUT"), nat.message)
@@ -54,19 +54,19 @@ final class HintEngineTests: XCTestCase {
     func testPolicyDecided() throws {
         let fixture = try KernelFixture.load("nft-native-goto-return-policy")
         let path = try XCTUnwrap(try fixture.paths().first)
-        let hint = try XCTUnwrap(HintEngine.hints(for: path, context: context(fixture.catalog)).first { $0.code == "policy" })
+        let hint = try XCTUnwrap(HintEngine.hints(for: path, context: context(fixture.ruleset)).first { $0.code == "policy" })
         XCTAssertTrue(hint.message.contains("web/input"), hint.message)
         XCTAssertTrue(hint.message.contains("dropped"), hint.message)
         // An accepting rule decided: no policy hint.
         let accepted = try XCTUnwrap(try KernelFixture.load("nft-native-set-accept").paths().first)
-        XCTAssertFalse(codes(HintEngine.hints(for: accepted, context: context(fixture.catalog))).contains("policy"))
+        XCTAssertFalse(codes(HintEngine.hints(for: accepted, context: context(fixture.ruleset))).contains("policy"))
     }
 
     func testConntrackEarlyAcceptOnlyForEstablished() throws {
         let fixture = try KernelFixture.load("v4-tcp-accept-rule5-established")
         let paths = try fixture.paths()
-        XCTAssertFalse(codes(HintEngine.hints(for: paths[0], context: context(fixture.catalog))).contains("conntrack"))
-        let hint = try XCTUnwrap(HintEngine.hints(for: paths[1], context: context(fixture.catalog)).first { $0.code == "conntrack" })
+        XCTAssertFalse(codes(HintEngine.hints(for: paths[0], context: context(fixture.ruleset))).contains("conntrack"))
+        let hint = try XCTUnwrap(HintEngine.hints(for: paths[1], context: context(fixture.ruleset)).first { $0.code == "conntrack" })
         XCTAssertTrue(hint.message.contains("ESTABLISHED"), hint.message)
         XCTAssertTrue(hint.message.contains("only affect new connections"), hint.message)
     }
@@ -74,11 +74,11 @@ final class HintEngineTests: XCTestCase {
     func testNoListenerOnlyWhenNothingListens() throws {
         let fixture = try KernelFixture.load("v4-tcp-accept-rule5-established")
         let syn = try XCTUnwrap(try fixture.paths().first)
-        let silent = HintEngine.hints(for: syn, context: context(fixture.catalog, listening: true))
+        let silent = HintEngine.hints(for: syn, context: context(fixture.ruleset, listening: true))
         XCTAssertFalse(codes(silent).contains("no-listener"))
-        let unknown = HintEngine.hints(for: syn, context: context(fixture.catalog, listening: nil))
+        let unknown = HintEngine.hints(for: syn, context: context(fixture.ruleset, listening: nil))
         XCTAssertFalse(codes(unknown).contains("no-listener"))
-        let fired = try XCTUnwrap(HintEngine.hints(for: syn, context: context(fixture.catalog, listening: false)).first { $0.code == "no-listener" })
+        let fired = try XCTUnwrap(HintEngine.hints(for: syn, context: context(fixture.ruleset, listening: false)).first { $0.code == "no-listener" })
         XCTAssertTrue(fired.message.contains("tcp 10.99.0.2:80"), fired.message)
     }
 }

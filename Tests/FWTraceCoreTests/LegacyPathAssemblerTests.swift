@@ -7,7 +7,7 @@ final class LegacyPathAssemblerTests: XCTestCase {
         let base = KernelFixture.directory().appendingPathComponent("\(KernelFixture.kernel)-\(scenario)")
         let capture = try CaptureFormat.parse(try String(contentsOf: base.appendingPathExtension("hex"), encoding: .utf8))
         let save = try String(contentsOf: URL(fileURLWithPath: base.path + ".iptables-save.txt"), encoding: .utf8)
-        let assembler = LegacyPathAssembler(ruleset: LegacyRuleset.parse(ipv4: save))
+        let assembler = LegacyPathAssembler(ruleset: Ruleset.parse(iptablesSave: save))
         var paths: [PacketPath] = []
         for d in capture {
             for m in try NetlinkMessage.split(d.bytes) where m.type == NflogDecoder.messageType {
@@ -54,12 +54,12 @@ final class LegacyPathAssemblerTests: XCTestCase {
         -A PREROUTING -p udp -j ACCEPT
         COMMIT
         """
-        let r = LegacyRuleset.parse(ipv4: save)
+        let r = Ruleset.parse(iptablesSave: save)
         XCTAssertEqual(r.chain(.ip, "raw", "PREROUTING")?.rules.map(\.text), ["-A PREROUTING -p udp -j ACCEPT"])
         XCTAssertEqual(r.userPosition(.ip, "raw", "PREROUTING", kernel: 2), 1)
         XCTAssertEqual(r.userPosition(.ip, "raw", "PREROUTING", kernel: 3), 2)
-        XCTAssertTrue(LegacyRuleset.hasUserRules(save))
-        XCTAssertFalse(LegacyRuleset.hasUserRules("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m comment --comment fwtrace:x:1 -j TRACE\nCOMMIT"))
+        XCTAssertTrue(Ruleset.hasUserRules(save))
+        XCTAssertFalse(Ruleset.hasUserRules("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -m comment --comment fwtrace:x:1 -j TRACE\nCOMMIT"))
     }
 
     func testTargetsBecomeVerdicts() {
@@ -76,9 +76,9 @@ final class LegacyPathAssemblerTests: XCTestCase {
         -A LOGDROP -j DROP
         COMMIT
         """
-        let rules = LegacyRuleset.parse(ipv4: save).chain(.ip, "filter", "INPUT")!.rules
-        XCTAssertEqual(rules.map(\.verdict), [.continue, .jump, .goto, .return, .queue, .accept])
-        XCTAssertEqual(LegacyRuleset.parse(ipv4: save).chain(.ip, "filter", "INPUT")?.policy, "DROP")
+        let rules = Ruleset.parse(iptablesSave: save).chain(.ip, "filter", "INPUT")!.rules
+        XCTAssertEqual(rules.map(\.iptablesVerdict), [.continue, .jump, .goto, .return, .queue, .accept])
+        XCTAssertEqual(Ruleset.parse(iptablesSave: save).chain(.ip, "filter", "INPUT")?.policy, .drop)
     }
 
     func testConntrackInvalidLogIsIgnoredWhenItConcernsAnUntracedPacket() throws {

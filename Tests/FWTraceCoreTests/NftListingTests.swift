@@ -3,8 +3,8 @@ import XCTest
 @testable import FWTraceCore
 
 /// The pieces of the JSON ruleset read on libnftables releases that cannot print a one-flag table
-/// (RulesetReader.loadNative): which releases those are, and that listings read one chain and one
-/// set at a time make the same NftRuleset as one `list ruleset`.
+/// (RulesetReader.loadJSON): which releases those are, and that listings read one chain and one
+/// set at a time make the same Ruleset as one `list ruleset`.
 final class NftListingTests: XCTestCase {
     func testReleasesWithTheOneFlagTableUseAfterFree() {
         for affected in ["0.9.0", "0.9.3", "1.0.2", "1.0.6", "1.0.7", "1.0.8", "1.0.9"] {
@@ -42,7 +42,7 @@ final class NftListingTests: XCTestCase {
     func testListingsReadPieceByPieceMakeTheSameRuleset() throws {
         let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/kernel-6.18-nft-native-rich.ruleset.json")
         let text = try String(contentsOf: url, encoding: .utf8)
-        let whole = try NftRuleset.parse(json: text)
+        let whole = try Ruleset.parse(nftJSON: text)
         let root = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         let objects = try XCTUnwrap(root["nftables"] as? [[String: Any]])
         let metainfo = try XCTUnwrap(objects.first { $0["metainfo"] != nil })
@@ -57,10 +57,10 @@ final class NftListingTests: XCTestCase {
         }
         for set in objects where set["set"] != nil || set["map"] != nil { listings.append(try document([set])) }
         XCTAssertEqual(listings.count, 5)
-        let pieces = NftRuleset(listings: listings)
+        let pieces = Ruleset(nftJSON: listings)
         XCTAssertEqual(pieces, whole)
-        XCTAssertEqual(pieces.chains.map(\.name), whole.chains.map(\.name))
-        XCTAssertEqual(pieces.chains.reduce(0) { $0 + $1.rules.count }, 13)
+        XCTAssertEqual(pieces.chainsInListingOrder.map(\.key.chain), whole.chainsInListingOrder.map(\.key.chain))
+        XCTAssertEqual(pieces.chains.values.reduce(0) { $0 + $1.rules.count }, 13)
         XCTAssertEqual(pieces.setElements(.inet, "web", "allowed")?.isEmpty, false)
     }
 }

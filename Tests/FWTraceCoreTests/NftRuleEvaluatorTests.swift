@@ -3,25 +3,25 @@ import XCTest
 @testable import FWTraceCore
 
 final class NftRuleEvaluatorTests: XCTestCase {
-    func load(_ name: String) throws -> NftRuleset {
+    func load(_ name: String) throws -> Ruleset {
         let url = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/\(name)")
-        return try NftRuleset.parse(json: String(contentsOf: url, encoding: .utf8))
+        return try Ruleset.parse(nftJSON: String(contentsOf: url, encoding: .utf8))
     }
 
-    func rich() throws -> NftRuleset { try load("kernel-6.18-nft-native-rich.ruleset.json") }
+    func rich() throws -> Ruleset { try load("kernel-6.18-nft-native-rich.ruleset.json") }
 
-    func tcp(_ dport: UInt16, from src: String = "10.99.0.1", state: String? = "new") -> PacketView {
+    func tcp(_ dport: UInt16, from src: String = "10.99.0.1", state: ConntrackState? = .new) -> PacketView {
         PacketView(family: .ip, protocolNumber: 6, src: IPAddress(src)!, dst: IPAddress("10.99.0.2")!,
                    sport: 40000, dport: dport, icmpType: nil, tcpFlags: 0x02, iif: "veth0", oif: nil, ctState: state)
     }
 
     func udp(_ dport: UInt16, from src: String = "10.99.0.1") -> PacketView {
         PacketView(family: .ip, protocolNumber: 17, src: IPAddress(src)!, dst: IPAddress("10.99.0.2")!,
-                   sport: 40000, dport: dport, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                   sport: 40000, dport: dport, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
     }
 
     /// Evaluates rule `position` of a chain of the inet web table.
-    func eval(_ ruleset: NftRuleset, _ chain: String, _ position: Int, _ packet: PacketView,
+    func eval(_ ruleset: Ruleset, _ chain: String, _ position: Int, _ packet: PacketView,
               file: StaticString = #filePath, line: UInt = #line) throws -> (RuleMatch, RuleVerdict) {
         let c = try XCTUnwrap(ruleset.chain(.inet, "web", chain), file: file, line: line)
         let rule = try XCTUnwrap(c.rules.first { $0.position == position }, file: file, line: line)
@@ -29,7 +29,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
     }
 
     /// The first rule of web/input that does not answer doesNotMatch, with its answer.
-    func firstDecision(_ ruleset: NftRuleset, _ packet: PacketView) throws -> (Int, RuleMatch, RuleVerdict)? {
+    func firstDecision(_ ruleset: Ruleset, _ packet: PacketView) throws -> (Int, RuleMatch, RuleVerdict)? {
         let input = try XCTUnwrap(ruleset.chain(.inet, "web", "input"))
         for rule in input.rules {
             let (m, v) = NftRuleEvaluator.evaluate(rule, table: "web", tableFamily: .inet, in: ruleset, packet: packet)
@@ -38,7 +38,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         return nil
     }
 
-    func assertDecision(_ ruleset: NftRuleset, _ packet: PacketView, rule: Int, _ verdict: RuleVerdict,
+    func assertDecision(_ ruleset: Ruleset, _ packet: PacketView, rule: Int, _ verdict: RuleVerdict,
                         file: StaticString = #filePath, line: UInt = #line) throws {
         let d = try XCTUnwrap(try firstDecision(ruleset, packet), file: file, line: line)
         XCTAssertEqual(d.0, rule, "rule position", file: file, line: line)
@@ -53,7 +53,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         let input = try XCTUnwrap(r.chain(.inet, "web", "input"))
         XCTAssertEqual(input.hook, .input)
         XCTAssertEqual(input.priority, 0)
-        XCTAssertEqual(input.policy, "drop")
+        XCTAssertEqual(input.policy, .drop)
         XCTAssertEqual(input.type, .filter)
         XCTAssertEqual(input.rules.map(\.handle), [8, 9, 10, 11, 12, 14, 15, 16, 17, 18])
         XCTAssertEqual(input.rules.map(\.position), Array(1...10))
@@ -61,16 +61,16 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(pre.hook, .prerouting)
         XCTAssertEqual(pre.priority, -100)
         XCTAssertEqual(pre.type, .nat)
-        XCTAssertEqual(pre.policy, "accept")
+        XCTAssertEqual(pre.policy, .accept)
         let checks = try XCTUnwrap(r.chain(.inet, "web", "checks"))
         XCTAssertNil(checks.hook)
         XCTAssertNil(checks.priority)
         XCTAssertEqual(checks.rules.count, 2)
         XCTAssertNil(r.chain(.ip, "web", "input"))
         XCTAssertEqual(r.setElements(.inet, "web", "allowed"), [.number(22), .number(80)])
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.name), ["input"])
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.name), ["input"])
-        XCTAssertEqual(r.baseChains(at: .prerouting, for: .ip).map(\.name), ["pre"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.key.chain), ["input"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.key.chain), ["input"])
+        XCTAssertEqual(r.baseChains(at: .prerouting, for: .ip).map(\.key.chain), ["pre"])
         XCTAssertTrue(r.baseChains(at: .forward, for: .ip).isEmpty)
     }
 
@@ -79,12 +79,12 @@ final class NftRuleEvaluatorTests: XCTestCase {
         let input = try XCTUnwrap(r.chain(.ip, "filter", "INPUT"))
         XCTAssertEqual(input.hook, .input)
         XCTAssertEqual(input.priority, 0)
-        XCTAssertEqual(input.policy, "accept")
+        XCTAssertEqual(input.policy, .accept)
         XCTAssertEqual(input.rules.count, 7)
         let pre = try XCTUnwrap(r.chain(.ip, "nat", "PREROUTING"))
         XCTAssertEqual(pre.hook, .prerouting)
         XCTAssertEqual(pre.priority, -100)
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.name), ["INPUT"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.key.chain), ["INPUT"])
         XCTAssertTrue(r.baseChains(at: .input, for: .ip6).isEmpty)
     }
 
@@ -96,20 +96,20 @@ final class NftRuleEvaluatorTests: XCTestCase {
           {"chain": {"family": "ip6", "table": "c", "name": "six", "hook": "input", "prio": "filter - 5", "type": "filter", "policy": "drop"}}
         ]}
         """
-        let r = try NftRuleset.parse(json: json)
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.name), ["early", "late"])
-        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.name), ["early", "six"])
+        let r = try Ruleset.parse(nftJSON: json)
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip).map(\.key.chain), ["early", "late"])
+        XCTAssertEqual(r.baseChains(at: .input, for: .ip6).map(\.key.chain), ["early", "six"])
         XCTAssertEqual(r.chain(.inet, "b", "early")?.priority, -150)
         XCTAssertEqual(r.chain(.ip6, "c", "six")?.priority, -5)
-        XCTAssertThrowsError(try NftRuleset.parse(json: "{\"x\": 1}"))
-        XCTAssertThrowsError(try NftRuleset.parse(json: "not json"))
+        XCTAssertThrowsError(try Ruleset.parse(nftJSON: "{\"x\": 1}"))
+        XCTAssertThrowsError(try Ruleset.parse(nftJSON: "not json"))
     }
 
     /// The listing is libnftables' output: parsing and evaluating it must not recurse without
     /// bound. JSONSerialization refuses more than 512 levels; what it accepts is walked here.
     func testDeeplyNestedListingsNeitherCrashNorMatch() throws {
         let tooDeep = "{\"nftables\":" + String(repeating: "[", count: 60_000) + String(repeating: "]", count: 60_000) + "}"
-        XCTAssertThrowsError(try NftRuleset.parse(json: tooDeep))
+        XCTAssertThrowsError(try Ruleset.parse(nftJSON: tooDeep))
         let deep = String(repeating: "{\"x\":[", count: 250) + "1" + String(repeating: "]}", count: 250)
         let json = """
         {"nftables": [
@@ -118,7 +118,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
             {"match": {"op": "==", "left": \(deep), "right": \(deep)}}, {"accept": null}]}}
         ]}
         """
-        let ruleset = try NftRuleset.parse(json: json)
+        let ruleset = try Ruleset.parse(nftJSON: json)
         let (m, _) = try eval(ruleset, "input", 1, tcp(80))
         XCTAssertEqual(m, .unknown)
     }
@@ -135,11 +135,11 @@ final class NftRuleEvaluatorTests: XCTestCase {
 
     func testEstablishedPacketIsAcceptedByRuleOne() throws {
         let r = try rich()
-        let packet = tcp(8080, state: "established")
+        let packet = tcp(8080, state: .established)
         XCTAssertTrue(try eval(r, "input", 1, packet) == (.matches, .accept))
         try assertDecision(r, packet, rule: 1, .accept)
-        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: "related")).0, .matches)
-        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: "new")).0, .doesNotMatch)
+        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: .related)).0, .matches)
+        XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: .new)).0, .doesNotMatch)
         XCTAssertEqual(try eval(r, "input", 1, tcp(8080, state: nil)).0, .unknown)
     }
 
@@ -178,7 +178,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(try eval(r, "input", 7, udp(54)).0, .doesNotMatch)
         // ip saddr on an IPv6 packet: the implicit nfproto ipv4 dependency fails.
         let v6 = PacketView(family: .ip6, protocolNumber: 17, src: IPAddress("fd00::1")!, dst: IPAddress("fd00::2")!,
-                            sport: 1, dport: 53, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                            sport: 1, dport: 53, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
         XCTAssertEqual(try eval(r, "input", 7, v6).0, .doesNotMatch)
         XCTAssertTrue(try eval(r, "input", 8, udp(7777)) == (.matches, .goto("checks")))
     }
@@ -197,7 +197,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
     func testIcmpEchoIsAcceptedByL4proto() throws {
         let r = try rich()
         let echo = PacketView(family: .ip, protocolNumber: 1, src: IPAddress("10.99.0.1")!, dst: IPAddress("10.99.0.2")!,
-                              sport: nil, dport: nil, icmpType: 8, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                              sport: nil, dport: nil, icmpType: 8, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
         XCTAssertTrue(try eval(r, "input", 3, echo) == (.matches, .accept))
         try assertDecision(r, echo, rule: 3, .accept)
         // A tcp rule on an ICMP packet does not match (the tcp dependency fails).
@@ -225,7 +225,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(try eval(r, "pre", 1, tcp(8082)).0, .doesNotMatch)
         // `dnat ip to` in an inet table does nothing to an IPv6 packet: the rule goes on.
         let v6 = PacketView(family: .ip6, protocolNumber: 6, src: IPAddress("fd00::1")!, dst: IPAddress("fd00::2")!,
-                            sport: 1, dport: 8081, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: "new")
+                            sport: 1, dport: 8081, icmpType: nil, tcpFlags: nil, iif: "veth0", oif: nil, ctState: .new)
         XCTAssertTrue(try eval(r, "pre", 1, v6) == (.matches, .continue))
     }
 
@@ -238,7 +238,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
             let rule = input.rules.first { $0.handle == handle }!
             return NftRuleEvaluator.evaluate(rule, table: "filter", tableFamily: .ip, in: r, packet: packet)
         }
-        XCTAssertEqual(eval(5, tcp(80, state: "established")).0, .unknown)   // xt conntrack
+        XCTAssertEqual(eval(5, tcp(80, state: .established)).0, .unknown)   // xt conntrack
         XCTAssertEqual(eval(7, tcp(80)).0, .unknown)                        // l4proto tcp, xt conntrack, dport 80
         XCTAssertEqual(eval(7, tcp(8080)).0, .doesNotMatch)                 // dport 80 fails whatever xt says
         XCTAssertEqual(eval(7, udp(80)).0, .doesNotMatch)
@@ -254,13 +254,15 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(NftRuleEvaluator.evaluate(nat, table: "nat", tableFamily: .ip, in: r, packet: tcp(8081)).0, .unknown)
     }
 
-    func rule(_ expressions: String) throws -> NftRuleset.Rule {
+    func rule(_ expressions: String) throws -> Ruleset.Rule {
         let json = try JSONSerialization.jsonObject(with: Data(expressions.utf8))
-        guard case .array(let list)? = NftJSON(foundation: json) else { throw NftRulesetError(description: "bad test JSON") }
-        return NftRuleset.Rule(handle: 1, position: 1, expressions: list)
+        guard case .array(let list)? = NftJSON(foundation: json) else { throw NftListingError(description: "bad test JSON") }
+        var rule = Ruleset.Rule(handle: 1, chain: "c", position: 1, text: nil, syntax: .nft)
+        rule.expressions = list
+        return rule
     }
 
-    func evaluate(_ expressions: String, _ packet: PacketView, in ruleset: NftRuleset? = nil) throws -> (RuleMatch, RuleVerdict) {
+    func evaluate(_ expressions: String, _ packet: PacketView, in ruleset: Ruleset? = nil) throws -> (RuleMatch, RuleVerdict) {
         NftRuleEvaluator.evaluate(try rule(expressions), table: "web", tableFamily: .inet,
                                   in: try ruleset ?? rich(), packet: packet)
     }
@@ -280,7 +282,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
 
     func testOperatorsSetsAndStatementsFromNft106() throws {
         // Shapes taken from `nft -j list ruleset` of nftables 1.0.6.
-        let r = try NftRuleset.parse(json: """
+        let r = try Ruleset.parse(nftJSON: """
         {"nftables": [
           {"set": {"family": "inet", "name": "s1", "table": "t", "type": "ipv4_addr", "handle": 5, "flags": ["timeout"], "elem": [{"elem": {"val": "10.0.0.1", "timeout": 3600, "expires": 3599}}, "10.0.0.2"]}},
           {"set": {"family": "inet", "name": "s3", "table": "t", "type": "ipv4_addr", "handle": 7, "flags": ["interval"], "elem": [{"range": ["10.0.0.1", "10.0.0.9"]}, {"prefix": {"addr": "192.168.0.0", "len": 16}}]}},
@@ -305,11 +307,11 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertTrue(try eval(#"[{"match": {"op": "!=", "left": \#(dport), "right": {"set": [1, 2]}}}, {"drop": null}]"#, tcp(3)) == (.matches, .drop))
         XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(saddr), "right": {"prefix": {"addr": "10.0.0.0", "len": 8}}}}]"#, tcp(1, from: "10.1.2.3")).0, .doesNotMatch)
         // ct state: "in" tests any bit; "==" with {"|": ...} compares the whole bitmask.
-        XCTAssertEqual(try eval(#"[{"match": {"op": "in", "left": \#(state), "right": "established"}}]"#, tcp(1, state: "established")).0, .matches)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"|": ["established", "new"]}}}]"#, tcp(1, state: "new")).0, .doesNotMatch)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": {"|": ["established", "related"]}}}]"#, tcp(1, state: "established")).0, .matches)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"set": ["established", "related"]}}}]"#, tcp(1, state: "related")).0, .matches)
-        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": "established"}}]"#, tcp(1, state: "new")).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "in", "left": \#(state), "right": "established"}}]"#, tcp(1, state: .established)).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"|": ["established", "new"]}}}]"#, tcp(1, state: .new)).0, .doesNotMatch)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": {"|": ["established", "related"]}}}]"#, tcp(1, state: .established)).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": \#(state), "right": {"set": ["established", "related"]}}}]"#, tcp(1, state: .related)).0, .matches)
+        XCTAssertEqual(try eval(#"[{"match": {"op": "!=", "left": \#(state), "right": "established"}}]"#, tcp(1, state: .new)).0, .matches)
         // meta keys, wildcard interfaces, th, icmp names.
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp"]}}}, {"match": {"op": "==", "left": {"payload": {"protocol": "th", "field": "dport"}}, "right": 53}}]"#, udp(53)).0, .matches)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "veth*"}}]"#, tcp(1)).0, .matches)
@@ -318,7 +320,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv6"}}]"#, tcp(1)).0, .doesNotMatch)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": 6}}]"#, tcp(1)).0, .matches)
         let ping6 = PacketView(family: .ip6, protocolNumber: 58, src: IPAddress("fe80::1")!, dst: IPAddress("fd00::2")!,
-                               icmpType: 128, ctState: "new")
+                               icmpType: 128, ctState: .new)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": ["echo-request", "nd-neighbor-solicit"]}}}]"#, ping6).0, .matches)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": "echo-request"}}]"#, ping6).0, .doesNotMatch)
         XCTAssertEqual(try eval(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": {"prefix": {"addr": "fe80::", "len": 10}}}}]"#, ping6).0, .matches)

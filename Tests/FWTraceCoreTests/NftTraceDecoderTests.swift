@@ -106,7 +106,7 @@ final class NftTraceDecoderTests: XCTestCase {
         let events = try KernelFixture.load("v4-tcp-accept-rule5-established").events()
         let established = try XCTUnwrap(events.first { $0.conntrack?.state == 2 })
         let ct = ConntrackSummary(established.conntrack!)
-        XCTAssertEqual(ct.state, "established")
+        XCTAssertEqual(ct.state, .established)
         XCTAssertTrue(ct.status.contains("confirmed"), "\(ct.status)")
         XCTAssertTrue(ct.status.contains("seen_reply"), "\(ct.status)")
     }

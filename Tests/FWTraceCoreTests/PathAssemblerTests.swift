@@ -16,7 +16,7 @@ final class PathAssemblerTests: XCTestCase {
         // fwtrace's own chain is hidden.
         XCTAssertFalse(p.steps.contains { $0.table.hasPrefix("fwtrace") })
         XCTAssertEqual(p.packet.dport, 8080)
-        XCTAssertEqual(p.conntrack?.state, "new")
+        XCTAssertEqual(p.conntrack?.state, .new)
     }
 
     func testAcceptAtRule5ThenEstablishedAtRule2WithTraceIDReuse() throws {
@@ -30,7 +30,7 @@ final class PathAssemblerTests: XCTestCase {
             XCTAssertEqual(p.verdict, .accept)
             XCTAssertEqual(p.decidingStep?.rule, 2)
             XCTAssertEqual(p.decidingStep?.text, "-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT")
-            XCTAssertEqual(p.conntrack?.state, "established")
+            XCTAssertEqual(p.conntrack?.state, .established)
             // NAT chains do not see established packets: no nat PREROUTING step.
             XCTAssertFalse(p.steps.contains { $0.table == "nat" })
         }
@@ -69,7 +69,7 @@ final class PathAssemblerTests: XCTestCase {
         let index = try XCTUnwrap(events.firstIndex { $0.chain == "fail2ban-SSH" && $0.ruleHandle == nil })
         events[index].kind = .return
         events[index].verdictCode = nil
-        let assembler = PathAssembler(configuration: .init(ownTable: try fixture.ownTable()), catalog: fixture.catalog)
+        let assembler = PathAssembler(configuration: .init(ownTable: try fixture.ownTable()), ruleset: fixture.ruleset)
         var paths: [PacketPath] = []
         for e in events { paths += assembler.ingest(e, at: 1) }
         let steps = try XCTUnwrap(paths.first).steps.filter { $0.table == "filter" }
@@ -130,7 +130,7 @@ final class PathAssemblerNativeAndIPv6Tests: XCTestCase {
         let events = try fixture.events()
         var config = PathAssembler.Configuration(ownTable: try fixture.ownTable())
         config.quietPeriod = 0.1
-        let assembler = PathAssembler(configuration: config, catalog: fixture.catalog)
+        let assembler = PathAssembler(configuration: config, ruleset: fixture.ruleset)
         // Stop before the accept: the path is pending.
         let cut = try XCTUnwrap(events.firstIndex { $0.chain == "fail2ban-SSH" })
         for e in events[..<cut] { XCTAssertTrue(assembler.ingest(e, at: 10).isEmpty) }
@@ -149,7 +149,7 @@ final class PathAssemblerNativeAndIPv6Tests: XCTestCase {
         let fixture = try KernelFixture.load("v4-tcp-reject-input-rule7")
         let start = try XCTUnwrap(try fixture.events().first { $0.startsBaseChainRun && $0.table.hasPrefix("fwtrace_") })
         let config = PathAssembler.Configuration(ownTable: start.table)
-        let lossy = PathAssembler(configuration: config, catalog: fixture.catalog)
+        let lossy = PathAssembler(configuration: config, ruleset: fixture.ruleset)
         XCTAssertTrue(lossy.ingest(start, at: 1).isEmpty)
         let unseen = try XCTUnwrap(lossy.flush().first)
         XCTAssertTrue(unseen.steps.isEmpty)
@@ -157,7 +157,7 @@ final class PathAssemblerNativeAndIPv6Tests: XCTestCase {
         XCTAssertNil(unseen.decidedBy)
         XCTAssertEqual(lossy.started, 1)
 
-        let bare = PathAssembler(configuration: config, catalog: RuleCatalog.build(nftListing: ""))
+        let bare = PathAssembler(configuration: config, ruleset: Ruleset.build(nftListing: ""))
         XCTAssertTrue(bare.ingest(start, at: 1).isEmpty)
         XCTAssertEqual(bare.flush().first?.verdict, .accept)
     }
@@ -167,7 +167,7 @@ final class PathAssemblerNativeAndIPv6Tests: XCTestCase {
         let start = try XCTUnwrap(try fixture.events().first { $0.startsBaseChainRun && $0.table.hasPrefix("fwtrace_") })
         var config = PathAssembler.Configuration(ownTable: start.table)
         config.maxPending = 100
-        let assembler = PathAssembler(configuration: config, catalog: fixture.catalog)
+        let assembler = PathAssembler(configuration: config, ruleset: fixture.ruleset)
         var emitted = 0
         for id in 1...5000 as ClosedRange<UInt32> {
             var e = start
@@ -182,7 +182,7 @@ final class PathAssemblerNativeAndIPv6Tests: XCTestCase {
 
     func testEventsOfPacketsThatAnotherSessionMarkedAreIgnored() throws {
         let fixture = try KernelFixture.load("v4-tcp-reject-input-rule7")
-        let assembler = PathAssembler(configuration: .init(ownTable: "fwtrace_othersession"), catalog: fixture.catalog)
+        let assembler = PathAssembler(configuration: .init(ownTable: "fwtrace_othersession"), ruleset: fixture.ruleset)
         var paths: [PacketPath] = []
         for e in try fixture.events() { paths += assembler.ingest(e, at: 1) }
         XCTAssertTrue((paths + assembler.flush()).isEmpty)
@@ -203,7 +203,7 @@ final class PathAssemblerSessionIsolationTests: XCTestCase {
         let policyIndex = try XCTUnwrap(events.firstIndex { $0.table == own && $0.kind == .policy })
         events[policyIndex].networkHeader = dump.networkHeader
         events[policyIndex].transportHeader = dump.transportHeader
-        let assembler = PathAssembler(configuration: .init(ownTable: own), catalog: fixture.catalog)
+        let assembler = PathAssembler(configuration: .init(ownTable: own), ruleset: fixture.ruleset)
         var paths: [PacketPath] = []
         for e in events { paths += assembler.ingest(e, at: 1) }
         XCTAssertTrue((paths + assembler.flush()).isEmpty)

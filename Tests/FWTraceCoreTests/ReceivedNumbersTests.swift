@@ -12,13 +12,13 @@ final class ReceivedNumbersTests: XCTestCase {
         return try CaptureFormat.parse(try String(contentsOf: url, encoding: .utf8))
     }
 
-    static func legacyRuleset(_ name: String) throws -> LegacyRuleset {
+    static func legacyRuleset(_ name: String) throws -> Ruleset {
         let url = KernelFixture.directory().appendingPathComponent("\(KernelFixture.kernel)-\(name).iptables-save.txt")
-        return LegacyRuleset.parse(ipv4: try String(contentsOf: url, encoding: .utf8))
+        return Ruleset.parse(iptablesSave: try String(contentsOf: url, encoding: .utf8))
     }
 
     /// decode -> assemble -> hints -> JSON and text, as a legacy `follow` runs them; the records.
-    static func legacyRecords(_ datagrams: [Datagram], ruleset: LegacyRuleset) -> [String] {
+    static func legacyRecords(_ datagrams: [Datagram], ruleset: Ruleset) -> [String] {
         let assembler = LegacyPathAssembler(ruleset: ruleset)
         let hints = HintContext(rules: { assembler.ruleset.rulesInChain($0, $1, $2) }, listening: { _, _, _ in nil })
         var paths: [PacketPath] = []
@@ -38,12 +38,12 @@ final class ReceivedNumbersTests: XCTestCase {
     }
 
     /// The same for the nft backend.
-    static func nftRecords(_ datagrams: [Datagram], ownTable: String, catalog: RuleCatalog) -> [String] {
+    static func nftRecords(_ datagrams: [Datagram], ownTable: String, ruleset: Ruleset) -> [String] {
         var config = PathAssembler.Configuration(ownTable: ownTable)
         config.filterProtocol = 6
-        let assembler = PathAssembler(configuration: config, catalog: catalog)
+        let assembler = PathAssembler(configuration: config, ruleset: ruleset)
         assembler.interfaceName = { [1: "lo", 2: "fwtcap1"][$0] }
-        let hints = HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: { _, _, _ in nil })
+        let hints = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) }, listening: { _, _, _ in nil })
         let names = NameCache()
         var paths: [PacketPath] = []
         for d in datagrams {
@@ -154,10 +154,10 @@ final class ReceivedNumbersTests: XCTestCase {
 
     func testChainPrioritiesFromAListingNeverOverflow() {
         // nft prints int32 priorities; a listing that says more is not believed, nor summed.
-        XCTAssertEqual(RuleCatalog.parsePriority("filter + 10"), 10)
-        XCTAssertEqual(RuleCatalog.parsePriority("-2147483648 - 2147483647"), -4_294_967_295)
-        XCTAssertNil(RuleCatalog.parsePriority("9223372036854775807 + 9223372036854775807"))
-        XCTAssertEqual(RuleCatalog.parsePriority("filter + 9223372036854775807"), 0)
+        XCTAssertEqual(Ruleset.parsePriority("filter + 10"), 10)
+        XCTAssertEqual(Ruleset.parsePriority("-2147483648 - 2147483647"), -4_294_967_295)
+        XCTAssertNil(Ruleset.parsePriority("9223372036854775807 + 9223372036854775807"))
+        XCTAssertEqual(Ruleset.parsePriority("filter + 9223372036854775807"), 0)
     }
 
     // MARK: - A small deterministic fuzzer
@@ -197,9 +197,9 @@ final class ReceivedNumbersTests: XCTestCase {
         let legacy = try ["legacy-v4-fail2ban-return-reject-and-dnat", "legacy-v4-ack-accepted-and-ct-invalid"].map {
             (datagrams: try Self.capture($0), ruleset: try Self.legacyRuleset($0))
         }
-        let nft = try KernelFixture.allScenarios.map { name -> (datagrams: [Datagram], table: String, catalog: RuleCatalog) in
+        let nft = try KernelFixture.allScenarios.map { name -> (datagrams: [Datagram], table: String, ruleset: Ruleset) in
             let fixture = try KernelFixture.load(name)
-            return (fixture.datagrams, try fixture.ownTable(), fixture.catalog)
+            return (fixture.datagrams, try fixture.ownTable(), fixture.ruleset)
         }
         XCTAssertFalse(nft.isEmpty)
         var records = 0
@@ -217,7 +217,7 @@ final class ReceivedNumbersTests: XCTestCase {
                 for _ in 0..<Int.random(in: 1...3, using: &rng) {
                     Self.mutate(&datagrams[Int.random(in: 0..<datagrams.count, using: &rng)].bytes, &rng)
                 }
-                records += Self.nftRecords(datagrams, ownTable: capture.table, catalog: capture.catalog).count
+                records += Self.nftRecords(datagrams, ownTable: capture.table, ruleset: capture.ruleset).count
             }
         }
         // Most mutated captures still make paths: the pipeline was reached, not only the decoder.

@@ -9,7 +9,7 @@ final class TextViewSnapshotTests: XCTestCase {
 
     func assertSnapshot(_ scenario: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let fixture = try KernelFixture.load(scenario)
-        let context = HintContext(rules: { fixture.catalog.rulesInChain($0, $1, $2) }, listening: { _, _, _ in true })
+        let context = HintContext(rules: { fixture.ruleset.rulesInChain($0, $1, $2) }, listening: { _, _, _ in true })
         let rendered = try fixture.paths().map { path -> String in
             var p = path
             p.hints = HintEngine.hints(for: p, context: context)

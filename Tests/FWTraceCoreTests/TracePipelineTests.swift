@@ -6,7 +6,7 @@ import XCTest
 final class TracePipelineTests: XCTestCase {
     /// Feeds every datagram; on each stale stop `fresh` (if any) is handed in. Returns the paths
     /// and the number of stale stops.
-    func run(_ pipeline: TracePipeline, _ datagrams: [CaptureFormat.Datagram], fresh: TracePipeline.Rules?) -> ([PacketPath], Int) {
+    func run(_ pipeline: TracePipeline, _ datagrams: [CaptureFormat.Datagram], fresh: Ruleset?) -> ([PacketPath], Int) {
         var paths: [PacketPath] = [], stops = 0
         let collect: (TraceRecord) -> Void = { if case .path(let p) = $0 { paths.append(p) } }
         for d in datagrams {
@@ -25,10 +25,10 @@ final class TracePipelineTests: XCTestCase {
             options.hints = false
             options.interfaceName = KernelFixture.interfaceNames
             return TracePipeline(backend: .nft(PathAssembler.Configuration(ownTable: try fixture.ownTable())),
-                                 rules: TracePipeline.Rules(catalog: RuleCatalog.build(nftListing: "")), options: options)
+                                 ruleset: Ruleset.build(nftListing: ""), options: options)
         }
         let reloaded = try pipeline()
-        let (paths, stops) = run(reloaded, fixture.datagrams, fresh: TracePipeline.Rules(catalog: fixture.catalog))
+        let (paths, stops) = run(reloaded, fixture.datagrams, fresh: fixture.ruleset)
         XCTAssertEqual(stops, 1, "one stop: from then on the catalog knows every chain")
         XCTAssertEqual(paths.map { $0.steps.map(\.text) }, expected.map { $0.steps.map(\.text) })
         XCTAssertEqual(paths.map(\.verdict), expected.map(\.verdict))
@@ -52,11 +52,11 @@ final class TracePipelineTests: XCTestCase {
             var options = TracePipeline.Options()
             options.hints = false
             return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true),
-                                 rules: TracePipeline.Rules(legacy: LegacyRuleset.parse(ipv4: save)), options: options)
+                                 ruleset: Ruleset.parse(iptablesSave: save), options: options)
         }
         let (expected, none) = run(pipeline(save), datagrams, fresh: nil)
         XCTAssertEqual(none, 0)
-        let (paths, stops) = run(pipeline(""), datagrams, fresh: TracePipeline.Rules(legacy: LegacyRuleset.parse(ipv4: save)))
+        let (paths, stops) = run(pipeline(""), datagrams, fresh: Ruleset.parse(iptablesSave: save))
         XCTAssertEqual(stops, 1)
         XCTAssertEqual(paths.map { $0.steps.map(\.text) }, expected.map { $0.steps.map(\.text) })
         XCTAssertEqual(paths.map(\.verdict), [.reject, .accept])
@@ -71,7 +71,7 @@ final class TracePipelineTests: XCTestCase {
         var options = TracePipeline.Options()
         options.count = 1
         let pipeline = TracePipeline(backend: .nft(PathAssembler.Configuration(ownTable: try fixture.ownTable())),
-                                     rules: TracePipeline.Rules(catalog: fixture.catalog), options: options)
+                                     ruleset: fixture.ruleset, options: options)
         let (paths, _) = run(pipeline, fixture.datagrams, fresh: nil)
         XCTAssertEqual(paths.count, 1)
         XCTAssertTrue(pipeline.isDone)

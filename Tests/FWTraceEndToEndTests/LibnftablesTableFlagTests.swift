@@ -79,7 +79,7 @@ final class LibnftablesTableFlagTests: XCTestCase {
         // A chain nft syntax cannot name (a keyword), added the way JSON users (firewalld) can.
         try E2E.run(["ip", "netns", "exec", ns, "nft", "-j", #"{"nftables":[{"add":{"table":{"family":"ip","name":"odd"}}},{"add":{"chain":{"family":"ip","table":"odd","name":"counter"}}},{"add":{"rule":{"family":"ip","table":"odd","chain":"counter","expr":[{"accept":null}]}}}]}"#])
 
-        struct Reads: Sendable { var whole: NftRuleset?; var pieces: NftRuleset?; var chosen: NftRuleset?
+        struct Reads: Sendable { var whole: Ruleset?; var pieces: Ruleset?; var chosen: Ruleset?
                                  var way: RulesetReader.NativeListing?; var release: LibnftablesRelease? }
         let read: @Sendable (Bool) throws -> Reads = { compareWhole in
             // Two flags (dormant + owner, owned by this context's socket): printed safely by
@@ -92,12 +92,12 @@ final class LibnftablesTableFlagTests: XCTestCase {
             var reads = Reads()
             if compareWhole {
                 reader.forcedNativeListing = .wholeRuleset
-                reads.whole = reader.loadNative()
+                reads.whole = reader.loadJSON().map(Ruleset.init(nftJSON:))
             }
             reader.forcedNativeListing = .withoutTables
-            reads.pieces = reader.loadNative()
+            reads.pieces = reader.loadJSON().map(Ruleset.init(nftJSON:))
             reader.forcedNativeListing = nil
-            reads.chosen = reader.loadNative()
+            reads.chosen = reader.loadJSON().map(Ruleset.init(nftJSON:))
             reads.way = reader.lastNativeListing
             reads.release = reader.libraryRelease
             return reads
@@ -105,7 +105,7 @@ final class LibnftablesTableFlagTests: XCTestCase {
         let first = try inNamespace(ns) { try read(true) }
         let whole = try XCTUnwrap(first.whole), pieces = try XCTUnwrap(first.pieces)
         XCTAssertEqual(pieces, whole)
-        XCTAssertEqual(whole.chains.map { "\($0.family.rawValue) \($0.table) \($0.name)" },
+        XCTAssertEqual(whole.chainsInListingOrder.map { "\($0.key.family.rawValue) \($0.key.table) \($0.key.chain)" },
                        ["inet web checks", "inet web input", "ip nat pre", "ip odd counter", "inet two c"])
         XCTAssertEqual(whole.chain(.inet, "web", "input")?.rules.count, 6)
         XCTAssertEqual(whole.chain(.ip, "odd", "counter")?.rules.count, 1)

@@ -36,7 +36,7 @@ public final class LegacyPathAssembler {
     }
 
     public let configuration: Configuration
-    public var ruleset: LegacyRuleset
+    public var ruleset: Ruleset
     public var interfaceName: (UInt32) -> String? = { _ in nil }
     /// Set when the last message named a chain or position the ruleset lacks (it changed): the
     /// message was not taken, and nothing changed. Hand in a fresh ruleset, or keep this one, and
@@ -55,7 +55,7 @@ public final class LegacyPathAssembler {
     public private(set) var started = 0
     private var nextID: UInt32 = 1
 
-    public init(configuration: Configuration = .init(), ruleset: LegacyRuleset) {
+    public init(configuration: Configuration = .init(), ruleset: Ruleset) {
         self.configuration = configuration
         self.ruleset = ruleset
     }
@@ -105,7 +105,7 @@ public final class LegacyPathAssembler {
             ignored += 1
             return []
         }
-        let hook = LegacyRuleset.hook(message.hook ?? 255)
+        let hook = Self.hook(message.hook ?? 255)
         let key = Self.key(packet, transport: transport)
         let family = packet.family
         let time = Self.eventTime(kernel: message.timestamp, received: receiveTime)
@@ -182,12 +182,12 @@ public final class LegacyPathAssembler {
     /// Whether the step of this message needs what the ruleset lacks: its chain, a fit for its
     /// policy/return number (see isChainTail), or the rule at its position.
     func rulesetLacks(_ trace: LegacyTracePrefix, family: PacketSummary.Family) -> Bool {
-        guard let chain = ruleset.chain(family, trace.table, trace.chain) else { return true }
+        guard let chain = ruleset.chain(TableFamily(iptables: family), trace.table, trace.chain) else { return true }
         if trace.kind != .rule {
             guard let tail = chainTailAnswer(trace, family: family, chain: chain) else { return true }
             if tail { return false }
         }
-        let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
+        let position = ruleset.userPosition(TableFamily(iptables: family), trace.table, trace.chain, kernel: trace.number)
         return !chain.rules.contains { $0.position == position }
     }
 
@@ -201,8 +201,8 @@ public final class LegacyPathAssembler {
               var state = pending[Self.key(packet, transport: transport)] else { return false }
         var reason = prefix.trimmingCharacters(in: .whitespaces)
         if let colon = reason.range(of: ": ") { reason = String(reason[colon.upperBound...]) }
-        var ct = state.path.conntrack ?? ConntrackSummary(state: "invalid")
-        ct.state = "invalid"
+        var ct = state.path.conntrack ?? ConntrackSummary(state: .invalid)
+        ct.state = .invalid
         ct.invalidReason = reason
         state.path.conntrack = ct
         pending[state.key] = state
@@ -220,33 +220,44 @@ public final class LegacyPathAssembler {
         return kernel
     }
 
+    /// The hook of an NFULA_PACKET_HDR hook number (NF_INET_*).
+    static func hook(_ code: UInt8) -> Hook {
+        switch code {
+        case 0: return .prerouting
+        case 1: return .input
+        case 2: return .forward
+        case 3: return .output
+        case 4: return .postrouting
+        default: return .unknown
+        }
+    }
+
     static func tableRank(_ table: String, _ hook: Hook) -> Int {
-        LegacyRuleset.tableOrder[hook]?.firstIndex(of: table) ?? 0
+        Ruleset.iptablesTableOrder[hook]?.firstIndex(of: table) ?? 0
     }
 
     func makeStep(_ trace: LegacyTracePrefix, hook: Hook, family: PacketSummary.Family) -> PathStep {
-        let chain = ruleset.chain(family, trace.table, trace.chain)
-        let tableFamily: TableFamily = family == .ip ? .ip : .ip6
+        let tableFamily = TableFamily(iptables: family)
+        let chain = ruleset.chain(tableFamily, trace.table, trace.chain)
         var kind = trace.kind
         if kind != .rule, !isChainTail(trace, family: family, chain: chain) { kind = .rule }
         switch kind {
         case .policy:
-            let policy = chain?.policy ?? "ACCEPT"
             return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .policy,
-                            verdict: policy == "DROP" ? .drop : .accept)
+                            verdict: chain?.policy == .drop ? .drop : .accept)
         case .return:
             return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .return, verdict: .return)
         case .rule:
-            let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
+            let position = ruleset.userPosition(tableFamily, trace.table, trace.chain, kernel: trace.number)
             let rule = chain?.rules.first { $0.position == position }
-            let verdict = rule?.verdict ?? .unknown
+            let verdict = rule?.iptablesVerdict ?? .unknown
             let kind: PathStep.Kind = verdict == .jump ? .jump : verdict == .goto ? .goto : verdict == .return ? .return : .rule
             var step = PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: kind, verdict: verdict)
             step.rule = position
             step.text = rule?.text
             step.counters = rule?.counters
-            step.rejects = rule?.target == "REJECT"
-            step.chainType = trace.table == "nat" ? "nat" : "filter"
+            step.rejects = rule?.rejects ?? false
+            step.chainType = trace.table == "nat" ? .nat : .filter
             if rule?.targetIsChain == true { step.target = rule?.target }
             return step
         }
@@ -258,18 +269,18 @@ public final class LegacyPathAssembler {
     /// "policy:2" while the chain's policy, after 2 rules, logs "policy:3". A number that fits
     /// neither (a rule there that is not unconditional, or past the end) means the ruleset
     /// changed (rulesetLacks says so before the message is taken).
-    func isChainTail(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: LegacyRuleset.Chain?) -> Bool {
+    func isChainTail(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: Ruleset.Chain?) -> Bool {
         if let chain, let known = chainTailAnswer(trace, family: family, chain: chain) { return known }
         // No fit: a number inside the chain is a rule, else the tail.
         return trace.number > (chain.map { $0.rules.count + $0.ownPositions.count } ?? 0)
     }
 
     /// isChainTail's answer when the number fits the chain; nil when it fits neither way.
-    func chainTailAnswer(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: LegacyRuleset.Chain) -> Bool? {
+    func chainTailAnswer(_ trace: LegacyTracePrefix, family: PacketSummary.Family, chain: Ruleset.Chain) -> Bool? {
         let entries = chain.rules.count + chain.ownPositions.count
         if trace.number == entries + 1 { return true }
         guard trace.number >= 1, trace.number <= entries else { return nil }
-        let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
+        let position = ruleset.userPosition(TableFamily(iptables: family), trace.table, trace.chain, kernel: trace.number)
         return chain.rules.first { $0.position == position }?.isUnconditionalStandard == true ? false : nil
     }
 
@@ -285,14 +296,15 @@ public final class LegacyPathAssembler {
     func moreTablesMayRun(_ s: Pending) -> Bool {
         let family = s.path.family
         let state = s.path.conntrack?.state
-        func mayRun(_ table: String) -> Bool { table != "nat" || state == nil || state == "new" }
-        if ruleset.tables(after: s.table, at: s.hook, family: family).contains(where: mayRun) { return true }
+        func mayRun(_ table: String) -> Bool { table != "nat" || state == nil || state == .new }
+        let tableFamily = TableFamily(iptables: family)
+        if ruleset.tables(after: s.table, at: s.hook, family: tableFamily).contains(where: mayRun) { return true }
+        let present = ruleset.tableNames(tableFamily)
         var later = s.hook.successors
         var seen: Set<Hook> = []
         while let hook = later.popFirst() {
             guard seen.insert(hook).inserted else { continue }
-            let present = ruleset.tables[family] ?? []
-            if (LegacyRuleset.tableOrder[hook] ?? []).contains(where: { present.contains($0) && mayRun($0) }) { return true }
+            if (Ruleset.iptablesTableOrder[hook] ?? []).contains(where: { present.contains($0) && mayRun($0) }) { return true }
             later.formUnion(hook.successors)
         }
         return false
@@ -300,12 +312,12 @@ public final class LegacyPathAssembler {
 
     static func conntrack(info: UInt32, _ ct: NflogMessage.Conntrack?) -> ConntrackSummary {
         // enum ip_conntrack_info: 0 established, 1 related, 2 new, 3 established reply, 4 related reply, 7 untracked.
-        let state: String?
+        let state: ConntrackState?
         switch info {
-        case 0, 3: state = "established"
-        case 1, 4: state = "related"
-        case 2: state = "new"
-        case 7: state = "untracked"
+        case 0, 3: state = .established
+        case 1, 4: state = .related
+        case 2: state = .new
+        case 7: state = .untracked
         default: state = nil
         }
         var summary = ConntrackSummary(state: state)

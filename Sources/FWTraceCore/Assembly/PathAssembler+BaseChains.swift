@@ -1,4 +1,4 @@
-/// The assembler's questions about base chains, answered in the kernel's order (the catalog's,
+/// The assembler's questions about base chains, answered in the kernel's order (the ruleset's,
 /// BaseChainOrder.swift), and what a packet's events teach about that order.
 extension PathAssembler {
     /// After an accept that ends a base-chain run: can another base chain still see this packet?
@@ -6,14 +6,14 @@ extension PathAssembler {
         let family = state.path.family
         let ctState = state.path.conntrack?.state
         // NAT chains only see the first packet of a connection.
-        func mayRun(_ chain: RuleCatalog.Chain) -> Bool {
+        func mayRun(_ chain: Ruleset.BaseChain) -> Bool {
             if Self.isFwtraceTable(chain.key.table) && chain.key.family == .inet { return false }
-            if chain.type == .nat, let ctState, ctState != "new" { return false }
+            if chain.type == .nat, let ctState, ctState != .new { return false }
             return true
         }
         // Chains looked at by index: iterating would copy each chain (and retain its strings).
         // Those after the current run's chain in the kernel's order (equal priorities included).
-        let here = catalog.baseChains(at: state.hook, for: family)
+        let here = ruleset.baseChains(at: state.hook, for: family)
         let next: Int
         // Without a peer of equal priority (the usual case) the priority alone says where the
         // run's chain is: no key comparisons per accept.
@@ -26,7 +26,7 @@ extension PathAssembler {
         if here.indices[next...].contains(where: { mayRun(here[$0]) }) { return true }
         // Every hook the packet can still reach (the order does not matter for "any").
         for hook in state.hook.reachableHooks {
-            let chains = catalog.baseChains(at: hook, for: family)
+            let chains = ruleset.baseChains(at: hook, for: family)
             if chains.indices.contains(where: { mayRun(chains[$0]) }) { return true }
         }
         return false
@@ -35,13 +35,13 @@ extension PathAssembler {
     /// A base-chain run starts in `key`, a chain that shares its hook and priority with others.
     /// The kernel runs every such chain for every packet (nat chains aside), so this packet's
     /// steps show its order: a peer ordered before `key` that has not run yet runs after it, and
-    /// a peer ordered after `key` that already ran came before it. The catalog is corrected.
-    func learnBaseChainOrder(startingRunIn key: RuleCatalog.ChainKey, state: Pending) {
+    /// a peer ordered after `key` that already ran came before it. The ruleset's order is corrected.
+    func learnBaseChainOrder(startingRunIn key: Ruleset.ChainKey, state: Pending) {
         let hook = state.hook, family = state.path.family
-        let chains = catalog.baseChains(at: hook, for: family)
+        let chains = ruleset.baseChains(at: hook, for: family)
         guard let index = chains.firstIndex(where: { $0.key == key }), chains[index].type != .nat else { return }
         let priority = chains[index].priority ?? 0
-        var ranFirst: [RuleCatalog.ChainKey] = [], ranLater: [RuleCatalog.ChainKey] = []
+        var ranFirst: [Ruleset.ChainKey] = [], ranLater: [Ruleset.ChainKey] = []
         for (i, peer) in chains.enumerated() where i != index && (peer.priority ?? 0) == priority && peer.type != .nat {
             if peer.key.family == .inet && Self.isFwtraceTable(peer.key.table) { continue }
             let ran = state.path.steps.contains {
@@ -50,7 +50,7 @@ extension PathAssembler {
             if i < index && !ran { ranLater.append(peer.key) }
             if i > index && ran { ranFirst.append(peer.key) }
         }
-        for peer in ranLater { catalog.noteKernelRan(key, before: peer, at: hook, for: family) }
-        for peer in ranFirst { catalog.noteKernelRan(peer, before: key, at: hook, for: family) }
+        for peer in ranLater { ruleset.noteKernelRan(key, before: peer, at: hook, for: family) }
+        for peer in ranFirst { ruleset.noteKernelRan(peer, before: key, at: hook, for: family) }
     }
 }

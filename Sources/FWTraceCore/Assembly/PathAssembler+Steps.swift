@@ -1,7 +1,7 @@
 /// The steps of a path, its fate, and its end: the second half of PathAssembler.
 extension PathAssembler {
 
-    /// `entry` is the event's chain as the catalog has it and `rule` the rule of its handle (both
+    /// `entry` is the event's chain as the ruleset has it and `rule` the rule of its handle (both
     /// looked up once per event by the caller). Appends the event's step to the pending path;
     /// false when the event makes no step.
     func appendStep(_ event: NftTraceEvent, state: Pending, entry: ChainEntry, rule: StepRule?) -> Bool {
@@ -98,7 +98,7 @@ extension PathAssembler {
             for i in path.steps.indices.reversed() where path.steps[i].verdict == .accept {
                 if lastAccept == nil { lastAccept = i }
                 let type = path.steps[i].chainType, table = path.steps[i].table
-                if type != "nat" && type != "route" && table != "raw" && table != "mangle" && table != "nat" { return i }
+                if type != .nat && type != .route && table != "raw" && table != "mangle" && table != "nat" { return i }
             }
             return lastAccept
         case .unknown:

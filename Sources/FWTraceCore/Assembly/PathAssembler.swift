@@ -32,67 +32,67 @@ public final class PathAssembler {
     final class Pending {
         var path: PacketPath
         var hook: Hook
-        var baseChain: RuleCatalog.ChainKey?
+        var baseChain: Ruleset.ChainKey?
         var basePriority: Int?
         /// The run's base chain shares its hook and priority with another (see moreChainsMayRun).
         var baseHasPeer = false
         /// The type of the base chain this run started in: a regular chain it reaches runs as
         /// that type (firewalld's nat_POST_public_allow is NAT because nat_POSTROUTING is).
-        var baseType: String?
+        var baseType: ChainType?
         var lastDump: PacketSummary
         var lastEventTime: Double
         /// The conntrack attributes merged last: every base-chain run repeats them, mostly unchanged.
         var lastConntrack: NftTraceEvent.Conntrack?
 
-        init(path: PacketPath, hook: Hook, baseChain: RuleCatalog.ChainKey?, basePriority: Int?,
+        init(path: PacketPath, hook: Hook, baseChain: Ruleset.ChainKey?, basePriority: Int?,
              lastDump: PacketSummary, lastEventTime: Double) {
             self.path = path; self.hook = hook; self.baseChain = baseChain; self.basePriority = basePriority
             self.lastDump = lastDump; self.lastEventTime = lastEventTime
         }
 
         /// A base-chain run starts in `key`.
-        func enterBaseChain(_ key: RuleCatalog.ChainKey, _ entry: ChainEntry) {
+        func enterBaseChain(_ key: Ruleset.ChainKey, _ entry: ChainEntry) {
             baseChain = key; basePriority = entry.priority; baseHasPeer = entry.hasEqualPriorityPeer; baseType = entry.type
         }
     }
 
     public let configuration: Configuration
-    /// Replaced only through `replaceCatalog` (learning the base-chain order mutates it in place,
-    /// which must neither empty the chain cache nor copy the catalog).
-    public internal(set) var catalog: RuleCatalog
+    /// Replaced only through `replaceRuleset` (learning the base-chain order mutates it in place,
+    /// which must neither empty the chain cache nor copy the ruleset).
+    public internal(set) var ruleset: Ruleset
 
     /// The ruleset read again: the chain cache is emptied, and the base-chain order traces
     /// showed is kept (BaseChainOrder.swift).
-    public func replaceCatalog(_ fresh: RuleCatalog) {
+    public func replaceRuleset(_ fresh: Ruleset) {
         var fresh = fresh
-        fresh.adoptLearnedOrder(from: catalog)
-        catalog = fresh
+        fresh.adoptLearnedOrder(from: ruleset)
+        ruleset = fresh
         recentChains.removeAll(keepingCapacity: true)
     }
 
-    /// A chain met recently: what the catalog says of it and the rules found in it by handle.
-    /// Events name their chain by strings, and the catalog's dictionaries hash them on every
+    /// A chain met recently: what the ruleset says of it and the rules found in it by handle.
+    /// Events name their chain by strings, and the ruleset's dictionaries hash them on every
     /// lookup; a path meets a handful of chains, so a short list compared by equality finds them
-    /// for less. Emptied whenever the catalog is replaced.
+    /// for less. Emptied whenever the ruleset is replaced.
     final class ChainEntry {
         let family: TableFamily
         let table: String
         let name: String
         // The chain's fields asked on every event, kept apart: reading them through a stored
         // Chain copied the whole Chain (and retained its strings) each time.
-        /// The catalog has the chain.
+        /// The ruleset has the chain.
         let known: Bool
         let hook: Hook?
         let priority: Int?
-        let type: String?
+        let type: ChainType?
         let isBaseChain: Bool?
         /// Another base chain shares its hook and priority: its runs teach the kernel's order.
         let hasEqualPriorityPeer: Bool
         var rules: [UInt64: StepRule] = [:]
-        init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?, hasEqualPriorityPeer: Bool) {
+        init(family: TableFamily, table: String, name: String, chain: Ruleset.Chain?, hasEqualPriorityPeer: Bool) {
             self.family = family; self.table = table; self.name = name
             known = chain != nil
-            hook = chain?.hook; priority = chain?.priority; type = chain?.type?.rawValue; isBaseChain = chain?.isBaseChain
+            hook = chain?.hook; priority = chain?.priority; type = chain?.type; isBaseChain = chain?.isBaseChain
             self.hasEqualPriorityPeer = hasEqualPriorityPeer
         }
     }
@@ -101,40 +101,40 @@ public final class PathAssembler {
     func chainEntry(_ family: TableFamily, _ table: String, _ name: String) -> ChainEntry {
         for entry in recentChains where entry.family == family && entry.name == name && entry.table == table { return entry }
         if recentChains.count >= 64 { recentChains.removeAll(keepingCapacity: true) }
-        let key = RuleCatalog.ChainKey(family: family, table: table, chain: name)
-        let entry = ChainEntry(family: family, table: table, name: name, chain: catalog.chain(key),
-                               hasEqualPriorityPeer: catalog.hasEqualPriorityPeer(key))
+        let key = Ruleset.ChainKey(family: family, table: table, chain: name)
+        let entry = ChainEntry(family: family, table: table, name: name, chain: ruleset.chain(key),
+                               hasEqualPriorityPeer: ruleset.hasEqualPriorityPeer(key))
         recentChains.append(entry)
         return entry
     }
 
-    /// What a step takes from its rule, shared by reference: a catalog Rule (four strings) was
+    /// What a step takes from its rule, shared by reference: a Rule (four strings) was
     /// copied out of the chain's table for every rule event.
     final class StepRule {
         let chain: String
         let position: Int
-        let text: String
-        let counters: RuleCatalog.Counters?
+        let text: String?
+        let counters: Ruleset.Counters?
         let rejects: Bool
-        init(_ rule: RuleCatalog.Rule) {
+        init(_ rule: Ruleset.Rule) {
             chain = rule.chain; position = rule.position; text = rule.text; counters = rule.counters; rejects = rule.rejects
         }
     }
 
-    /// A rule of the event's table by handle (the catalog's answer, remembered on the chain).
+    /// A rule of the event's table by handle (the ruleset's answer, remembered on the chain).
     func rule(_ entry: ChainEntry, handle: UInt64) -> StepRule? {
         if let known = entry.rules[handle] { return known }
-        guard let found = catalog.rule(family: entry.family, table: entry.table, handle: handle) else { return nil }
+        guard let found = ruleset.rule(family: entry.family, table: entry.table, handle: handle) else { return nil }
         let rule = StepRule(found)
         entry.rules[handle] = rule
         return rule
     }
-    /// Set when the last event named a chain or rule handle the catalog lacks (the ruleset
-    /// changed): the event was not taken, and nothing changed. Hand in a fresh catalog, or keep
-    /// this one, and ingest the same event again: then it is taken with what the catalog knows.
+    /// Set when the last event named a chain or rule handle the ruleset lacks (the ruleset
+    /// changed): the event was not taken, and nothing changed. Hand in a fresh ruleset, or keep
+    /// this one, and ingest the same event again: then it is taken with what the ruleset knows.
     public private(set) var metUnknownRule = false
     /// Whether an unknown chain or rule stops the event (the trace pipeline reloads then); off,
-    /// the event is taken with what the catalog knows.
+    /// the event is taken with what the ruleset knows.
     public var stopsOnUnknownRules = false
     /// Resolves an interface index to its name in the traced namespace.
     public var interfaceName: (UInt32) -> String? = { _ in nil }
@@ -149,9 +149,9 @@ public final class PathAssembler {
     /// Paths started: packets of which our own trace rule's event was received.
     public private(set) var started = 0
 
-    public init(configuration: Configuration, catalog: RuleCatalog) {
+    public init(configuration: Configuration, ruleset: Ruleset) {
         self.configuration = configuration
-        self.catalog = catalog
+        self.ruleset = ruleset
     }
 
     public var pendingCount: Int { pending.count }
@@ -191,7 +191,7 @@ public final class PathAssembler {
             }
             guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
             if isInternal { state.lastEventTime = time; return out }
-            let key = RuleCatalog.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
+            let key = Ruleset.ChainKey(family: event.tableFamily, table: event.table, chain: event.chain)
             let entry = chainEntry(event.tableFamily, event.table, event.chain)
             if !entry.known && mayStop { metUnknownRule = true; return out }
             let hook = entry.hook ?? .unknown
@@ -206,7 +206,7 @@ public final class PathAssembler {
             let rule = self.rule(of: event, in: entry)
             if rule.missing && mayStop { metUnknownRule = true; return out }
             if let summary {
-                state.path.noteRewrite(from: state.lastDump, to: summary) { $0.chainType == "nat" }
+                state.path.noteRewrite(from: state.lastDump, to: summary) { $0.chainType == .nat }
                 state.lastDump = summary
             }
             if let oif = event.oif, let name = interfaceName(oif) { state.path.oif = name }
@@ -226,8 +226,8 @@ public final class PathAssembler {
         return step(event, state: state, entry: entry, rule: rule.found, at: time, out: out)
     }
 
-    /// The catalog's rule for the event's handle, looked up before anything changes, so that an
-    /// unknown one can stop the event untaken. `missing`: the event has a handle the catalog lacks
+    /// The ruleset's rule for the event's handle, looked up before anything changes, so that an
+    /// unknown one can stop the event untaken. `missing`: the event has a handle the ruleset lacks
     /// (asked only of events that make a step: not those of unknown kind).
     func rule(of event: NftTraceEvent, in entry: ChainEntry) -> (found: StepRule?, missing: Bool) {
         if case .unknown = event.kind { return (nil, false) }

@@ -17,22 +17,17 @@ public enum BaseChainOrder {
     public static func runsBefore(priority a: Int, created ca: Creation, priority b: Int, created cb: Creation) -> Bool {
         a != b ? a < b : (ca.table, ca.chain) > (cb.table, cb.chain)
     }
-
-    public static func runsBefore(_ a: RuleCatalog.Chain, _ b: RuleCatalog.Chain) -> Bool {
-        runsBefore(priority: a.priority ?? 0, created: a.creation, priority: b.priority ?? 0, created: b.creation)
-    }
 }
 
-extension RuleCatalog.Chain {
-    /// The handles when the listing had them (`nft -a`); else the listing's order, which is
-    /// creation order too (tables and chains are printed from lists they are appended to).
-    var creation: BaseChainOrder.Creation {
-        if let tableHandle, let handle { return (tableHandle, handle) }
-        return (0, UInt64(listingIndex))
+extension Ruleset {
+    /// A base chain as the order holds it: only what the assembler asks per event (a whole Chain,
+    /// with its rules, would be retained and released at every look).
+    public struct BaseChain: Equatable, Sendable {
+        public var key: ChainKey
+        public var priority: Int?
+        public var type: ChainType?
     }
-}
 
-extension RuleCatalog {
     /// One order the kernel was seen to use: at `hook`, for packets of `family`, `first` ran
     /// before `second` (both at the same priority).
     public struct LearnedOrder: Equatable, Sendable {
@@ -42,16 +37,29 @@ extension RuleCatalog {
         public var second: ChainKey
     }
 
+    /// When a chain was created, as far as the listing tells: the handles when it had them
+    /// (`nft -a`); else the listing's order, which is creation order too (tables and chains are
+    /// printed from lists they are appended to).
+    func creation(of chain: Chain) -> BaseChainOrder.Creation {
+        if let tableHandle = tables[chain.key.tableKey]?.handle, let handle = chain.handle { return (tableHandle, handle) }
+        return (0, UInt64(chain.listingIndex))
+    }
+
     mutating func indexBaseChains() {
         baseChainIndex = Array(repeating: [], count: Hook.allCases.count * 2)
         chainsWithEqualPriorityPeers = []
+        let registered = chains.values.filter { $0.hook != nil && tables[$0.key.tableKey]?.dormant != true }
+            .map { (chain: $0, created: creation(of: $0)) }
         for hook in Hook.allCases {
             for family in [PacketSummary.Family.ip, .ip6] {
                 let families: Set<TableFamily> = family == .ip ? [.ip, .inet] : [.ip6, .inet]
-                let sorted = chains.values
-                    .filter { $0.hook == hook && families.contains($0.key.family) }
-                    .filter { !dormantTables.contains(ChainKey(family: $0.key.family, table: $0.key.table, chain: "")) }
-                    .sorted(by: BaseChainOrder.runsBefore)
+                let sorted = registered
+                    .filter { $0.chain.hook == hook && families.contains($0.chain.key.family) }
+                    .sorted { a, b in
+                        BaseChainOrder.runsBefore(priority: a.chain.priority ?? 0, created: a.created,
+                                                  priority: b.chain.priority ?? 0, created: b.created)
+                    }
+                    .map { BaseChain(key: $0.chain.key, priority: $0.chain.priority, type: $0.chain.type) }
                 baseChainIndex[hook.index * 2 + (family == .ip ? 0 : 1)] = sorted
                 for (i, chain) in sorted.enumerated() where i > 0 && (sorted[i - 1].priority ?? 0) == (chain.priority ?? 0) {
                     chainsWithEqualPriorityPeers.insert(chain.key)
@@ -84,8 +92,8 @@ extension RuleCatalog {
         return true
     }
 
-    /// Applies what an older catalog learned to this one (a reload keeps what traces showed).
-    public mutating func adoptLearnedOrder(from older: RuleCatalog) {
+    /// Applies what an older ruleset learned to this one (a reload keeps what traces showed).
+    public mutating func adoptLearnedOrder(from older: Ruleset) {
         for order in older.learnedOrder {
             noteKernelRan(order.first, before: order.second, at: order.hook, for: order.family)
         }

@@ -48,7 +48,3 @@ public indirect enum NftJSON: Sendable, Equatable {
         return (k, v)
     }
 }
-
-public struct NftRulesetError: Error, CustomStringConvertible, Sendable {
-    public var description: String
-}

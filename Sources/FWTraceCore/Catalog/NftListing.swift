@@ -14,10 +14,10 @@ public struct NftListing: Sendable {
         do {
             object = try JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
         } catch {
-            throw NftRulesetError(description: "not JSON: \(error.localizedDescription)")
+            throw NftListingError(description: "not JSON: \(error.localizedDescription)")
         }
         guard let root = NftJSON(foundation: object), let objects = root["nftables"]?.array else {
-            throw NftRulesetError(description: "not an `nft -j list` output (no \"nftables\" array)")
+            throw NftListingError(description: "not an `nft -j list` output (no \"nftables\" array)")
         }
         for object in objects {
             guard let (kind, body) = object.single else { continue }
@@ -35,6 +35,11 @@ public struct NftListing: Sendable {
             return (family, table, name)
         }
     }
+}
+
+/// A JSON listing that is not one (not JSON, or no "nftables" array).
+public struct NftListingError: Error, CustomStringConvertible, Sendable {
+    public var description: String
 }
 
 /// A libnftables release, from the version its JSON listings name ("1.0.6", "1.0.6.1", "1.1.0").

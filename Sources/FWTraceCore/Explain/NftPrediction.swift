@@ -1,34 +1,34 @@
-/// Predictions over a whole nf_tables ruleset: base chains by hook and
-/// priority across every table; rules of tables iptables-nft manages are evaluated from their
-/// iptables text, native rules with NftRuleEvaluator.
+/// Predictions over a whole nf_tables ruleset (filled from the text listing, iptables-nft-save and
+/// the JSON listing): base chains by hook in the kernel's order across every table; rules of
+/// tables iptables-nft manages are evaluated from their iptables text, native rules with
+/// NftRuleEvaluator.
 extension PathPredictor {
-    public init(nft ruleset: NftRuleset, catalog: RuleCatalog, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
+    public init(nft ruleset: Ruleset, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
         let source = Source(
             baseChains: { hook in
-                // The catalog's order, the one follow uses (BaseChainOrder.swift).
-                catalog.baseChains(at: hook, for: family)
+                // The order follow uses (BaseChainOrder.swift).
+                ruleset.baseChains(at: hook, for: family)
                     .filter { !($0.key.family == .inet && PathAssembler.isFwtraceTable($0.key.table)) }
-                    .map { (TableRef(family: $0.key.family, name: $0.key.table), $0.key.chain, $0.type == .nat) }
+                    .map { (Ruleset.TableKey(family: $0.key.family, name: $0.key.table), $0.key.chain, $0.type == .nat) }
             },
             ruleCount: { table, chain in ruleset.chain(table.family, table.name, chain)?.rules.count },
             policy: { table, chain in ruleset.chain(table.family, table.name, chain)?.policy },
             evaluate: { table, chain, index, view in
-                Self.evaluate(ruleset: ruleset, catalog: catalog, table: table, chain: chain, index: index, view: view)
+                Self.evaluate(ruleset: ruleset, table: table, chain: chain, index: index, view: view)
             })
         self.init(source: source, localAddresses: localAddresses)
     }
 
-    static func evaluate(ruleset: NftRuleset, catalog: RuleCatalog, table: TableRef, chain: String, index: Int, view: PacketView) -> EvaluatedRule {
+    static func evaluate(ruleset: Ruleset, table: Ruleset.TableKey, chain: String, index: Int, view: PacketView) -> EvaluatedRule {
         let rule = ruleset.chain(table.family, table.name, chain)!.rules[index]
-        let known = catalog.rule(family: table.family, table: table.name, handle: rule.handle)
-        if let known, known.syntax == .iptables {
-            let action = iptablesAction(known.text) { target in
+        if rule.syntax == .iptables, let text = rule.text {
+            let action = iptablesAction(text) { target in
                 ruleset.chain(table.family, table.name, target).map { $0.hook == nil } ?? false
             }
-            return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(known.text, against: view), action: action,
-                                 text: known.text, handle: rule.handle)
+            return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(text, against: view), action: action,
+                                 text: text, handle: rule.handle)
         }
         let (match, verdict) = NftRuleEvaluator.evaluate(rule, table: table.name, tableFamily: table.family, in: ruleset, packet: view)
-        return EvaluatedRule(match: match, action: verdict, text: known?.text, handle: rule.handle)
+        return EvaluatedRule(match: match, action: verdict, text: rule.text, handle: rule.handle)
     }
 }

@@ -3,13 +3,6 @@
 /// each rule with IptablesRuleEvaluator, follows jumps, gotos and returns, applies DNAT, and stops
 /// with "unknown" at the first rule it cannot evaluate (the same evaluator, the same honesty).
 public struct PathPredictor {
-    /// A table by family and name (an nft ruleset can hold `ip filter` and `inet filter`).
-    public struct TableRef: Hashable, Sendable {
-        public var family: TableFamily
-        public var name: String
-        public init(family: TableFamily, name: String) { self.family = family; self.name = name }
-    }
-
     /// One rule, evaluated: whether it matches, what it then does (nil: fwtrace cannot tell), and
     /// how to show it.
     public struct EvaluatedRule {
@@ -26,15 +19,15 @@ public struct PathPredictor {
     public struct Source {
         /// Base chains at a hook for the packet's family, in the order they run; `isNat` chains see
         /// only a connection's first packet.
-        public var baseChains: (_ hook: Hook) -> [(table: TableRef, chain: String, isNat: Bool)]
+        public var baseChains: (_ hook: Hook) -> [(table: Ruleset.TableKey, chain: String, isNat: Bool)]
         /// The chain's rule count, nil when the chain does not exist.
-        public var ruleCount: (_ table: TableRef, _ chain: String) -> Int?
+        public var ruleCount: (_ table: Ruleset.TableKey, _ chain: String) -> Int?
         /// The chain's policy; nil for user chains.
-        public var policy: (_ table: TableRef, _ chain: String) -> String?
-        public var evaluate: (_ table: TableRef, _ chain: String, _ index: Int, _ packet: PacketView) -> EvaluatedRule
-        public init(baseChains: @escaping (Hook) -> [(table: TableRef, chain: String, isNat: Bool)],
-                    ruleCount: @escaping (TableRef, String) -> Int?, policy: @escaping (TableRef, String) -> String?,
-                    evaluate: @escaping (TableRef, String, Int, PacketView) -> EvaluatedRule) {
+        public var policy: (_ table: Ruleset.TableKey, _ chain: String) -> ChainPolicy?
+        public var evaluate: (_ table: Ruleset.TableKey, _ chain: String, _ index: Int, _ packet: PacketView) -> EvaluatedRule
+        public init(baseChains: @escaping (Hook) -> [(table: Ruleset.TableKey, chain: String, isNat: Bool)],
+                    ruleCount: @escaping (Ruleset.TableKey, String) -> Int?, policy: @escaping (Ruleset.TableKey, String) -> ChainPolicy?,
+                    evaluate: @escaping (Ruleset.TableKey, String, Int, PacketView) -> EvaluatedRule) {
             self.baseChains = baseChains; self.ruleCount = ruleCount; self.policy = policy; self.evaluate = evaluate
         }
     }
@@ -54,7 +47,7 @@ public struct PathPredictor {
     }
 
     /// `locallyGenerated` starts at OUTPUT (a packet this host sends) instead of PREROUTING.
-    public func predict(_ packet: PacketSummary, iif: String?, oif: String?, ctState: String, locallyGenerated: Bool = false) -> Prediction {
+    public func predict(_ packet: PacketSummary, iif: String?, oif: String?, ctState: ConntrackState, locallyGenerated: Bool = false) -> Prediction {
         var path = PacketPath(traceID: 0, family: packet.family, time: 0, packet: packet)
         path.iif = iif
         path.oif = oif
@@ -63,7 +56,7 @@ public struct PathPredictor {
         var hook: Hook = locallyGenerated ? .output : .prerouting
         while true {
             for base in source.baseChains(hook) {
-                if base.isNat && ctState != "new" { continue }   // NAT sees only a connection's first packet
+                if base.isNat && ctState != .new { continue }   // NAT sees only a connection's first packet
                 switch walk(base.table, base.chain, isNat: base.isNat, hook: hook, packet: &current, path: &path) {
                 case .final(let verdict):
                     path.verdict = verdict
@@ -92,21 +85,21 @@ public struct PathPredictor {
 
     // size: one loop over the walk's whole state (chain, rule index, call stack, packet, path),
     // ~90 lines: split, each piece would take all five inout and the loop's control flow with them.
-    func walk(_ table: TableRef, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
+    func walk(_ table: Ruleset.TableKey, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
         var stack: [(chain: String, next: Int)] = []
         var chainName = start
         var index = 0
         func step(_ kind: PathStep.Kind, _ verdict: StepVerdict) -> PathStep {
             var s = PathStep(hook: hook, table: table.name, tableFamily: table.family, chain: chainName, kind: kind, verdict: verdict)
-            s.chainType = isNat ? "nat" : "filter"
+            s.chainType = isNat ? .nat : .filter
             return s
         }
         func endOfBase() -> Outcome {
             // Back in the base chain (a goto leaves no caller to return to): its policy decides.
             chainName = start
-            let policy = source.policy(table, chainName)?.lowercased() ?? "accept"
-            path.steps.append(step(.policy, policy == "drop" ? .drop : .accept))
-            return policy == "drop" ? .final(.drop) : .accepted
+            let drops = source.policy(table, chainName) == .drop
+            path.steps.append(step(.policy, drops ? .drop : .accept))
+            return drops ? .final(.drop) : .accepted
         }
         while true {
             let count = source.ruleCount(table, chainName) ?? 0
@@ -199,7 +192,7 @@ public struct PathPredictor {
 
     /// What an iptables rule line does when it matches (nil: a target fwtrace cannot model).
     public static func iptablesAction(_ text: String, chainExists: (String) -> Bool) -> RuleVerdict? {
-        let words = LegacyRuleset.splitArguments(text)
+        let words = Ruleset.splitArguments(text)
         guard let target = IptablesRuleEvaluator.target(text) else { return .continue }
         switch target {
         case "ACCEPT": return .accept
@@ -220,27 +213,27 @@ public struct PathPredictor {
 extension PathPredictor {
     /// From an iptables-save text (one family): tables at each hook in the kernel's fixed order.
     public init(save: String, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
-        let ruleset = family == .ip ? LegacyRuleset.parse(ipv4: save) : LegacyRuleset.parse(ipv4: "", ipv6: save)
-        self.init(legacy: ruleset, family: family, localAddresses: localAddresses)
+        let ruleset = family == .ip ? Ruleset.parse(iptablesSave: save) : Ruleset.parse(iptablesSave: "", ip6tablesSave: save)
+        self.init(iptables: ruleset, family: family, localAddresses: localAddresses)
     }
 
-    /// From an iptables ruleset parsed by LegacyRuleset (the one iptables-save parser).
-    public init(legacy ruleset: LegacyRuleset, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
-        let tableFamily: TableFamily = family == .ip ? .ip : .ip6
+    /// From an iptables ruleset (Ruleset.parse(iptablesSave:ip6tablesSave:), the one iptables-save parser).
+    public init(iptables ruleset: Ruleset, family: PacketSummary.Family, localAddresses: Set<IPAddress>) {
+        let tableFamily = TableFamily(iptables: family)
         let hookChains: [Hook: String] = [.prerouting: "PREROUTING", .input: "INPUT", .forward: "FORWARD", .output: "OUTPUT", .postrouting: "POSTROUTING"]
         let source = Source(
             baseChains: { hook in
-                (LegacyRuleset.tableOrder[hook] ?? []).compactMap { name in
-                    guard let chain = hookChains[hook], ruleset.chain(family, name, chain) != nil else { return nil }
-                    return (TableRef(family: tableFamily, name: name), chain, name == "nat")
+                (Ruleset.iptablesTableOrder[hook] ?? []).compactMap { name in
+                    guard let chain = hookChains[hook], ruleset.chain(tableFamily, name, chain) != nil else { return nil }
+                    return (Ruleset.TableKey(family: tableFamily, name: name), chain, name == "nat")
                 }
             },
-            ruleCount: { table, chain in ruleset.chain(family, table.name, chain)?.rules.count },
-            policy: { table, chain in ruleset.chain(family, table.name, chain)?.policy },
+            ruleCount: { table, chain in ruleset.chain(tableFamily, table.name, chain)?.rules.count },
+            policy: { table, chain in ruleset.chain(tableFamily, table.name, chain)?.policy },
             evaluate: { table, chain, index, view in
-                let text = ruleset.chain(family, table.name, chain)!.rules[index].text
+                let text = ruleset.chain(tableFamily, table.name, chain)!.rules[index].text ?? ""
                 let action = PathPredictor.iptablesAction(text) { target in
-                    ruleset.chain(family, table.name, target).map { $0.policy == nil } ?? false
+                    ruleset.chain(tableFamily, table.name, target).map { $0.policy == nil } ?? false
                 }
                 return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(text, against: view), action: action, text: text, handle: nil)
             })

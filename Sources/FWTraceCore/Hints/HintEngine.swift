@@ -81,7 +81,7 @@ public enum HintEngine {
     /// (FTP and the like) with no helper attached: with the helper, conntrack would have made this
     /// data connection RELATED, and the RELATED,ESTABLISHED rule would have accepted it.
     static func helperMissing(_ path: PacketPath, _ context: HintContext) -> Hint? {
-        guard path.verdict == .drop || path.verdict == .reject, path.conntrack?.state == "new",
+        guard path.verdict == .drop || path.verdict == .reject, path.conntrack?.state == .new,
               let decided = path.decidedBy else { return nil }
         let view = PacketView(path: path, beforeStep: decided)
         guard let dport = view.dport, dport >= 1024,
@@ -181,7 +181,7 @@ public enum HintEngine {
     static func policy(_ path: PacketPath) -> Hint? {
         guard let i = path.decidedBy, path.steps[i].kind == .policy else { return nil }
         let d = path.steps[i]
-        guard path.verdict != .accept || d.table == "filter" || d.chainType == "filter" else { return nil }
+        guard path.verdict != .accept || d.table == "filter" || d.chainType == .filter else { return nil }
         let what = d.verdict == .drop ? "dropped" : "accepted"
         return Hint(code: "policy",
                     message: "no rule in \(place(d)) decided: the chain's policy \(what) the packet\(d.verdict == .drop ? " (add a rule that accepts it, or check why the one you expected did not match)" : "")",
@@ -189,20 +189,20 @@ public enum HintEngine {
     }
 
     static func conntrack(_ path: PacketPath) -> Hint? {
-        if path.conntrack?.state == "invalid" {
+        if path.conntrack?.state == .invalid {
             let reason = path.conntrack?.invalidReason.map { ": conntrack says \"\($0)\"" } ?? ""
             return Hint(code: "conntrack", message: "conntrack considers this packet INVALID\(reason); rules matching --ctstate INVALID (or ct state invalid) apply to it, ESTABLISHED/RELATED ones do not",
                         evidence: [("state", "invalid")] + (path.conntrack?.invalidReason.map { [("reason", $0)] } ?? []))
         }
         guard let i = path.decidedBy, path.steps[i].verdict == .accept, path.steps[i].text != nil,
-              let state = path.conntrack?.state, state == "established" || state == "related" else { return nil }
+              let state = path.conntrack?.state, state == .established || state == .related else { return nil }
         let d = path.steps[i]
         guard let text = d.text else { return nil }
         let lowered = text.lowercased()
         guard lowered.contains("established") || lowered.contains("related") else { return nil }
         return Hint(code: "conntrack",
-                    message: "accepted early by \(place(d)) \(ruleRef(d)) because the connection is \(state.uppercased()): rule changes only affect new connections, so this connection is not re-checked against later rules",
-                    evidence: [("state", state), ("chain", place(d)), ("rule", d.rule.map(String.init) ?? "")])
+                    message: "accepted early by \(place(d)) \(ruleRef(d)) because the connection is \(state.rawValue.uppercased()): rule changes only affect new connections, so this connection is not re-checked against later rules",
+                    evidence: [("state", state.rawValue), ("chain", place(d)), ("rule", d.rule.map(String.init) ?? "")])
     }
 
     static func noListener(_ path: PacketPath, _ context: HintContext) -> Hint? {

@@ -17,8 +17,8 @@ public struct PacketView: Sendable {
     public var tcpFlags: UInt8?
     public var iif: String?
     public var oif: String?
-    /// new, established, related, invalid, untracked; nil when unknown.
-    public var ctState: String?
+    /// nil when unknown.
+    public var ctState: ConntrackState?
 
     /// `borrowing`: an initializer takes its arguments owned, and the caller copied the whole path.
     public init(path: borrowing PacketPath, beforeStep index: Int) {
@@ -50,7 +50,7 @@ public enum IptablesRuleEvaluator {
 
     /// Evaluates the match part of a rule line ("-A CHAIN …"); the target is ignored.
     public static func evaluate(_ line: String, against packet: PacketView) -> RuleMatch {
-        let words = LegacyRuleset.splitArguments(line)
+        let words = Ruleset.splitArguments(line)
         guard words.count >= 2, words[0] == "-A" else { return .unknown }
         var i = 2
         var result = RuleMatch.matches
@@ -131,7 +131,7 @@ public enum IptablesRuleEvaluator {
     /// `--state` / `--ctstate`: a comma-separated list of conntrack states.
     static func stateMatch(_ value: String, _ packet: PacketView) -> RuleMatch {
         guard let state = packet.ctState else { return .unknown }
-        return value.lowercased().split(separator: ",").contains { $0 == state } ? .matches : .doesNotMatch
+        return value.lowercased().split(separator: ",").contains { $0 == state.rawValue } ? .matches : .doesNotMatch
     }
 
     /// `--icmp-type` / `--icmpv6-type`: a name as iptables prints it, or a number.
@@ -149,7 +149,7 @@ public enum IptablesRuleEvaluator {
     /// The target named by -j/-g, if any.
     public static func target(_ line: String) -> String? {
         if let plain = plainTarget(line) { return plain }
-        let words = LegacyRuleset.splitArguments(line)
+        let words = Ruleset.splitArguments(line)
         if let j = words.lastIndex(where: { $0 == "-j" || $0 == "-g" }), j + 1 < words.count { return words[j + 1] }
         return nil
     }

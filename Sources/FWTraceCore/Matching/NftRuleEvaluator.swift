@@ -3,7 +3,7 @@ import Foundation
 extension PacketView {
     public init(family: PacketSummary.Family, protocolNumber: UInt8? = nil, src: IPAddress, dst: IPAddress,
                 sport: UInt16? = nil, dport: UInt16? = nil, icmpType: UInt8? = nil, tcpFlags: UInt8? = nil,
-                iif: String? = nil, oif: String? = nil, ctState: String? = nil) {
+                iif: String? = nil, oif: String? = nil, ctState: ConntrackState? = nil) {
         self.family = family; self.protocolNumber = protocolNumber; self.src = src; self.dst = dst
         self.sport = sport; self.dport = dport; self.icmpType = icmpType; self.tcpFlags = tcpFlags
         self.iif = iif; self.oif = oif; self.ctState = ctState
@@ -43,7 +43,7 @@ public enum NftRuleEvaluator {
         "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "http": 80, "ntp": 123,
         "https": 443, "submission": 587, "imaps": 993,
     ]
-    static let ctStateBits: [String: Int] = ["invalid": 1, "established": 2, "related": 4, "new": 8, "untracked": 64]
+    static let ctStateBits = Dictionary(uniqueKeysWithValues: ConntrackState.allCases.map { ($0.rawValue, $0.bit) })
     static let portProtocols: Set<UInt8> = [6, 17, 33, 132, 136]
     /// Payload protocols whose use makes nft add a dependency on the transport protocol.
     static let payloadTransport: [String: UInt8] = [
@@ -55,11 +55,13 @@ public enum NftRuleEvaluator {
 
     /// Whether the rule's matches hold for the packet, and the verdict it then applies
     /// (.continue when it has none). `tableFamily` is the rule's table family.
-    public static func evaluate(_ rule: NftRuleset.Rule, table: String, tableFamily: TableFamily,
-                                in ruleset: NftRuleset, packet: PacketView) -> (RuleMatch, RuleVerdict) {
+    /// A rule without expressions (the JSON listing was not read, or lacked it) cannot be told.
+    public static func evaluate(_ rule: Ruleset.Rule, table: String, tableFamily: TableFamily,
+                                in ruleset: Ruleset, packet: PacketView) -> (RuleMatch, RuleVerdict) {
+        guard let expressions = rule.expressions else { return (.unknown, .continue) }
         var context = Context(ruleset: ruleset, family: tableFamily, table: table, packet: packet)
         var verdict = RuleVerdict.continue
-        loop: for expression in rule.expressions {
+        loop: for expression in expressions {
             guard let (kind, body) = expression.single else { context.fold(.unknown); continue }
             switch kind {
             case "match":
@@ -111,7 +113,7 @@ public enum NftRuleEvaluator {
     }
 
     struct Context {
-        let ruleset: NftRuleset
+        let ruleset: Ruleset
         let family: TableFamily
         let table: String
         let packet: PacketView
@@ -200,8 +202,8 @@ public enum NftRuleEvaluator {
                 return meta(key)
             case "ct":
                 guard body["key"]?.string == "state", body["dir"] == nil else { return .failure(.unknown) }
-                guard let state = packet.ctState, let bit = ctStateBits[state.lowercased()] else { return .failure(.unknown) }
-                return .success(.bitmask(bit, names: ctStateBits))
+                guard let state = packet.ctState else { return .failure(.unknown) }
+                return .success(.bitmask(state.bit, names: ctStateBits))
             default:
                 return .failure(.unknown)
             }

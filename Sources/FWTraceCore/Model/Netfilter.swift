@@ -114,3 +114,21 @@ public enum StepVerdict: String, Sendable, Hashable {
 public enum PacketVerdict: String, Sendable {
     case accept, drop, reject, queue, stolen, unknown
 }
+
+/// A packet's conntrack state (enum ip_conntrack_info, as nft's `ct state` and iptables'
+/// `--ctstate` name it): compared by case, printed by its raw value (docs/output.md).
+public enum ConntrackState: String, Sendable, CaseIterable {
+    case new, established, related, invalid, untracked
+
+    /// Its bit in nft's `ct state` (NF_CT_STATE_BIT: ip_conntrack_info + 1; invalid and untracked
+    /// have bits of their own).
+    public var bit: Int {
+        switch self {
+        case .invalid: return 1
+        case .established: return 2
+        case .related: return 4
+        case .new: return 8
+        case .untracked: return 64
+        }
+    }
+}

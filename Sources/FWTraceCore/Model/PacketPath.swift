@@ -31,12 +31,12 @@ public struct PathStep: Equatable, Sendable {
     public var text: String?
     public var verdict: StepVerdict
     public var target: String?
-    public var counters: RuleCatalog.Counters?
+    public var counters: Ruleset.Counters?
     public var nat: NatChange?
     /// The rule rejects (answers the sender) rather than silently dropping.
     public var rejects: Bool = false
     /// Type of the chain (`filter`, `nat`, `route`) where known.
-    public var chainType: String?
+    public var chainType: ChainType?
     /// The packet mark (skb->mark) the kernel reported with this step's event; 0 when it sent
     /// none, which it does exactly when the mark is 0. nft: after the rule's statements ran (a
     /// `meta mark set` rule reports the mark it set). legacy: when the rule matched, before its
@@ -60,7 +60,7 @@ public enum MarkTiming: Sendable {
 
 public struct ConntrackSummary: Equatable, Sendable {
     public var id: UInt32?
-    public var state: String?
+    public var state: ConntrackState?
     public var direction: String?
     public var status: [String] = []
     /// Why conntrack called the packet invalid, in the kernel's words (legacy backend, --ct-invalid).
@@ -81,12 +81,12 @@ public struct ConntrackSummary: Equatable, Sendable {
     }
 
     /// NF_CT_STATE_BIT: 2 established, 4 related, 8 new, 64 untracked (ip_conntrack_info + 1).
-    static func stateName(_ state: UInt32) -> String? {
-        if state & 64 != 0 { return "untracked" }
-        if state & 8 != 0 { return "new" }
-        if state & 4 != 0 { return "related" }
-        if state & 2 != 0 { return "established" }
-        if state & 1 != 0 { return "invalid" }
+    static func stateName(_ state: UInt32) -> ConntrackState? {
+        if state & 64 != 0 { return .untracked }
+        if state & 8 != 0 { return .new }
+        if state & 4 != 0 { return .related }
+        if state & 2 != 0 { return .established }
+        if state & 1 != 0 { return .invalid }
         return nil
     }
 
@@ -98,7 +98,7 @@ public struct ConntrackSummary: Equatable, Sendable {
         return names
     }
 
-    public init(state: String?) { self.state = state }
+    public init(state: ConntrackState?) { self.state = state }
 }
 
 public struct PacketPath: Sendable {

@@ -102,7 +102,7 @@ public enum RecordEncoder {
         w.endObject()
         if let ct = p.conntrack {
             w.object("conntrack")
-            if let s = ct.state { w.str("state", s) }
+            if let s = ct.state { w.str("state", s.rawValue) }
             if let d = ct.direction { w.str("direction", d) }
             w.array("status")
             for s in ct.status { w.stringElement(s) }

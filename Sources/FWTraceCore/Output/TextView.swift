@@ -17,7 +17,7 @@ public struct TextView: Sendable {
         if let t = p.packet.icmpType { header += " type \(t) code \(p.packet.icmpCode ?? 0)" }
         if let iif = p.iif { header += " in \(iif)" }
         if let oif = p.oif { header += " out \(oif)" }
-        if let ct = p.conntrack?.state { header += " ct \(ct)" }
+        if let ct = p.conntrack?.state { header += " ct \(ct.rawValue)" }
         if let mark = p.mark, mark != 0 { header += " mark \(Self.hex(mark))" }
         if let netns { header += " netns \(netns)" }
         let verdictColor = p.verdict == .accept ? "32" : (p.verdict == .unknown ? "33" : "31")

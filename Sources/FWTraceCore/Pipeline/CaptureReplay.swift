@@ -91,19 +91,19 @@ public struct CaptureReplay {
 
     /// The pipeline this capture is replayed through: as `follow` ran it, with no filter (the
     /// capture does not record it; its trace rule matched only what it named).
-    public func pipeline(rules: TracePipeline.Rules, options: TracePipeline.Options) -> TracePipeline {
+    public func pipeline(ruleset: Ruleset, options: TracePipeline.Options) -> TracePipeline {
         switch backend {
         case .nft:
-            return TracePipeline(backend: .nft(PathAssembler.Configuration(ownTable: ownTable ?? "fwtrace")), rules: rules, options: options)
+            return TracePipeline(backend: .nft(PathAssembler.Configuration(ownTable: ownTable ?? "fwtrace")), ruleset: ruleset, options: options)
         case .legacy:
-            return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true), rules: rules, options: options)
+            return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true), ruleset: ruleset, options: options)
         }
     }
 
     /// Replays every line in order. Paths that no verdict ended are emitted at the end (follow
     /// emitted them after its quiet period: only their order differs).
-    public func run(rules: TracePipeline.Rules, options: TracePipeline.Options, output: (Output) -> Void) {
-        let pipeline = pipeline(rules: rules, options: options)
+    public func run(ruleset: Ruleset, options: TracePipeline.Options, output: (Output) -> Void) {
+        let pipeline = pipeline(ruleset: ruleset, options: options)
         var first = 0.0
         for case .datagram(let time, _) in lines { first = time; break }
         var clock = first

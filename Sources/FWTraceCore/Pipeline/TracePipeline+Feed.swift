@@ -1,5 +1,5 @@
 extension TracePipeline {
-    /// Thrown inside a message walk to stop it where a message needs a fresh catalog.
+    /// Thrown inside a message walk to stop it where a message needs a fresh ruleset.
     private struct StaleStop: Error { let offset: Int }
 
     /// Feeds one datagram, the bytes at `range` of `buffer`, received at `time`; records go to
@@ -8,11 +8,11 @@ extension TracePipeline {
     /// (nil: none to be had, offline or within the caller's reload rate limit); then the rest of
     /// the datagram is fed, that message taken with what the rules know, so feeding always ends.
     public func feed(_ buffer: [UInt8], range: Range<Int>, at time: Double,
-                     reload: () -> Rules? = { nil }, emit: (TraceRecord) -> Void) {
+                     reload: () -> Ruleset? = { nil }, emit: (TraceRecord) -> Void) {
         // The usual case, the whole datagram in one pass, first and without the loop.
         guard var stale = feedUntilStale(buffer, range: range, at: time, emit: emit) else { return }
         while true {
-            if let fresh = reload() { replaceRules(fresh) }
+            if let fresh = reload() { replaceRuleset(fresh) }
             guard let next = feedUntilStale(buffer, range: stale, at: time, emit: emit) else { return }
             // The assembler takes a message it stopped at when it comes again: a second stop at
             // the same place would be a loop.

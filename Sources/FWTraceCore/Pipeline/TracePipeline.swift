@@ -20,17 +20,6 @@ public final class TracePipeline {
         case legacy(LegacyPathAssembler.Configuration, conntrackInvalid: Bool)
     }
 
-    /// The rules the paths are annotated from; each backend uses its own.
-    public struct Rules {
-        public var catalog: RuleCatalog
-        public var legacy: LegacyRuleset
-        /// The nft ruleset's JSON form, for hints about native rules; nil when not known.
-        public var native: NftRuleset?
-        public init(catalog: RuleCatalog = RuleCatalog(), legacy: LegacyRuleset = LegacyRuleset.parse(ipv4: ""), native: NftRuleset? = nil) {
-            self.catalog = catalog; self.legacy = legacy; self.native = native
-        }
-    }
-
     /// What the hints know of the traced namespace beyond the ruleset (the session looks it up).
     public struct Environment {
         public var listening: (UInt8, IPAddress, UInt16) -> Bool? = { _, _, _ in nil }
@@ -56,7 +45,9 @@ public final class TracePipeline {
     let nft: PathAssembler?
     let legacy: LegacyPathAssembler?
     let conntrackInvalid: Bool
-    public private(set) var rules: Rules
+    /// The rules the paths are annotated from: on nft the text listing with iptables-nft-save
+    /// (and the JSON listing for the hints about native rules), on legacy iptables-legacy-save.
+    public private(set) var ruleset: Ruleset
     var hintContext: HintContext
     let names = NameCache()
 
@@ -67,16 +58,16 @@ public final class TracePipeline {
     /// `options.count` paths were yielded: the rest is not wanted.
     public var isDone: Bool { options.count.map { paths >= $0 } ?? false }
 
-    public init(backend: Backend, rules: Rules, options: Options = Options()) {
+    public init(backend: Backend, ruleset: Ruleset, options: Options = Options()) {
         self.options = options
-        self.rules = rules
+        self.ruleset = ruleset
         switch backend {
         case .nft(let configuration):
-            nft = PathAssembler(configuration: configuration, catalog: rules.catalog)
+            nft = PathAssembler(configuration: configuration, ruleset: ruleset)
             legacy = nil
             conntrackInvalid = false
         case .legacy(let configuration, let invalid):
-            legacy = LegacyPathAssembler(configuration: configuration, ruleset: rules.legacy)
+            legacy = LegacyPathAssembler(configuration: configuration, ruleset: ruleset)
             nft = nil
             conntrackInvalid = invalid
         }
@@ -88,27 +79,21 @@ public final class TracePipeline {
         installRules()
     }
 
-    /// Hands in rules read again (after `feed` said the catalog is stale, or the ruleset changed).
-    public func replaceRules(_ fresh: Rules) {
-        rules = fresh
-        nft?.replaceCatalog(fresh.catalog)
-        legacy?.ruleset = fresh.legacy
+    /// Hands in rules read again (after `feed` said the ruleset is stale, or it changed).
+    public func replaceRuleset(_ fresh: Ruleset) {
+        ruleset = fresh
+        nft?.replaceRuleset(fresh)
+        legacy?.ruleset = fresh
         installRules()
     }
 
     /// The hints read the rules the paths were annotated from (a new context per rules: its
-    /// caches belong to one catalog).
+    /// caches belong to one ruleset).
     private func installRules() {
-        var context: HintContext
-        if nft != nil {
-            let catalog = rules.catalog
-            context = HintContext(rules: { catalog.rulesInChain($0, $1, $2) }, listening: options.environment.listening)
-        } else {
-            let ruleset = rules.legacy
-            context = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) }, listening: options.environment.listening)
-        }
+        let ruleset = self.ruleset
+        var context = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) }, listening: options.environment.listening)
         context.controlConnections = options.environment.controlConnections
-        if let native = rules.native { context.evaluateNativeRules(with: native) }
+        if ruleset.sources.contains(.nftJSON) { context.evaluateNativeRules(with: ruleset) }
         hintContext = context
     }
 

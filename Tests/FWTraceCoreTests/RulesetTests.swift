@@ -1,7 +1,7 @@
 import XCTest
 @testable import FWTraceCore
 
-final class RuleCatalogTests: XCTestCase {
+final class RulesetTests: XCTestCase {
     let listing = """
     table ip filter { # handle 1
     \tchain fail2ban-SSH { # handle 1
@@ -40,7 +40,7 @@ final class RuleCatalogTests: XCTestCase {
     """
 
     func testPositionsTextCountersAndHooks() {
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: save])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: save])
         let reject = c.rule(family: .ip, table: "filter", handle: 11)
         XCTAssertEqual(reject?.position, 2)
         XCTAssertEqual(reject?.text, "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
@@ -54,33 +54,33 @@ final class RuleCatalogTests: XCTestCase {
         XCTAssertEqual(native?.position, 1)
         XCTAssertEqual(native?.syntax, .nft)
         XCTAssertNil(c.rule(family: .inet, table: "web", handle: 3))   // a set is not a rule
-        XCTAssertEqual(c.chain(family: .ip, table: "filter", chain: "INPUT")?.hook, .input)
-        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "pre")?.type, .nat)
-        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "pre")?.priority, -100)
-        XCTAssertEqual(c.chain(family: .inet, table: "web", chain: "input")?.policy, "drop")
-        XCTAssertFalse(c.chain(family: .ip, table: "filter", chain: "fail2ban-SSH")!.isBaseChain)
+        XCTAssertEqual(c.chain(.ip, "filter", "INPUT")?.hook, .input)
+        XCTAssertEqual(c.chain(.inet, "web", "pre")?.type, .nat)
+        XCTAssertEqual(c.chain(.inet, "web", "pre")?.priority, -100)
+        XCTAssertEqual(c.chain(.inet, "web", "input")?.policy, .drop)
+        XCTAssertFalse(c.chain(.ip, "filter", "fail2ban-SSH")!.isBaseChain)
         XCTAssertEqual(c.baseChains(at: .input, for: .ip).map(\.key.table), ["filter", "web"])
         XCTAssertEqual(c.baseChains(at: .input, for: .ip6).map(\.key.table), ["web"])
     }
 
     func testNamedPriorities() {
-        XCTAssertEqual(RuleCatalog.parsePriority("filter"), 0)
-        XCTAssertEqual(RuleCatalog.parsePriority("raw"), -300)
-        XCTAssertEqual(RuleCatalog.parsePriority("mangle - 5"), -155)
-        XCTAssertEqual(RuleCatalog.parsePriority("srcnat + 10"), 110)
-        XCTAssertEqual(RuleCatalog.parsePriority("-350"), -350)
+        XCTAssertEqual(Ruleset.parsePriority("filter"), 0)
+        XCTAssertEqual(Ruleset.parsePriority("raw"), -300)
+        XCTAssertEqual(Ruleset.parsePriority("mangle - 5"), -155)
+        XCTAssertEqual(Ruleset.parsePriority("srcnat + 10"), 110)
+        XCTAssertEqual(Ruleset.parsePriority("-350"), -350)
     }
 
     func testMismatchedRuleCountKeepsNftTextRatherThanGuess() {
         let shortSave = save.replacingOccurrences(of: "-A INPUT -j REJECT --reject-with icmp-host-prohibited\n", with: "")
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: shortSave])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: shortSave])
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 11)?.text, "counter reject with icmp type host-prohibited")
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 11)?.syntax, .nft)
     }
 
     func testIptablesSaveWithCounters() {
         let withCounters = save.replacingOccurrences(of: "-A INPUT -j", with: "[5:300] -A INPUT -j")
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: withCounters])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: withCounters])
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 11)?.text, "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
     }
 
@@ -112,13 +112,59 @@ final class RuleCatalogTests: XCTestCase {
         -A input_2
         COMMIT
         """
-        let c = RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: save])
+        let c = Ruleset.build(nftListing: listing, iptablesSave: [.ip: save])
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 7)?.text, "counter")
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 7)?.syntax, .nft)
         XCTAssertEqual(c.rule(family: .ip, table: "filter", handle: 14)?.syntax, .nft)
         XCTAssertFalse(c.isIptablesTable(family: .ip, table: "filter"))
         // The older wording of the same comment.
         let older = "# Table `filter' is incompatible, use 'nft' tool.\n" + save.split(separator: "\n").dropFirst().joined(separator: "\n")
-        XCTAssertEqual(RuleCatalog.build(nftListing: listing, iptablesSave: [.ip: older]).rule(family: .ip, table: "filter", handle: 7)?.syntax, .nft)
+        XCTAssertEqual(Ruleset.build(nftListing: listing, iptablesSave: [.ip: older]).rule(family: .ip, table: "filter", handle: 7)?.syntax, .nft)
+    }
+
+    func fixture(_ name: String) throws -> String {
+        try String(contentsOf: Bundle.module.resourceURL!.appendingPathComponent("Fixtures/\(name)"), encoding: .utf8)
+    }
+
+    /// The text listing and the JSON listing of one ruleset (the rich fixture) in one Ruleset, as
+    /// follow and explain read it: the text decides which rules there are, the JSON adds their
+    /// expressions by handle and the sets' elements.
+    func testTextAndJSONListingsFillOneRuleset() throws {
+        let textListing = try fixture("kernel-6.18-nft-native-rich.nft.txt")
+        let listing = try NftListing(json: try fixture("kernel-6.18-nft-native-rich.ruleset.json"))
+        let text = Ruleset.build(nftListing: textListing)
+        let json = Ruleset(nftJSON: [listing])
+        var both = text
+        both.addNftJSON([listing])
+        XCTAssertEqual(both.sources, [.nftText, .nftJSON])
+        for name in ["checks", "input", "pre"] {
+            let merged = try XCTUnwrap(both.chain(.inet, "web", name))
+            XCTAssertEqual(merged.rules.map(\.handle), json.chain(.inet, "web", name)?.rules.map(\.handle), name)
+            XCTAssertEqual(merged.rules.map(\.expressions), json.chain(.inet, "web", name)?.rules.map(\.expressions), name)
+            XCTAssertEqual(merged.rules.map(\.text), text.chain(.inet, "web", name)?.rules.map(\.text), name)
+            XCTAssertFalse(merged.rules.contains { $0.expressions == nil }, name)
+        }
+        XCTAssertEqual(both.setElements(.inet, "web", "allowed"), [.number(22), .number(80)])
+        XCTAssertEqual(both.baseChains(at: .input, for: .ip), text.baseChains(at: .input, for: .ip))
+        XCTAssertEqual(both.rule(family: .inet, table: "web", handle: 12)?.text, "tcp dport @allowed counter accept")
+        XCTAssertNotNil(both.rule(family: .inet, table: "web", handle: 12)?.expressions)
+
+        // A rule added between the two reads (in the JSON, not the text) is left out; one the
+        // JSON lacks keeps no expressions, and NftRuleEvaluator cannot tell it.
+        let without18 = textListing.replacingOccurrences(of: "\t\tcounter packets 0 bytes 0 drop # handle 18\n", with: "")
+        var older = Ruleset.build(nftListing: without18)
+        older.addNftJSON([listing])
+        XCTAssertEqual(older.chain(.inet, "web", "input")?.rules.map(\.handle).last, 17)
+        var newer = Ruleset.build(nftListing: textListing)
+        newer.addNftJSON([try NftListing(json: #"{"nftables": []}"#)])
+        let last = try XCTUnwrap(newer.rule(family: .inet, table: "web", handle: 18))
+        XCTAssertNil(last.expressions)
+        let view = PacketView(family: .ip, protocolNumber: 6, src: IPAddress("10.0.0.1")!, dst: IPAddress("10.0.0.2")!, dport: 9)
+        XCTAssertEqual(NftRuleEvaluator.evaluate(last, table: "web", tableFamily: .inet, in: newer, packet: view).0, .unknown)
+
+        // The text read again keeps what the JSON said, by handle.
+        var reloaded = Ruleset.build(nftListing: textListing)
+        reloaded.keepExpressions(from: both)
+        XCTAssertEqual(reloaded, both)
     }
 }
