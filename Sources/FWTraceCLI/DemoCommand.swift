@@ -11,33 +11,40 @@ struct DemoCommand: ParsableCommand {
         discussion: """
         The lab is the classic question "I opened port 8080 with iptables -A and nothing connects": a server whose INPUT chain ends with a REJECT, and the 8080 ACCEPT appended after it. fwtrace follows a connection to 8080 (rejected by INPUT rule 7, with the hint that rule 8 is shadowed), applies the fix the hint gives, follows it again (accepted), and then shows a port-forward to a container-like namespace, where the INPUT rule the admin added never applies because the packet is forwarded.
 
-        Everything lives in namespaces named <prefix>-cli, -srv and -app, deleted at the end; the host's firewall is not touched. Needs root; takes a few seconds.
+        Part 5 is a firewall a tool manages: the real ufw (`ufw deny 8080/tcp`) on a host whose podman container publishes port 8080. The published port is forwarded, so ufw's INPUT rule never applies; ufw's FORWARD policy drops it, until `ufw route allow` opens it. It runs ufw and podman through the harnesses in fwtrace's source tree (Tests/tools/ufw-netns.sh, podman-netns.sh), with private configuration and storage: run it from a checkout (sudo make demo; sudo make deps installs ufw and podman), or leave it out with --skip-managed.
+
+        Everything lives in namespaces named <prefix>-cli, -srv, -app and -ufw, deleted at the end, also on Ctrl-C; the host's firewall is not touched. Needs root; takes a few seconds (part 5 some more).
 
         \(ExitCodesHelp.section([
             (ExitCode.success, "the demo ran; the lab is removed"),
             (ExitCode.failure, "a step of the demo failed (the lab is removed all the same)"),
             (ExitCode.usage, "invalid arguments"),
             (ExitCode.noPrivilege, "not enough privileges (needs root)"),
-            (ExitCode.unavailable, "ip or iptables-nft missing (apt-get install iproute2 iptables)"),
+            (ExitCode.unavailable, "ip or iptables-nft missing (apt-get install iproute2 iptables); for part 5 ufw, podman or the source tree's harnesses (sudo make deps, or --skip-managed)"),
         ]))
         """)
 
     @Option(help: "Prefix of the lab's namespace names.")
     var prefix = "fwt-demo"
+    @Flag(help: "Leave out part 5 (ufw and a podman container), which needs ufw, podman and fwtrace's source tree.")
+    var skipManaged = false
 
     func run() throws {
         try Self.checkPrerequisites()
+        let me = Self.executablePath()
         let lab = Lab(prefix: prefix)
+        let managed = try skipManaged ? nil : ManagedLab(lab: lab, harnesses: ManagedLab.checkPrerequisites(executable: me))
         let signalFD = try Signals.makeFD()
         defer { close(signalFD) }
         var listener: RunningProcess?
         defer {
             listener?.signal(SIGTERM)
             listener?.wait(timeout: 5)
+            managed?.destroy()
             lab.destroy()
-            Console.print("\nLab removed: namespaces \(lab.client), \(lab.server) and \(lab.app) deleted, nothing left installed.")
+            let names = [lab.client, lab.server, lab.app] + (managed.map { [$0.namespace] } ?? [])
+            Console.print("\nLab removed: namespaces \(names.joined(separator: ", ")) deleted\(managed == nil ? "" : ", ufw and podman stopped, their private configuration and storage removed"), nothing left installed.")
         }
-        let me = Self.executablePath()
         let color = isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
 
         try buildClassicLab(lab)
@@ -52,6 +59,7 @@ struct DemoCommand: ParsableCommand {
         try tracer.trace(80, "2. Connecting to 80, for comparison:")
         try applyTheFix(lab, tracer: tracer)
         try showPortForward(lab, tracer: tracer)
+        try managed?.show(tracer: tracer)
     }
 
     /// Root, and the two tools the lab is built with.
@@ -106,25 +114,31 @@ struct DemoCommand: ParsableCommand {
     }
 }
 
-/// One step of the demo: `fwtrace follow` started in the server's namespace, a connection made from
-/// the client's, and what follow printed shown with the client's outcome.
-private struct LabTracer {
+/// One step of the demo: `fwtrace follow` started in the server's namespace (or another), a
+/// connection made from the client's, and what follow printed shown with the client's outcome.
+struct LabTracer {
     let lab: Lab
     let me: String
     let color: Bool
     /// Checked before each step, so that Ctrl-C ends the demo between steps (exit 130).
     let signalFD: Int32
 
-    func trace(_ port: Int, _ story: String) throws {
+    /// Ctrl-C (or SIGTERM) since the last check ends the demo here (exit 130; the labs are removed).
+    func checkSignal() throws {
         if Signals.read(signalFD) != nil { throw ExitStatus(code: 130) }
-        Console.print("\n\(story)\n$ fwtrace follow --netns \(lab.server) --dport \(port) --count 1")
-        let follow = try RunningProcess([me, "follow", "--netns", lab.server, "--dport", String(port), "--count", "1",
+    }
+
+    func trace(_ port: Int, _ story: String, netns: String? = nil, to address: String = Lab.serverAddress) throws {
+        try checkSignal()
+        let netns = netns ?? lab.server
+        Console.print("\n\(story)\n$ fwtrace follow --netns \(netns) --dport \(port) --count 1")
+        let follow = try RunningProcess([me, "follow", "--netns", netns, "--dport", String(port), "--count", "1",
                                          "--timeout", "10s", "--format", "text", "--color", color ? "always" : "never"], mergeStderr: true)
         guard let first = follow.readLine(timeout: 10), first.hasPrefix("fwtrace: tracing") else {
             follow.wait(timeout: 5)
             throw UserFacingError("fwtrace follow did not start in the lab", exitCode: ExitCode.failure)
         }
-        let outcome = LabClient.connectIn(namespace: lab.client, to: Lab.serverAddress, port: UInt16(port), me: me)
+        let outcome = LabClient.connectIn(namespace: lab.client, to: address, port: UInt16(port), me: me)
         var shown = false
         while let line = follow.readLine(timeout: 10) { Console.print(line); shown = true }
         follow.wait(timeout: 5)

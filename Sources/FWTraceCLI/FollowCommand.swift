@@ -42,6 +42,12 @@ struct FilterOptions: ParsableArguments {
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case auto, json, text }
 enum Backend: String, ExpressibleByArgument, CaseIterable { case auto, nft, legacy }
 enum ColorChoice: String, ExpressibleByArgument, CaseIterable { case auto, always, never }
+enum StepsChoice: String, ExpressibleByArgument, CaseIterable {
+    case folded, all
+    var detail: StepDetail { self == .all ? .all : .folded }
+    /// The option's help, the same for follow and replay.
+    static let help = ArgumentHelp("Steps in the text view: folded (each run of jumps and returns where no rule matched or acted is one line that says how many steps it hides and in which chains; every rule that matched, changed the packet or decided has its own line) or all (every step). JSON always has every step.", valueName: "steps")
+}
 
 struct FollowCommand: ParsableCommand {
     /// What follow's exit codes mean: its help and the top-level help list the same.
@@ -65,11 +71,14 @@ struct FollowCommand: ParsableCommand {
 
         On a terminal the output is a readable view; piped, or with --format json, one JSON object per line (schema fwtrace/1, see docs/schema/fwtrace-1.schema.json): a `session` record, then one `path` record per packet, `loss` records if the kernel dropped events, and a closing `session` record.
 
+        The readable view prints each packet's verdict and the step that decided it first, then its way through the chains. A firewall that firewalld, ufw or a container runtime wrote sends a packet through dozens of jumps and returns where nothing matches; each such run is folded into one line that says how many steps it hides and in which chains, so that what matched, changed the packet (NAT, a mark) or decided stands out. --steps all prints every step; JSON always has them all.
+
         EXAMPLES:
           sudo fwtrace follow --dport 8080
           sudo fwtrace follow -p tcp -s 10.0.0.0/8 --dport 80,443 --count 10
           sudo fwtrace follow -6 -p icmpv6 --timeout 5s --format json
           sudo fwtrace follow --netns $(pidof -s nginx) --dport 80
+          sudo fwtrace follow --dport 22 --steps all
 
         \(ExitCodesHelp.section(FollowCommand.exitCodes))
         """
@@ -97,6 +106,8 @@ struct FollowCommand: ParsableCommand {
     var capture: String?
     @Option(help: ArgumentHelp("Colour in the text view: auto (on a terminal, unless NO_COLOR is set), always, never.", valueName: "when"))
     var color: ColorChoice = .auto
+    @Option(help: StepsChoice.help)
+    var steps: StepsChoice = .folded
     @Flag(help: "Legacy backend: have conntrack log invalid packets (nf_conntrack_log_invalid) for the session and show why it called a packet INVALID.")
     var ctInvalid = false
     @Option(help: ArgumentHelp("Netlink receive buffer in bytes (default 16 MiB; 4096 to 1 GiB).", valueName: "bytes", visibility: .hidden))
@@ -128,7 +139,7 @@ struct FollowCommand: ParsableCommand {
         let out = BatchedOutput(fd: 1)
         defer { out.flush() }
         job.options.beforeWait = { out.flush() }
-        let printer = FollowPrinter(out: out, context: context, json: json, view: TextView(color: colored), namespace: job.namespace)
+        let printer = FollowPrinter(out: out, context: context, json: json, view: TextView(color: colored, steps: steps.detail), namespace: job.namespace)
         let outcome = try job.run(prepared, emit: printer.print)
         if json, let closing = outcome.closingRecord(context: context) { out.append(closing) }
         out.flush()
@@ -182,6 +193,7 @@ struct FollowCommand: ParsableCommand {
         if limits.quietPeriod != TraceSessionOptions.defaultQuietPeriod { request.quietPeriod = quietPeriod }
         request.view = json ? .json : .text
         request.color = colored
+        request.steps = steps.detail
         return request
     }
 

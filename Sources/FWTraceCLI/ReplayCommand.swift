@@ -20,7 +20,7 @@ struct ReplayCommand: ParsableCommand {
         discussion: """
         Reads the trace messages a `follow --capture FILE` session received (one datagram per line: receive time and hex) and runs them through the pipeline follow uses: decode, assemble into paths, rule text, hints. Either backend's capture is replayed; the messages tell which. Nothing is installed, nothing is read from the kernel, and no root is needed: attach the capture and the ruleset files to a bug report, and anyone can see what fwtrace saw.
 
-        Rule positions and text come from the files given, as the traced namespace had them (`nft -a list ruleset` text, or its JSON form for hints about native rules; `iptables-save` and `ip6tables-save` output); without them the steps show chains, handles and verdicts but no rule text. Interface indexes become names with --interface (a capture holds only the numbers). Hints that need the live namespace (listening sockets, conntrack) are not given.
+        Rule positions and text come from the files given, as the traced namespace had them (`nft -a list ruleset` text, or its JSON form for hints about native rules; `iptables-save` and `ip6tables-save` output); without them the steps show chains, handles and verdicts but no rule text. Interface indexes become names with --interface (a capture holds only the numbers). Hints that need the live namespace (listening sockets, conntrack) are not given. The text view folds runs of jumps and returns where no rule acted, as follow does (--steps all: every step).
 
         A line that is not a datagram is reported as an `error` record, a message that cannot be decoded as a `loss` record (reason decode-error), and both are skipped: a damaged capture prints what can be read.
 
@@ -28,6 +28,7 @@ struct ReplayCommand: ParsableCommand {
           fwtrace replay trace.hex
           fwtrace replay trace.hex --ruleset ruleset.nft --iptables-save iptables.txt
           fwtrace replay trace.hex --interface 2=eth0 --format text
+          fwtrace replay trace.hex --format text --steps all
 
         \(ExitCodesHelp.section(ReplayCommand.exitCodes))
         """)
@@ -44,6 +45,8 @@ struct ReplayCommand: ParsableCommand {
     var interface: [String] = []
     @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format"))
     var format: OutputFormat = .auto
+    @Option(help: StepsChoice.help)
+    var steps: StepsChoice = .folded
 
     func run() throws {
         let names = try interfaceNames()
@@ -56,7 +59,7 @@ struct ReplayCommand: ParsableCommand {
         let context = RecordContext(host: TraceJob.hostname(), netns: nil, backend: replay.backend.rawValue, session: replay.session)
         let out = BatchedOutput(fd: 1)
         defer { out.flush() }
-        let view = TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil)
+        let view = TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil, steps: steps.detail)
         replay.run(ruleset: rules, options: options) { output in
             switch output {
             case .started(let info, let time):

@@ -30,7 +30,7 @@ struct ClientStream {
     /// (returns why).
     mutating func run() -> String? {
         try? connection.setNonBlocking()
-        let view = TextView(color: request.color)
+        let view = TextView(color: request.color, steps: request.steps)
         var lastProgress = SystemClock.monotonic()
         var scratch = [UInt8](repeating: 0, count: 4096)
         let connection = self.connection

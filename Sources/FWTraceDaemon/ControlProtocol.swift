@@ -55,6 +55,8 @@ public struct ControlRequest: Sendable, Equatable {
     public var quietPeriod: String?
     public var view: View = .json
     public var color = false
+    /// The text view's steps: folded (the default) or all.
+    public var steps: StepDetail = .folded
 
     public init(operation: Operation) { self.operation = operation }
 
@@ -90,7 +92,7 @@ public struct ControlRequest: Sendable, Equatable {
             throw ProtocolError("unknown-operation", "unknown operation '\(ControlProtocol.echo(op))': follow or status", exit: 2)
         }
         var request = ControlRequest(operation: operation)
-        let known: Set<String> = ["op", "filter", "netns", "backend", "limit", "count", "timeout", "quiet_period", "view", "color", "version"]
+        let known: Set<String> = ["op", "filter", "netns", "backend", "limit", "count", "timeout", "quiet_period", "view", "color", "steps", "version"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw ProtocolError("bad-request", "unknown request field '\(ControlProtocol.echo(unknown))'", exit: 2)
         }
@@ -128,6 +130,10 @@ public struct ControlRequest: Sendable, Equatable {
             guard let c = color as? Bool else { throw ProtocolError("bad-request", "\"color\" must be true or false", exit: 2) }
             request.color = c
         }
+        if let steps = try string("steps") {
+            guard let s = StepDetail(rawValue: steps) else { throw ProtocolError("bad-request", "\"steps\" must be folded or all", exit: 2) }
+            request.steps = s
+        }
         return request
     }
 
@@ -148,6 +154,8 @@ public struct ControlRequest: Sendable, Equatable {
             if let quietPeriod { w.string("quiet_period", quietPeriod) }
             w.string("view", view.rawValue)
             w.bool("color", color)
+            // Only when not the default: a daemon older than the field refuses unknown fields.
+            if steps != .folded { w.string("steps", steps.rawValue) }
         }
         w.endObject()
         return w.text

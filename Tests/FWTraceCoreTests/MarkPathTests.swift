@@ -28,7 +28,8 @@ final class MarkPathTests: XCTestCase {
         let syn = try XCTUnwrap(try KernelFixture.load("nft-native-mark-ct-restore").paths().first)
         let lines = TextView(color: false).render(syn, netns: nil).split(separator: "\n")
         XCTAssertFalse(lines[0].contains("mark"), String(lines[0]))
-        XCTAssertTrue(lines[1].hasSuffix("meta mark set 0x00000010  → continue  [mark 0x10]"), String(lines[1]))
+        // Line 1 is the decision; the steps follow.
+        XCTAssertTrue(lines[2].hasSuffix("meta mark set 0x00000010  → continue  [mark 0x10]"), String(lines[2]))
         XCTAssertEqual(lines.filter { $0.contains("[mark") }.count, 1)
     }
 

@@ -22,6 +22,18 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(try parse("{\"op\":\"status\"}").operation, .status)
     }
 
+    /// `steps` is sent only when not the default (a daemon older than it refuses unknown fields).
+    func testStepsOfTheTextView() throws {
+        var request = ControlRequest(operation: .follow)
+        request.view = .text
+        XCTAssertFalse(request.line.contains("steps"), request.line)
+        XCTAssertEqual(try parse(request.line).steps, .folded)
+        request.steps = .all
+        XCTAssertTrue(request.line.contains(#""steps":"all""#), request.line)
+        XCTAssertEqual(try parse(request.line), request)
+        XCTAssertEqual(code("{\"op\":\"follow\",\"steps\":\"some\"}"), "bad-request")
+    }
+
     func testRefusals() {
         XCTAssertEqual(code("{\"op\":\"status\""), "invalid-json")
         XCTAssertEqual(code("[1,2]"), "invalid-json")

@@ -119,6 +119,31 @@ final class DaemonTests: DaemonTestCase {
         XCTAssertEqual(alone.status, 4, alone.stderr)
     }
 
+    /// The daemon's text view folds plumbing as follow's own does; `--steps all` reaches it.
+    func testTextViewThroughTheDaemonFoldsAndStepsAllUnfolds() throws {
+        let a = try lab("dtv")
+        try daemon.writeConfig("")
+        try daemon.start()
+        for (steps, expected) in [([String](), "⋯ 2 steps of jumps and returns where no rule acted, through 1 chain: fail2ban-SSH"),
+                                  (["--steps", "all"], "input ip filter/fail2ban-SSH         end of chain, back to caller  → return")] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["runuser", "-u", DaemonHarness.member, "--", daemon.binary, "follow", "--socket", daemon.socketPath, "--format", "text",
+                                 "--netns", a.server, "--dport", "22", "--count", "1", "--timeout", "15s"] + steps
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            eventually("the session started") { ((try? self.daemon.status())?[array: "sessions"].count ?? 0) == 1 }
+            try a.send(["tcp", "10.99.0.2", "22"])
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            XCTAssertEqual(process.terminationStatus, 0, text)
+            XCTAssertTrue(text.contains("  decided: ACCEPT by input ip filter/INPUT #4"), text)
+            XCTAssertTrue(text.contains(expected), "\(steps): \(text)")
+            eventually("the session ended") { ((try? self.daemon.status())?[array: "sessions"].count ?? 1) == 0 }
+        }
+    }
+
     /// The daemon's own check (SO_PEERCRED), behind a socket left world-writable on purpose.
     func testDaemonChecksPeerCredentialsItself() throws {
         try daemon.writeConfig("", daemon: "socket_mode = \"0666\"")

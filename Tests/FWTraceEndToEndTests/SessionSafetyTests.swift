@@ -145,9 +145,40 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("hint [forwarded]"), r.stdout)
         XCTAssertTrue(r.stdout.contains("hint [nat-rewrite]"), r.stdout)
         XCTAssertFalse(r.stdout.contains("\u{1b}["), "no colour through a pipe")
-        for ns in ["cli", "srv", "app"] {
-            XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-\(ns)"))
+        // Part 5 (E2E.run starts env, which cds nowhere: the demo finds the harnesses from the
+        // binary's place in the checkout). ufw denies 8080, podman publishes it; ufw's FORWARD policy drops it, `ufw route allow` opens it.
+        let part5 = try XCTUnwrap(r.stdout.components(separatedBy: "5. A managed firewall").last, r.stdout)
+        XCTAssertTrue(part5.contains("[ 1] 8080/tcp                   DENY IN     Anywhere"), part5)
+        XCTAssertTrue(part5.contains("  decided: DROP by forward ip filter/FORWARD policy"), part5)
+        XCTAssertTrue(part5.contains("-j DNAT --to-destination 10.88.0.2:80  → accept  [nat 10.97.0.2:8080 ⇒ 10.88.0.2:80]"), part5)
+        XCTAssertTrue(part5.contains("steps of jumps and returns where no rule acted"), "plumbing folded: \(part5)")
+        XCTAssertTrue(part5.contains("client: timed out"), part5)
+        XCTAssertTrue(part5.contains("$ ufw route allow proto tcp from any to 10.88.0.2 port 80"), part5)
+        XCTAssertTrue(part5.contains("  decided: ACCEPT by forward ip filter/ufw-user-forward #1  -A ufw-user-forward -d 10.88.0.2/32 -p tcp -m tcp --dport 80 -j ACCEPT"), part5)
+        XCTAssertTrue(part5.contains("client: connected: hello from container web"), part5)
+        for ns in ["cli", "srv", "app", "ufw"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo-\(ns)"), ns)
         }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/netns/fwt-e2e-demo-ufw"), "ufw's and podman's private /etc")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/var/tmp/fwtrace-demo/fwt-e2e-demo-ufw"), "the harnesses' state")
+    }
+
+    /// Part 5 needs the source tree's harnesses: elsewhere the demo says so before building
+    /// anything, and --skip-managed runs parts 1 to 4.
+    func testDemoWithoutTheSourceTreeSaysSoOrSkipsPart5() throws {
+        let dir = NSTemporaryDirectory() + "fwtrace-demo-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: E2E.binary, toPath: dir + "/fwtrace")
+        let r = try E2E.run(["-C", "/", dir + "/fwtrace", "demo", "--prefix", "fwt-e2e-demo5"], check: false)
+        XCTAssertEqual(r.status, 5, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("Tests/tools/ufw-netns.sh") && r.stderr.contains("--skip-managed"), r.stderr)
+        XCTAssertFalse(r.stdout.contains("Building the lab"), "refused before building: \(r.stdout)")
+        let skipped = try E2E.run(["-C", "/", dir + "/fwtrace", "demo", "--prefix", "fwt-e2e-demo5", "--skip-managed"], check: false)
+        XCTAssertEqual(skipped.status, 0, skipped.stdout + skipped.stderr)
+        XCTAssertTrue(skipped.stdout.contains("4. A port-forward"), skipped.stdout)
+        XCTAssertFalse(skipped.stdout.contains("5. A managed firewall"), skipped.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/netns/fwt-e2e-demo5-srv"))
     }
 }
 

@@ -137,7 +137,7 @@ in_root 'fwtrace daemon --check --config /etc/fwtrace/fwtrace.toml >/dev/null' |
 ok "group fwtrace, /etc/fwtrace and /var/log/fwtrace root:fwtrace 0750, conffiles, unit disabled and not started, config passes --check"
 
 # --- the demo (its namespaces live under this step's network namespace and /run) -----------------
-in_root 'fwtrace demo > /tmp/demo.out 2>&1 || { cat /tmp/demo.out; exit 1; }
+in_root 'fwtrace demo --skip-managed > /tmp/demo.out 2>&1 || { cat /tmp/demo.out; exit 1; }
          grep -q "shadowed-rule" /tmp/demo.out
          test -z "$(ip netns list)"' || fail "fwtrace demo (output above), or it left a namespace"
 ok "fwtrace demo (root, network namespaces; none left)"
