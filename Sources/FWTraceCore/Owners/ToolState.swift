@@ -1,0 +1,26 @@
+/// The managers' own state, as text, where fwtrace could read it: it turns what the ruleset
+/// shows into the tool's own names (ufw's rule numbers, firewalld's services, container names).
+/// Every field is optional: without it the recognisers still name the manager and what the
+/// ruleset itself says.
+public struct ToolState: Sendable {
+    /// /etc/ufw/user.rules and user6.rules.
+    public var ufwUserRules: String?
+    public var ufwUserRules6: String?
+    /// `ufw status numbered`: its rule texts (the numbers are derived from the tuples).
+    public var ufwStatusNumbered: String?
+    /// `firewall-cmd --list-all-zones` (or several `--list-all --zone=Z`, concatenated), and
+    /// `--list-all-policies`.
+    public var firewalldZones: String?
+    /// firewalld service definitions: name → ports ("22/tcp"), from the services' XML
+    /// (/usr/lib/firewalld/services, /etc/firewalld/services); missing ones fall back on
+    /// FirewalldZones.knownServices.
+    public var firewalldServices: [String: [String]] = [:]
+    /// `podman ps --format json`, `podman inspect`, `docker inspect` (JSON arrays), any of them.
+    public var containers: [String] = []
+    /// libvirt network XML (`virsh net-dumpxml NAME`): bridge name → network name.
+    public var libvirtNetworks: [String] = []
+    /// Shorewall's /etc/shorewall/zones (the firewall zone's name and the zones).
+    public var shorewallZones: String?
+
+    public init() {}
+}
