@@ -232,10 +232,14 @@ public final class LegacyPathAssembler {
         switch kind {
         case .policy:
             let policy = chain?.policy ?? "ACCEPT"
-            return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .policy,
-                            verdict: policy == "DROP" ? .drop : .accept)
+            var step = PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .policy,
+                                verdict: policy == "DROP" ? .drop : .accept)
+            step.owner = chain?.policyOwner
+            return step
         case .return:
-            return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .return, verdict: .return)
+            var step = PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .return, verdict: .return)
+            step.owner = chain?.owner
+            return step
         case .rule:
             let position = ruleset.userPosition(family, trace.table, trace.chain, kernel: trace.number)
             let rule = chain?.rules.first { $0.position == position }
@@ -246,6 +250,7 @@ public final class LegacyPathAssembler {
             step.text = rule?.text
             step.counters = rule?.counters
             step.rejects = rule?.target == "REJECT"
+            step.owner = rule == nil ? chain?.owner : rule?.owner
             step.chainType = trace.table == "nat" ? "nat" : "filter"
             if rule?.targetIsChain == true { step.target = rule?.target }
             return step

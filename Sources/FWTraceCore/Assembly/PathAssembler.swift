@@ -58,12 +58,16 @@ public final class PathAssembler {
 
     /// The ruleset read again: the chain cache is emptied, and the base-chain order traces
     /// showed is kept (BaseChainOrder.swift).
-    public func replaceCatalog(_ fresh: RuleCatalog) {
+    public func replaceCatalog(_ fresh: RuleCatalog, owners: OwnerMap = .empty) {
         var fresh = fresh
         fresh.adoptLearnedOrder(from: catalog)
         catalog = fresh
+        self.owners = owners
         recentChains.removeAll(keepingCapacity: true)
     }
+
+    /// Who wrote each rule of the catalog: read into the chain cache's entries when they are made.
+    public private(set) var owners: OwnerMap
 
     /// A chain met recently: what the catalog says of it and the rules found in it by handle.
     /// Events name their chain by strings, and the catalog's dictionaries hash them on every
@@ -84,8 +88,13 @@ public final class PathAssembler {
         /// Another base chain shares its hook and priority: its runs teach the kernel's order.
         let hasEqualPriorityPeer: Bool
         var rules: [UInt64: StepRule] = [:]
-        init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?, hasEqualPriorityPeer: Bool) {
+        /// The owner of the chain's end (and of its rules that have none of their own), and of its policy.
+        let owner: RuleOwner?
+        let policyOwner: RuleOwner?
+        init(family: TableFamily, table: String, name: String, chain: RuleCatalog.Chain?, hasEqualPriorityPeer: Bool, owners: OwnerMap) {
             self.family = family; self.table = table; self.name = name
+            owner = owners.chainOwner(family, table, name)
+            policyOwner = owners.policyOwner(family, table, name)
             known = chain != nil
             hook = chain?.hook; priority = chain?.priority; type = chain?.type?.rawValue; isBaseChain = chain?.isBaseChain
             self.hasEqualPriorityPeer = hasEqualPriorityPeer
@@ -98,7 +107,7 @@ public final class PathAssembler {
         if recentChains.count >= 64 { recentChains.removeAll(keepingCapacity: true) }
         let key = RuleCatalog.ChainKey(family: family, table: table, chain: name)
         let entry = ChainEntry(family: family, table: table, name: name, chain: catalog.chain(key),
-                               hasEqualPriorityPeer: catalog.hasEqualPriorityPeer(key))
+                               hasEqualPriorityPeer: catalog.hasEqualPriorityPeer(key), owners: owners)
         recentChains.append(entry)
         return entry
     }
@@ -111,8 +120,10 @@ public final class PathAssembler {
         let text: String
         let counters: RuleCatalog.Counters?
         let rejects: Bool
-        init(_ rule: RuleCatalog.Rule) {
+        let owner: RuleOwner?
+        init(_ rule: RuleCatalog.Rule, owner: RuleOwner?) {
             chain = rule.chain; position = rule.position; text = rule.text; counters = rule.counters; rejects = rule.rejects
+            self.owner = owner
         }
     }
 
@@ -120,7 +131,7 @@ public final class PathAssembler {
     func rule(_ entry: ChainEntry, handle: UInt64) -> StepRule? {
         if let known = entry.rules[handle] { return known }
         guard let found = catalog.rule(family: entry.family, table: entry.table, handle: handle) else { return nil }
-        let rule = StepRule(found)
+        let rule = StepRule(found, owner: owners.owner(entry.family, entry.table, found.chain, position: found.position))
         entry.rules[handle] = rule
         return rule
     }
@@ -144,9 +155,10 @@ public final class PathAssembler {
     /// Paths started: packets of which our own trace rule's event was received.
     public private(set) var started = 0
 
-    public init(configuration: Configuration, catalog: RuleCatalog) {
+    public init(configuration: Configuration, catalog: RuleCatalog, owners: OwnerMap = .empty) {
         self.configuration = configuration
         self.catalog = catalog
+        self.owners = owners
     }
 
     public var pendingCount: Int { pending.count }

@@ -14,6 +14,8 @@ public struct LegacyRuleset: Sendable {
         public var counters: RuleCatalog.Counters?
         /// The target is a chain of the same table (a jump or goto), not an extension target.
         public var targetIsChain = false
+        /// Who wrote it (nil: the admin); set by adoptOwners.
+        public var owner: RuleOwner?
     }
 
     public struct Chain: Equatable, Sendable {
@@ -22,6 +24,25 @@ public struct LegacyRuleset: Sendable {
         public var rules: [Rule] = []
         /// Positions (in the kernel's numbering) of fwtrace's own rules in this chain.
         public var ownPositions: [Int] = []
+        /// Who wrote the chain (its end) and its policy; set by adoptOwners.
+        public var owner: RuleOwner?
+        public var policyOwner: RuleOwner?
+    }
+
+    /// Puts each rule's and chain's owner where the assembler finds it with the rule: computed
+    /// once per load, so that no step looks it up.
+    public mutating func adoptOwners(_ owners: OwnerMap) {
+        guard !owners.isEmpty else { return }
+        for (key, chain) in chains {
+            let family: TableFamily = key.family == .ip ? .ip : .ip6
+            var updated = chain
+            updated.owner = owners.chainOwner(family, key.table, key.chain)
+            updated.policyOwner = owners.policyOwner(family, key.table, key.chain)
+            for i in updated.rules.indices {
+                updated.rules[i].owner = owners.owner(family, key.table, key.chain, position: updated.rules[i].position)
+            }
+            chains[key] = updated
+        }
     }
 
     public struct ChainKey: Hashable, Sendable {

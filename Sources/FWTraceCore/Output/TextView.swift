@@ -44,6 +44,7 @@ public struct TextView: Sendable {
             }
             let markBefore = index == 0 ? marks.before : marks.after[index - 1]
             if marks.after[index] != markBefore { line += "  [mark \(Self.hex(marks.after[index]))]" }
+            if let owner = s.owner { line += "  " + paint("[\(owner.label)]", "35") }
             lines.append(line)
         }
         for h in p.hints { lines.append("  " + paint("hint", "36") + " [\(h.code)] \(h.message)") }

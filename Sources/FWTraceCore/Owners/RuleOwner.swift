@@ -5,7 +5,7 @@
 /// Its JSON and its text-view label are made once, here, too.
 public final class RuleOwner: Sendable, Equatable, CustomStringConvertible {
     public enum Manager: String, Sendable, CaseIterable {
-        case admin, ufw, firewalld, docker, podman, kubeProxy = "kube-proxy", fail2ban, libvirt, shorewall
+        case ufw, firewalld, docker, podman, kubeProxy = "kube-proxy", fail2ban, libvirt, shorewall
     }
 
     /// One identity field: a JSON key (docs/output.md, `owner`) and its value.

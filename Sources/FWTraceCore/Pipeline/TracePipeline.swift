@@ -26,8 +26,11 @@ public final class TracePipeline {
         public var legacy: LegacyRuleset
         /// The nft ruleset's JSON form, for hints about native rules; nil when not known.
         public var native: NftRuleset?
-        public init(catalog: RuleCatalog = RuleCatalog(), legacy: LegacyRuleset = LegacyRuleset.parse(ipv4: ""), native: NftRuleset? = nil) {
-            self.catalog = catalog; self.legacy = legacy; self.native = native
+        /// The managers' own state (ufw's user.rules, firewalld's zones, …), for the owners.
+        public var tools: ToolState
+        public init(catalog: RuleCatalog = RuleCatalog(), legacy: LegacyRuleset = LegacyRuleset.parse(ipv4: ""), native: NftRuleset? = nil,
+                    tools: ToolState = ToolState()) {
+            self.catalog = catalog; self.legacy = legacy; self.native = native; self.tools = tools
         }
     }
 
@@ -72,11 +75,11 @@ public final class TracePipeline {
         self.rules = rules
         switch backend {
         case .nft(let configuration):
-            nft = PathAssembler(configuration: configuration, catalog: rules.catalog)
+            nft = PathAssembler(configuration: configuration, catalog: rules.catalog, owners: OwnerMap(catalog: rules.catalog, state: rules.tools))
             legacy = nil
             conntrackInvalid = false
         case .legacy(let configuration, let invalid):
-            legacy = LegacyPathAssembler(configuration: configuration, ruleset: rules.legacy)
+            legacy = LegacyPathAssembler(configuration: configuration, ruleset: Self.withOwners(rules))
             nft = nil
             conntrackInvalid = invalid
         }
@@ -91,9 +94,16 @@ public final class TracePipeline {
     /// Hands in rules read again (after `feed` said the catalog is stale, or the ruleset changed).
     public func replaceRules(_ fresh: Rules) {
         rules = fresh
-        nft?.replaceCatalog(fresh.catalog)
-        legacy?.ruleset = fresh.legacy
+        nft?.replaceCatalog(fresh.catalog, owners: OwnerMap(catalog: fresh.catalog, state: fresh.tools))
+        if legacy != nil { legacy?.ruleset = Self.withOwners(fresh) }
         installRules()
+    }
+
+    /// The legacy ruleset with its owners adopted (computed once per load).
+    static func withOwners(_ rules: Rules) -> LegacyRuleset {
+        var ruleset = rules.legacy
+        ruleset.adoptOwners(OwnerMap(legacy: ruleset, state: rules.tools))
+        return ruleset
     }
 
     /// The hints read the rules the paths were annotated from (a new context per rules: its
