@@ -81,13 +81,14 @@ public final class LegacyTraceSession {
         pipelineOptions.environment.listening = { sockets.isListening(protocolNumber: $0, address: $1, port: $2) }
         pipelineOptions.environment.controlConnections = { conntrack.controlConnections(between: $0, and: $1) }
         return TracePipeline(backend: .legacy(config, conntrackInvalid: options.conntrackInvalid),
-                             rules: TracePipeline.Rules(legacy: readRuleset()), options: pipelineOptions)
+                             rules: TracePipeline.Rules(legacy: readRuleset(), tools: ToolStateReader.read(namespace: options.namespaceName)),
+                             options: pipelineOptions)
     }
 
     /// Receives TRACE messages into the pipeline until count, timeout, signal or stop.
     func receive(_ socket: NflogSocket, loop: SessionLoop, capture: CaptureWriter?) throws {
         var lastPeriodicReload = loop.started
-        let reload = { TracePipeline.Rules(legacy: self.readRuleset()) }
+        let reload = { TracePipeline.Rules(legacy: self.readRuleset(), tools: ToolStateReader.read(namespace: self.options.namespaceName)) }
         while case .ready(let ready) = try loop.wait(on: [socket.fd]) {
             if ready[0] != 0 {
                 for _ in 0..<256 {

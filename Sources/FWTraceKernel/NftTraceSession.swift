@@ -33,8 +33,10 @@ public final class NftTraceSession {
         defer { changes.close() }
 
         let reader = RulesetReader(context: context)
+        reader.namespaceName = options.namespaceName
         let interfaces = InterfaceNames()
-        let pipeline = makePipeline(installer: installer, rules: TracePipeline.Rules(catalog: reader.load(), native: reader.loadNative()),
+        let pipeline = makePipeline(installer: installer, rules: TracePipeline.Rules(catalog: reader.load(), native: reader.loadNative(),
+                                                                           tools: reader.tools()),
                                     interfaces: interfaces)
         emit(.started(RecordEncoder.SessionInfo(
             filter: options.filter.summary, families: options.filter.families.map(\.rawValue).sorted(),
@@ -122,6 +124,7 @@ final class NftSessionIO {
         interfaces.invalidate()
         var rules = loop.pipeline.rules
         rules.catalog = reader.load()
+        rules.tools = reader.tools()
         return rules
     }
 
@@ -156,6 +159,7 @@ final class NftSessionIO {
                 if let since = rulesStaleSince, time >= since {
                     var rules = loop.pipeline.rules
                     rules.catalog = reader.load()
+                    rules.tools = reader.tools()
                     if let native = reader.loadNative() { rules.native = native }
                     loop.pipeline.replaceRules(rules)
                     interfaces.invalidate()

@@ -69,6 +69,9 @@ public struct TraceJob: Sendable {
             case .loss(let count, let reason, let detail): emit(.loss(count: count, reason: reason, detail: detail))
             }
         }
+        var options = options
+        // An `ip netns` name: the managers' state is in its /etc/netns/NAME (ToolStateReader).
+        if let namespace, namespace.path == "/run/netns/\(namespace.spec)" { options.namespaceName = namespace.spec }
         let summary: TraceSummary
         if context.backend == "nft" {
             summary = try NftTraceSession(options: options).run(emit: handle)

@@ -23,4 +23,23 @@ public struct ToolState: Sendable {
     public var shorewallZones: String?
 
     public init() {}
+
+    /// The names `fwtrace replay --tool-state KIND=FILE` takes, in its help's order.
+    public static let kinds = ["ufw-user-rules", "ufw-user6-rules", "ufw-status", "firewalld-zones", "containers",
+                               "libvirt-network", "shorewall-zones"]
+
+    /// Takes one piece of state by its kind (`kinds`); false for a kind it does not know.
+    public mutating func add(_ kind: String, _ text: String) -> Bool {
+        switch kind {
+        case "ufw-user-rules": ufwUserRules = text
+        case "ufw-user6-rules": ufwUserRules6 = text
+        case "ufw-status": ufwStatusNumbered = text
+        case "firewalld-zones": firewalldZones = (firewalldZones.map { $0 + "\n" } ?? "") + text
+        case "containers": containers.append(text)
+        case "libvirt-network": libvirtNetworks.append(text)
+        case "shorewall-zones": shorewallZones = text
+        default: return false
+        }
+        return true
+    }
 }
