@@ -36,7 +36,7 @@ struct UfwRecognizer: OwnerRecognizer {
     func owner(ofChain chain: OwnerFacts.Chain) -> RuleOwner? {
         guard Self.isUfwChain(chain.name) else { return nil }
         let file = Self.file(ofChain: chain.name)
-        return RuleOwner(.ufw, [("file", .text(file))], label: "ufw \(file)")
+        return RuleOwner(.ufw, [("file", .text(file))], label: file == "ufw-init" ? "ufw init script" : "ufw \(file)")
     }
 
     func owner(ofPolicyOf chain: OwnerFacts.Chain) -> RuleOwner? {
@@ -61,7 +61,7 @@ struct UfwRecognizer: OwnerRecognizer {
                              label: "ufw rule \(tuple.number): \(text)")
         }
         if chain.isBaseChain, let target = rule.target, Self.isUfwChain(target) {
-            return RuleOwner(.ufw, [("file", "ufw-init")], label: "ufw ufw-init")
+            return RuleOwner(.ufw, [("file", "ufw-init")], label: "ufw init script")
         }
         return nil
     }
