@@ -104,7 +104,8 @@ struct ExplainCommand: ParsableCommand {
             throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
         }
         let predictor = PathPredictor(nft: native, catalog: catalog, family: summary.family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        OwnerMap(catalog: catalog, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
         var hintContext = HintContext(rules: { catalog.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         hintContext.evaluateNativeRules(with: native)
@@ -120,11 +121,15 @@ struct ExplainCommand: ParsableCommand {
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
         let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
         let predictor = PathPredictor(legacy: ruleset, family: family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        OwnerMap(legacy: ruleset, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
         let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         return (prediction, hintContext)
     }
+
+    /// The `ip netns` name given, whose /etc/netns/NAME holds the managers' state.
+    private var netnsName: String? { netns.flatMap { try? NetworkNamespace.resolve($0) }?.ipNetnsName }
 
     /// A locally generated packet arrives on no interface; any other on -i, or on any.
     private var predictedInInterface: String? { local ? nil : (inInterface ?? "any") }

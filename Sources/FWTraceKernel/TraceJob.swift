@@ -71,7 +71,7 @@ public struct TraceJob: Sendable {
         }
         var options = options
         // An `ip netns` name: the managers' state is in its /etc/netns/NAME (ToolStateReader).
-        if let namespace, namespace.path == "/run/netns/\(namespace.spec)" { options.namespaceName = namespace.spec }
+        options.namespaceName = namespace?.ipNetnsName
         let summary: TraceSummary
         if context.backend == "nft" {
             summary = try NftTraceSession(options: options).run(emit: handle)

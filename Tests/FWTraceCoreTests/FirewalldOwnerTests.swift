@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import FWTraceCore
 
@@ -7,6 +8,15 @@ final class FirewalldOwnerTests: XCTestCase {
     func state(_ f: OwnerFixture) -> ToolState {
         var state = ToolState()
         state.firewalldZones = (f.text("tool-firewall-cmd-list-all-zones.txt") ?? "") + "\n" + (f.text("tool-firewall-cmd-list-all-policies.txt") ?? "")
+        return state
+    }
+
+    /// The same from the zones' XML files alone (what follow reads).
+    func xmlState(_ f: OwnerFixture) throws -> ToolState {
+        var state = ToolState()
+        let files = try FileManager.default.contentsOfDirectory(atPath: f.directory.path).filter { $0.hasPrefix("tool-zone-") && $0.hasSuffix(".xml") }
+        XCTAssertFalse(files.isEmpty)
+        for file in files { state.addFirewalldZone(String(file.dropFirst(10).dropLast(4)), xml: try f.require(file)) }
         return state
     }
 
@@ -31,13 +41,15 @@ final class FirewalldOwnerTests: XCTestCase {
             ("v4-9090-work-rich-rule", "work", "rich rule", #"rule family="ipv4" source address="10.77.0.9" port port="9090" protocol="tcp" accept"#, "rich rules"),
         ]
         for c in cases {
-            let owner = try XCTUnwrap(try f.path(c.trace, state: state(f)).decidingOwner, c.trace)
+          for given in [state(f), try xmlState(f)] {
+            let owner = try XCTUnwrap(try f.path(c.trace, state: given).decidingOwner, c.trace)
             XCTAssertEqual(owner.manager, .firewalld, c.trace)
             XCTAssertEqual(owner.text("zone"), c.zone, c.trace)
             XCTAssertEqual(owner.text("element"), c.element, c.trace)
             XCTAssertEqual(owner.text("value"), c.value, c.trace)
             XCTAssertTrue(try listAll(f, zone: c.zone, key: c.key).contains(c.value), "\(c.trace): firewall-cmd lists \(c.value)")
             XCTAssertEqual(owner.label, "firewalld zone \(c.zone): \(c.element) \(c.value)")
+          }
         }
     }
 
@@ -62,6 +74,9 @@ final class FirewalldOwnerTests: XCTestCase {
 
     func testZoneBindingsAndForwardPort() throws {
         let f = try OwnerFixture.load("firewalld")
+        let fromXML = try f.path("v4-8081-work-forward-port", state: xmlState(f))
+        XCTAssertEqual(fromXML.steps.first { $0.chain == "nat_PRE_work_allow" && $0.kind == .rule }?.owner?.text("value"),
+                       "port=8081:proto=tcp:toport=8080:toaddr=")
         let path = try f.path("v4-8081-work-forward-port", state: state(f))
         let forward = try XCTUnwrap(path.steps.first { $0.chain == "nat_PRE_work_allow" && $0.kind == .rule })
         XCTAssertEqual(forward.owner?.text("element"), "forward-port")

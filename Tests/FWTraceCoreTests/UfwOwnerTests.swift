@@ -113,4 +113,17 @@ final class UfwOwnerTests: XCTestCase {
         """)
         XCTAssertTrue(OwnerMap(catalog: catalog).isEmpty)
     }
+
+    /// explain's predicted path gets its owners from the map, step by step.
+    func testAnnotatedPathOfExplain() throws {
+        let f = try OwnerFixture.load("ufw")
+        var path = PacketPath(traceID: 0, family: .ip, time: 0,
+                              packet: PacketSummary(family: .ip, src: .v4(0), dst: .v4(0), protocolNumber: 6, length: 60, ttl: 64))
+        var rule = PathStep(hook: .input, table: "filter", tableFamily: .ip, chain: "ufw-user-input", kind: .rule, verdict: .drop)
+        rule.rule = 2
+        path.steps = [rule, PathStep(hook: .input, table: "filter", tableFamily: .ip, chain: "INPUT", kind: .policy, verdict: .drop),
+                      PathStep(hook: .input, table: "filter", tableFamily: .ip, chain: "ufw-not-local", kind: .return, verdict: .return)]
+        f.owners(state(f)).annotate(&path)
+        XCTAssertEqual(path.steps.map { $0.owner?.label }, ["ufw rule 2: 22/tcp DENY IN Anywhere", "ufw default deny (incoming)", "ufw before.rules"])
+    }
 }

@@ -25,4 +25,13 @@ final class ToolStateReaderTests: XCTestCase {
         // A name that is a path is not looked up under /etc/netns.
         XCTAssertNotEqual(ToolStateReader.file("ufw/user.rules", namespace: "../\(name)"), state.ufwUserRules)
     }
+
+    /// firewalld's package zones and services (Debian's firewalld is installed on these machines).
+    func testFirewalldsZonesAndServices() throws {
+        guard FileManager.default.fileExists(atPath: "/usr/lib/firewalld/zones/public.xml") else { throw XCTSkip("no firewalld package") }
+        let state = ToolStateReader.read()
+        XCTAssertNotNil(state.firewalldZoneXML["public"])
+        XCTAssertEqual(state.firewalldServices["ssh"], ["22/tcp"])
+        XCTAssertEqual(state.firewalldServices["dns"]?.sorted(), ["53/tcp", "53/udp"])
+    }
 }

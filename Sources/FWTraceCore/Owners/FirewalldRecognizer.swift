@@ -17,7 +17,7 @@ struct FirewalldRecognizer: OwnerRecognizer {
     init?(facts: OwnerFacts, state: ToolState) {
         isNft = facts.hasChain { $0.family == .inet && $0.table == "firewalld" }
         guard isNft || facts.hasChain(where: { $0.name.hasPrefix("IN_") && $0.name.hasSuffix("_allow") }) else { return nil }
-        zones = FirewalldZones(text: state.firewalldZones, services: state.firewalldServices)
+        zones = FirewalldZones(text: state.firewalldZones, xml: state.firewalldZoneXML, services: state.firewalldServices)
     }
 
     /// A firewalld chain's parts: its zone or policy, and the sub-chain suffix.

@@ -17,8 +17,9 @@ struct FirewalldZones: Sendable {
     /// Service name → ports ("22/tcp"): the state's definitions, else firewalld's own.
     let services: [String: [String]]
 
-    init(text: String?, services: [String: [String]]) {
+    init(text: String?, xml: [String: String] = [:], services: [String: [String]]) {
         self.services = Self.knownServices.merging(services) { _, given in given }
+        for (name, file) in xml { zones[name] = FirewalldZoneXML.zone(name: name, xml: file) }
         guard let text else { return }
         var current: Zone?
         var multiKey: String?

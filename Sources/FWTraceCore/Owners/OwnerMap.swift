@@ -90,6 +90,20 @@ public final class OwnerMap: Sendable {
         chains[ChainID(family, table, chain)]?.chain
     }
 
+    /// Puts the owners on a path made without the assemblers (explain's predicted path): a
+    /// lookup per step, for one path, not the per-event way.
+    public func annotate(_ path: inout PacketPath) {
+        guard !isEmpty else { return }
+        for i in path.steps.indices {
+            let s = path.steps[i]
+            switch s.kind {
+            case .policy: path.steps[i].owner = policyOwner(s.tableFamily, s.table, s.chain)
+            default:
+                path.steps[i].owner = s.rule.map { owner(s.tableFamily, s.table, s.chain, position: $0) } ?? chainOwner(s.tableFamily, s.table, s.chain)
+            }
+        }
+    }
+
     /// The owner of a base chain's policy.
     public func policyOwner(_ family: TableFamily, _ table: String, _ chain: String) -> RuleOwner? {
         chains[ChainID(family, table, chain)]?.policy

@@ -11,6 +11,9 @@ public struct ToolState: Sendable {
     /// `firewall-cmd --list-all-zones` (or several `--list-all --zone=Z`, concatenated), and
     /// `--list-all-policies`.
     public var firewalldZones: String?
+    /// firewalld zones' XML files by zone name (/usr/lib/firewalld/zones, overridden by
+    /// /etc/firewalld/zones): the permanent configuration, read where the text above is not given.
+    public var firewalldZoneXML: [String: String] = [:]
     /// firewalld service definitions: name → ports ("22/tcp"), from the services' XML
     /// (/usr/lib/firewalld/services, /etc/firewalld/services); missing ones fall back on
     /// FirewalldZones.knownServices.
@@ -23,6 +26,19 @@ public struct ToolState: Sendable {
     public var shorewallZones: String?
 
     public init() {}
+
+    /// A firewalld service definition (services/NAME.xml): its `<port port protocol>` entries.
+    public mutating func addFirewalldService(_ name: String, xml: String) {
+        let ports = FirewalldZoneXML.tags(xml).filter { $0.name == "port" && !$0.closing }.compactMap { tag -> String? in
+            let a = Dictionary(tag.attributes, uniquingKeysWith: { first, _ in first })
+            guard let port = a["port"], let proto = a["protocol"] else { return nil }
+            return "\(port)/\(proto)"
+        }
+        firewalldServices[name] = ports
+    }
+
+    /// A firewalld zone file (zones/NAME.xml).
+    public mutating func addFirewalldZone(_ name: String, xml: String) { firewalldZoneXML[name] = xml }
 
     /// The names `fwtrace replay --tool-state KIND=FILE` takes, in its help's order.
     public static let kinds = ["ufw-user-rules", "ufw-user6-rules", "ufw-status", "firewalld-zones", "containers",
