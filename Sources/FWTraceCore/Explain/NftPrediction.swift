@@ -22,13 +22,10 @@ extension PathPredictor {
         let rule = ruleset.chain(table.family, table.name, chain)!.rules[index]
         let known = catalog.rule(family: table.family, table: table.name, handle: rule.handle)
         if let known, known.syntax == .iptables {
-            let action = iptablesAction(known.text) { target in
+            return iptablesRule(known.text, handle: rule.handle, view: view) { target in
                 ruleset.chain(table.family, table.name, target).map { $0.hook == nil } ?? false
             }
-            return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(known.text, against: view), action: action,
-                                 text: known.text, handle: rule.handle)
         }
-        let (match, verdict) = NftRuleEvaluator.evaluate(rule, table: table.name, tableFamily: table.family, in: ruleset, packet: view)
-        return EvaluatedRule(match: match, action: verdict, text: known?.text, handle: rule.handle)
+        return NftRuleEvaluator.evaluatedRule(rule, table: table, in: ruleset, view: view, text: known?.text)
     }
 }
