@@ -3,7 +3,7 @@
 extension PathPredictor {
     /// The environment a prediction starts from: the namespace's addresses (without prefixes when
     /// only the set is known), limits under their rate and recent lists empty, each stated.
-    static func predictionEnvironment(_ localAddresses: Set<IPAddress>) -> MatchEnvironment {
+    public static func predictionEnvironment(_ localAddresses: Set<IPAddress>) -> MatchEnvironment {
         var environment = MatchEnvironment()
         environment.localAddresses = localAddresses.compactMap { IPPrefix($0.description) }
             .map { MatchEnvironment.LocalAddress(interface: nil, prefix: $0) }
@@ -43,11 +43,15 @@ extension PathPredictor {
             return environment
         }
 
-        /// A rule matched: its assumptions are noted, its mark applied (and shown on its step).
+        /// A rule was evaluated: the assumptions its answer rests on are noted.
+        mutating func note(_ rule: EvaluatedRule, step: PathStep) {
+            for assumption in rule.assumptions { assumptions.append((step, assumption)) }
+        }
+
+        /// A rule matched: its mark is applied (and shown on its step).
         mutating func matched(_ rule: EvaluatedRule, step: inout PathStep) {
             if let effect = rule.mark { mark = mark.flatMap(effect.apply) }
             step.mark = mark ?? 0
-            for assumption in rule.assumptions { assumptions.append((step, assumption)) }
         }
 
         func prediction(_ path: PacketPath, unknownAt: PathStep?) -> Prediction {

@@ -144,6 +144,7 @@ public struct PathPredictor {
             s.rule = index + 1
             s.text = rule.text
             s.handle = rule.handle
+            state.note(rule, step: s)   // a rule that fails on an assumption states it too
             if rule.match == .doesNotMatch { index += 1; continue }
             guard rule.match == .matches, let action = rule.action else {
                 path.steps.append(s)
