@@ -37,6 +37,9 @@ public struct MatchEnvironment: Sendable {
 
     public static let strict = MatchEnvironment()
 
+    /// A mark as iptables writes one: decimal or 0x… hexadecimal.
+    public static func mark(_ text: String) -> UInt32? { IptablesMatchExtensions.number(text) }
+
     /// Whether `address` is one of the namespace's own (loopback included); nil when unknown.
     func isLocal(_ address: IPAddress) -> Bool? {
         guard let locals = localAddresses else { return nil }
