@@ -12,6 +12,8 @@ import XCTest
 final class ExplainAgainstFollowTests: XCTestCase {
     static let tools = ["ufw", "ufw-podman", "ufw-podman/route-allow", "ufw-docker", "podman", "fail2ban", "fail2ban-nftables",
                         "firewalld", "docker", "shorewall", "shorewall-legacy", "kube-proxy"]
+        // The same rulesets restored as data, other kinds of packets (capture-explain-packets.sh).
+        + ["ufw", "shorewall", "fail2ban", "firewalld", "fail2ban-nftables"].map { "\($0)/explain" }
 
     struct Row { var tool: String; var packets = 0, decided = 0, agree = 0, wrong: [String] = [], unknown: [String] = [] }
 
@@ -23,8 +25,10 @@ final class ExplainAgainstFollowTests: XCTestCase {
             let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("trace-") && $0.hasSuffix(".jsonl") }
             for file in files.sorted() {
                 let record = try Self.pathRecord(dir.appendingPathComponent(file))
-                row.packets += 1
                 let name = String(file.dropFirst(6).dropLast(6))
+                // Follow saw no fate (an incomplete path): nothing to compare with.
+                if record["verdict"] as? String == "unknown" { print("not compared (the kernel's verdict was not seen): \(tool)/\(name)"); continue }
+                row.packets += 1
                 let prediction = try Self.predict(record, in: dir)
                 let observed = Self.decision(verdict: record["verdict"] as? String, record["decided_by"] as? [String: Any])
                 if prediction.path.verdict == .unknown {
@@ -46,7 +50,7 @@ final class ExplainAgainstFollowTests: XCTestCase {
         print(Self.table(rows + [total]))
         XCTAssertEqual(total.wrong, [], "wrong predictions")
         XCTAssertGreaterThanOrEqual(Double(total.decided), 0.95 * Double(total.packets), "decided: \(total.decided) of \(total.packets)")
-        XCTAssertGreaterThanOrEqual(total.packets, 40)
+        XCTAssertGreaterThanOrEqual(total.packets, 90)
     }
 
     static func table(_ rows: [Row]) -> String {
@@ -86,10 +90,15 @@ final class ExplainAgainstFollowTests: XCTestCase {
         var packet = PacketSummary(family: src.isV4 ? .ip : .ip6, src: src, dst: dst, protocolNumber: number, length: 60, ttl: 64)
         packet.sport = (p["sport"] as? Int).map(UInt16.init)
         packet.dport = (p["dport"] as? Int).map(UInt16.init)
+        packet.icmpType = (p["icmp_type"] as? Int).map(UInt8.init)
+        packet.icmpCode = (p["icmp_code"] as? Int).map(UInt8.init)
         if let flags = p["tcp_flags"] as? [String] {
             packet.tcpFlags = flags.reduce(0) { $0 | UInt8(NftRuleEvaluator.tcpFlagNames[$1] ?? 0) }
         }
-        let state = ((record["conntrack"] as? [String: Any])?["state"] as? String) ?? "new"
+        // nft: a trace without conntrack is of a packet without an entry (INVALID: SYN+FIN); the
+        // legacy backend reports none, its traces are SYNs that open a connection.
+        let noState = record["backend"] as? String == "legacy" ? "new" : "invalid"
+        let state = ((record["conntrack"] as? [String: Any])?["state"] as? String) ?? noState
         let steps = record["path"] as? [[String: Any]] ?? []
         let local = steps.first?["hook"] as? String == "output"
         let addresses = try labAddresses(dir)

@@ -57,7 +57,7 @@ extension PathPredictor {
         func prediction(_ path: PacketPath, unknownAt: PathStep?) -> Prediction {
             var p = Prediction(path: path, unknownAt: unknownAt)
             p.assumptions = assumptions
-            p.unknownMatch = unknownAt == nil ? nil : unknownMatch
+            p.unknownMatch = path.verdict == .unknown ? unknownMatch : nil
             return p
         }
     }
@@ -106,4 +106,9 @@ public enum MarkEffect: Equatable, Sendable {
         default: self = .unknown
         }
     }
+}
+
+extension IPAddress {
+    /// 224.0.0.0/4 or ff00::/8.
+    var isMulticast: Bool { isV4 ? bytes[0] >> 4 == 0xe : bytes[0] == 0xff }
 }

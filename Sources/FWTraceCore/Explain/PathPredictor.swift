@@ -92,7 +92,10 @@ public struct PathPredictor {
             }
             // Routing decides the next hook.
             switch hook {
-            case .prerouting: hook = localAddresses.contains(current.dst) ? .input : .forward
+            case .prerouting:
+                // Multicast is delivered to the groups the host joined, which it does not know.
+                if current.dst.isMulticast { state.unknownMatch = "the route of multicast \(current.dst)"; return state.prediction(path, unknownAt: nil) }
+                hook = localAddresses.contains(current.dst) ? .input : .forward
             case .forward, .output: hook = .postrouting
             default:
                 path.verdict = .accept

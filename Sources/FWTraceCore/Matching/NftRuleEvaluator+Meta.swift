@@ -50,6 +50,8 @@ extension NftRuleEvaluator.Context {
     /// `ct status`, `ct direction`; other ct keys are unknown.
     func ct(_ body: NftJSON) -> Resolved {
         guard body["dir"] == nil, let key = body["key"]?.string else { return .failure(.unknown) }
+        // A packet without a conntrack entry: the ct expression breaks the rule, whatever the operator.
+        if packet.ctState == "invalid" || packet.ctState == "untracked" { return .failure(.doesNotMatch) }
         switch key {
         case "status":
             guard let status = packet.environment.ctStatus else { return .failure(.unknown) }
