@@ -118,6 +118,7 @@ public final class TracePipeline {
             context = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) }, listening: options.environment.listening)
         }
         context.controlConnections = options.environment.controlConnections
+        context.tools = rules.tools
         if let native = rules.native { context.evaluateNativeRules(with: native) }
         hintContext = context
     }
