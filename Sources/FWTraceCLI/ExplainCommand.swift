@@ -103,10 +103,17 @@ struct ExplainCommand: ParsableCommand {
         guard let json = reader.loadJSON() else {
             throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
         }
+<<<<<<< HEAD
         ruleset.addNftJSON(json)
         let predictor = PathPredictor(nft: ruleset, family: summary.family, localAddresses: Self.localAddresses())
         let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
         var hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
+=======
+        let predictor = PathPredictor(nft: native, catalog: catalog, family: summary.family, localAddresses: Self.localAddresses())
+        var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        OwnerMap(catalog: catalog, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
+        var hintContext = HintContext(rules: { catalog.rulesInChain($0, $1, $2) },
+>>>>>>> owners
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         hintContext.evaluateNativeRules(with: ruleset)
         return (prediction, hintContext)
@@ -119,13 +126,23 @@ struct ExplainCommand: ParsableCommand {
         let saveProgram = family == .ip ? "iptables-legacy-save" : "ip6tables-legacy-save"
         let save = try ProcessRunner.run([saveProgram])
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
+<<<<<<< HEAD
         let ruleset = Ruleset.parse(iptablesSave: family == .ip ? save.stdout : "", ip6tablesSave: family == .ip6 ? save.stdout : "")
         let predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: Self.localAddresses())
         let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
+=======
+        let ruleset = LegacyRuleset.parse(ipv4: family == .ip ? save.stdout : "", ipv6: family == .ip6 ? save.stdout : "")
+        let predictor = PathPredictor(legacy: ruleset, family: family, localAddresses: Self.localAddresses())
+        var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: state, locallyGenerated: local)
+        OwnerMap(legacy: ruleset, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
+>>>>>>> owners
         let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         return (prediction, hintContext)
     }
+
+    /// The `ip netns` name given, whose /etc/netns/NAME holds the managers' state.
+    private var netnsName: String? { netns.flatMap { try? NetworkNamespace.resolve($0) }?.ipNetnsName }
 
     /// A locally generated packet arrives on no interface; any other on -i, or on any.
     private var predictedInInterface: String? { local ? nil : (inInterface ?? "any") }

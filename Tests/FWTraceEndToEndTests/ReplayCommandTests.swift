@@ -115,6 +115,7 @@ final class ReplayCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 1, missing.stderr)
     }
 
+<<<<<<< HEAD
     /// The binary's text view on firewalld's real ruleset is the core test's snapshot
     /// (Snapshots/owners/firewalld.txt, folded), and --steps all prints every step.
     func testTextViewOnAManagedFirewallFoldsAndStepsAllUnfolds() throws {
@@ -132,5 +133,19 @@ final class ReplayCommandTests: XCTestCase {
         XCTAssertFalse(all.contains { $0.contains("⋯") })
         let bad = try E2E.run([E2E.binary, "replay"] + args + ["--steps", "some"], check: false)
         XCTAssertEqual(bad.status, 2, bad.stderr)
+=======
+    /// `--tool-state` hands ufw's own files to the owners: the rule number `ufw status numbered`
+    /// shows (Fixtures/owners/ufw, from the captures of issue 14: skipped where they are not).
+    func testToolStateNamesUfwRules() throws {
+        let dir = Self.fixtures.appendingPathComponent("owners/ufw").path
+        guard FileManager.default.fileExists(atPath: dir) else { throw XCTSkip("Fixtures/owners/ufw is not here") }
+        let r = try E2E.run([E2E.binary, "replay", dir + "/trace-v4-22-denied-rule2.hex", "--format", "text",
+                             "--ruleset", dir + "/ruleset.nft.txt", "--iptables-save", dir + "/iptables-nft-save.txt",
+                             "--tool-state", "ufw-user-rules=" + dir + "/tool-etc-ufw-user.rules.txt"])
+        XCTAssertTrue(r.stdout.contains("[ufw rule 2: 22/tcp DENY IN Anywhere]"), r.stdout)
+        let bad = try E2E.run([E2E.binary, "replay", dir + "/trace-v4-22-denied-rule2.hex", "--tool-state", "nope=x"], check: false)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("unknown kind 'nope'"), bad.stderr)
+>>>>>>> owners
     }
 }

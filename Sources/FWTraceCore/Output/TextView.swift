@@ -72,7 +72,7 @@ public struct TextView: Sendable {
 
     /// What the step's rule is in its owner's words (e.g. "ufw rule 2"), shown on its line and
     /// on the decision line; nil when there is nothing to say. The one place that text is made.
-    static func annotation(for step: PathStep) -> String? { nil }
+    static func annotation(for step: PathStep) -> String? { step.owner?.label }
 
     static func place(_ s: PathStep) -> String { "\(s.hook.rawValue) \(s.tableFamily.rawValue) \(s.table)/\(s.chain)" }
 

@@ -20,6 +20,23 @@ public final class TracePipeline {
         case legacy(LegacyPathAssembler.Configuration, conntrackInvalid: Bool)
     }
 
+<<<<<<< HEAD
+=======
+    /// The rules the paths are annotated from; each backend uses its own.
+    public struct Rules {
+        public var catalog: RuleCatalog
+        public var legacy: LegacyRuleset
+        /// The nft ruleset's JSON form, for hints about native rules; nil when not known.
+        public var native: NftRuleset?
+        /// The managers' own state (ufw's user.rules, firewalld's zones, …), for the owners.
+        public var tools: ToolState
+        public init(catalog: RuleCatalog = RuleCatalog(), legacy: LegacyRuleset = LegacyRuleset.parse(ipv4: ""), native: NftRuleset? = nil,
+                    tools: ToolState = ToolState()) {
+            self.catalog = catalog; self.legacy = legacy; self.native = native; self.tools = tools
+        }
+    }
+
+>>>>>>> owners
     /// What the hints know of the traced namespace beyond the ruleset (the session looks it up).
     public struct Environment {
         public var listening: (UInt8, IPAddress, UInt16) -> Bool? = { _, _, _ in nil }
@@ -63,11 +80,19 @@ public final class TracePipeline {
         self.ruleset = ruleset
         switch backend {
         case .nft(let configuration):
+<<<<<<< HEAD
             nft = PathAssembler(configuration: configuration, ruleset: ruleset)
             legacy = nil
             conntrackInvalid = false
         case .legacy(let configuration, let invalid):
             legacy = LegacyPathAssembler(configuration: configuration, ruleset: ruleset)
+=======
+            nft = PathAssembler(configuration: configuration, catalog: rules.catalog, owners: OwnerMap(catalog: rules.catalog, state: rules.tools))
+            legacy = nil
+            conntrackInvalid = false
+        case .legacy(let configuration, let invalid):
+            legacy = LegacyPathAssembler(configuration: configuration, ruleset: Self.withOwners(rules))
+>>>>>>> owners
             nft = nil
             conntrackInvalid = invalid
         }
@@ -79,12 +104,27 @@ public final class TracePipeline {
         installRules()
     }
 
+<<<<<<< HEAD
     /// Hands in rules read again (after `feed` said the ruleset is stale, or it changed).
     public func replaceRuleset(_ fresh: Ruleset) {
         ruleset = fresh
         nft?.replaceRuleset(fresh)
         legacy?.ruleset = fresh
+=======
+    /// Hands in rules read again (after `feed` said the catalog is stale, or the ruleset changed).
+    public func replaceRules(_ fresh: Rules) {
+        rules = fresh
+        nft?.replaceCatalog(fresh.catalog, owners: OwnerMap(catalog: fresh.catalog, state: fresh.tools))
+        if legacy != nil { legacy?.ruleset = Self.withOwners(fresh) }
+>>>>>>> owners
         installRules()
+    }
+
+    /// The legacy ruleset with its owners adopted (computed once per load).
+    static func withOwners(_ rules: Rules) -> LegacyRuleset {
+        var ruleset = rules.legacy
+        ruleset.adoptOwners(OwnerMap(legacy: ruleset, state: rules.tools))
+        return ruleset
     }
 
     /// The hints read the rules the paths were annotated from (a new context per rules: its
