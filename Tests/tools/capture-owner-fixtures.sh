@@ -341,19 +341,10 @@ cap_ufw_podman() {
     unlab
 }
 
-# --- ufw and Docker's rules in one namespace: the published port ufw denies, reachable ---------------
-cap_ufw_docker() {
-    local d=$out/ufw-docker st=$work/ufw-docker U=$here/ufw-netns.sh K
-    lab ufw-docker || return 1
-    mkdir -p "$d"
-    stops+=("$U stop $S $st")
-    $U start "$S" "$st" || return 1
-    u() { $U cmd "$S" "$st" -- ufw "$@"; }
-    ua() { u "$@" >/dev/null || { echo "ufw $* failed" >&2; return 1; }; }
-    ua deny 8080/tcp
-    ua allow 22/tcp
-    "$here/docker-rules.sh" "$S" 172.17.0.2 8080 80 > "$d/tool-docker-rules-log.txt" || return 1
-    K=fwt-own-ufw-docker-k
+# The container of docker-rules.sh: namespace K on docker0 at 172.17.0.2, as Docker's bridge
+# driver wires one, with a listener on port 80 (when fwtrace is built).
+docker_container() { # <K>
+    local K=$1
     [ -e "/run/netns/$K" ] && { echo "namespace $K exists already" >&2; return 1; }
     ip netns add "$K" && made_ns+=("$K")
     ip -n "$K" link set lo up
@@ -363,6 +354,21 @@ cap_ufw_docker() {
     ip -n "$K" link set eth0 up
     ip -n "$K" route add default via 172.17.0.1
     if [ -x "$fwtrace" ]; then ip netns exec "$K" "$fwtrace" lab listen --port 80 >/dev/null 2>&1 & pids+=($!); fi
+}
+
+# --- ufw and Docker's rules in one namespace: the published port ufw denies, reachable ---------------
+cap_ufw_docker() {
+    local d=$out/ufw-docker st=$work/ufw-docker U=$here/ufw-netns.sh K=fwt-own-ufw-docker-k
+    lab ufw-docker || return 1
+    mkdir -p "$d"
+    stops+=("$U stop $S $st")
+    $U start "$S" "$st" || return 1
+    u() { $U cmd "$S" "$st" -- ufw "$@"; }
+    ua() { u "$@" >/dev/null || { echo "ufw $* failed" >&2; return 1; }; }
+    ua deny 8080/tcp
+    ua allow 22/tcp
+    "$here/docker-rules.sh" "$S" 172.17.0.2 8080 80 > "$d/tool-docker-rules-log.txt" || return 1
+    docker_container "$K" || return 1
     u status numbered > "$d/tool-ufw-status-numbered.txt"
     u status verbose > "$d/tool-ufw-status-verbose.txt"
     $U cmd "$S" "$st" -- cat /etc/ufw/user.rules > "$d/tool-etc-ufw-user.rules.txt"
@@ -488,21 +494,11 @@ cap_firewalld() {
 
 # --- Docker (data: docker-rules.sh) -------------------------------------------------------------------
 cap_docker() {
-    local d=$out/docker K
+    local d=$out/docker K=fwt-own-docker-k
     lab docker || return 1
     mkdir -p "$d"
     "$here/docker-rules.sh" "$S" 172.17.0.2 8080 80 > "$d/tool-docker-rules-log.txt" || return 1
-    # the container: a namespace on docker0 at 172.17.0.2, as Docker's bridge driver wires one
-    K=fwt-own-docker-k
-    [ -e "/run/netns/$K" ] && { echo "namespace $K exists already" >&2; return 1; }
-    ip netns add "$K" && made_ns+=("$K")
-    ip -n "$K" link set lo up
-    ip link add vethfwt netns "$S" type veth peer name eth0 netns "$K"
-    ip -n "$S" link set vethfwt master docker0 up
-    ip -n "$K" addr add 172.17.0.2/16 dev eth0
-    ip -n "$K" link set eth0 up
-    ip -n "$K" route add default via 172.17.0.1
-    if [ -x "$fwtrace" ]; then ip netns exec "$K" "$fwtrace" lab listen --port 80 >/dev/null 2>&1 & pids+=($!); fi
+    docker_container "$K" || return 1
     rulesets "$d"
     traces_begin "$d"
     listen 8081

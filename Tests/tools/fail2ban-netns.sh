@@ -55,15 +55,7 @@ live_server() { # the server's pid if it is ours (a fail2ban-server naming our c
 }
 
 f2b_chains_delete() {
-    local cmd c rule
-    for cmd in iptables ip6tables; do
-        ip netns exec "$ns" "$cmd" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j f2b-' |
-            while read -r rule; do eval "ip netns exec \"\$ns\" \"\$cmd\" -D ${rule#-A }" 2>/dev/null; done
-        for c in $(ip netns exec "$ns" "$cmd" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^f2b-/ {print $2}'); do
-            ip netns exec "$ns" "$cmd" -F "$c" 2>/dev/null
-            ip netns exec "$ns" "$cmd" -X "$c" 2>/dev/null
-        done
-    done
+    chains_delete 'f2b-' filter
     ip netns exec "$ns" nft list tables 2>/dev/null | grep -q '^table inet f2b-table$' &&
         ip netns exec "$ns" nft delete table inet f2b-table
 }

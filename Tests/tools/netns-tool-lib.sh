@@ -142,6 +142,28 @@ tool_undo() {
 # One start or stop at a time for a STATE_DIR: a lock on the directory itself.
 lock_state() { exec 9<"$state" && flock 9; }
 
+# Deletes in NS, for iptables and ip6tables and each TABLE, the chains whose names match the ERE
+# PATTERN (a tool's own: ufw6?-, f2b-, NETAVARK) and every rule that jumps to one: rules by their
+# number, never by re-reading a rule's text as shell words (a comment may hold anything).
+chains_delete() { # <pattern> <table...>
+    local pattern=$1 cmd t chain n own
+    shift
+    for cmd in iptables ip6tables; do
+        for t in "$@"; do
+            ip netns exec "$ns" "$cmd" -t "$t" -S >/dev/null 2>&1 || continue
+            for chain in $(ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | awk '$1 == "-P" || $1 == "-N" {print $2}'); do
+                for n in $(ip netns exec "$ns" "$cmd" -t "$t" -L "$chain" -n --line-numbers 2>/dev/null |
+                           awk -v p="^($pattern)" 'NR > 2 && $2 ~ p {print $1}' | sort -rn); do
+                    ip netns exec "$ns" "$cmd" -t "$t" -D "$chain" "$n" 2>/dev/null
+                done
+            done
+            own=$(ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | awk -v p="^($pattern)" '$1 == "-N" && $2 ~ p {print $2}')
+            for chain in $own; do ip netns exec "$ns" "$cmd" -t "$t" -F "$chain" 2>/dev/null; done
+            for chain in $own; do ip netns exec "$ns" "$cmd" -t "$t" -X "$chain" 2>/dev/null; done
+        done
+    done
+}
+
 # The usual dispatch: start makes STATE_DIR if needed (removed again if start refuses before its
 # own setup), stop/status/cmd need nothing more. The harness defines do_start, do_stop, do_status,
 # do_cmd.

@@ -76,24 +76,7 @@ mnt_pids() {
     done
 }
 
-netavark_chains_delete() {
-    local cmd t c rule
-    for cmd in iptables ip6tables; do
-        for t in filter nat mangle; do
-            ip netns exec "$ns" "$cmd" -t "$t" -S >/dev/null 2>&1 || continue
-            ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j NETAVARK' |
-                while read -r rule; do
-                    eval "ip netns exec \"\$ns\" \"\$cmd\" -t \"\$t\" -D ${rule#-A }" 2>/dev/null
-                done
-            for c in $(ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^NETAVARK/ {print $2}'); do
-                ip netns exec "$ns" "$cmd" -t "$t" -F "$c" 2>/dev/null
-            done
-            for c in $(ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^NETAVARK/ {print $2}'); do
-                ip netns exec "$ns" "$cmd" -t "$t" -X "$c" 2>/dev/null
-            done
-        done
-    done
-}
+netavark_chains_delete() { chains_delete NETAVARK filter nat mangle; }
 
 do_stop() {
     local p d

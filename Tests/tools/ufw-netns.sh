@@ -45,24 +45,7 @@ ufw_enabled() {
 }
 
 # The ufw chains left in NS after `ufw disable`, and the built-in chains' jumps to them.
-ufw_chains_delete() {
-    local cmd t c rule
-    for cmd in iptables ip6tables; do
-        for t in filter nat mangle raw; do
-            ip netns exec "$ns" "$cmd" -t "$t" -S >/dev/null 2>&1 || continue
-            ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | grep -E '^-A [A-Z]+ .*-j ufw6?-' |
-                while read -r rule; do
-                    eval "ip netns exec \"\$ns\" \"\$cmd\" -t \"\$t\" -D ${rule#-A }" 2>/dev/null
-                done
-            for c in $(ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^ufw6?-/ {print $2}'); do
-                ip netns exec "$ns" "$cmd" -t "$t" -F "$c" 2>/dev/null
-            done
-            for c in $(ip netns exec "$ns" "$cmd" -t "$t" -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^ufw6?-/ {print $2}'); do
-                ip netns exec "$ns" "$cmd" -t "$t" -X "$c" 2>/dev/null
-            done
-        done
-    done
-}
+ufw_chains_delete() { chains_delete 'ufw6?-' filter nat mangle raw; }
 
 do_stop() {
     [ -f "$marker" ] || { [ -z "$(ls -A "$state" 2>/dev/null)" ] && rmdir "$state" 2>/dev/null; return 0; }

@@ -25,7 +25,7 @@ public struct HintContext {
 
 /// The ACCEPT targets of the last rule list the hints looked at, by index. The list is kept, so
 /// its storage cannot be freed and reused: a list at the same address is the same list (a new
-/// catalog's lists are new arrays).
+/// ruleset's lists are new arrays).
 final class AcceptTargets {
     private var rules: [(position: Int, text: String, isIptables: Bool)] = []
     private var accepts: [Bool] = []

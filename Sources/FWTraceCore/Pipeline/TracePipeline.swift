@@ -9,8 +9,8 @@ public enum TraceRecord {
 /// The one pipeline from trace messages to records, for every backend and every user (`follow`'s
 /// sessions, the daemon, `fwtrace replay`, the bench, the tests, the fuzz targets): fed datagrams
 /// and their receive times, it decodes, assembles, keeps what the filter wants, annotates (rule
-/// text from the catalog, hints) and yields records. It does no I/O and reads no clock: time is
-/// what it is fed, and a stale catalog is said, not reloaded (see `feed`).
+/// text from the ruleset, hints) and yields records. It does no I/O and reads no clock: time is
+/// what it is fed, and a stale ruleset is said, not reloaded (see `feed`).
 public final class TracePipeline {
     public enum Backend {
         /// nft trace events (NFNLGRP_NFTRACE) grouped by PathAssembler.
