@@ -149,8 +149,8 @@ public final class Daemon: @unchecked Sendable {
         phase.withLock { $0 = "sinks" }
         sinks.stop(deadline: SystemClock.monotonic() + 2)
         phase.withLock { $0 = "exit" }
-        if stuck > 0 {
-            Self.log("\(stuck) sessions did not stop within stop_timeout; exiting anyway (nft tables go with the process; legacy rules are swept at the next start)", priority: 3)
+        if !stuck.isEmpty {
+            Self.log("\(stuck.count) sessions did not stop within stop_timeout (\(stuck.joined(separator: ", "))); exiting anyway (nft tables go with the process; legacy rules are swept at the next start)", priority: 3)
             return ExitCode.failure
         }
         Self.log("stopped: every trace rule removed")

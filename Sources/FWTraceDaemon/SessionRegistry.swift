@@ -72,10 +72,12 @@ final class SessionRegistry: @unchecked Sendable {
     }
 
     /// Tells every session to stop and waits for each until `deadline`; how many did not end.
-    func stopAll(deadline: Double) -> Int {
-        let all = sessions.withLock { Array($0.values) }
-        for entry in all { entry.runner.requestStop() }
-        return all.filter { !$0.runner.join(until: deadline) }.count
+    /// Tells every session to stop and waits for each until `deadline`; returns the ones still
+    /// running then, as "session (state)", for the stop's log line.
+    func stopAll(deadline: Double) -> [String] {
+        let all = sessions.withLock { Array($0) }
+        for (_, entry) in all { entry.runner.requestStop() }
+        return all.filter { !$0.value.runner.join(until: deadline) }.map { "\($0.key) (\($0.value.runner.stats.current.state.rawValue))" }.sorted()
     }
 
     var summary: String {

@@ -30,7 +30,7 @@ final class DaemonFixesTests: DaemonTestCase {
         try daemon.start()
         // SIGTERM: the daemon ends the session and says so; the client exits 6 with one line.
         let follow = try daemon.follow(as: DaemonHarness.member, ["--netns", ns, "-p", "tcp", "--dport", "80"])
-        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(daemon.stop(), 0, daemon.log)
         XCTAssertEqual(follow.wait(), 6, follow.stderr)
         XCTAssertEqual(stderrLines(follow), ["fwtrace: the fwtrace daemon stopped, ending this session (its rules are removed): trace again once it is back (systemctl start fwtrace), or as root with --standalone"])
         XCTAssertTrue(follow.records.contains { $0["type"] as? String == "session" && $0["event"] as? String == "ended" }, follow.output)
