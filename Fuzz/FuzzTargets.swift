@@ -130,8 +130,9 @@ public struct FuzzWorld {
             let v4 = text(".iptables-save.txt"), v6 = text(".ip6tables-save.txt")
             var nft = Ruleset.build(nftListing: text(".nft.txt"), iptablesSave: [.ip: v4, .ip6: v6])
             if let json { nft.addNftJSON([json]) }
-            return FuzzWorld(scenario: String(file.dropLast(4)), ownTable: ownTable(in: text(".hex")), nft: nft,
-                             legacy: Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6))
+            // With the owners adopted, as follow has them: the recognisers' lookups run too.
+            return FuzzWorld(scenario: String(file.dropLast(4)), ownTable: ownTable(in: text(".hex")), nft: nft.withOwners(ToolState()),
+                             legacy: Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6).withOwners(ToolState()))
         }
     }
 

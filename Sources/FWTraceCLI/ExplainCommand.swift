@@ -105,7 +105,8 @@ struct ExplainCommand: ParsableCommand {
         }
         ruleset.addNftJSON(json)
         let predictor = PathPredictor(nft: ruleset, family: summary.family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
+        var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
+        OwnerMap(ruleset: ruleset, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
         var hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         hintContext.evaluateNativeRules(with: ruleset)
@@ -121,11 +122,15 @@ struct ExplainCommand: ParsableCommand {
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
         let ruleset = Ruleset.parse(iptablesSave: family == .ip ? save.stdout : "", ip6tablesSave: family == .ip6 ? save.stdout : "")
         let predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: Self.localAddresses())
-        let prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
+        var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
+        OwnerMap(ruleset: ruleset, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
         let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
         return (prediction, hintContext)
     }
+
+    /// The `ip netns` name given, whose /etc/netns/NAME holds the managers' state.
+    private var netnsName: String? { netns.flatMap { try? NetworkNamespace.resolve($0) }?.ipNetnsName }
 
     /// A locally generated packet arrives on no interface; any other on -i, or on any.
     private var predictedInInterface: String? { local ? nil : (inInterface ?? "any") }

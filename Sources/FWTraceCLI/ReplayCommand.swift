@@ -29,6 +29,7 @@ struct ReplayCommand: ParsableCommand {
           fwtrace replay trace.hex --ruleset ruleset.nft --iptables-save iptables.txt
           fwtrace replay trace.hex --interface 2=eth0 --format text
           fwtrace replay trace.hex --format text --steps all
+          fwtrace replay trace.hex --tool-state ufw-user-rules=user.rules
 
         \(ExitCodesHelp.section(ReplayCommand.exitCodes))
         """)
@@ -43,6 +44,10 @@ struct ReplayCommand: ParsableCommand {
     var ip6tablesSave: String?
     @Option(help: ArgumentHelp("An interface name for an index in the traced namespace, e.g. 2=eth0 (repeatable).", valueName: "index=name"))
     var interface: [String] = []
+    @Option(name: .customLong("tool-state"), help: ArgumentHelp(
+        "A firewall manager's own state, for the owners' names (repeatable): KIND=FILE, KIND one of \(ToolState.kinds.joined(separator: ", ")) (user.rules, `ufw status numbered`, `firewall-cmd --list-all-zones`, `podman ps --format json` / `podman inspect` / `docker inspect`, `virsh net-dumpxml`, /etc/shorewall/zones).",
+        valueName: "kind=file"))
+    var toolState: [String] = []
     @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format"))
     var format: OutputFormat = .auto
     @Option(help: StepsChoice.help)
@@ -109,13 +114,29 @@ struct ReplayCommand: ParsableCommand {
         }
         let v4 = try iptablesSave.map { String(decoding: try Self.read($0, what: "the iptables-save output"), as: UTF8.self) } ?? ""
         let v6 = try ip6tablesSave.map { String(decoding: try Self.read($0, what: "the ip6tables-save output"), as: UTF8.self) } ?? ""
-        if backend == .legacy { return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6) }
+        let tools = try readToolState()
+        if backend == .legacy { return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6).withOwners(tools) }
         var saves: [TableFamily: String] = [:]
         if iptablesSave != nil { saves[.ip] = v4 }
         if ip6tablesSave != nil { saves[.ip6] = v6 }
         var ruleset = Ruleset.build(nftListing: listing, iptablesSave: saves)
         if let json { ruleset.addNftJSON([json]) }
-        return ruleset
+        return ruleset.withOwners(tools)
+    }
+
+    func readToolState() throws -> ToolState {
+        var state = ToolState()
+        for spec in toolState {
+            guard let eq = spec.firstIndex(of: "="), !spec[spec.index(after: eq)...].isEmpty else {
+                throw UserFacingError("--tool-state wants KIND=FILE, not '\(spec)'", exitCode: ExitCode.usage)
+            }
+            let kind = String(spec[..<eq]), file = String(spec[spec.index(after: eq)...])
+            guard ToolState.kinds.contains(kind) else {
+                throw UserFacingError("--tool-state: unknown kind '\(kind)' (one of \(ToolState.kinds.joined(separator: ", ")))", exitCode: ExitCode.usage)
+            }
+            _ = state.add(kind, String(decoding: try Self.read(file, what: "the \(kind) state"), as: UTF8.self))
+        }
+        return state
     }
 
     static func read(_ path: String, what: String) throws -> [UInt8] {

@@ -22,7 +22,8 @@ final class LegacyBackend: TraceBackend {
     func readRuleset() -> Ruleset {
         let v4 = (try? ProcessRunner.run(["iptables-legacy-save", "-c"]))?.stdout ?? ""
         let v6 = ProcessRunner.find("ip6tables-legacy-save") == nil ? "" : ((try? ProcessRunner.run(["ip6tables-legacy-save", "-c"]))?.stdout ?? "")
-        return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6)
+        // The managers' own state with each read: their rule numbers follow its changes.
+        return Ruleset.parse(iptablesSave: v4, ip6tablesSave: v6).withOwners(ToolStateReader.read(namespace: options.namespaceName))
     }
 
     func install(notice: (String) -> Void) throws -> TraceBackendSetup {

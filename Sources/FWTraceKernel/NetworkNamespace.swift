@@ -8,6 +8,9 @@ public struct NetworkNamespace: Sendable {
     /// What records show as `netns`: the `ip netns` name, or the spec as given.
     public let displayName: String
 
+    /// The `ip netns` name, when the namespace was given as one (its /etc/netns/NAME holds its /etc).
+    public var ipNetnsName: String? { path == "/run/netns/\(spec)" ? spec : nil }
+
     public static func resolve(_ spec: String) throws -> NetworkNamespace {
         let path: String
         if spec.hasPrefix("/") {

@@ -47,8 +47,9 @@ final class NftBackend: TraceBackend {
         self.installer = installer
         changes = try NetlinkGroupSocket.rulesetChanges()
         let reader = RulesetReader(context: context)
+        reader.namespaceName = options.namespaceName
         self.reader = reader
-        let ruleset = reader.loadWithJSON()
+        let ruleset = reader.loadWithJSON().withOwners(reader.tools())
         var config = PathAssembler.Configuration(ownTable: installer.tableName, ownChains: installer.chains)
         config.quietPeriod = options.quietPeriod
         config.filterProtocol = options.filter.proto?.number
@@ -94,7 +95,7 @@ final class NftBackend: TraceBackend {
         guard let reader else { return current }
         var fresh = reader.load()
         fresh.keepExpressions(from: current)
-        return fresh
+        return fresh.withOwners(reader.tools())
     }
 
     func stopReceiving(_ loop: SessionLoop) throws -> TraceBackendStop {

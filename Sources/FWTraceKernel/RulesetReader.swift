@@ -9,7 +9,13 @@ public final class RulesetReader {
     let context: NftablesContext
     public private(set) var loads = 0
 
+    /// The `ip netns` name traced in (the managers' state is read from its /etc/netns/NAME).
+    public var namespaceName: String?
+
     public init(context: NftablesContext) { self.context = context }
+
+    /// The managers' own state, read with the ruleset: their rule numbers follow its changes.
+    public func tools() -> ToolState { ToolStateReader.read(namespace: namespaceName) }
 
     /// The text listing and the iptables-nft-save texts (what follow's steps show).
     public func load() -> Ruleset {

@@ -81,6 +81,9 @@ public struct TraceJob: Sendable {
             case .loss(let count, let reason, let detail): emit(.loss(count: count, reason: reason, detail: detail))
             }
         }
+        var options = options
+        // An `ip netns` name: the managers' state is in its /etc/netns/NAME (ToolStateReader).
+        options.namespaceName = namespace?.ipNetnsName
         let session = TraceSession(options: options, backend: prepared.backend.backend(options))
         let summary = try session.run(emit: handle, notice: { emit(.notice($0)) })
         var outcome = Outcome(summary: summary, info: info)

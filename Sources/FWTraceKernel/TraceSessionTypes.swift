@@ -26,6 +26,8 @@ public struct TraceSessionOptions: Sendable {
     /// Called each time the session goes back to wait for the kernel: the moment to flush
     /// output gathered from the batch just handled.
     public var beforeWait: (@Sendable () -> Void)?
+    /// The `ip netns` name traced in, if any: the managers' state is read from its /etc/netns/NAME.
+    public var namespaceName: String?
     public init(session: String, filter: TraceFilter, limit: RateLimit?) {
         self.session = session; self.filter = filter; self.limit = limit
     }

@@ -93,7 +93,8 @@ guard let capture = readCapture(args[2]) else {
 }
 let listing = try String(contentsOfFile: args[3], encoding: .utf8)
 let save = args.count > 4 && !args[4].hasPrefix("--") ? try String(contentsOfFile: args[4], encoding: .utf8) : ""
-let ruleset = Ruleset.build(nftListing: listing, iptablesSave: [.ip: save])
+// With the owners adopted, as a follow session has them.
+let ruleset = Ruleset.build(nftListing: listing, iptablesSave: [.ip: save]).withOwners(ToolState())
 
 let buffer = capture.bytes
 var ownTable = "fwtrace"

@@ -23,7 +23,8 @@ struct KernelFixture {
         }
         let ruleset = Ruleset.build(nftListing: text(".nft.txt"),
                                         iptablesSave: [.ip: text(".iptables-save.txt"), .ip6: text(".ip6tables-save.txt")])
-        return KernelFixture(name: scenario, datagrams: try CaptureFormat.parse(capture), ruleset: ruleset)
+        // With the owners follow computes from the ruleset alone (no tool state in a capture).
+        return KernelFixture(name: scenario, datagrams: try CaptureFormat.parse(capture), ruleset: ruleset.withOwners(ToolState()))
     }
 
     /// The nft trace captures (legacy nfnetlink_log captures are named legacy-*).

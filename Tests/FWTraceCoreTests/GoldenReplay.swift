@@ -20,7 +20,7 @@ enum GoldenReplay {
         let ruleset: Ruleset
         switch replay.backend {
         case .nft: ruleset = try KernelFixture.load(scenario).ruleset
-        case .legacy: ruleset = Ruleset.parse(iptablesSave: text(".iptables-save.txt"), ip6tablesSave: text(".ip6tables-save.txt"))
+        case .legacy: ruleset = Ruleset.parse(iptablesSave: text(".iptables-save.txt"), ip6tablesSave: text(".ip6tables-save.txt")).withOwners(ToolState())
         }
         var options = TracePipeline.Options()
         options.interfaceName = KernelFixture.interfaceNames

@@ -6,7 +6,7 @@ import XCTest
 /// ufw with podman or Docker, fail2ban, Shorewall, kube-proxy, …): each capture replayed through
 /// the one pipeline as `fwtrace replay CAPTURE --ruleset ruleset.nft.txt --ruleset ruleset.json
 /// --iptables-save … --ip6tables-save … --format text` runs it, compared with a stored snapshot
-/// (Snapshots/owners/<folder>.txt; FWTRACE_RECORD_SNAPSHOTS=1 writes them anew), and checked: the
+/// (Snapshots/owners/<folder>.txt, the owners' labels in brackets; FWTRACE_RECORD_SNAPSHOTS=1 writes them anew), and checked: the
 /// decision on the second line, every step that is not plumbing on a line of its own, no run of
 /// plumbing longer than one line, and `--steps all` the same view unfolded.
 final class OwnerTextViewTests: XCTestCase {
@@ -31,7 +31,8 @@ final class OwnerTextViewTests: XCTestCase {
                                         iptablesSave: [.ip: text("iptables-nft-save.txt") ?? "", .ip6: text("ip6tables-nft-save.txt") ?? ""])
                 if let json = text("ruleset.json") { ruleset.addNftJSON([try NftListing(json: json)]) }
             }
-            replay.run(ruleset: ruleset, options: TracePipeline.Options()) { output in
+            // The owners as follow names them there: from the ruleset and the tool's files.
+            replay.run(ruleset: ruleset.withOwners(OwnerFixture.followState(dir)), options: TracePipeline.Options()) { output in
                 if case .record(.path(let path), _) = output { out.append((trace, path)) }
             }
         }

@@ -243,10 +243,14 @@ public final class LegacyPathAssembler {
         if kind != .rule, !isChainTail(trace, family: family, chain: chain) { kind = .rule }
         switch kind {
         case .policy:
-            return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .policy,
-                            verdict: chain?.policy == .drop ? .drop : .accept)
+            var step = PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .policy,
+                                verdict: chain?.policy == .drop ? .drop : .accept)
+            step.owner = chain?.policyOwner
+            return step
         case .return:
-            return PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .return, verdict: .return)
+            var step = PathStep(hook: hook, table: trace.table, tableFamily: tableFamily, chain: trace.chain, kind: .return, verdict: .return)
+            step.owner = chain?.owner
+            return step
         case .rule:
             let position = ruleset.userPosition(tableFamily, trace.table, trace.chain, kernel: trace.number)
             let rule = chain?.rules.first { $0.position == position }
@@ -257,6 +261,7 @@ public final class LegacyPathAssembler {
             step.text = rule?.text
             step.counters = rule?.counters
             step.rejects = rule?.rejects ?? false
+            step.owner = rule == nil ? chain?.owner : rule?.owner
             step.chainType = trace.table == "nat" ? .nat : .filter
             if rule?.targetIsChain == true { step.target = rule?.target }
             return step

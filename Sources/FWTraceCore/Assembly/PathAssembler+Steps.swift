@@ -36,6 +36,7 @@ extension PathAssembler {
         state.path.steps[last].chainType = entry.type ?? state.baseType
         state.path.steps[last].target = event.jumpTarget
         state.path.steps[last].mark = event.mark ?? 0
+        state.path.steps[last].owner = kind == .policy ? entry.policyOwner : entry.owner
         if let handle = event.ruleHandle {
             state.path.steps[last].handle = handle
             if let rule, rule.chain == event.chain {
@@ -43,6 +44,7 @@ extension PathAssembler {
                 state.path.steps[last].text = rule.text
                 state.path.steps[last].counters = rule.counters
                 state.path.steps[last].rejects = rule.rejects
+                state.path.steps[last].owner = rule.owner
             }
         }
         return true

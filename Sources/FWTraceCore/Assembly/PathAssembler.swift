@@ -89,8 +89,14 @@ public final class PathAssembler {
         /// Another base chain shares its hook and priority: its runs teach the kernel's order.
         let hasEqualPriorityPeer: Bool
         var rules: [UInt64: StepRule] = [:]
+        /// The owner of the chain's end (and of its rules that have none of their own), and of its
+        /// policy (adopted into the ruleset once per load).
+        let owner: RuleOwner?
+        let policyOwner: RuleOwner?
         init(family: TableFamily, table: String, name: String, chain: Ruleset.Chain?, hasEqualPriorityPeer: Bool) {
             self.family = family; self.table = table; self.name = name
+            owner = chain?.owner
+            policyOwner = chain?.policyOwner
             known = chain != nil
             hook = chain?.hook; priority = chain?.priority; type = chain?.type; isBaseChain = chain?.isBaseChain
             self.hasEqualPriorityPeer = hasEqualPriorityPeer
@@ -116,8 +122,10 @@ public final class PathAssembler {
         let text: String?
         let counters: Ruleset.Counters?
         let rejects: Bool
+        let owner: RuleOwner?
         init(_ rule: Ruleset.Rule) {
             chain = rule.chain; position = rule.position; text = rule.text; counters = rule.counters; rejects = rule.rejects
+            owner = rule.owner
         }
     }
 

@@ -79,6 +79,9 @@ public struct Ruleset: Sendable {
         public var ownPositions: [Int] = []
         /// Position in the listing (which prints tables and chains in creation order).
         var listingIndex = 0
+        /// Who wrote the chain (its end and its rules that have none) and its policy; set by adoptOwners.
+        public var owner: RuleOwner?
+        public var policyOwner: RuleOwner?
         public var isBaseChain: Bool { hook != nil }
 
         public init(key: ChainKey, hook: Hook? = nil, priority: Int? = nil, type: ChainType? = nil,
@@ -111,6 +114,8 @@ public struct Ruleset: Sendable {
         public var isGoto = false
         /// The target is a chain of the same table (a jump or goto), not an extension target.
         public var targetIsChain = false
+        /// Who wrote it (nil: the admin); set by adoptOwners.
+        public var owner: RuleOwner?
 
         public init(handle: UInt64?, chain: String, position: Int, text: String?, syntax: Syntax) {
             self.handle = handle; self.chain = chain; self.position = position; self.text = text; self.syntax = syntax

@@ -42,6 +42,9 @@ public struct PathStep: Equatable, Sendable {
     /// `meta mark set` rule reports the mark it set). legacy: when the rule matched, before its
     /// target ran (a `-j MARK` rule reports the old mark, the next step the new one).
     public var mark: UInt32 = 0
+    /// Who wrote the rule (or the chain, for a policy or a chain's end): nil for the admin's own
+    /// (docs/output.md, `owner`). Shared with every step of the same rule.
+    public var owner: RuleOwner?
 
     public init(hook: Hook, table: String, tableFamily: TableFamily, chain: String, kind: Kind,
                 verdict: StepVerdict) {

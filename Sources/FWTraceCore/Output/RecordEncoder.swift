@@ -167,6 +167,8 @@ public enum RecordEncoder {
         if let t = s.pointee.target { w.str("target", t) }
         // Only when non-zero, as the kernel sends it: unmarked paths encode as before.
         if s.pointee.mark != 0 { w.num("mark", s.pointee.mark) }
+        // Made once per rule (RuleOwner.json): copied, not encoded, here.
+        if let o = s.pointee.owner { w.key("owner"); w.appendRaw(o.json) }
         if let c = s.pointee.counters {
             w.object("counters"); w.num("packets", c.packets); w.num("bytes", c.bytes); w.endObject()
         }

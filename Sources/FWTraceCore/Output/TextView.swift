@@ -66,13 +66,13 @@ public struct TextView: Sendable {
         }
         var line = "  decided: " + paint(p.verdict.rawValue.uppercased(), "1;" + verdictColor) + " by \(Self.place(step)) " + Self.position(step)
         if let text = step.text { line += "  " + paint(text, "2") }
-        if let note = Self.annotation(for: step) { line += "  (\(note))" }
+        if let note = Self.annotation(for: step) { line += "  [\(note)]" }
         return line
     }
 
     /// What the step's rule is in its owner's words (e.g. "ufw rule 2"), shown on its line and
     /// on the decision line; nil when there is nothing to say. The one place that text is made.
-    static func annotation(for step: PathStep) -> String? { nil }
+    static func annotation(for step: PathStep) -> String? { step.owner?.label }
 
     static func place(_ s: PathStep) -> String { "\(s.hook.rawValue) \(s.tableFamily.rawValue) \(s.table)/\(s.chain)" }
 
@@ -103,7 +103,7 @@ public struct TextView: Sendable {
         }
         let markBefore = index == 0 ? marks.before : marks.after[index - 1]
         if marks.after[index] != markBefore { line += "  [mark \(Self.hex(marks.after[index]))]" }
-        if let note = Self.annotation(for: s) { line += "  (\(note))" }
+        if let note = Self.annotation(for: s) { line += "  [\(note)]" }
         return line
     }
 

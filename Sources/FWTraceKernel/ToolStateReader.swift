@@ -1,0 +1,74 @@
+import Glibc
+import FWTraceCore
+
+/// Reads the managers' own state that the owners use (ToolState) from their files: ufw's
+/// user.rules and user6.rules, Shorewall's zones, firewalld's permanent zones and services. Only files, never a tool's command (a
+/// `firewall-cmd` or `podman` run per ruleset load would be slow and talk to daemons). A
+/// namespace made with `ip netns` keeps its own /etc in /etc/netns/NAME (what `ip netns exec`
+/// mounts over /etc): that one is read when it has the file.
+public enum ToolStateReader {
+    public static func read(namespace: String? = nil) -> ToolState {
+        var state = ToolState()
+        state.ufwUserRules = file("ufw/user.rules", namespace: namespace)
+        state.ufwUserRules6 = file("ufw/user6.rules", namespace: namespace)
+        state.shorewallZones = file("shorewall/zones", namespace: namespace)
+        // firewalld's permanent zones and services: the package's, overridden by /etc's.
+        for directory in ["/usr/lib/firewalld/zones", etcDirectory("firewalld/zones", namespace: namespace)] {
+            for (name, xml) in xmlFiles(directory) { state.addFirewalldZone(name, xml: xml) }
+        }
+        for directory in ["/usr/lib/firewalld/services", etcDirectory("firewalld/services", namespace: namespace)] {
+            for (name, xml) in xmlFiles(directory) { state.addFirewalldService(name, xml: xml) }
+        }
+        return state
+    }
+
+    /// NAME → text of each NAME.xml in the directory (none when it is absent).
+    static func xmlFiles(_ directory: String) -> [(String, String)] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var out: [(String, String)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+            guard name.hasSuffix(".xml"), name.count > 4, let text = read(directory + "/" + name) else { continue }
+            out.append((String(name.dropLast(4)), text))
+        }
+        return out
+    }
+
+    /// The directory under the namespace's /etc/netns/NAME when it is there (`ip netns exec`
+    /// mounts it over /etc, so the tool in there sees only it), else under /etc.
+    static func etcDirectory(_ path: String, namespace: String?) -> String {
+        if let namespace, isPlainName(namespace) {
+            let candidate = "/etc/netns/\(namespace)/" + path
+            if let dir = opendir(candidate) { closedir(dir); return candidate }
+        }
+        return "/etc/" + path
+    }
+
+    static func isPlainName(_ name: String) -> Bool { !name.isEmpty && !name.contains("/") && name != "." && name != ".." }
+
+    /// The file under the namespace's /etc/netns/NAME, else under /etc; nil when neither is readable
+    /// or it is larger than 4 MiB.
+    static func file(_ path: String, namespace: String?) -> String? {
+        var candidates = ["/etc/" + path]
+        if let namespace, isPlainName(namespace) {
+            candidates.insert("/etc/netns/\(namespace)/" + path, at: 0)
+        }
+        for candidate in candidates { if let text = read(candidate) { return text } }
+        return nil
+    }
+
+    /// A file's text; nil when it is unreadable or larger than 4 MiB.
+    static func read(_ path: String) -> String? {
+        guard let handle = fopen(path, "r") else { return nil }
+        defer { fclose(handle) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while bytes.count <= 4 << 20 {
+            let n = fread(&buffer, 1, buffer.count, handle)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return bytes.count > 4 << 20 ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+}
