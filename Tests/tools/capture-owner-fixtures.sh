@@ -3,8 +3,10 @@
 # few packets traced through each: the fixtures of issue 14 (who wrote each rule), under
 # Tests/FWTraceCoreTests/Fixtures/owners/<tool>/.
 #
-#   sudo Tests/tools/capture-owner-fixtures.sh [--fwtrace PATH | --no-trace] [TOOL...]
+#   sudo Tests/tools/capture-owner-fixtures.sh [--fwtrace PATH | --no-trace] [--out DIR] [TOOL...]
 #
+# --out DIR: write the tools' folders into DIR instead (the live test of the owners,
+# OwnerLiveTests, captures afresh there and checks each owner against what the tool says).
 # TOOL: ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall
 # shorewall-legacy kube-proxy (default:
 # all, in that order; ufw-podman and ufw-docker: ufw and the container runtime in one namespace,
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --fwtrace) fwtrace=$(realpath -- "$2") || exit 2; shift 2 ;;
         --no-trace) trace=; shift ;;
+        --out) out=$(realpath -m -- "$2") || exit 2; mkdir -p "$out" || exit 2; shift 2 ;;
         ufw|podman|ufw-podman|ufw-docker|fail2ban|fail2ban-nftables|firewalld|docker|shorewall|shorewall-legacy|kube-proxy) tools+=("$1"); shift ;;
         *) sed -n '6,7p' "$0" >&2; exit 2 ;;
     esac

@@ -23,14 +23,16 @@
 # FIREWALLD_NETNS_DEBUG=N starts firewalld with --debug N (log in STATE_DIR/firewalld.log).
 # Exit status: 0 ok, 1 failure, 2 bad usage.
 #
-# Isolation: nothing is written outside STATE_DIR and the namespace's own netfilter and
-# /proc/sys/net. firewalld gets --system-config STATE_DIR/etc, --default-config /usr/lib/firewalld,
+# Isolation: nothing is written outside STATE_DIR, the namespace's own netfilter and
+# /proc/sys/net, and the link below. firewalld gets --system-config STATE_DIR/etc, --default-config /usr/lib/firewalld,
 # --nofork --nopid, --log-target file; it runs in a mount namespace of its own where STATE_DIR/run
 # is /run (it makes /run/firewalld for the iptables-restore input it writes even with the nftables
 # backend) and STATE_DIR/etc is /etc/firewalld; without CAP_SYS_MODULE (its modprobe of conntrack
 # helpers fails, which it only logs); in a clean environment whose only bus is the private one (no
-# host D-Bus, no NetworkManager, no polkit: firewalld then authorizes by uid, root only). No
-# /etc/netns/NS overlay is made.
+# host D-Bus, no NetworkManager, no polkit: firewalld then authorizes by uid, root only). Outside
+# STATE_DIR only /etc/netns/NS/firewalld, a link to STATE_DIR/etc (and /etc/netns/NS, /etc/netns
+# where they were not), so that what runs under `ip netns exec NS` sees firewalld's configuration
+# as /etc/firewalld, as on a host; stop removes what start made.
 # Inside NS, firewalld's start flushes every iptables-nft rule (the ip/ip6 filter, nat, mangle
 # tables keep only their empty built-in chains, policy ACCEPT), and a masquerade or a forward-port
 # with toaddr sets net.ipv4.ip_forward=1 (it stays after stop); iptables-legacy rules and other nft
@@ -148,7 +150,28 @@ do_stop() {
     if [ -n "$bus" ]; then
         terminate "$bus" dbus-daemon
     fi
+    etc_unlink
     rm -rf -- "$state"
+}
+
+# /etc/netns/NS/firewalld -> STATE_DIR/etc: what `ip netns exec NS` shows as /etc/firewalld, as
+# on a host (fwtrace follow reads the zones there). Made only where nothing is; what was made is
+# noted in STATE_DIR and removed by stop.
+etc_link() {
+    local dir=/etc/netns/$ns
+    [ -e "$dir/firewalld" ] || [ -L "$dir/firewalld" ] && return 0
+    [ -d /etc/netns ] || { mkdir /etc/netns && echo etcroot >> "$state/etc-made"; } || return 1
+    [ -d "$dir" ] || { mkdir "$dir" && echo etcns >> "$state/etc-made"; } || return 1
+    ln -s "$state/etc" "$dir/firewalld" && echo link >> "$state/etc-made"
+}
+
+etc_unlink() {
+    local dir=/etc/netns/$ns
+    [ -f "$state/etc-made" ] || return 0
+    grep -qx link "$state/etc-made" && [ "$(readlink "$dir/firewalld")" = "$state/etc" ] && rm -f "$dir/firewalld"
+    grep -qx etcns "$state/etc-made" && rmdir "$dir" 2>/dev/null
+    grep -qx etcroot "$state/etc-made" && rmdir /etc/netns 2>/dev/null
+    return 0
 }
 
 do_start() {
@@ -186,6 +209,7 @@ do_start() {
     mkdir -p "$state" && chmod 700 "$state" || exit 1
     echo "$ns" > "$marker" && echo "$nsi" > "$state/ns.inode" || exit 1
     mkdir -p "$state/etc"/{zones,services,icmptypes,ipsets,helpers,policies} "$state/run" "$state/dbus/system.d" || exit 1
+    etc_link || exit 1
 
     # firewalld.conf: Debian's defaults, written out, then the caller's KEY=VALUE.
     {
