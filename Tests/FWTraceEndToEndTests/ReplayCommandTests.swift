@@ -115,20 +115,22 @@ final class ReplayCommandTests: XCTestCase {
         XCTAssertEqual(missing.status, 1, missing.stderr)
     }
 
-    /// The binary's text view on firewalld's real ruleset is the core test's snapshot
-    /// (Snapshots/owners/firewalld.txt, folded), and --steps all prints every step.
+    /// The binary's text view on firewalld's real ruleset, given firewalld's zones, is the core
+    /// test's snapshot (Snapshots/owners/firewalld.txt, folded: owners and hints from the zones'
+    /// XML there, from `firewall-cmd --list-all-zones` here), and --steps all prints every step.
     func testTextViewOnAManagedFirewallFoldsAndStepsAllUnfolds() throws {
         let dir = Self.fixtures.appendingPathComponent("owners/firewalld").path
         let trace = "trace-v4-8080-public-rejected.hex"
         let args = [dir + "/" + trace, "--ruleset", dir + "/ruleset.nft.txt", "--ruleset", dir + "/ruleset.json",
-                    "--iptables-save", dir + "/iptables-nft-save.txt", "--ip6tables-save", dir + "/ip6tables-nft-save.txt", "--format", "text"]
+                    "--iptables-save", dir + "/iptables-nft-save.txt", "--ip6tables-save", dir + "/ip6tables-nft-save.txt", "--format", "text",
+                    "--tool-state", "firewalld-zones=" + dir + "/tool-firewall-cmd-list-all-zones.txt"]
         let folded = try E2E.run([E2E.binary, "replay"] + args).stdout
         let snapshot = try String(contentsOf: E2E.packageRoot.appendingPathComponent("Tests/FWTraceCoreTests/Snapshots/owners/firewalld.txt"), encoding: .utf8)
         let section = try XCTUnwrap(snapshot.components(separatedBy: "\n\n").first { $0.hasPrefix("# \(trace)\n") })
         XCTAssertEqual(folded.trimmingCharacters(in: .newlines), String(section.drop { $0 != "\n" }.dropFirst()).trimmingCharacters(in: .newlines))
         XCTAssertTrue(folded.split(separator: "\n")[1].contains("decided: REJECT by input inet firewalld/filter_IN_public #9"), folded)
         let all = try E2E.run([E2E.binary, "replay"] + args + ["--steps", "all"]).stdout.split(separator: "\n")
-        XCTAssertEqual(all.count, 2 + 90, all.joined(separator: "\n"))
+        XCTAssertEqual(all.count, 2 + 90 + 1, all.joined(separator: "\n"))  // packet, decision, steps, the firewalld-zone hint
         XCTAssertFalse(all.contains { $0.contains("⋯") })
         let bad = try E2E.run([E2E.binary, "replay"] + args + ["--steps", "some"], check: false)
         XCTAssertEqual(bad.status, 2, bad.stderr)

@@ -3,8 +3,12 @@
 # few packets traced through each: the fixtures of issue 14 (who wrote each rule), under
 # Tests/FWTraceCoreTests/Fixtures/owners/<tool>/.
 #
-#   sudo Tests/tools/capture-owner-fixtures.sh [--fwtrace PATH | --no-trace] [--out DIR] [TOOL...]
+#   sudo Tests/tools/capture-owner-fixtures.sh [--fwtrace PATH | --no-trace] [--out DIR] [--apply-fixes] [TOOL...]
 #
+# --apply-fixes: after a tool's traces, run the fix each trace's hints give (evidence `fix`: the
+# tool's own commands, `; `-separated, each distinct command once, in the tool's namespace through
+# its harness) and trace the same packet again as fixed-<name>; fixes.txt lists what ran. Only
+# commands of the tool itself (ufw, fail2ban-client, firewall-cmd) are run.
 # --out DIR: write the tools' folders into DIR instead (the live test of the owners,
 # OwnerLiveTests, captures afresh there and checks each owner against what the tool says).
 # TOOL: ufw podman ufw-podman ufw-docker fail2ban fail2ban-nftables firewalld docker shorewall
@@ -34,11 +38,13 @@ root=$(cd "$here/../.." && pwd)
 out=$root/Tests/FWTraceCoreTests/Fixtures/owners
 fwtrace=$root/.build/debug/fwtrace
 trace=1
+apply_fixes=
 tools=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --fwtrace) fwtrace=$(realpath -- "$2") || exit 2; shift 2 ;;
         --no-trace) trace=; shift ;;
+        --apply-fixes) apply_fixes=1; shift ;;
         --out) out=$(realpath -m -- "$2") || exit 2; mkdir -p "$out" || exit 2; shift 2 ;;
         ufw|podman|ufw-podman|ufw-docker|fail2ban|fail2ban-nftables|firewalld|docker|shorewall|shorewall-legacy|kube-proxy) tools+=("$1"); shift ;;
         *) sed -n '6,7p' "$0" >&2; exit 2 ;;
@@ -153,6 +159,9 @@ trace() {
     while [ "$1" != -- ]; do f+=("$1"); shift; done
     shift
     [ -n "$trace" ] || return 0
+    # The same packet again after a fix (fix_and_retrace): its filter and client, NUL-separated.
+    printf '%s\0' "${f[@]}" > "$work/follow-$name"
+    printf '%s\0' "$@" > "$work/send-$name"
     ip netns exec "$S" "$fwtrace" follow "${f[@]}" --count 1 --timeout 10s --format json \
         --capture "$d/trace-$name.hex" > "$d/trace-$name.jsonl" 2> "$work/follow.err" &
     local pid=$!
@@ -164,7 +173,56 @@ trace() {
     echo "| \`$name\` | \`fwtrace follow ${f[*]} --count 1 --timeout 10s --format json --capture trace-$name.hex\` | \`$*\` | $(tr -d '\n|' < "$work/send.out") |" >> "$d/.traces.md"
     [ "$rc" = 0 ] || { echo "  follow said:" >&2; cat "$work/follow.err" >&2; }
 }
-traces_begin() { : > "$1/.traces.md"; rm -f "$1"/trace-*.hex "$1"/trace-*.jsonl; }
+traces_begin() { : > "$1/.traces.md"; rm -f "$1"/trace-*.hex "$1"/trace-*.jsonl "$1"/fixed-*.hex "$1"/fixed-*.jsonl "$1/fixes.txt"; }
+
+# fix_and_retrace <dir> <program> <runner...>: with --apply-fixes, the fixes the traces' hints
+# give for <program> (ufw, fail2ban-client, firewall-cmd) run through <runner...> (the harness's
+# cmd), then each fixed trace again as fixed-<name>. A fix with another program is not run.
+fix_and_retrace() {
+    local d=$1 program=$2 name cmd words=()
+    shift 2
+    [ -n "$apply_fixes" ] && [ -n "$trace" ] || return 0
+    /usr/bin/python3 - "$d" "$program" > "$work/fixes" <<'PY' || return 1
+import glob, json, os, shlex, sys
+d, program = sys.argv[1], sys.argv[2]
+seen = set()
+for path in sorted(glob.glob(os.path.join(d, "trace-*.jsonl"))):
+    name = os.path.basename(path)[6:-6]
+    for line in open(path, encoding="utf-8"):
+        r = json.loads(line)
+        for h in r.get("hints", []) if r.get("type") == "path" else []:
+            fix = dict(h.get("evidence", {})).get("fix") if isinstance(h.get("evidence"), dict) else None
+            if not fix:
+                continue
+            commands = [shlex.split(c) for c in fix.split("; ")]
+            if any(not c or c[0] != program for c in commands):
+                continue
+            for c in commands:
+                key = " ".join(c)
+                # Each command once; the trace is still traced again (an empty command).
+                sys.stdout.write(name + "\t" + ("" if key in seen else "\x1f".join(c)) + "\n")
+                seen.add(key)
+PY
+    while IFS=$'\t' read -r name cmd; do
+        [ -n "$cmd" ] || continue
+        IFS=$'\x1f' read -r -a words <<< "$cmd"
+        echo "$name: ${words[*]}" >> "$d/fixes.txt"
+        # A "y" on stdin answers the one question the admin would (`ufw delete N` asks to proceed).
+        "$@" "${words[@]}" <<< y > "$work/fix.out" 2>&1 || { echo "  fix for $name failed: ${words[*]}" >&2; cat "$work/fix.out" >&2; return 1; }
+    done < "$work/fixes"
+    local f=() c=()
+    for name in $(cut -f1 "$work/fixes" | sort -u); do
+        mapfile -d '' f < "$work/follow-$name"
+        mapfile -d '' c < "$work/send-$name"
+        ip netns exec "$S" "$fwtrace" follow "${f[@]}" --count 1 --timeout 10s --format json \
+            --capture "$d/fixed-$name.hex" > "$d/fixed-$name.jsonl" 2> "$work/follow.err" &
+        local pid=$! i
+        for i in $(seq 50); do grep -q '"started"' "$d/fixed-$name.jsonl" 2>/dev/null && break; sleep 0.1; done
+        send "${c[@]}" > "$work/send.out" 2>&1
+        wait "$pid"
+        printf '  fixed %-28s follow exit %s, client: %s\n' "$name" "$?" "$(tr '\n' ' ' < "$work/send.out")"
+    done
+}
 
 ver() { dpkg-query -W -f='${Package} ${Version}\n' "$@" 2>/dev/null | sed 's/^/- /'; }
 readme() { # <dir> <title> <how...>: README.md of a tool's folder (traces table appended)
@@ -233,6 +291,7 @@ cap_ufw() {
     trace "$d" v4-2222-limit-accepted --dport 2222 -- tcp 10.77.0.1 2222 --src 10.77.0.2
     trace "$d" v4-9999-default-deny --dport 9999 -- tcp 10.77.0.1 9999 --src 10.77.0.2
     trace "$d" v6-8080-allowed --dport 8080 -6 -- tcp fd77::1 8080
+    fix_and_retrace "$d" ufw $H cmd "$S" "$st" -- || return 1
     e2e_unlock
     readme "$d" "ufw: fixtures of issue 14" \
         "ufw enabled by \`Tests/tools/ufw-netns.sh start $S DIR\` (private /etc/ufw and /etc/default through /etc/netns/$S, the package's templates), then, in order:" '' \
@@ -417,6 +476,7 @@ cap_fail2ban() { # [nft]: with nftables-multiport (the folder fail2ban-nftables)
     trace "$d" v4-22-from-banned-10.77.0.9 --dport 22 -s 10.77.0.9 -- tcp 10.77.0.1 22 --src 10.77.0.9
     trace "$d" v6-8080-not-banned --dport 8080 -6 -s fd77::2 -- tcp fd77::1 8080 --src fd77::2
     trace "$d" v6-8080-from-banned-fd77-9 --dport 8080 -6 -s fd77::9 -- tcp fd77::1 8080 --src fd77::9
+    fix_and_retrace "$d" fail2ban-client $H cmd "$S" "$st" -- || return 1
     e2e_unlock
     readme "$d" "fail2ban ($action): fixtures of issue 14" \
         "fail2ban-server running by \`Tests/tools/fail2ban-netns.sh start $S DIR jail=sshd port=22,8080 banaction=$action\` (private /etc/fail2ban through /etc/netns/$S: jail.local in \`tool-etc-fail2ban-jail.local.txt\`; socket, pidfile, database, log in DIR), then:" '' \
@@ -473,6 +533,7 @@ cap_firewalld() {
     trace "$d" v4-9090-work-rich-rule --dport 9090 -s 10.77.0.9 -- tcp 10.77.0.1 9090 --src 10.77.0.9
     trace "$d" v4-8081-work-forward-port --dport 8081 -s 10.77.0.9 -- tcp 10.77.0.1 8081 --src 10.77.0.9
     trace "$d" v6-8443-public-port --dport 8443 -6 -- tcp fd77::1 8443
+    fix_and_retrace "$d" firewall-cmd $H cmd "$S" "$st" -- || return 1
     e2e_unlock
     readme "$d" "firewalld: fixtures of issue 14" \
         "firewalld running by \`Tests/tools/firewalld-netns.sh start $S DIR\` (nftables backend, private D-Bus and configuration), then, each with \`firewall-cmd\`:" '' \

@@ -15,7 +15,8 @@ follow's trace-*.jsonl and the tool's own output (tool-*.txt, tool-*.json). For 
              `podman port -a` maps it
   shorewall  from_zone/to_zone among `shorewall show zones`
 and each folder must show at least one owner that carries the tool's identity (not only
-`manager`). Prints one line per folder; exit 0 when all agree, 1 otherwise, 2 bad usage.
+`manager`). Where --apply-fixes ran a hint's fix (fixes.txt, fixed-<name>.jsonl: the same packet
+traced again after the tool's own commands), the verdict must have changed. Prints one line per folder; exit 0 when all agree, 1 otherwise, 2 bad usage.
 """
 import ast
 import glob
@@ -45,6 +46,31 @@ def owned_steps(folder):
                     continue
                 out += [(name, s) for s in record["path"] if s.get("owner")]
     return out
+
+
+def verdict(path):
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            if record.get("type") == "path":
+                return record["verdict"]
+    return None
+
+
+def check_fixes(folder, problems):
+    """The fixed traces: each verdict changed by the fix. Returns how many were checked."""
+    fixed = sorted(glob.glob(os.path.join(folder, "fixed-*.jsonl")))
+    for path in fixed:
+        name = os.path.basename(path)[6:-6]
+        before, after = verdict(os.path.join(folder, f"trace-{name}.jsonl")), verdict(path)
+        if after is None or before == after:
+            problems.append(f"{name}: the fix ({fixes_for(folder, name)}) left the verdict {before} -> {after}")
+    return len(fixed)
+
+
+def fixes_for(folder, name):
+    listed = text(folder, "fixes.txt") or ""
+    return "; ".join(line.split(": ", 1)[1] for line in listed.splitlines() if line.startswith(name + ": ")) or "deduplicated"
 
 
 def squash(s):
@@ -204,8 +230,10 @@ def main(argv):
         named = sum(check(folder, steps, problems) for check in CHECKS[tool])
         if named == 0:
             problems.append("no owner with the tool's identity in any trace")
+        fixed = check_fixes(folder, problems)
         failed |= bool(problems)
-        print(f"{tool}: {len(steps)} owned steps, {named} identities checked, " + ("agree" if not problems else f"{len(problems)} disagree"))
+        print(f"{tool}: {len(steps)} owned steps, {named} identities checked, {fixed} fixes applied, "
+              + ("agree" if not problems else f"{len(problems)} disagree"))
         for p in problems:
             print(f"  {p}")
     return 1 if failed else 0

@@ -128,6 +128,8 @@ public struct Ruleset: Sendable {
     /// Elements of named sets and maps (a map element is `[key, value]`), from the JSON listing.
     var sets: [SetKey: [NftJSON]] = [:]
     public internal(set) var sources: Set<Source> = []
+    /// The managers' own state the owners were named from (withOwners); the hints read it too.
+    public internal(set) var tools = ToolState()
 
     // Indexes, computed once per fill (`index()`): the assembler asks on every event and the
     // hints on every dropped path.

@@ -21,6 +21,9 @@ public struct HintContext {
 
     /// Which rules of the chain asked last have ACCEPT as their target: asked on every dropped path.
     let acceptTargets = AcceptTargets()
+    /// The managers' state, parsed (HintTools.swift: `tools`, `fail2banBans`).
+    var toolState = HintTools(ToolState())
+    var banTexts: [String: String] = [:]
 }
 
 /// The ACCEPT targets of the last rule list the hints looked at, by index. The list is kept, so
@@ -67,7 +70,12 @@ public struct ControlConnection: Equatable, Sendable {
 public enum HintEngine {
     public static func hints(for path: PacketPath, context: HintContext) -> [Hint] {
         var hints: [Hint] = []
+        if let h = banned(path, context) { hints.append(h) }
+        if let h = noEndpoints(path) { hints.append(h) }
+        if let h = firewalldZone(path, context) { hints.append(h) }
+        if let h = publishedPort(path, context) { hints.append(h) }
         if let h = shadowedRule(path, context) { hints.append(h) }
+        if let h = shadowedDeny(path, context) { hints.append(h) }
         if let h = forwarded(path) { hints.append(h) }
         hints += natRewrites(path)
         if let h = policy(path) { hints.append(h) }
@@ -91,7 +99,7 @@ public enum HintEngine {
         let d = path.steps[decided]
         let upper = needed.helper.uppercased()
         return Hint(code: "helper-missing",
-                    message: "this looks like a \(upper) data connection: \(control.client) and \(control.server) hold an ESTABLISHED \(upper) control connection (\(control.protocolName) port \(control.port)) with no conntrack helper attached, so this packet is NEW instead of RELATED and \(place(d)) \(ruleRef(d)) \(path.verdict == .reject ? "rejected" : "dropped") it. Attach the helper to the control connection: modprobe nf_conntrack_\(needed.helper); iptables -t raw -A PREROUTING -p \(control.protocolName) --dport \(control.port) -j CT --helper \(needed.helper)",
+                    message: "this looks like a \(upper) data connection: \(control.client) and \(control.server) hold an ESTABLISHED \(upper) control connection (\(control.protocolName) port \(control.port)) with no conntrack helper attached, so this packet is NEW instead of RELATED and \(place(d)) \(ruleRef(d)) \(path.verdict == .reject ? "rejected" : "dropped") it. \(helperFix(d, needed.helper, control))",
                     evidence: [("control_connection", "\(control.client):\(control.clientPort) -> \(control.server):\(control.port)"),
                                ("helper", needed.helper), ("port", String(dport))])
     }
@@ -122,14 +130,7 @@ public enum HintEngine {
             guard accepts[i] else { continue }
             if view == nil { view = PacketView(path: path, beforeStep: index) }
             guard IptablesRuleEvaluator.evaluate(later.text, against: view!) == .matches else { continue }
-            let spec = later.text.dropFirst(3).drop { $0 != " " }.trimmingCharacters(in: .whitespaces)
-            let verb = step.rejects ? "rejects" : "drops"
-            let iptables = step.tableFamily == .ip6 ? "ip6tables" : "iptables"
-            return Hint(
-                code: "shadowed-rule",
-                message: "rule \(later.position) of \(place(step)) (`\(later.text)`) would accept this packet, but rule \(position) (`\(text)`) \(verb) it first: rules are checked in order, and -A appends after the catch-all. Put the ACCEPT before it: \(iptables)\(step.table == "filter" ? "" : " -t \(step.table)") -I \(step.chain) \(position) \(spec) (and delete rule \(later.position + 1) afterwards)",
-                evidence: [("chain", place(step)), ("deciding_rule", String(position)), ("deciding_text", text),
-                           ("shadowed_rule", String(later.position)), ("shadowed_text", later.text)])
+            return shadowedIptables(step, position: position, text: text, later: later, context)
         }
         return nil
     }
@@ -139,13 +140,7 @@ public enum HintEngine {
                                    rules: [(position: Int, text: String, isIptables: Bool)], view: PacketView, _ context: HintContext) -> Hint? {
         for later in rules where later.position > position && !later.isIptables {
             guard context.nativeRuleAccepts(step.tableFamily, step.table, step.chain, later.position, view) == .matches else { continue }
-            let verb = step.rejects ? "rejects" : "drops"
-            let handle = step.handle.map { " position \($0)" } ?? ""
-            return Hint(
-                code: "shadowed-rule",
-                message: "rule \(later.position) of \(place(step)) (`\(later.text)`) would accept this packet, but rule \(position) (`\(text)`) \(verb) it first: rules are checked in order. Put the accepting rule before it: nft insert rule \(step.tableFamily.rawValue) \(step.table) \(step.chain)\(handle) \(later.text)",
-                evidence: [("chain", place(step)), ("deciding_rule", String(position)), ("deciding_text", text),
-                           ("shadowed_rule", String(later.position)), ("shadowed_text", later.text)])
+            return shadowedNative(step, position: position, text: text, later: later, view: view)
         }
         return nil
     }
@@ -183,6 +178,10 @@ public enum HintEngine {
         let d = path.steps[i]
         guard path.verdict != .accept || d.table == "filter" || d.chainType == .filter else { return nil }
         let what = d.verdict == .drop ? "dropped" : "accepted"
+        if let (advice, evidence) = policyAdvice(path, i) {
+            return Hint(code: "policy", message: "no rule in \(place(d)) decided: the chain's policy dropped the packet\(advice)",
+                        evidence: [("chain", place(d)), ("policy", d.verdict.rawValue)] + evidence)
+        }
         return Hint(code: "policy",
                     message: "no rule in \(place(d)) decided: the chain's policy \(what) the packet\(d.verdict == .drop ? " (add a rule that accepts it, or check why the one you expected did not match)" : "")",
                     evidence: [("chain", place(d)), ("policy", d.verdict.rawValue)])

@@ -36,10 +36,12 @@ extension Ruleset {
         index()
     }
 
-    /// This ruleset with the owners the tools' state names adopted.
+    /// This ruleset with the owners the tools' state names adopted, and that state kept (`tools`)
+    /// for the hints, which speak in the same terms.
     public func withOwners(_ state: ToolState) -> Ruleset {
         var copy = self
         copy.adoptOwners(OwnerMap(ruleset: self, state: state))
+        copy.tools = state
         return copy
     }
 }

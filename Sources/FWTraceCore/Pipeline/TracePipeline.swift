@@ -93,6 +93,8 @@ public final class TracePipeline {
         let ruleset = self.ruleset
         var context = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) }, listening: options.environment.listening)
         context.controlConnections = options.environment.controlConnections
+        // The managers' state the owners were named from: the hints speak in its terms too.
+        context.tools = ruleset.tools
         if ruleset.sources.contains(.nftJSON) { context.evaluateNativeRules(with: ruleset) }
         hintContext = context
     }
