@@ -12,7 +12,7 @@ struct ExplainCommand: ParsableCommand {
         abstract: "Predict a packet's path through the current ruleset, offline: no rule installed, no packet sent.",
         usage: "fwtrace explain -s <address> -d <address> [--dport <port>] [<options>]",
         discussion: """
-        Walks the tables at each hook in the kernel's order and evaluates every rule against the packet you describe, with the evaluator behind the shadowed-rule hint. Where a rule uses a match fwtrace does not understand (recent, set, string, …) the prediction stops there and says "unknown": it never guesses. On nf_tables, every table is evaluated: the ones iptables-nft manages from their iptables text, native ones from their JSON form (payload, meta, ct state, anonymous and named sets, ranges, prefixes, verdict maps, jump/goto/return, dnat); on iptables-legacy, the iptables-legacy-save text.
+        Walks the tables at each hook in the kernel's order and evaluates every rule against the packet you describe, with the evaluator behind the shadowed-rule hint, and with what it reads of the namespace: its addresses (addrtype, fib, routing), recent's lists in /proc/net/xt_recent, the packet's mark and its connection's NAT. Where it must assume (limit and hashlimit under their rate, a recent list it cannot read empty) it says so under the path. Where a rule uses a match fwtrace cannot decide (set, string, …) the prediction stops there, says "unknown" and names the match: it never guesses. On nf_tables, every table is evaluated: the ones iptables-nft manages from their iptables text, native ones from their JSON form (payload, meta, ct state, anonymous and named sets, ranges, prefixes, verdict maps, jump/goto/return, dnat); on iptables-legacy, the iptables-legacy-save text.
 
         Reading the ruleset needs CAP_NET_ADMIN (root); nothing is installed and nothing is sent.
 
@@ -44,6 +44,9 @@ struct ExplainCommand: ParsableCommand {
     var outInterface: String?
     @Option(help: ArgumentHelp("Conntrack state: \(Self.states.joined(separator: ", ")).", valueName: "state")) var state: String = "new"
     @Flag(help: "The packet is sent by this host (starts at OUTPUT).") var local = false
+    @Option(help: ArgumentHelp("The packet's mark (skb->mark) as it arrives: a number or 0x…, default 0.", valueName: "mark")) var mark: String = "0"
+    @Option(name: .customLong("own-address"), help: ArgumentHelp("One of the namespace's own addresses, ADDRESS[/LENGTH][@INTERFACE], instead of reading them (`ip -j addr show`): addrtype LOCAL, fib and routing to INPUT use them. Repeat it for more.", valueName: "address"))
+    var ownAddresses: [String] = []
     @Option(help: ArgumentHelp("An `ip netns` name, a path or a PID.", valueName: "name|path|pid")) var netns: String?
     @Option(help: ArgumentHelp("Firewall backend: auto, nft (nftables and iptables-nft), legacy (iptables-legacy).", valueName: "backend")) var backend: Backend = .auto
     @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format")) var format: OutputFormat = .auto
@@ -77,6 +80,7 @@ struct ExplainCommand: ParsableCommand {
             }
             if let i = inInterface { _ = try TraceFilter.parseInterface(i, option: "-i") }
             if let o = outInterface { _ = try TraceFilter.parseInterface(o, option: "-o") }
+            try validateEnvironmentOptions()
             var packet = PacketSummary(family: s.isV4 ? .ip : .ip6, src: s, dst: d, protocolNumber: p.number, length: 60, ttl: 64)
             let sourcePort = try Self.port(sport, option: "--sport")
             let destinationPort = try dport.map { try Self.port($0, option: "--dport") }
@@ -104,11 +108,16 @@ struct ExplainCommand: ParsableCommand {
             throw UserFacingError("could not read the ruleset's JSON form from libnftables", exitCode: ExitCode.unavailable)
         }
         ruleset.addNftJSON(json)
-        let predictor = PathPredictor(nft: ruleset, family: summary.family, localAddresses: Self.localAddresses())
+        let environment = try predictionEnvironment()
+        var predictor = PathPredictor(nft: ruleset, family: summary.family, localAddresses: environment.routing)
+        predictor.environment = environment.matches
         var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
-        OwnerMap(ruleset: ruleset, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
+        // The owners and the hints in the managers' terms, from their files as follow reads them.
+        let tools = ToolStateReader.read(namespace: netnsName)
+        OwnerMap(ruleset: ruleset, state: tools).annotate(&prediction.path)
         var hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
+        hintContext.tools = tools
         hintContext.evaluateNativeRules(with: ruleset)
         return (prediction, hintContext)
     }
@@ -121,11 +130,15 @@ struct ExplainCommand: ParsableCommand {
         let save = try ProcessRunner.run([saveProgram])
         guard save.ok else { throw UserFacingError("\(saveProgram) failed: \(save.stderr)", exitCode: ExitCode.unavailable) }
         let ruleset = Ruleset.parse(iptablesSave: family == .ip ? save.stdout : "", ip6tablesSave: family == .ip6 ? save.stdout : "")
-        let predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: Self.localAddresses())
+        let environment = try predictionEnvironment()
+        var predictor = PathPredictor(iptables: ruleset, family: family, localAddresses: environment.routing)
+        predictor.environment = environment.matches
         var prediction = predictor.predict(summary, iif: predictedInInterface, oif: outInterface, ctState: ctState, locallyGenerated: local)
-        OwnerMap(ruleset: ruleset, state: ToolStateReader.read(namespace: netnsName)).annotate(&prediction.path)
-        let hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
+        let tools = ToolStateReader.read(namespace: netnsName)
+        OwnerMap(ruleset: ruleset, state: tools).annotate(&prediction.path)
+        var hintContext = HintContext(rules: { ruleset.rulesInChain($0, $1, $2) },
                                       listening: { listeners.isListening(protocolNumber: $0, address: $1, port: $2) })
+        hintContext.tools = tools
         return (prediction, hintContext)
     }
 
@@ -145,17 +158,12 @@ struct ExplainCommand: ParsableCommand {
         if json {
             var line = RecordEncoder.path(prediction.path, context: context)
             line.removeLast()   // the closing brace: add what marks a prediction
-            line += ",\"predicted\":true"
-            if let at = prediction.unknownAt {
-                line += ",\"unknown_at\":{\"table\":\"\(at.table)\",\"chain\":\"\(at.chain)\",\"rule\":\(at.rule ?? 0)}"
-            }
+            line += ",\"predicted\":true" + prediction.noteMembers
             Console.print(line + "}")
         } else {
             Console.print("PREDICTION (nothing was sent; from the \(chosen == .nft ? "nf_tables" : "iptables-legacy") ruleset)")
             Console.print(TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil).render(prediction.path, netns: namespace?.displayName))
-            if let at = prediction.unknownAt {
-                Console.print("  unknown: \(at.table)/\(at.chain) rule \(at.rule ?? 0) uses a match fwtrace cannot evaluate (`\(at.text ?? "")`); trace a real packet with fwtrace follow")
-            }
+            prediction.noteLines.forEach { Console.print($0) }
         }
     }
 
@@ -182,18 +190,5 @@ struct ExplainCommand: ParsableCommand {
             throw FilterError("\(option) \(text) is not one port: explain describes one packet, give one port from 0 to 65535", example: "\(option) 8080")
         }
         return port
-    }
-
-    /// The namespace's own addresses (`ip -o addr`): a packet to one of them is for this host.
-    static func localAddresses() -> Set<IPAddress> {
-        guard let out = try? ProcessRunner.run(["ip", "-o", "addr", "show"]), out.ok else { return [] }
-        var set: Set<IPAddress> = []
-        for line in out.stdout.split(separator: "\n") {
-            let words = line.split(separator: " ")
-            guard let i = words.firstIndex(where: { $0 == "inet" || $0 == "inet6" }), i + 1 < words.count,
-                  let address = IPAddress(String(words[i + 1].split(separator: "/")[0])) else { continue }
-            set.insert(address)
-        }
-        return set
     }
 }

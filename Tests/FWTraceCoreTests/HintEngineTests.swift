@@ -118,7 +118,19 @@ final class IptablesRuleEvaluatorTests: XCTestCase {
     func testUnknownMatchesStayUnknown() {
         check("-A INPUT -p tcp -m recent --rcheck --seconds 60 -j ACCEPT", .unknown)
         check("-A INPUT -m set --match-set allowed src -j ACCEPT", .unknown)
-        check("-A INPUT -p tcp -m multiport --dports 80,8000:8100 -j ACCEPT", .unknown)
+        // What needs the namespace's state or an assumption stays unknown without an environment.
+        check("-A INPUT -m addrtype --dst-type LOCAL -j ACCEPT", .unknown)
+        check("-A INPUT -m limit --limit 3/min -j ACCEPT", .unknown)
+        check("-A INPUT -m mark --mark 0x1 -j ACCEPT", .unknown)
+        check("-A INPUT -m conntrack --ctstate DNAT -j ACCEPT", .unknown)
+    }
+
+    func testMixedMultiportListsAndTcpFlags() {
+        check("-A INPUT -p tcp -m multiport --dports 80,8000:8100,8080 -j ACCEPT", .matches)
+        check("-A INPUT -p tcp -m multiport --dports 80,8000:8070 -j ACCEPT", .doesNotMatch)
+        check("-A INPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT", .matches)
+        check("-A INPUT -p tcp -m tcp ! --syn -j ACCEPT", .doesNotMatch)
+        check("-A INPUT -p tcp -m tcp --tcp-flags SYN,RST SYN,RST -j DROP", .doesNotMatch)
     }
 }
 

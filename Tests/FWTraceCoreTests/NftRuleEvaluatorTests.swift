@@ -273,7 +273,7 @@ final class NftRuleEvaluatorTests: XCTestCase {
         XCTAssertEqual(try evaluate(lessThan, udp(80)).0, .doesNotMatch)   // the tcp dependency still fails
         XCTAssertEqual(try evaluate(#"[{"frobnicate": {"x": 1}}, {"accept": null}]"#, tcp(80)).0, .unknown)
         XCTAssertEqual(try evaluate(#"[{"limit": {"rate": 5, "per": "second"}}, {"accept": null}]"#, tcp(80)).0, .unknown)
-        XCTAssertEqual(try evaluate(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": "syn"}}, {"accept": null}]"#, tcp(80)).0, .unknown)
+        XCTAssertEqual(try evaluate(#"[{"match": {"op": "==", "left": {"ct": {"key": "status"}}, "right": "dnat"}}, {"accept": null}]"#, tcp(80)).0, .unknown)
         XCTAssertEqual(try evaluate(#"[{"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 1}}, {"accept": null}]"#, tcp(80)).0, .unknown)
         XCTAssertEqual(try evaluate(#"[{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": "@nosuchset"}}, {"accept": null}]"#, tcp(80)).0, .unknown)
         // An unknown expression next to one that certainly fails: the rule does not match.

@@ -22,13 +22,10 @@ extension PathPredictor {
     static func evaluate(ruleset: Ruleset, table: Ruleset.TableKey, chain: String, index: Int, view: PacketView) -> EvaluatedRule {
         let rule = ruleset.chain(table.family, table.name, chain)!.rules[index]
         if rule.syntax == .iptables, let text = rule.text {
-            let action = iptablesAction(text) { target in
+            return iptablesRule(text, handle: rule.handle, view: view) { target in
                 ruleset.chain(table.family, table.name, target).map { $0.hook == nil } ?? false
             }
-            return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(text, against: view), action: action,
-                                 text: text, handle: rule.handle)
         }
-        let (match, verdict) = NftRuleEvaluator.evaluate(rule, table: table.name, tableFamily: table.family, in: ruleset, packet: view)
-        return EvaluatedRule(match: match, action: verdict, text: rule.text, handle: rule.handle)
+        return NftRuleEvaluator.evaluatedRule(rule, table: table, in: ruleset, view: view)
     }
 }

@@ -10,6 +10,11 @@ public struct PathPredictor {
         public var action: RuleVerdict?
         public var text: String?
         public var handle: UInt64?
+        /// What the match rests on, and the match it could not evaluate (MatchEvaluation).
+        public var assumptions: [MatchAssumption] = []
+        public var unknownMatch: String?
+        /// How the rule sets the packet mark when it matches (MARK, `meta mark set`).
+        public var mark: MarkEffect?
         public init(match: RuleMatch, action: RuleVerdict?, text: String?, handle: UInt64?) {
             self.match = match; self.action = action; self.text = text; self.handle = handle
         }
@@ -36,14 +41,22 @@ public struct PathPredictor {
         public var path: PacketPath
         /// Set when the walk stopped at a rule it could not evaluate.
         public var unknownAt: PathStep?
+        /// The match of that rule fwtrace could not evaluate.
+        public var unknownMatch: String?
+        /// The assumptions the prediction rests on, each with the step of its rule.
+        public var assumptions: [(step: PathStep, assumption: MatchAssumption)] = []
     }
 
     public var source: Source
     /// Addresses of the namespace: a packet to one of them is delivered locally, else forwarded.
     public var localAddresses: Set<IPAddress>
+    /// What matches beyond the headers see: the namespace's addresses with their prefixes, recent
+    /// lists; limits under their rate and recent lists empty unless read (each assumption stated).
+    public var environment: MatchEnvironment
 
     public init(source: Source, localAddresses: Set<IPAddress>) {
         self.source = source; self.localAddresses = localAddresses
+        environment = Self.predictionEnvironment(localAddresses)
     }
 
     /// `locallyGenerated` starts at OUTPUT (a packet this host sends) instead of PREROUTING.
@@ -53,30 +66,34 @@ public struct PathPredictor {
         path.oif = oif
         path.conntrack = ConntrackSummary(state: ctState)
         var current = packet
+        var state = WalkState(packet: packet, ctState: ctState, environment: environment)
         var hook: Hook = locallyGenerated ? .output : .prerouting
         while true {
             for base in source.baseChains(hook) {
                 if base.isNat && ctState != .new { continue }   // NAT sees only a connection's first packet
-                switch walk(base.table, base.chain, isNat: base.isNat, hook: hook, packet: &current, path: &path) {
+                switch walk(base.table, base.chain, isNat: base.isNat, hook: hook, packet: &current, path: &path, state: &state) {
                 case .final(let verdict):
                     path.verdict = verdict
                     path.decidedBy = path.steps.indices.last
-                    return Prediction(path: path, unknownAt: nil)
+                    return state.prediction(path, unknownAt: nil)
                 case .unknown(let step):
                     path.verdict = .unknown
-                    return Prediction(path: path, unknownAt: step)
+                    return state.prediction(path, unknownAt: step)
                 case .accepted:
                     continue
                 }
             }
             // Routing decides the next hook.
             switch hook {
-            case .prerouting: hook = localAddresses.contains(current.dst) ? .input : .forward
+            case .prerouting:
+                // Multicast is delivered to the groups the host joined, which it does not know.
+                if current.dst.isMulticast { state.unknownMatch = "the route of multicast \(current.dst)"; return state.prediction(path, unknownAt: nil) }
+                hook = localAddresses.contains(current.dst) ? .input : .forward
             case .forward, .output: hook = .postrouting
             default:
                 path.verdict = .accept
                 path.decidedBy = PathAssembler.decidingStep(path)
-                return Prediction(path: path, unknownAt: nil)
+                return state.prediction(path, unknownAt: nil)
             }
         }
     }
@@ -85,7 +102,8 @@ public struct PathPredictor {
 
     // size: one loop over the walk's whole state (chain, rule index, call stack, packet, path),
     // ~90 lines: split, each piece would take all five inout and the loop's control flow with them.
-    func walk(_ table: Ruleset.TableKey, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath) -> Outcome {
+    func walk(_ table: Ruleset.TableKey, _ start: String, isNat: Bool, hook: Hook, packet: inout PacketSummary, path: inout PacketPath,
+              state: inout WalkState) -> Outcome {
         var stack: [(chain: String, next: Int)] = []
         var chainName = start
         var index = 0
@@ -116,16 +134,20 @@ public struct PathPredictor {
             view.src = packet.src; view.dst = packet.dst; view.sport = packet.sport; view.dport = packet.dport
             view.iif = hook == .output || hook == .postrouting ? nil : path.iif
             view.oif = hook == .prerouting || hook == .input ? nil : path.oif
+            view.environment = state.environment(path)
             let rule = source.evaluate(table, chainName, index, view)
             var s = step(.rule, .unknown)
             s.rule = index + 1
             s.text = rule.text
             s.handle = rule.handle
+            state.note(rule, step: s)   // a rule that fails on an assumption states it too
             if rule.match == .doesNotMatch { index += 1; continue }
             guard rule.match == .matches, let action = rule.action else {
                 path.steps.append(s)
+                state.unknownMatch = rule.match == .matches ? "the target of `\(rule.text ?? "")`" : rule.unknownMatch
                 return .unknown(s)
             }
+            state.matched(rule, step: &s)
             switch action {
             case .continue:
                 // The kernel reports a matched rule that lets the packet go on (LOG, a counter).
@@ -157,10 +179,12 @@ public struct PathPredictor {
                 if let port { rewritten.dport = port }
                 s.verdict = .accept
                 s.nat = NatChange(before: Endpoint(packet), after: Endpoint(rewritten))
+                if Endpoint(rewritten) != Endpoint(packet) { state.ctStatus?.insert("dst_nat") }
                 path.steps.append(s)
                 packet = rewritten
                 return .accepted
             case .snat:
+                state.ctStatus = nil   // the source it takes is not known here
                 s.verdict = .accept
                 path.steps.append(s)
                 return .accepted
@@ -203,6 +227,8 @@ public struct PathPredictor {
         case "DNAT", "REDIRECT": return dnat(words)
         case "SNAT", "MASQUERADE": return .snat
         case "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "TOS", "TTL", "DSCP": return .continue
+        // Non-terminal targets that change nothing a later match here reads (TCPMSS: the MSS option).
+        case "TCPMSS", "CLASSIFY", "CHECKSUM", "SET", "AUDIT", "SECMARK", "CONNSECMARK", "IDLETIMER", "LED", "ULOG", "HL": return .continue
         default:
             guard chainExists(target) else { return nil }
             return words.contains("-g") ? .goto(target) : .jump(target)
@@ -232,10 +258,9 @@ extension PathPredictor {
             policy: { table, chain in ruleset.chain(tableFamily, table.name, chain)?.policy },
             evaluate: { table, chain, index, view in
                 let text = ruleset.chain(tableFamily, table.name, chain)!.rules[index].text ?? ""
-                let action = PathPredictor.iptablesAction(text) { target in
+                return PathPredictor.iptablesRule(text, handle: nil, view: view) { target in
                     ruleset.chain(tableFamily, table.name, target).map { $0.policy == nil } ?? false
                 }
-                return EvaluatedRule(match: IptablesRuleEvaluator.evaluate(text, against: view), action: action, text: text, handle: nil)
             })
         self.init(source: source, localAddresses: localAddresses)
     }

@@ -19,6 +19,8 @@ public struct PacketView: Sendable {
     public var oif: String?
     /// nil when unknown.
     public var ctState: ConntrackState?
+    /// What matches beyond the headers depend on; `.strict` unless a caller knows more.
+    public var environment = MatchEnvironment.strict
 
     /// `borrowing`: an initializer takes its arguments owned, and the caller copied the whole path.
     public init(path: borrowing PacketPath, beforeStep index: Int) {
@@ -41,7 +43,7 @@ public struct PacketView: Sendable {
 public enum IptablesRuleEvaluator {
     static let protocolNumbers: [String: UInt8] = [
         "tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "udplite": 136, "dccp": 33,
-        "esp": 50, "ah": 51, "gre": 47,
+        "esp": 50, "ah": 51, "gre": 47, "igmp": 2,
     ]
     /// ICMP type names as iptables and ip6tables print them; a name not listed is "unknown".
     static let icmpTypes: [String: UInt8] = ["echo-reply": 0, "destination-unreachable": 3, "echo-request": 8, "time-exceeded": 11]
@@ -50,16 +52,20 @@ public enum IptablesRuleEvaluator {
 
     /// Evaluates the match part of a rule line ("-A CHAIN …"); the target is ignored.
     public static func evaluate(_ line: String, against packet: PacketView) -> RuleMatch {
+        evaluation(line, against: packet).match
+    }
+
+    /// `evaluate`, with the assumptions the answer rests on and the match it could not evaluate.
+    public static func evaluation(_ line: String, against packet: PacketView) -> MatchEvaluation {
         let words = Ruleset.splitArguments(line)
-        guard words.count >= 2, words[0] == "-A" else { return .unknown }
+        var result = MatchEvaluation()
+        guard words.count >= 2, words[0] == "-A" else { result.fold(.unknown, name: line); return result }
         var i = 2
-        var result = RuleMatch.matches
         var negate = false
-        func fold(_ m: RuleMatch) {
+        func fold(_ m: RuleMatch, _ name: @autoclosure () -> String) {
             let value: RuleMatch = negate ? (m == .matches ? .doesNotMatch : m == .doesNotMatch ? .matches : .unknown) : m
             negate = false
-            if value == .doesNotMatch { result = .doesNotMatch }
-            else if value == .unknown && result == .matches { result = .unknown }
+            result.fold(value, name: name())
         }
         func next() -> String? { i += 1; return i < words.count ? words[i] : nil }
         while i < words.count {
@@ -67,45 +73,41 @@ public enum IptablesRuleEvaluator {
             switch word {
             case "!": negate = true
             case "-p", "--protocol":
-                guard let value = next() else { return .unknown }
-                fold(protocolMatch(value, packet))
+                guard let value = next() else { fold(.unknown, word); break }
+                fold(protocolMatch(value, packet), "\(word) \(value)")
             case "-s", "--source", "-d", "--destination":
-                guard let value = next(), let prefix = IPPrefix(value) else { fold(.unknown); break }
+                guard let value = next(), let prefix = IPPrefix(value) else { fold(.unknown, word); break }
                 let address = word.hasPrefix("-s") || word == "--source" ? packet.src : packet.dst
-                fold(prefix.contains(address) ? .matches : .doesNotMatch)
+                fold(prefix.contains(address) ? .matches : .doesNotMatch, word)
             case "-i", "--in-interface", "-o", "--out-interface":
-                guard let value = next() else { return .unknown }
+                guard let value = next() else { fold(.unknown, word); break }
                 let actual = word.hasPrefix("-i") || word == "--in-interface" ? packet.iif : packet.oif
-                guard let actual else { fold(.unknown); break }
-                fold(interface(value, matches: actual) ? .matches : .doesNotMatch)
+                guard let actual else { fold(.unknown, "\(word) \(value)"); break }
+                fold(interface(value, matches: actual) ? .matches : .doesNotMatch, word)
             case "--dport", "--destination-port", "--sport", "--source-port":
-                guard let value = next() else { return .unknown }
-                fold(portMatch(word, value, packet))
-            case "--dports", "--sports", "--ports":
-                guard let value = next() else { fold(.unknown); break }
-                fold(portMatch(word, value, packet))
+                guard let value = next() else { fold(.unknown, word); break }
+                fold(portMatch(word, value, packet), "\(word) \(value)")
             case "--state", "--ctstate":
-                guard let value = next() else { return .unknown }
-                fold(stateMatch(value, packet))
+                guard let value = next() else { fold(.unknown, word); break }
+                fold(stateMatch(value, packet), "\(word) \(value)")
             case "--icmp-type", "--icmpv6-type":
-                guard let value = next() else { return .unknown }
-                fold(icmpMatch(value, packet))
+                guard let value = next() else { fold(.unknown, word); break }
+                fold(icmpMatch(value, packet), "\(word) \(value)")
             case "-m", "--match":
-                guard let module = next() else { return .unknown }
+                guard let module = next() else { fold(.unknown, word); break }
+                if let end = IptablesMatchExtensions.module(module, words, from: i + 1, packet, into: &result) { i = end; continue }
                 // Modules whose options are evaluated above, or that match everything.
-                if !["tcp", "udp", "sctp", "icmp", "icmp6", "multiport", "state", "conntrack", "comment"].contains(module) { fold(.unknown) }
-            case "--comment":
-                _ = next()
+                if !["tcp", "udp", "sctp", "icmp", "icmp6", "state"].contains(module) { fold(.unknown, "-m \(module)") }
             case "-j", "--jump", "-g", "--goto":
-                i = words.count   // the target and its options: not part of the match
-                continue
+                return result.finished   // the target and its options: not part of the match
             default:
-                fold(.unknown)
+                if let (m, end) = IptablesMatchExtensions.option(word, words, at: i, packet) { fold(m, word); i = end; continue }
+                fold(.unknown, word)
                 if i + 1 < words.count, !words[i + 1].hasPrefix("-") { i += 1 }
             }
             i += 1
         }
-        return result
+        return result.finished
     }
 
     /// `--dport`/`--sport` (tcp, udp, sctp) and multiport's `--dports`/`--sports`/`--ports`:

@@ -98,6 +98,7 @@ extension NftRuleEvaluator.Context {
     static func number(_ value: NftJSON, _ names: [String: Int]) -> Int? {
         if let n = value.int { return n }
         if let s = value.string { return names[s] ?? Int(s) }
+        if case .bool(let b) = value { return b ? 1 : 0 }   // fib's `exists`/`missing`
         return nil
     }
 

@@ -60,8 +60,15 @@ public enum NftRuleEvaluator {
                                 in ruleset: Ruleset, packet: PacketView) -> (RuleMatch, RuleVerdict) {
         guard let expressions = rule.expressions else { return (.unknown, .continue) }
         var context = Context(ruleset: ruleset, family: tableFamily, table: table, packet: packet)
+        let verdict = evaluate(expressions, context: &context)
+        return (context.result, verdict)
+    }
+
+    /// The expressions of one rule, in order, folded into `context`; the verdict they apply.
+    static func evaluate(_ expressions: [NftJSON], context: inout Context) -> RuleVerdict {
         var verdict = RuleVerdict.continue
         loop: for expression in expressions {
+            context.current = expression
             guard let (kind, body) = expression.single else { context.fold(.unknown); continue }
             switch kind {
             case "match":
@@ -73,6 +80,8 @@ public enum NftRuleEvaluator {
                 // packet's headers would make what follows (and later rules) see another packet.
                 if body["key"]?["meta"] != nil || body["key"]?["ct"] != nil { continue }
                 context.fold(.unknown)
+            case "limit":
+                context.limit(body)
             case "accept": verdict = .accept; break loop
             case "drop": verdict = .drop; break loop
             case "reject": verdict = .reject; break loop
@@ -109,7 +118,7 @@ public enum NftRuleEvaluator {
                 context.fold(.unknown)
             }
         }
-        return (context.result, verdict)
+        return verdict
     }
 
     struct Context {
@@ -118,8 +127,13 @@ public enum NftRuleEvaluator {
         let table: String
         let packet: PacketView
         var result = RuleMatch.matches
+        /// The expression being evaluated, the first one unknown, the assumptions made.
+        var current: NftJSON = .null
+        var unknown: NftJSON?
+        var assumptions: [MatchAssumption] = []
 
         mutating func fold(_ m: RuleMatch) {
+            if m == .unknown && unknown == nil { unknown = current }
             if m == .doesNotMatch { result = .doesNotMatch } else if m == .unknown && result == .matches { result = .unknown }
         }
 
@@ -201,11 +215,11 @@ public enum NftRuleEvaluator {
                 guard let key = body["key"]?.string else { return .failure(.unknown) }
                 return meta(key)
             case "ct":
-                guard body["key"]?.string == "state", body["dir"] == nil else { return .failure(.unknown) }
+                guard body["key"]?.string == "state", body["dir"] == nil else { return ct(body) }
                 guard let state = packet.ctState else { return .failure(.unknown) }
                 return .success(.bitmask(state.bit, names: ctStateBits))
             default:
-                return .failure(.unknown)
+                return extra(kind, body)
             }
         }
 
@@ -228,6 +242,9 @@ public enum NftRuleEvaluator {
             case ("icmp", "type"), ("icmpv6", "type"):
                 guard let t = packet.icmpType else { return .failure(.unknown) }
                 return .success(.number(Int(t), names: proto == "icmp" ? icmpNames : icmpv6Names))
+            case ("tcp", "flags"):
+                guard let flags = packet.tcpFlags else { return .failure(.unknown) }
+                return .success(.bitmask(Int(flags), names: tcpFlagNames))
             default:
                 return .failure(.unknown)
             }
@@ -246,6 +263,9 @@ public enum NftRuleEvaluator {
             case "iifname", "oifname", "iif", "oif":
                 guard let name = key.hasPrefix("i") ? packet.iif : packet.oif else { return .failure(.unknown) }
                 return .success(.interface(name, wildcard: key.hasSuffix("name")))
+            case "mark":
+                guard let mark = packet.environment.mark else { return .failure(.unknown) }
+                return .success(.bitmask(Int(mark), names: [:]))
             default:
                 return .failure(.unknown)
             }
