@@ -122,6 +122,27 @@ final class OwnerHintTests: XCTestCase {
         XCTAssertEqual(routed.value("fix"), "ufw route allow proto tcp from any to 10.88.0.2 port 80")
     }
 
+    /// Under `ufw default deny outgoing` the fix is an outgoing rule, to the packet's address: the
+    /// ufw fixture's ruleset with OUTPUT's policy DROP (what that command sets), a packet the host sends.
+    func testUfwDefaultDenyOutgoingAsksForAnOutgoingRule() throws {
+        let f = try OwnerFixture.load("ufw")
+        let save = try f.require("iptables-nft-save.txt").replacingOccurrences(of: ":OUTPUT ACCEPT", with: ":OUTPUT DROP")
+        XCTAssertTrue(save.contains(":OUTPUT DROP"))
+        let ruleset = Ruleset.parse(iptablesSave: save).withOwners(f.fullState)
+        var packet = PacketSummary(family: .ip, src: IPAddress("10.77.0.1")!, dst: IPAddress("10.77.0.2")!, protocolNumber: 6, length: 60, ttl: 64)
+        packet.sport = 40000; packet.dport = 443; packet.tcpFlags = 0x02
+        var path = PacketPath(traceID: 1, family: .ip, time: 0, packet: packet)
+        var step = PathStep(hook: .output, table: "filter", tableFamily: .ip, chain: "OUTPUT", kind: .policy, verdict: .drop)
+        step.owner = ruleset.chain(.ip, "filter", "OUTPUT")?.policyOwner
+        path.steps = [step]
+        path.verdict = .drop
+        path.decidedBy = 0
+        let hint = try XCTUnwrap(HintEngine.hints(for: path, context: f.hintContext(f.fullState, bans: [:], legacy: false)).first { $0.code == "policy" })
+        XCTAssertEqual(hint.value("owner"), "ufw default deny (outgoing)")
+        XCTAssertEqual(hint.value("fix"), "ufw allow out proto tcp from any to 10.77.0.2 port 443")
+        XCTAssertTrue(hint.message.contains("To let it out"), hint.message)
+    }
+
     /// The pipeline hands the tools' state to the hints (follow's and replay's way).
     func testPipelineGivesTheHintsTheToolState() throws {
         let f = try OwnerFixture.load("ufw")

@@ -30,10 +30,15 @@ enum OwnerFix {
 
     /// `ufw allow` (or `ufw route allow` for routed traffic) for this packet's protocol and
     /// destination port, as the chain saw them; nil for a packet without a port.
-    static func ufwAllow(_ view: PacketView, routed: Bool) -> String? {
+    /// The ufw rule that lets the packet through its default policy: incoming (INPUT), routed
+    /// (FORWARD: `ufw route allow`, to the address) or outgoing (OUTPUT: `ufw allow out`).
+    static func ufwAllow(_ view: PacketView, hook: Hook) -> String? {
         guard let proto = protocolName(view.protocolNumber), let port = view.dport else { return nil }
-        let to = routed ? view.dst.description : "any"
-        return "ufw \(routed ? "route " : "")allow proto \(proto) from any to \(to) port \(port)"
+        switch hook {
+        case .forward: return "ufw route allow proto \(proto) from any to \(view.dst) port \(port)"
+        case .output: return "ufw allow out proto \(proto) from any to \(view.dst) port \(port)"
+        default: return "ufw allow proto \(proto) from any to any port \(port)"
+        }
     }
 
     /// firewalld's two commands: the permanent setting, then the reload that applies it.

@@ -53,8 +53,9 @@ extension HintEngine {
     static func policyAdvice(_ path: PacketPath, _ index: Int) -> (text: String, evidence: [(String, String)])? {
         let d = path.steps[index]
         guard d.verdict == .drop, let owner = d.owner, owner.manager == .ufw, let policy = owner.text("default"),
-              let fix = OwnerFix.ufwAllow(PacketView(path: path, beforeStep: index), routed: d.hook == .forward) else { return nil }
-        return (" by ufw's default policy (`\(policy)`, `ufw status verbose`). To let it \(d.hook == .forward ? "through" : "in"), add a ufw rule: `\(fix)`",
+              let fix = OwnerFix.ufwAllow(PacketView(path: path, beforeStep: index), hook: d.hook) else { return nil }
+        let way = d.hook == .forward ? "through" : d.hook == .output ? "out" : "in"
+        return (" by ufw's default policy (`\(policy)`, `ufw status verbose`). To let it \(way), add a ufw rule: `\(fix)`",
                 [("owner", owner.label), ("fix", fix)])
     }
 
