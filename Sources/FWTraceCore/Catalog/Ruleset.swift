@@ -129,7 +129,17 @@ public struct Ruleset: Sendable {
     var sets: [SetKey: [NftJSON]] = [:]
     public internal(set) var sources: Set<Source> = []
     /// The managers' own state the owners were named from (withOwners); the hints read it too.
-    public internal(set) var tools = ToolState()
+    /// Held by one reference: the assemblers copy the ruleset, and ToolState's many strings and
+    /// tables would each be retained on every copy.
+    public internal(set) var tools: ToolState {
+        get { toolsBox?.state ?? ToolState() }
+        set { toolsBox = ToolsBox(newValue) }
+    }
+    private var toolsBox: ToolsBox?
+    private final class ToolsBox: Sendable {
+        let state: ToolState
+        init(_ state: ToolState) { self.state = state }
+    }
 
     // Indexes, computed once per fill (`index()`): the assembler asks on every event and the
     // hints on every dropped path.

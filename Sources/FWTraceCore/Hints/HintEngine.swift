@@ -70,12 +70,18 @@ public struct ControlConnection: Equatable, Sendable {
 public enum HintEngine {
     public static func hints(for path: PacketPath, context: HintContext) -> [Hint] {
         var hints: [Hint] = []
-        if let h = banned(path, context) { hints.append(h) }
-        if let h = noEndpoints(path) { hints.append(h) }
-        if let h = firewalldZone(path, context) { hints.append(h) }
-        if let h = publishedPort(path, context) { hints.append(h) }
+        // The managers' hints read steps a manager owns: on a path with none (most paths of an
+        // unmanaged host) they are skipped with one pass over the owners, by index (iterating
+        // the steps would copy each one).
+        let managed = path.steps.indices.contains { path.steps[$0].owner != nil }
+        if managed {
+            if let h = banned(path, context) { hints.append(h) }
+            if let h = noEndpoints(path) { hints.append(h) }
+            if let h = firewalldZone(path, context) { hints.append(h) }
+            if let h = publishedPort(path, context) { hints.append(h) }
+        }
         if let h = shadowedRule(path, context) { hints.append(h) }
-        if let h = shadowedDeny(path, context) { hints.append(h) }
+        if managed, let h = shadowedDeny(path, context) { hints.append(h) }
         if let h = forwarded(path) { hints.append(h) }
         hints += natRewrites(path)
         if let h = policy(path) { hints.append(h) }

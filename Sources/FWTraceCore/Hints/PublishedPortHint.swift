@@ -4,7 +4,7 @@
 /// policy drops it until `ufw route allow`). Fixtures/owners/ufw-docker, ufw-podman, podman.
 extension HintEngine {
     static func publishedPort(_ path: PacketPath, _ context: HintContext) -> Hint? {
-        guard path.steps.contains(where: { $0.hook == .forward }),
+        guard path.steps.indices.contains(where: { path.steps[$0].hook == .forward }),
               let natIndex = path.steps.indices.first(where: { i in
                   let s = path.steps[i]
                   guard let nat = s.nat, nat.before.dst != nat.after.dst || nat.before.dport != nat.after.dport else { return false }
