@@ -2,7 +2,8 @@ import Glibc
 import FWTraceCore
 
 /// Reads the managers' own state that the owners use (ToolState) from their files: ufw's
-/// user.rules and user6.rules, Shorewall's zones, firewalld's permanent zones and services. Only files, never a tool's command (a
+/// user.rules and user6.rules, Shorewall's zones, firewalld's permanent zones and services,
+/// podman's containers (containers/storage's containers.json). Only files, never a tool's command (a
 /// `firewall-cmd` or `podman` run per ruleset load would be slow and talk to daemons). A
 /// namespace made with `ip netns` keeps its own /etc in /etc/netns/NAME (what `ip netns exec`
 /// mounts over /etc): that one is read when it has the file.
@@ -12,6 +13,7 @@ public enum ToolStateReader {
         state.ufwUserRules = file("ufw/user.rules", namespace: namespace)
         state.ufwUserRules6 = file("ufw/user6.rules", namespace: namespace)
         state.shorewallZones = file("shorewall/zones", namespace: namespace)
+        if let containers = podmanContainers(namespace: namespace) { state.containers.append(containers) }
         // firewalld's permanent zones and services: the package's, overridden by /etc's.
         for directory in ["/usr/lib/firewalld/zones", etcDirectory("firewalld/zones", namespace: namespace)] {
             for (name, xml) in xmlFiles(directory) { state.addFirewalldZone(name, xml: xml) }
@@ -33,6 +35,32 @@ public enum ToolStateReader {
             out.append((String(name.dropLast(4)), text))
         }
         return out
+    }
+
+    /// Podman's containers as containers/storage keeps them (`<graphroot>/<driver>-containers/
+    /// containers.json`: each container's id and names), the graphroot and driver from
+    /// containers/storage.conf (Debian's default /var/lib/containers/storage, overlay): how a
+    /// step's netavark rule, which names the container by id, gets its name without running podman.
+    static func podmanContainers(namespace: String?) -> String? {
+        let conf = file("containers/storage.conf", namespace: namespace) ?? ""
+        let graphroot = tomlString("graphroot", in: conf) ?? "/var/lib/containers/storage"
+        let driver = tomlString("driver", in: conf) ?? "overlay"
+        guard graphroot.hasPrefix("/"), !driver.contains("/") else { return nil }
+        return read(graphroot + "/" + driver + "-containers/containers.json")
+    }
+
+    /// `key = "value"` in a TOML text's [storage] table (storage.conf's form); nil when absent.
+    static func tomlString(_ key: String, in text: String) -> String? {
+        var inStorage = false
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") { inStorage = line == "[storage]"; continue }
+            guard inStorage, let eq = line.firstIndex(of: "="), line[..<eq].trimmingCharacters(in: .whitespaces) == key else { continue }
+            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            guard value.count >= 2, value.hasPrefix("\""), let end = value.dropFirst().firstIndex(of: "\"") else { return nil }
+            return String(value[value.index(after: value.startIndex)..<end])
+        }
+        return nil
     }
 
     /// The directory under the namespace's /etc/netns/NAME when it is there (`ip netns exec`

@@ -91,4 +91,13 @@ final class ContainerOwnerTests: XCTestCase {
         XCTAssertEqual(docker.container(address: "172.17.0.3")?.name, "db")
         XCTAssertEqual(docker.container(hostPort: 15432, proto: "tcp")?.id, "abc")
     }
+
+    /// containers/storage's containers.json (what follow reads of podman): id and name.
+    func testPodmansStorageFileNamesTheContainer() throws {
+        let dir = KernelFixture.directory().appendingPathComponent("owners/podman-storage")
+        let text = try String(contentsOf: dir.appendingPathComponent("vfs-containers-containers.json"), encoding: .utf8)
+        let containers = ContainerState([text]).containers
+        XCTAssertEqual(containers.map(\.name), ["web"])
+        XCTAssertEqual(containers.first?.id, "eba64058f6480c98687638b113d51e7336c7931f90aaa5aaf19b6ec5472d1d70")
+    }
 }

@@ -154,4 +154,24 @@ final class ControlConnectionTests: XCTestCase {
         context.controlConnections = { _, _ in [control] }
         XCTAssertFalse(HintEngine.hints(for: path, context: context).contains { $0.code == "helper-missing" })
     }
+
+    /// Where a manager decided, the helper's fix is the manager's (firewalld: its ftp service, also
+    /// as evidence `fix`) or the raw CT rule with the manager's overwrite warning (Shorewall rewrites
+    /// the raw table too). The deciding steps of real rejections: Fixtures/owners/firewalld and shorewall.
+    func testHelperMissingSpeaksTheOwnersLanguage() throws {
+        func hint(_ tool: String, _ trace: String) throws -> Hint {
+            var path = try OwnerFixture.load(tool).path(trace, state: OwnerFixture.followState(OwnerFixture.load(tool).directory))
+            path.packet.dport = 40021
+            let control = ControlConnection(protocolName: "tcp", client: path.packet.src, server: path.packet.dst,
+                                            clientPort: 50000, port: 21, state: "ESTABLISHED", helper: nil)
+            var context = HintContext(rules: { _, _, _ in [] }, listening: { _, _, _ in true })
+            context.controlConnections = { _, _ in [control] }
+            return try XCTUnwrap(HintEngine.hints(for: path, context: context).first { $0.code == "helper-missing" }, "\(tool)/\(trace)")
+        }
+        let firewalld = try hint("firewalld", "v4-8080-public-rejected")
+        XCTAssertEqual(firewalld.value("fix"), "firewall-cmd --zone public --add-service ftp --permanent; firewall-cmd --reload")
+        let shorewall = try hint("shorewall", "v4-23-rule-reject")
+        XCTAssertNil(shorewall.value("fix"))
+        XCTAssertTrue(shorewall.message.contains("iptables -t raw -A PREROUTING -p tcp --dport 21 -j CT --helper ftp — but Shorewall will overwrite this edit"), shorewall.message)
+    }
 }

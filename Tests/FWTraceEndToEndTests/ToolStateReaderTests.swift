@@ -42,4 +42,26 @@ final class ToolStateReaderTests: XCTestCase {
         XCTAssertEqual(state.firewalldServices["ssh"], ["22/tcp"])
         XCTAssertEqual(state.firewalldServices["dns"]?.sorted(), ["53/tcp", "53/udp"])
     }
+
+    /// podman's containers from containers/storage: the graphroot and driver of the namespace's
+    /// containers/storage.conf (as podman-netns.sh writes it), then <graphroot>/<driver>-containers.
+    func testPodmansContainersFromItsStorage() throws {
+        let name = "fwt-own-reader-p\(getpid())"
+        let dir = "/etc/netns/\(name)", graphroot = NSTemporaryDirectory() + "fwt-own-reader-storage-\(getpid())"
+        let hadNetns = FileManager.default.fileExists(atPath: "/etc/netns")
+        guard (try? FileManager.default.createDirectory(atPath: dir + "/containers", withIntermediateDirectories: true)) != nil else {
+            return XCTFail("cannot write /etc/netns: run the suite as root")
+        }
+        defer {
+            try? FileManager.default.removeItem(atPath: dir)
+            try? FileManager.default.removeItem(atPath: graphroot)
+            if !hadNetns { rmdir("/etc/netns") }
+        }
+        try FileManager.default.createDirectory(atPath: graphroot + "/vfs-containers", withIntermediateDirectories: true)
+        try "[storage]\ndriver = \"vfs\"\ngraphroot = \"\(graphroot)\"\n".write(toFile: dir + "/containers/storage.conf", atomically: true, encoding: .utf8)
+        let json = #"[{"id":"eba64058f648","names":["web"]}]"#
+        try json.write(toFile: graphroot + "/vfs-containers/containers.json", atomically: true, encoding: .utf8)
+        XCTAssertEqual(ToolStateReader.read(namespace: name).containers, [json])
+        XCTAssertEqual(ToolStateReader.tomlString("graphroot", in: "[other]\ngraphroot = \"/x\"\n[storage]\ngraphroot = \"/y\""), "/y")
+    }
 }

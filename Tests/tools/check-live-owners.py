@@ -191,6 +191,9 @@ def check_podman(folder, steps, problems):
             named += 1
             if o["port"].split("/")[0] not in ports:
                 problems.append(f"{trace}: port {o['port']} not in podman port -a: {squash(ports)}")
+    # follow reads podman's containers.json: a container podman ps lists is named on its steps.
+    if ids and not any("container" in step["owner"] for _, step in steps if step["owner"]["manager"] == "podman"):
+        problems.append("no step names a container by name, though podman ps lists " + ", ".join(sorted(n for ns in ids.values() for n in ns)))
     return named
 
 

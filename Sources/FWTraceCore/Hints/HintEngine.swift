@@ -104,10 +104,11 @@ public enum HintEngine {
               let needed = ControlConnection.helpers.first(where: { $0.port == control.port && $0.protocolName == control.protocolName }) else { return nil }
         let d = path.steps[decided]
         let upper = needed.helper.uppercased()
+        let (advice, fix) = helperFix(d, needed.helper, control)
         return Hint(code: "helper-missing",
-                    message: "this looks like a \(upper) data connection: \(control.client) and \(control.server) hold an ESTABLISHED \(upper) control connection (\(control.protocolName) port \(control.port)) with no conntrack helper attached, so this packet is NEW instead of RELATED and \(place(d)) \(ruleRef(d)) \(path.verdict == .reject ? "rejected" : "dropped") it. \(helperFix(d, needed.helper, control))",
+                    message: "this looks like a \(upper) data connection: \(control.client) and \(control.server) hold an ESTABLISHED \(upper) control connection (\(control.protocolName) port \(control.port)) with no conntrack helper attached, so this packet is NEW instead of RELATED and \(place(d)) \(ruleRef(d)) \(path.verdict == .reject ? "rejected" : "dropped") it. \(advice)",
                     evidence: [("control_connection", "\(control.client):\(control.clientPort) -> \(control.server):\(control.port)"),
-                               ("helper", needed.helper), ("port", String(dport))])
+                               ("helper", needed.helper), ("port", String(dport))] + (fix.map { [("fix", $0)] } ?? []))
     }
 
     static func place(_ s: PathStep) -> String { "\(s.table)/\(s.chain)" }

@@ -87,10 +87,15 @@ extension HintEngine {
 extension HintEngine {
     /// helper-missing's fix: firewalld's service of that name brings its helper; elsewhere the
     /// raw table's CT rule (a chain no manager of issue 14 writes).
-    static func helperFix(_ d: PathStep, _ helper: String, _ control: ControlConnection) -> String {
+    /// The fix of helper-missing: firewalld's service for the helper where firewalld decided (also
+    /// as evidence `fix`), else the raw CT rule, with the overwrite warning when a manager owns the
+    /// deciding rule (its reload rewrites the raw table too: Shorewall's, or ufw's before.rules).
+    static func helperFix(_ d: PathStep, _ helper: String, _ control: ControlConnection) -> (text: String, fix: String?) {
         if d.owner?.manager == .firewalld, let zone = d.owner?.text("zone"), ["ftp", "tftp", "sip"].contains(helper) {
-            return "firewalld's \(helper) service attaches it: firewall-cmd --zone \(zone) --add-service \(helper) --permanent; firewall-cmd --reload"
+            let fix = "firewall-cmd --zone \(zone) --add-service \(helper) --permanent; firewall-cmd --reload"
+            return ("firewalld's \(helper) service attaches it: \(fix)", fix)
         }
-        return "Attach the helper to the control connection: modprobe nf_conntrack_\(helper); iptables -t raw -A PREROUTING -p \(control.protocolName) --dport \(control.port) -j CT --helper \(helper)"
+        let command = "modprobe nf_conntrack_\(helper); iptables -t raw -A PREROUTING -p \(control.protocolName) --dport \(control.port) -j CT --helper \(helper)"
+        return ("Attach the helper to the control connection: " + OwnerFix.raw(command, managedBy: d.owner?.manager), nil)
     }
 }

@@ -20,10 +20,11 @@ struct ContainerState: Sendable {
         for text in texts {
             guard let array = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else { continue }
             for object in array {
-                guard let id = object["Id"] as? String ?? object["ID"] as? String else { continue }
+                // c/storage's containers.json (what podman keeps on disk) writes `id` and `names`.
+                guard let id = object["Id"] as? String ?? object["ID"] as? String ?? object["id"] as? String else { continue }
                 var container = byID[id] ?? Container(id: id, name: "")
                 if byID[id] == nil { order.append(id) }
-                if let names = object["Names"] as? [String], let first = names.first { container.name = first }
+                if let names = object["Names"] as? [String] ?? object["names"] as? [String], let first = names.first { container.name = first }
                 if let name = object["Name"] as? String, !name.isEmpty { container.name = name.hasPrefix("/") ? String(name.dropFirst()) : name }
                 Self.readPorts(object, into: &container)
                 if let settings = object["NetworkSettings"] as? [String: Any] {
