@@ -8,8 +8,8 @@ import XCTest
 /// traced by this build; Tests/tools/check-live-owners.py then looks every owner up in what the
 /// tool itself says (`ufw status numbered`, `fail2ban-client status` and `banned`,
 /// `firewall-cmd --list-all-zones`, `podman ps`, `shorewall show zones`). With --apply-fixes the
-/// fix a hint gives in the tool's own commands (ufw's shadowed deny and default policy,
-/// fail2ban's bans, firewalld's zone) is run with the tool and the same packet traced again: its
+/// fix a hint gives in the tool's own commands (ufw's shadowed deny and default policy, ufw's
+/// routed policy before podman's published port, fail2ban's bans, firewalld's zone) is run with the tool and the same packet traced again: its
 /// verdict must change. Namespaces fwt-own-*.
 final class OwnerLiveTests: XCTestCase {
     static let tools = ["ufw", "fail2ban", "fail2ban-nftables", "firewalld", "podman", "ufw-podman", "shorewall", "shorewall-legacy"]
@@ -24,7 +24,7 @@ final class OwnerLiveTests: XCTestCase {
             let traces = (try? FileManager.default.contentsOfDirectory(atPath: out + "/" + tool))?.filter { $0.hasSuffix(".jsonl") } ?? []
             XCTAssertFalse(traces.isEmpty, "\(tool): no live trace captured")
         }
-        for tool in ["ufw", "fail2ban", "fail2ban-nftables", "firewalld"] {
+        for tool in ["ufw", "fail2ban", "fail2ban-nftables", "firewalld", "ufw-podman"] {
             let fixed = (try? FileManager.default.contentsOfDirectory(atPath: out + "/" + tool))?.filter { $0.hasPrefix("fixed-") && $0.hasSuffix(".jsonl") } ?? []
             XCTAssertFalse(fixed.isEmpty, "\(tool): no hint's fix was applied and traced again")
         }

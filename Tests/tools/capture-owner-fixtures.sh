@@ -377,6 +377,8 @@ cap_ufw_podman() {
     trace "$d" v4-8080-published-dropped-forward-policy --dport 8080 -- tcp 10.77.0.1 8080 --src 10.77.0.2
     trace "$d" v4-22-ufw-allowed --dport 22 -- tcp 10.77.0.1 22 --src 10.77.0.2
     trace "$d" v4-9999-ufw-default-deny --dport 9999 -- tcp 10.77.0.1 9999 --src 10.77.0.2
+    # --apply-fixes: the policy hint's `ufw route allow …` (what route-allow/ below then finds made).
+    fix_and_retrace "$d" ufw $U cmd "$S" "$st" -- || return 1
     e2e_unlock
     # ufw's own way to let forwarded traffic to the container through
     local r=$d/route-allow
