@@ -116,8 +116,8 @@ while True:
 
 # send tcp DST PORT [--src ADDR]: one TCP connection attempt from C; says "connected" (and the
 # server's first line, if it speaks within 0.5 s), "refused" or "timed out" (2 s, for the SYN).
-send() {
-    ip netns exec "$C" /usr/bin/python3 - "$@" <<'PY'
+send() { # from C, or from SEND_NS (a packet the tool's host sends)
+    ip netns exec "${SEND_NS:-$C}" /usr/bin/python3 - "$@" <<'PY'
 import socket, sys
 a = sys.argv[1:]
 dst, port = a[1], int(a[2])
@@ -162,6 +162,7 @@ trace() {
     # The same packet again after a fix (fix_and_retrace): its filter and client, NUL-separated.
     printf '%s\0' "${f[@]}" > "$work/follow-$name"
     printf '%s\0' "$@" > "$work/send-$name"
+    echo "${SEND_NS:-$C}" > "$work/sendns-$name"
     ip netns exec "$S" "$fwtrace" follow "${f[@]}" --count 1 --timeout 10s --format json \
         --capture "$d/trace-$name.hex" > "$d/trace-$name.jsonl" 2> "$work/follow.err" &
     local pid=$!
@@ -178,15 +179,15 @@ traces_begin() { : > "$1/.traces.md"; rm -f "$1"/trace-*.hex "$1"/trace-*.jsonl 
 # fix_and_retrace <dir> <program> <runner...>: with --apply-fixes, the fixes the traces' hints
 # give for <program> (ufw, fail2ban-client, firewall-cmd) run through <runner...> (the harness's
 # cmd), then each fixed trace again as fixed-<name>. A fix with another program is not run.
-fix_and_retrace() {
+fix_and_retrace() { # FIX_ONLY=GLOB: only the traces trace-GLOB.jsonl (default all)
     local d=$1 program=$2 name cmd words=()
     shift 2
     [ -n "$apply_fixes" ] && [ -n "$trace" ] || return 0
-    /usr/bin/python3 - "$d" "$program" > "$work/fixes" <<'PY' || return 1
+    /usr/bin/python3 - "$d" "$program" "${FIX_ONLY:-*}" > "$work/fixes" <<'PY' || return 1
 import glob, json, os, shlex, sys
-d, program = sys.argv[1], sys.argv[2]
+d, program, only = sys.argv[1], sys.argv[2], sys.argv[3]
 seen = set()
-for path in sorted(glob.glob(os.path.join(d, "trace-*.jsonl"))):
+for path in sorted(glob.glob(os.path.join(d, "trace-" + only + ".jsonl"))):
     name = os.path.basename(path)[6:-6]
     for line in open(path, encoding="utf-8"):
         r = json.loads(line)
@@ -218,7 +219,7 @@ PY
             --capture "$d/fixed-$name.hex" > "$d/fixed-$name.jsonl" 2> "$work/follow.err" &
         local pid=$! i
         for i in $(seq 50); do grep -q '"started"' "$d/fixed-$name.jsonl" 2>/dev/null && break; sleep 0.1; done
-        send "${c[@]}" > "$work/send.out" 2>&1
+        SEND_NS=$(cat "$work/sendns-$name") send "${c[@]}" > "$work/send.out" 2>&1
         wait "$pid"
         printf '  fixed %-28s follow exit %s, client: %s\n' "$name" "$?" "$(tr '\n' ' ' < "$work/send.out")"
     done
@@ -292,6 +293,17 @@ cap_ufw() {
     trace "$d" v4-9999-default-deny --dport 9999 -- tcp 10.77.0.1 9999 --src 10.77.0.2
     trace "$d" v6-8080-allowed --dport 8080 -6 -- tcp fd77::1 8080
     fix_and_retrace "$d" ufw $H cmd "$S" "$st" -- || return 1
+    if [ -n "$apply_fixes" ]; then
+        # ufw's default deny (outgoing): a connection the host opens to the client, dropped by
+        # OUTPUT's policy; the hint's `ufw allow out …` lets it out.
+        ua default deny outgoing
+        u status verbose > "$d/tool-ufw-status-verbose.txt"   # what the check reads the defaults from
+        ip netns exec "$C" "$fwtrace" lab listen --port 9443 >/dev/null 2>&1 &
+        pids+=($!)
+        sleep 0.3
+        SEND_NS=$S trace "$d" v4-out-9443-default-deny-outgoing --dport 9443 -- tcp 10.77.0.2 9443
+        FIX_ONLY=v4-out-* fix_and_retrace "$d" ufw $H cmd "$S" "$st" -- || return 1
+    fi
     e2e_unlock
     readme "$d" "ufw: fixtures of issue 14" \
         "ufw enabled by \`Tests/tools/ufw-netns.sh start $S DIR\` (private /etc/ufw and /etc/default through /etc/netns/$S, the package's templates), then, in order:" '' \
