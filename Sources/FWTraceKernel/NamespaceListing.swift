@@ -39,16 +39,16 @@ public struct NamespaceListing: Sendable {
             update(&entry)
             byInode[inode] = entry
         }
-        for name in directoryNames(runNetns).sorted() {
+        for name in SmallFiles.names(inDirectory: runNetns).sorted() {
             add(runNetns + "/" + name) { $0.names.append(name) }
         }
         for mount in nsfsMounts(proc + "/self/mountinfo") where !mount.hasPrefix(runNetns + "/") {
             add(mount) { if !$0.mounts.contains(mount) { $0.mounts.append(mount) } }
         }
-        for pid in directoryNames(proc).compactMap({ Int32($0) }).sorted() {
+        for pid in SmallFiles.names(inDirectory: proc).compactMap({ Int32($0) }).sorted() {
             add("\(proc)/\(pid)/ns/net") { entry in
                 if entry.pids.count < maxPIDs { entry.pids.append(pid) }
-                if entry.container == nil, let text = readSmall("\(proc)/\(pid)/cgroup") { entry.container = ContainerCgroup(cgroup: text) }
+                if entry.container == nil, let text = SmallFiles.read("\(proc)/\(pid)/cgroup", limit: 64 << 10) { entry.container = ContainerCgroup(cgroup: text) }
             }
         }
         // The initial namespace holds the host's processes, whatever their cgroups: PID 1's, or
@@ -65,21 +65,10 @@ public struct NamespaceListing: Sendable {
         return UInt64(st.st_ino)
     }
 
-    static func directoryNames(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var out: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out
-    }
-
     /// Mount points of nsfs mounts of network namespaces (mountinfo: field 4, the root, is
     /// `net:[INODE]`, field 5 the mount point; after " - " the type `nsfs`). Octal escapes (\040) decoded.
     static func nsfsMounts(_ mountinfo: String) -> [String] {
-        guard let text = readSmall(mountinfo, limit: 8 << 20) else { return [] }
+        guard let text = SmallFiles.read(mountinfo, limit: 8 << 20) else { return [] }
         var out: [String] = []
         for line in text.split(separator: "\n") {
             guard let dash = line.range(of: " - ") else { continue }
@@ -99,18 +88,5 @@ public struct NamespaceListing: Sendable {
             if b == 0x5c, u.count >= 3, let v = UInt8(String(decoding: u.prefix(3), as: UTF8.self), radix: 8) { bytes.append(v); u = u.dropFirst(3) } else { bytes.append(b) }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// A small /proc file's text (nil when unreadable, or larger than `limit`).
-    static func readSmall(_ path: String, limit: Int = 64 << 10) -> String? {
-        guard let file = try? FileDescriptor.open(path, O_RDONLY | O_CLOEXEC) else { return nil }
-        defer { file.close() }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16384)
-        while bytes.count <= limit {
-            guard let n = try? buffer.withUnsafeMutableBytes({ (raw) throws(SystemError) in try file.read(into: raw) }), n > 0 else { break }
-            bytes += buffer[0..<n]
-        }
-        return bytes.count > limit ? nil : String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -33,13 +33,7 @@ public struct NetworkNamespace: Sendable {
     /// The namespace with this inode among `ip netns` names and the initial one (nil when gone).
     public static func find(inode: UInt64) -> NetworkNamespace? {
         var candidates = ["/proc/1/ns/net"]
-        if let dir = opendir("/run/netns") {
-            while let entry = readdir(dir) {
-                let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
-                if name != "." && name != ".." { candidates.append("/run/netns/\(name)") }
-            }
-            closedir(dir)
-        }
+        candidates += SmallFiles.names(inDirectory: "/run/netns").map { "/run/netns/\($0)" }
         for path in candidates {
             var st = stat()
             if stat(path, &st) == 0, UInt64(st.st_ino) == inode {

@@ -26,15 +26,10 @@ public enum ToolStateReader {
 
     /// NAME → text of each NAME.xml in the directory (none when it is absent).
     static func xmlFiles(_ directory: String) -> [(String, String)] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var out: [(String, String)] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
-            guard name.hasSuffix(".xml"), name.count > 4, let text = read(directory + "/" + name) else { continue }
-            out.append((String(name.dropLast(4)), text))
+        SmallFiles.names(inDirectory: directory).compactMap { name in
+            guard name.hasSuffix(".xml"), name.count > 4, let text = SmallFiles.read(directory + "/" + name) else { return nil }
+            return (String(name.dropLast(4)), text)
         }
-        return out
     }
 
     /// Podman's containers as containers/storage keeps them (`<graphroot>/<driver>-containers/
@@ -46,7 +41,7 @@ public enum ToolStateReader {
         let graphroot = tomlString("graphroot", in: conf) ?? "/var/lib/containers/storage"
         let driver = tomlString("driver", in: conf) ?? "overlay"
         guard graphroot.hasPrefix("/"), !driver.contains("/") else { return nil }
-        return read(graphroot + "/" + driver + "-containers/containers.json")
+        return SmallFiles.read(graphroot + "/" + driver + "-containers/containers.json")
     }
 
     /// `key = "value"` in a TOML text's [storage] table (storage.conf's form); nil when absent.
@@ -68,7 +63,7 @@ public enum ToolStateReader {
     static func etcDirectory(_ path: String, namespace: String?) -> String {
         if let namespace, isPlainName(namespace) {
             let candidate = "/etc/netns/\(namespace)/" + path
-            if let dir = opendir(candidate) { closedir(dir); return candidate }
+            if SmallFiles.isDirectory(candidate) { return candidate }
         }
         return "/etc/" + path
     }
@@ -82,21 +77,7 @@ public enum ToolStateReader {
         if let namespace, isPlainName(namespace) {
             candidates.insert("/etc/netns/\(namespace)/" + path, at: 0)
         }
-        for candidate in candidates { if let text = read(candidate) { return text } }
+        for candidate in candidates { if let text = SmallFiles.read(candidate) { return text } }
         return nil
-    }
-
-    /// A file's text; nil when it is unreadable or larger than 4 MiB.
-    static func read(_ path: String) -> String? {
-        guard let handle = fopen(path, "r") else { return nil }
-        defer { fclose(handle) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while bytes.count <= 4 << 20 {
-            let n = fread(&buffer, 1, buffer.count, handle)
-            if n <= 0 { break }
-            bytes += buffer[0..<n]
-        }
-        return bytes.count > 4 << 20 ? nil : String(decoding: bytes, as: UTF8.self)
     }
 }

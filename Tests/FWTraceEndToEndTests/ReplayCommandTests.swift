@@ -137,10 +137,9 @@ final class ReplayCommandTests: XCTestCase {
     }
 
     /// `--tool-state` hands ufw's own files to the owners: the rule number `ufw status numbered`
-    /// shows (Fixtures/owners/ufw, from the captures of issue 14: skipped where they are not).
+    /// shows (Fixtures/owners/ufw, from the captures of issue 14).
     func testToolStateNamesUfwRules() throws {
         let dir = Self.fixtures.appendingPathComponent("owners/ufw").path
-        guard FileManager.default.fileExists(atPath: dir) else { throw XCTSkip("Fixtures/owners/ufw is not here") }
         let r = try E2E.run([E2E.binary, "replay", dir + "/trace-v4-22-denied-rule2.hex", "--format", "text",
                              "--ruleset", dir + "/ruleset.nft.txt", "--iptables-save", dir + "/iptables-nft-save.txt",
                              "--tool-state", "ufw-user-rules=" + dir + "/tool-etc-ufw-user.rules.txt"])
