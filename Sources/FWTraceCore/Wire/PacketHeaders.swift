@@ -15,6 +15,9 @@ public struct PacketSummary: Equatable, Sendable {
     public var sport: UInt16?
     public var dport: UInt16?
     public var tcpFlags: UInt8?
+    /// TCP sequence number: NAT leaves it alone, so it joins a packet's segments across
+    /// namespaces (SegmentStitcher).
+    public var tcpSequence: UInt32?
     public var icmpType: UInt8?
     public var icmpCode: UInt8?
     /// Set when this is a later IPv4 fragment: no transport header to read.
@@ -188,7 +191,7 @@ public enum PacketHeaders {
         switch s.protocolNumber {
         case 6:
             try t.need(0, 14, "TCP header")
-            s.sport = t.be16(0); s.dport = t.be16(2); s.tcpFlags = t[13]
+            s.sport = t.be16(0); s.dport = t.be16(2); s.tcpFlags = t[13]; s.tcpSequence = t.be32(4)
         case 17, 136, 132, 33:
             try t.need(0, 4, "\(s.protocolName) header")
             s.sport = t.be16(0); s.dport = t.be16(2)

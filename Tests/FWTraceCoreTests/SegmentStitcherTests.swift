@@ -1,0 +1,56 @@
+import XCTest
+@testable import FWTraceCore
+
+/// Issue 15 groundwork: the stitcher's join and order on hand-built segments; the live tests across
+/// real namespaces are still to come.
+final class SegmentStitcherTests: XCTestCase {
+    func segment(_ netns: String, dst: String, dport: UInt16, ttl: UInt8, hook: Hook, time: Double,
+                 natTo: (String, UInt16)? = nil, seq: UInt32 = 1000) -> PathSegment {
+        var packet = PacketSummary(family: .ip, src: IPAddress("10.1.0.2")!, dst: IPAddress(dst)!, protocolNumber: 6,
+                                   length: 60, ttl: ttl, ipID: 42)
+        packet.sport = 40000; packet.dport = dport; packet.tcpSequence = seq
+        var path = PacketPath(traceID: 7, family: .ip, time: time, packet: packet)
+        var step = PathStep(hook: hook, table: "filter", tableFamily: .ip, chain: "X", kind: .policy, verdict: .accept)
+        if let (to, port) = natTo {
+            var after = Endpoint(packet); after.dst = IPAddress(to)!; after.dport = port
+            step.nat = NatChange(before: Endpoint(packet), after: after)
+        }
+        path.steps = [step]
+        return PathSegment(netns: netns, path: path)
+    }
+
+    func testSegmentsAcrossADNATJoinInThePacketsOrder() {
+        let stitcher = SegmentStitcher(window: 0.3)
+        // Arriving out of order, as from three receiver threads.
+        stitcher.add(segment("web", dst: "10.88.0.2", dport: 80, ttl: 63, hook: .prerouting, time: 1.0), now: 1.0)
+        stitcher.add(segment("host", dst: "10.77.0.1", dport: 8080, ttl: 64, hook: .prerouting, time: 1.0, natTo: ("10.88.0.2", 80)), now: 1.01)
+        stitcher.add(segment("client", dst: "10.77.0.1", dport: 8080, ttl: 64, hook: .output, time: 1.0), now: 1.02)
+        XCTAssertTrue(stitcher.expired(now: 1.1).isEmpty, "still inside the window")
+        let groups = stitcher.expired(now: 1.5)
+        XCTAssertEqual(groups.map { $0.segments.map(\.netns) }, [["client", "host", "web"]])
+    }
+
+    func testAnotherPacketOrAnotherDestinationDoesNotJoin() {
+        let stitcher = SegmentStitcher(window: 0.3)
+        stitcher.add(segment("host", dst: "10.77.0.1", dport: 8080, ttl: 64, hook: .prerouting, time: 1.0, natTo: ("10.88.0.2", 80)), now: 1.0)
+        stitcher.add(segment("web", dst: "10.88.0.2", dport: 80, ttl: 63, hook: .prerouting, time: 1.0, seq: 2000), now: 1.0)
+        stitcher.add(segment("other", dst: "10.88.0.3", dport: 80, ttl: 63, hook: .prerouting, time: 1.0), now: 1.0)
+        stitcher.add(segment("late", dst: "10.88.0.2", dport: 80, ttl: 63, hook: .prerouting, time: 2.0), now: 2.0)
+        XCTAssertEqual(stitcher.flush().map { $0.segments.count }, [1, 1, 1, 1])
+    }
+
+    func testDNATRulesAddTheRewrittenPacketToTheFilter() throws {
+        let save = """
+        *nat
+        :PREROUTING ACCEPT [0:0]
+        -A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.2:80
+        -A PREROUTING -p tcp -m tcp --dport 9090 -j DNAT --to-destination 10.88.0.3:90
+        COMMIT
+        """
+        let ruleset = Ruleset.parse(iptablesSave: save)
+        var filter = TraceFilter()
+        filter.proto = .tcp; filter.dport = .single(8080)
+        let rewritten = filter.rewrittenByDNAT(in: [ruleset])
+        XCTAssertEqual(rewritten.map { "\($0.dst!) \($0.dport!)" }, ["10.88.0.2 single(80)"])
+    }
+}
