@@ -71,6 +71,8 @@ struct FollowCommand: ParsableCommand {
 
         On a terminal the output is a readable view; piped, or with --format json, one JSON object per line (schema fwtrace/1, see docs/schema/fwtrace-1.schema.json): a `session` record, then one `path` record per packet, `loss` records if the kernel dropped events, and a closing `session` record.
 
+        Across namespaces (--netns given several times, --all-netns, --container), a session runs in each namespace and each packet's parts become one path record: every step names its namespace, `segments` says what each namespace decided and `crossings` where the packet went from one to the next. A namespace after a DNAT sees the packet rewritten (dport 80 in the container for --dport 8080): its trace rules also match the filter as the traced namespaces' DNAT rules rewrite it. The rate limit is per namespace.
+
         The readable view prints each packet's verdict and the step that decided it first, then its way through the chains. A firewall that firewalld, ufw or a container runtime wrote sends a packet through dozens of jumps and returns where nothing matches; each such run is folded into one line that says how many steps it hides and in which chains, so that what matched, changed the packet (NAT, a mark) or decided stands out. --steps all prints every step; JSON always has them all.
 
         EXAMPLES:
@@ -79,6 +81,8 @@ struct FollowCommand: ParsableCommand {
           sudo fwtrace follow -6 -p icmpv6 --timeout 5s --format json
           sudo fwtrace follow --netns $(pidof -s nginx) --dport 80
           sudo fwtrace follow --dport 22 --steps all
+          sudo fwtrace follow --all-netns -p tcp --dport 8080
+          sudo fwtrace follow --container web --dport 8080
 
         \(ExitCodesHelp.section(FollowCommand.exitCodes))
         """
@@ -92,8 +96,14 @@ struct FollowCommand: ParsableCommand {
     var timeout: String?
     @Option(help: ArgumentHelp("Output format: auto (text on a terminal, json otherwise), json, text.", valueName: "format"))
     var format: OutputFormat = .auto
-    @Option(help: ArgumentHelp("Trace in another network namespace: an `ip netns` name, a /proc/PID/ns/net path, or a PID.", valueName: "name|path|pid"))
-    var netns: String?
+    @Option(help: ArgumentHelp("Trace in another network namespace: an `ip netns` name, a /proc/PID/ns/net path, or a PID. Given several times, trace in each and join each packet's parts into one path.", valueName: "name|path|pid"))
+    var netns: [String] = []
+    @Flag(help: "Trace in every network namespace (the host's, `ip netns` ones, the runtimes' and those of running processes, and those that appear during the session), and join each packet's parts into one path.")
+    var allNetns = false
+    @Option(help: ArgumentHelp("Also trace in this container's network namespace (podman, Docker, containerd, CRI-O: its name or id), with the --netns given or else this one.", valueName: "name|id"))
+    var container: [String] = []
+    @Option(help: ArgumentHelp("With several namespaces: trace in at most this many (1 to 1024); the rest are reported, not traced.", valueName: "N"))
+    var maxNetns: Int = 64
     @Option(help: ArgumentHelp("Firewall backend: auto, nft (nftables and iptables-nft), legacy (iptables-legacy).", valueName: "backend"))
     var backend: Backend = .auto
     @Option(help: ArgumentHelp("Trace at most this many packets per second (kernel-side), or N/minute.", valueName: "rate"))
@@ -133,6 +143,9 @@ struct FollowCommand: ParsableCommand {
         }
 
         if !Privileges.hasNetAdmin() { throw notPrivileged(socketPath: socketPath, daemonCapable: daemonCapable) }
+        if netns.count > 1 || allNetns || !container.isEmpty {
+            return try runAcrossNamespaces(traceJob(limits), json: json, view: TextView(color: colored, steps: steps.detail))
+        }
         var job = try traceJob(limits)
         let prepared = try job.prepare()
         let context = prepared.context
@@ -163,6 +176,7 @@ struct FollowCommand: ParsableCommand {
         do {
             if let count { try Bounds.check(count, option: "--count", in: Bounds.count, unit: "a number of paths", example: "--count 1") }
             try Bounds.check(receiveBuffer, option: "--receive-buffer", in: Bounds.receiveBuffer, unit: "a number of bytes", example: "--receive-buffer 16777216")
+            try Bounds.check(maxNetns, option: "--max-netns", in: Bounds.namespaces, unit: "a number of namespaces", example: "--max-netns 64")
             try Bounds.check(receiveBacklog, option: "--receive-backlog", in: Bounds.receiveBacklog, unit: "a number of bytes", example: "--receive-backlog 8388608")
             let filter = try filterOptions.makeFilter()
             let timeoutSeconds = try timeout.map { try DurationParser.parse($0, option: "--timeout", in: Bounds.timeout, example: "--timeout 10s") }
@@ -177,14 +191,15 @@ struct FollowCommand: ParsableCommand {
     /// Whether the daemon can serve this session: not with what only a process of one's own can
     /// do (unlimited traces, files written as the caller, namespace paths, conntrack's invalid log).
     private var daemonCapable: Bool {
-        capture == nil && !noLimit && !ctInvalid && receiveBuffer == TraceSessionOptions.defaultReceiveBuffer && receiveBacklog == TraceSessionOptions.defaultReceiveBacklog && !(netns?.hasPrefix("/") ?? false)
+        capture == nil && !noLimit && !ctInvalid && receiveBuffer == TraceSessionOptions.defaultReceiveBuffer && receiveBacklog == TraceSessionOptions.defaultReceiveBacklog && !(netns.first?.hasPrefix("/") ?? false)
+            && netns.count <= 1 && !allNetns && container.isEmpty
     }
 
     /// The session asked of the daemon: the options as the user gave them, parsed on its side.
     private func controlRequest(json: Bool, colored: Bool, limits: Limits) -> ControlRequest {
         var request = ControlRequest(operation: .follow)
         request.filter = filterOptions.spec
-        request.netns = netns
+        request.netns = netns.first
         request.backend = backend.rawValue
         request.limit = limit
         request.count = count
@@ -209,7 +224,7 @@ struct FollowCommand: ParsableCommand {
         job.options.receiveBacklog = receiveBacklog
         job.options.conntrackInvalid = ctInvalid
         job.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
-        job.namespace = try netns.map(NetworkNamespace.resolve)
+        job.namespace = try netns.first.map(NetworkNamespace.resolve)
         return job
     }
 }
@@ -256,7 +271,10 @@ extension FollowCommand {
         if ctInvalid { own.append("--ct-invalid") }
         if receiveBuffer != TraceSessionOptions.defaultReceiveBuffer { own.append("--receive-buffer") }
         if receiveBacklog != TraceSessionOptions.defaultReceiveBacklog { own.append("--receive-backlog") }
-        if netns?.hasPrefix("/") ?? false { own.append("a namespace path in --netns") }
+        if netns.first?.hasPrefix("/") ?? false { own.append("a namespace path in --netns") }
+        if netns.count > 1 { own.append("several --netns") }
+        if allNetns { own.append("--all-netns") }
+        if !container.isEmpty { own.append("--container") }
         let options = own.count > 1 ? own.dropLast().joined(separator: ", ") + " and " + own.last! : own.first ?? ""
         var st = stat()
         guard stat(socketPath, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK else {

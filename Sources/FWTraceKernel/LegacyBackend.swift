@@ -36,7 +36,7 @@ final class LegacyBackend: TraceBackend {
             throw UserFacingError("nfnetlink_log group 0 is already bound in this namespace by another fwtrace legacy session (pid \(owner)\(owner == getpid() ? ", this daemon" : "")): it has one reader; stop that session or use --backend nft", exitCode: ExitCode.unavailable)
         }
         try bindLogger(families)
-        try installer.install(filter: options.filter, limit: options.limit)
+        try installer.install(filters: options.filters, limit: options.limit)
 
         var config = LegacyPathAssembler.Configuration()
         config.quietPeriod = options.quietPeriod

@@ -21,10 +21,10 @@ public final class LegacyInstaller {
         }
     }
 
-    public func install(filter: TraceFilter, limit: RateLimit?) throws {
-        for family in [PacketSummary.Family.ip, .ip6] where filter.families.contains(family) {
+    public func install(filters: [TraceFilter], limit: RateLimit?) throws {
+        for family in [PacketSummary.Family.ip, .ip6] {
             for (chain, hook) in [("PREROUTING", Hook.prerouting), ("OUTPUT", Hook.output)] {
-                guard let variants = filter.iptablesMatches(for: hook, family: family) else { continue }
+                let variants = filters.flatMap { $0.iptablesMatches(for: hook, family: family) ?? [] }
                 for match in variants {
                     let arguments = match + (limit?.iptables ?? []) + ["-m", "comment", "--comment", tag, "-j", "TRACE"]
                     let program = Self.program(family)

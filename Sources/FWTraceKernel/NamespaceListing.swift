@@ -59,6 +59,9 @@ public struct NamespaceListing: Sendable {
         return listing
     }
 
+    /// The nsfs inode of the namespace a path opens (nil if it does not).
+    public static func inode(of path: String) -> UInt64? { inodeOf(path) }
+
     static func inodeOf(_ path: String) -> UInt64? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }

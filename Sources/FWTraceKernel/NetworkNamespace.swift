@@ -30,6 +30,11 @@ public struct NetworkNamespace: Sendable {
         return NetworkNamespace(spec: spec, path: path, displayName: spec)
     }
 
+    /// A namespace found by a scan (NamespaceListing), at a path that opens it.
+    public static func at(path: String, displayName: String) -> NetworkNamespace {
+        NetworkNamespace(spec: path, path: path, displayName: displayName)
+    }
+
     /// The namespace with this inode among `ip netns` names and the initial one (nil when gone).
     public static func find(inode: UInt64) -> NetworkNamespace? {
         var candidates = ["/proc/1/ns/net"]

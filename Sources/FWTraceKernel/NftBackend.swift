@@ -43,7 +43,7 @@ final class NftBackend: TraceBackend {
         let traceSocket = try NetlinkGroupSocket.traceEvents(receiveBuffer: options.receiveBuffer)
         self.traceSocket = traceSocket
         let installer = NftTraceInstaller(session: options.session, context: context)
-        try installer.install(filter: options.filter, limit: options.limit, session: options.session)
+        try installer.install(filters: options.filters, limit: options.limit, session: options.session)
         self.installer = installer
         changes = try NetlinkGroupSocket.rulesetChanges()
         let reader = RulesetReader(context: context)

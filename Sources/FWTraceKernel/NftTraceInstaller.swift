@@ -19,26 +19,34 @@ public final class NftTraceInstaller {
 
     /// The nft script that creates the table. Exposed for tests and `--dry-run`-style messages.
     public static func script(table: String, filter: TraceFilter, limit: RateLimit?, session: String) -> (String, [String], [String: Hook]) {
+        script(table: table, filters: [filter], limit: limit, session: session)
+    }
+
+    /// One rule per filter in each chain (the user's filter, then the ones a DNAT rewrote).
+    public static func script(table: String, filters: [TraceFilter], limit: RateLimit?, session: String) -> (String, [String], [String: Hook]) {
         var lines = ["table inet \(table) {", "  flags owner;"]
         var rules: [String] = []
         var chains: [String: Hook] = [:]
         for (chain, hook) in [("pre", Hook.prerouting), ("out", Hook.output)] {
-            guard let match = filter.nftMatch(for: hook) else { continue }
-            // The counter counts the packets traced (after the limit): what a loss leaves unseen.
-            let rule = [match, limit?.nft ?? "", "counter", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
-                .filter { !$0.isEmpty }.joined(separator: " ")
+            let matches = filters.compactMap { $0.nftMatch(for: hook) }
+            guard !matches.isEmpty else { continue }
             lines += ["  chain \(chain) {",
-                      "    type filter hook \(hook.rawValue) priority -350; policy accept;",
-                      "    \(rule)",
-                      "  }"]
-            rules.append("inet \(table) \(chain): \(rule)")
+                      "    type filter hook \(hook.rawValue) priority -350; policy accept;"]
+            for match in matches {
+                // The counter counts the packets traced (after the limit): what a loss leaves unseen.
+                let rule = [match, limit?.nft ?? "", "counter", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
+                    .filter { !$0.isEmpty }.joined(separator: " ")
+                lines.append("    \(rule)")
+                rules.append("inet \(table) \(chain): \(rule)")
+            }
+            lines.append("  }")
             chains[chain] = hook
         }
         lines.append("}")
         return (lines.joined(separator: "\n") + "\n", rules, chains)
     }
 
-    public func install(filter: TraceFilter, limit: RateLimit?, session: String) throws {
+    public func install(filters: [TraceFilter], limit: RateLimit?, session: String) throws {
         // Probe nf_tables first so that a kernel without it gets its own sentence.
         let probe = context.run("list tables")
         if !probe.ok {
@@ -50,7 +58,7 @@ public final class NftTraceInstaller {
             }
             throw UserFacingError("nftables is not usable here: \(probe.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.unavailable)
         }
-        let (script, rules, chains) = Self.script(table: tableName, filter: filter, limit: limit, session: session)
+        let (script, rules, chains) = Self.script(table: tableName, filters: filters, limit: limit, session: session)
         let result = context.run(script)
         guard result.ok else {
             throw UserFacingError("could not install the trace table: \(result.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.failure)

@@ -38,6 +38,7 @@ final class TraceSession {
         // Any trace rule in the namespace marks packets (an admin's own too): the pipeline keeps
         // only what the filter names.
         pipelineOptions.filter = options.filter
+        pipelineOptions.rewrittenFilters = options.rewrittenFilters
         pipelineOptions.count = options.count
         let interfaces = setup.interfaces
         pipelineOptions.interfaceName = { interfaces.name($0) }

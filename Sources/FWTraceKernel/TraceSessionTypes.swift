@@ -10,6 +10,12 @@ public struct TraceSessionOptions: Sendable {
 
     public var session: String
     public var filter: TraceFilter
+    /// The filter as the traced namespaces' DNAT rules rewrite it (TraceFilter.rewrittenByDNAT):
+    /// with several namespaces, a namespace after the NAT sees the packet rewritten, so its trace
+    /// rules match these too. Empty in one namespace.
+    public var rewrittenFilters: [TraceFilter] = []
+    /// Every filter a trace rule is installed for: the user's, then the rewritten ones.
+    public var filters: [TraceFilter] { [filter] + rewrittenFilters }
     public var limit: RateLimit?
     public var count: Int?
     public var timeout: Double?

@@ -52,6 +52,8 @@ public enum Bounds {
     public static let receiveBuffer: ClosedRange<Int> = 4096...(1 << 30)
     /// `--receive-backlog` (bytes of memory).
     public static let receiveBacklog: ClosedRange<Int> = 0...(1 << 30)
+    /// `--max-netns`: a thread and a netlink socket each.
+    public static let namespaces: ClosedRange<Int> = 1...1024
     /// The daemon's `request_timeout`, `client_stall_timeout` and `stop_timeout`.
     public static let requestTimeout: ClosedRange<Double> = 0.1...300
     public static let clientStallTimeout: ClosedRange<Double> = 1...86_400

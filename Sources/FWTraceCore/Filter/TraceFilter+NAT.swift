@@ -1,4 +1,4 @@
-/// Issue 15 groundwork, not yet used by follow (SegmentStitcherTests): in a namespace after a DNAT, the packet the user named
+/// follow with several namespaces: in a namespace after a DNAT, the packet the user named
 /// (`--dport 8080`) arrives rewritten (dport 80 to the container), so the trace rules there also
 /// match what the traced namespaces' DNAT rules make of it. Read from the rules' text with
 /// OwnerFacts' words (`--to-destination A:P`, `dnat ip to A:P`); a DNAT through a map is not seen.
@@ -15,6 +15,9 @@ extension TraceFilter {
                     if let dport, let matched = facts.port, let port = UInt16(matched.port), !dport.contains(port) { continue }
                     var rewritten = self
                     rewritten.dst = IPPrefix(target.address.description)
+                    let family: PacketSummary.Family = target.address.isV4 ? .ip : .ip6
+                    guard rewritten.families.contains(family) else { continue }
+                    rewritten.families = [family]
                     if let port = target.port { rewritten.dport = .single(port) }
                     if !out.contains(rewritten) && rewritten != self { out.append(rewritten) }
                 }

@@ -45,6 +45,9 @@ public struct PathStep: Equatable, Sendable {
     /// Who wrote the rule (or the chain, for a policy or a chain's end): nil for the admin's own
     /// (docs/output.md, `owner`). Shared with every step of the same rule.
     public var owner: RuleOwner?
+    /// The network namespace the step ran in, on a path stitched across namespaces (nil on a
+    /// path traced in one namespace).
+    public var netns: String?
 
     public init(hook: Hook, table: String, tableFamily: TableFamily, chain: String, kind: Kind,
                 verdict: StepVerdict) {
@@ -126,6 +129,10 @@ public struct PacketPath: Sendable {
     /// Emitted after a quiet period or an eviction rather than on a verdict that ends the path.
     public var incomplete = false
     public var hints: [Hint] = []
+    /// A path stitched across namespaces: each namespace's part, in the packet's order, and where
+    /// it went from one to the next. Empty for a path traced in one namespace.
+    public var segments: [NamespaceSegment] = []
+    public var crossings: [NamespaceCrossing] = []
 
     public var decidingStep: PathStep? { decidedBy.map { steps[$0] } }
 
@@ -150,4 +157,45 @@ public struct Hint: Equatable, Sendable {
     public static func == (a: Hint, b: Hint) -> Bool {
         a.code == b.code && a.message == b.message && a.evidence.map { $0.0 + "=" + $0.1 } == b.evidence.map { $0.0 + "=" + $0.1 }
     }
+}
+
+/// One namespace's part of a stitched path (PacketPath.segments).
+public struct NamespaceSegment: Equatable, Sendable {
+    public var netns: String
+    public var inode: UInt64?
+    /// The container whose namespace it is: runtime, id and name where the runtime's state has it.
+    public var container: ContainerName?
+    public var iif: String?
+    public var oif: String?
+    public var traceID: UInt32
+    public var verdict: PacketVerdict
+    /// Index into the path's steps of this segment's first step.
+    public var firstStep: Int
+    public var incomplete: Bool
+
+    public init(netns: String, inode: UInt64?, container: ContainerName?, iif: String?, oif: String?,
+                traceID: UInt32, verdict: PacketVerdict, firstStep: Int, incomplete: Bool) {
+        self.netns = netns; self.inode = inode; self.container = container; self.iif = iif; self.oif = oif
+        self.traceID = traceID; self.verdict = verdict; self.firstStep = firstStep; self.incomplete = incomplete
+    }
+}
+
+/// A container as records name it.
+public struct ContainerName: Equatable, Sendable {
+    public var runtime: String
+    public var id: String
+    public var name: String?
+    public init(runtime: String, id: String, name: String?) { self.runtime = runtime; self.id = id; self.name = name }
+    /// `web (podman)`, or the short id when the runtime's state has no name.
+    public var label: String { "\(name ?? String(id.prefix(12))) (\(runtime))" }
+}
+
+/// Where a stitched path went from one namespace to the next: the interface it left by and the
+/// one it came in by (the two ends of a veth pair, or of any link between them).
+public struct NamespaceCrossing: Equatable, Sendable {
+    public var from: String
+    public var to: String
+    public var out: String?
+    public var `in`: String?
+    public init(from: String, to: String, out: String?, in: String?) { self.from = from; self.to = to; self.out = out; self.in = `in` }
 }

@@ -118,8 +118,44 @@ public enum RecordEncoder {
         w.lit("verdict", p.verdict.json)
         if let i = p.decidedBy { p.steps.withUnsafeBufferPointer { encodeDecidedBy($0.baseAddress! + i, &w) } }
         if p.incomplete { w.flag("incomplete", true) }
+        if !p.segments.isEmpty { encodeSegments(p, &w) }
         encodeHints(p.hints, &w)
         w.endObject()
+    }
+
+    /// A path stitched across namespaces: its segments and the crossings between them.
+    static func encodeSegments(_ p: PacketPath, _ w: inout JSONWriter) {
+        w.array("segments")
+        for s in p.segments {
+            w.beginObject()
+            w.str("netns", s.netns)
+            if let inode = s.inode { w.num("inode", inode) }
+            if let c = s.container {
+                w.object("container")
+                w.str("runtime", c.runtime)
+                w.str("id", c.id)
+                if let name = c.name { w.str("name", name) }
+                w.endObject()
+            }
+            w.str("iif", s.iif)
+            w.str("oif", s.oif)
+            w.key("trace_id"); w.hex8(s.traceID); w.endMember()
+            w.lit("verdict", s.verdict.json)
+            w.num("first_step", s.firstStep)
+            if s.incomplete { w.flag("incomplete", true) }
+            w.endObject()
+        }
+        w.endArray()
+        w.array("crossings")
+        for c in p.crossings {
+            w.beginObject()
+            w.str("from", c.from)
+            w.str("to", c.to)
+            w.str("out", c.out)
+            w.str("in", c.in)
+            w.endObject()
+        }
+        w.endArray()
     }
 
     /// A step passed by value, even `borrowing`, was copied (its five strings retained and
@@ -155,6 +191,7 @@ public enum RecordEncoder {
     /// A step, read where it lies (see encodeDecidedBy).
     static func encode(_ s: UnsafePointer<PathStep>, _ w: inout JSONWriter) {
         w.beginObject()
+        if let n = s.pointee.netns { w.str("netns", n) }
         w.lit("hook", s.pointee.hook.json)
         w.str("table", s.pointee.table)
         w.lit("table_family", s.pointee.tableFamily.json)

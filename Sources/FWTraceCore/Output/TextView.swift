@@ -30,7 +30,11 @@ public struct TextView: Sendable {
         let verdictColor = p.verdict == .accept ? "32" : (p.verdict == .unknown ? "33" : "31")
         var lines = [header(p, netns: netns, verdictColor: verdictColor), decision(p, verdictColor: verdictColor)]
         let marks = Self.marksAfterSteps(p)
+        let segmentAt = Dictionary(p.segments.enumerated().map { ($1.firstStep, $0) }, uniquingKeysWith: { a, _ in a })
         for row in Self.rows(p, steps: steps) {
+            let first: Int
+            switch row { case .step(let i): first = i; case .fold(let r): first = r.lowerBound }
+            if let n = segmentAt[first] { lines.append(segmentLine(p, n)) }
             switch row {
             case .step(let index): lines.append(stepLine(p, index, marks: marks, verdictColor: verdictColor))
             case .fold(let run): lines.append(foldLine(p, run))
@@ -38,6 +42,18 @@ public struct TextView: Sendable {
         }
         for h in p.hints { lines.append("  " + paint("hint", "36") + " [\(h.code)] \(h.message)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The line above a namespace's steps on a stitched path: which namespace (and container),
+    /// and the interfaces the packet came in and left by there.
+    func segmentLine(_ p: PacketPath, _ n: Int) -> String {
+        let s = p.segments[n]
+        var line = "  " + paint("netns \(s.netns)", "1;34")
+        if let c = s.container { line += " (container \(c.label))" }
+        if let iif = s.iif { line += " in \(iif)" }
+        if let oif = s.oif { line += " out \(oif)" }
+        line += ": \(s.verdict.rawValue)"
+        return line
     }
 
     /// Time, packet, where it came and went, and the verdict.
@@ -157,7 +173,10 @@ public struct TextView: Sendable {
             rows += end - s >= 2 ? [.fold(s..<end)] : (s..<end).map(Row.step)
             start = nil
         }
+        let segmentStarts = Set(p.segments.map(\.firstStep))
         for index in p.steps.indices {
+            // A fold never spans two namespaces: each segment's steps start under its own line.
+            if segmentStarts.contains(index) { close(index) }
             let markBefore = index == 0 ? marks.before : marks.after[index - 1]
             if passesThrough(p.steps[index], deciding: index == p.decidedBy, markChanged: marks.after[index] != markBefore) {
                 if start == nil { start = index }

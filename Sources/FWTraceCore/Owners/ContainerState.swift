@@ -84,3 +84,21 @@ struct ContainerState: Sendable {
         containers.first { $0.ports.contains { $0.host == hostPort && $0.proto == proto } }
     }
 }
+
+/// Containers' names by id, from the runtimes' state (ToolState.containers) of every namespace
+/// read: how follow names the namespace of a container found by its cgroup (ContainerCgroup).
+public struct ContainerNames: Sendable {
+    private let state: ContainerState
+    public init(_ states: [ToolState]) { state = ContainerState(states.flatMap(\.containers)) }
+
+    /// The container as records name it; the name where the state has the id.
+    public func name(_ cgroup: ContainerCgroup) -> ContainerName {
+        let name = state.container(id: cgroup.id).map(\.name).flatMap { $0.isEmpty ? nil : $0 }
+        return ContainerName(runtime: cgroup.runtime.rawValue, id: cgroup.id, name: name)
+    }
+
+    /// The id of the container with this name or id (prefix of 12 or more), if the state has it.
+    public func id(of nameOrID: String) -> String? {
+        state.containers.first { $0.name == nameOrID || $0.id == nameOrID || (nameOrID.count >= 12 && $0.id.hasPrefix(nameOrID)) }?.id
+    }
+}

@@ -1,29 +1,22 @@
-/// Issue 15 groundwork, not yet used by follow (SegmentStitcherTests): joins one packet's paths from several network
-/// namespaces into one record. The veth crossing clears nf_trace and the trace id differs per
-/// namespace, so segments join on what NAT leaves alone (family, protocol, length, IPv4 id or
-/// IPv6 flow label, TCP sequence), and on the destination a segment leaves with (after its own
-/// NAT) being the one the next enters with. Sources are not compared: a masquerade at postrouting
-/// is not seen by the segment that does it.
+/// Joins one packet's paths from several network namespaces into one record (follow with several
+/// namespaces). The veth crossing clears nf_trace and the trace id differs per namespace, so
+/// segments join on what neither NAT nor forwarding changes (PathAssembler's packet identity:
+/// family, protocol, length, IPv4 id or IPv6 flow label; and the TCP sequence number), and on the
+/// destination a segment leaves with (after its own NAT) being the one the next enters with.
+/// Sources are not compared: a masquerade at postrouting is not seen by the segment that does it.
 public struct PathSegment: Sendable {
     /// The namespace as records name it (`ip netns` name, container, or inode).
     public var netns: String
+    public var inode: UInt64?
+    public var container: ContainerName?
     public var path: PacketPath
-    public init(netns: String, path: PacketPath) { self.netns = netns; self.path = path }
-
-    /// What no NAT or forwarding hop changes.
-    struct Identity: Hashable {
-        var family: PacketSummary.Family
-        var protocolNumber: UInt8
-        var length: Int
-        var ipID: UInt16?
-        var flowLabel: UInt32?
-        var tcpSequence: UInt32?
+    public init(netns: String, inode: UInt64? = nil, container: ContainerName? = nil, path: PacketPath) {
+        self.netns = netns; self.inode = inode; self.container = container; self.path = path
     }
 
-    var identity: Identity {
-        let p = path.packet
-        return Identity(family: p.family, protocolNumber: p.protocolNumber, length: p.length,
-                        ipID: p.ipID, flowLabel: p.flowLabel, tcpSequence: p.tcpSequence)
+    /// The same packet: what no NAT or forwarding hop changes.
+    func samePacket(_ other: PathSegment) -> Bool {
+        PathAssembler.sameIdentity(path.packet, other.path.packet) && path.packet.tcpSequence == other.path.packet.tcpSequence
     }
 
     /// Destination as it entered and as it left (after the last NAT seen here).
@@ -45,23 +38,24 @@ public struct PathSegment: Sendable {
 
 public final class SegmentStitcher {
     /// One packet's segments so far, in the packet's order.
-    public struct Group {
+    public struct Group: Sendable {
         public var segments: [PathSegment]
-        var identity: PathSegment.Identity
         var lastArrival: Double
     }
 
     /// How long a group waits for another segment after its last one came.
     public let window: Double
+    /// Open groups, oldest first: at the rate limit there are a few hundred at most.
     private var open: [Group] = []
 
     public init(window: Double) { self.window = window }
 
+    public var isEmpty: Bool { open.isEmpty }
+
     /// Adds a segment received at `now`; joins the open group it continues, else opens one.
     public func add(_ segment: PathSegment, now: Double) {
-        let identity = segment.identity
         if let i = open.firstIndex(where: { group in
-            group.identity == identity && now - group.lastArrival <= window
+            now - group.lastArrival <= window && group.segments[0].samePacket(segment)
                 && !group.segments.contains { $0.netns == segment.netns }
                 && group.segments.contains { Self.continues($0, segment) || Self.continues(segment, $0) }
         }) {
@@ -69,7 +63,7 @@ public final class SegmentStitcher {
             open[i].segments.sort(by: PathSegment.precedes)
             open[i].lastArrival = now
         } else {
-            open.append(Group(segments: [segment], identity: identity, lastArrival: now))
+            open.append(Group(segments: [segment], lastArrival: now))
         }
     }
 
@@ -83,10 +77,58 @@ public final class SegmentStitcher {
         return done
     }
 
+    /// When the oldest open group expires (nil: none open).
+    public var nextDeadline: Double? { open.map(\.lastArrival).min().map { $0 + window } }
+
     /// Every open group (the session's end).
     public func flush() -> [Group] { defer { open.removeAll() }; return open }
 
+    /// `b` takes up where `a` left: the destination `a` rewrote it to (or kept) is the one `b`
+    /// saw, or the two carry one trace id. The kernel's trace id is a hash of the skb's address,
+    /// and a veth hands the same skb to its peer; the id alone is not enough (a hash, and a
+    /// packet copied on the way gets another), but it joins a packet whose NAT was applied by
+    /// conntrack before any traced rule (a retransmission: no NAT chain runs, no step shows it).
     static func continues(_ a: PathSegment, _ b: PathSegment) -> Bool {
-        a.exit.0 == b.entry.0 && a.exit.1 == b.entry.1
+        (a.exit.0 == b.entry.0 && a.exit.1 == b.entry.1) || a.path.traceID == b.path.traceID
+    }
+}
+
+extension SegmentStitcher.Group {
+    /// The one record: the first segment's packet as it came, every segment's steps in order
+    /// (each with its namespace), the last segment's verdict and deciding step, the segments and
+    /// the crossings between them, and the hints of every segment (a later namespace's named).
+    public func merged() -> PacketPath {
+        var path = segments[0].path
+        path.steps = []
+        path.hints = []
+        path.segments = []
+        path.crossings = []
+        for (n, segment) in segments.enumerated() {
+            let offset = path.steps.count
+            let part = segment.path
+            path.segments.append(NamespaceSegment(netns: segment.netns, inode: segment.inode, container: segment.container,
+                                                  iif: part.iif, oif: part.oif, traceID: part.traceID, verdict: part.verdict,
+                                                  firstStep: offset, incomplete: part.incomplete))
+            for var step in part.steps {
+                step.netns = segment.netns
+                path.steps.append(step)
+            }
+            if n > 0 {
+                let before = segments[n - 1]
+                path.crossings.append(NamespaceCrossing(from: before.netns, to: segment.netns, out: before.path.oif, in: part.iif))
+            }
+            for var hint in part.hints {
+                if n > 0 || segments.count > 1 { hint = NamespaceHints.placed(hint, in: segment) }
+                if !path.hints.contains(hint) { path.hints.append(hint) }
+            }
+            if n == segments.count - 1 {
+                path.verdict = part.verdict
+                path.decidedBy = part.decidedBy.map { $0 + offset }
+                path.incomplete = part.incomplete
+                path.oif = part.oif
+            }
+        }
+        if let hint = NamespaceHints.droppedAfterForward(segments) { path.hints.insert(hint, at: 0) }
+        return path
     }
 }

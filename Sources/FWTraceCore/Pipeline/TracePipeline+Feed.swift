@@ -108,6 +108,7 @@ extension TracePipeline {
 
     private func keep(_ path: PacketPath) -> Bool {
         guard let filter = options.filter else { return true }
-        return filter.accepts(path) && (nft != nil || filter.matches(path.packet))
+        if filter.accepts(path) && (nft != nil || filter.matches(path.packet)) { return true }
+        return options.rewrittenFilters.contains { $0.accepts(path) && (nft != nil || $0.matches(path.packet)) }
     }
 }

@@ -31,6 +31,8 @@ public final class TracePipeline {
         /// Keeps the paths it accepts (nil: all). Legacy TRACE marks packets of any TRACE rule,
         /// so there the packet must match the filter too.
         public var filter: TraceFilter?
+        /// The filter as DNATs rewrite it (several namespaces): a path any of these accepts is kept too.
+        public var rewrittenFilters: [TraceFilter] = []
         /// Stop after this many paths (`--count`): `isDone`, and nothing more is taken.
         public var count: Int?
         /// Hints on each path (the bench can switch them off to measure them).

@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+
+/// One path across namespaces (follow with --netns given several times, --all-netns), on the real
+/// kernel: a client → router → server chain of namespaces, each with its own rules.
+final class MultiNamespaceTests: XCTestCase {
+    /// fwt-e2e-mn-c (10.71.1.2, .66) → fwt-e2e-mn-r (10.71.1.1 | 10.71.2.1, DNAT 8080 → 10.71.2.2:80,
+    /// FORWARD policy drop but dport 80) → fwt-e2e-mn-s (10.71.2.2, INPUT drops 10.71.1.66).
+    final class Chain {
+        let c = "fwt-e2e-mn-c", r = "fwt-e2e-mn-r", s = "fwt-e2e-mn-s"
+        init() throws {
+            destroy()
+            for ns in [c, r, s] {
+                try E2E.run(["ip", "netns", "add", ns])
+                try E2E.run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            }
+            try E2E.run(["ip", "link", "add", "fwtmn0", "netns", c, "type", "veth", "peer", "name", "fwtmn1", "netns", r])
+            try E2E.run(["ip", "link", "add", "fwtmn2", "netns", r, "type", "veth", "peer", "name", "fwtmn3", "netns", s])
+            for (ns, dev, address) in [(c, "fwtmn0", "10.71.1.2/24"), (r, "fwtmn1", "10.71.1.1/24"), (r, "fwtmn2", "10.71.2.1/24"), (s, "fwtmn3", "10.71.2.2/24")] {
+                try E2E.run(["ip", "-n", ns, "addr", "add", address, "dev", dev])
+                try E2E.run(["ip", "-n", ns, "link", "set", dev, "up"])
+            }
+            try E2E.run(["ip", "-n", c, "addr", "add", "10.71.1.66/24", "dev", "fwtmn0"])
+            try E2E.run(["ip", "-n", c, "route", "add", "default", "via", "10.71.1.1"])
+            try E2E.run(["ip", "-n", s, "route", "add", "default", "via", "10.71.2.1"])
+            try E2E.run(["ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            try nft(r, """
+            table inet router {
+              chain prenat { type nat hook prerouting priority -100; tcp dport 8080 dnat ip to 10.71.2.2:80; }
+              chain forward_filter { type filter hook forward priority 0; policy drop; ct state established,related accept; tcp dport 80 counter accept; }
+            }
+            """)
+            try nft(s, """
+            table inet server {
+              chain input_filter { type filter hook input priority 0; policy accept; ip saddr 10.71.1.66 tcp dport 80 counter drop; }
+            }
+            """)
+        }
+        func nft(_ ns: String, _ script: String) throws {
+            let file = NSTemporaryDirectory() + "fwt-mn-\(UUID().uuidString).nft"
+            try script.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            try E2E.run(["ip", "netns", "exec", ns, "nft", "-f", file])
+        }
+        func send(_ arguments: [String]) throws {
+            try E2E.run(["ip", "netns", "exec", c, "/usr/bin/python3", E2E.sendScript] + arguments)
+        }
+        func counter(_ ns: String, _ chain: String) throws -> Int {
+            let listing = try E2E.run(["ip", "netns", "exec", ns, "nft", "list", "chain", "inet", ns == r ? "router" : "server", chain]).stdout
+            guard let range = listing.range(of: #"counter packets (\d+)"#, options: .regularExpression) else { return -1 }
+            return Int(listing[range].split(separator: " ")[2]) ?? -1
+        }
+        func tables(_ ns: String) -> String { (try? E2E.run(["ip", "netns", "exec", ns, "nft", "list", "tables"], check: false).stdout) ?? "" }
+        func destroy() {
+            for ns in [c, r, s] where FileManager.default.fileExists(atPath: "/run/netns/\(ns)") {
+                _ = try? E2E.run(["ip", "netns", "delete", ns], check: false)
+            }
+        }
+        deinit { destroy() }
+    }
+
+    /// Waits until every traced namespace's session has started.
+    func waitStarted(_ follow: Follow, _ count: Int) {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline, follow.records.filter({ $0["type"] as? String == "session" && $0["event"] as? String == "started" }).count < count { usleep(50_000) }
+    }
+
+    func testOnePathPerPacketAcrossRouterAndServer() throws {
+        try E2E.requireRoot()
+        let chain = try Chain()
+        let follow = try Follow(["--standalone", "--netns", chain.r, "--netns", chain.s, "-p", "tcp", "--dport", "8080", "--timeout", "6s"])
+        waitStarted(follow, 2)
+        try chain.send(["tcp", "10.71.1.1", "8080", "--src", "10.71.1.2"])
+        try chain.send(["tcp", "10.71.1.1", "8080", "--src", "10.71.1.66"])
+        XCTAssertEqual(follow.wait(), 0, follow.stderr)
+        let paths = follow.paths
+        // connect() sends one SYN the server answers (a reset: nothing listens) and, for the
+        // dropped one, its retransmission a second later: three packets, each one record.
+        XCTAssertEqual(paths.count, 3, follow.output)
+        E2E.validate(follow.outputPath)
+
+        // The rules traced in the server are the user's filter as the router's DNAT rewrote it.
+        let started = follow.records.filter { $0["type"] as? String == "session" && $0["event"] as? String == "started" }
+        XCTAssertTrue(started.allSatisfy { ($0["rules"] as? [String] ?? []).contains { $0.contains("ip daddr 10.71.2.2 tcp dport 80") } }, "\(started)")
+
+        for path in paths {
+            let segments = path[array: "segments"]
+            XCTAssertEqual(segments.map { $0["netns"] as? String }, [chain.r, chain.s], "\(path)")
+            XCTAssertEqual(path[array: "crossings"].first?["out"] as? String, "fwtmn2")
+            XCTAssertEqual(path[array: "crossings"].first?["in"] as? String, "fwtmn3")
+            let steps = path[array: "path"]
+            XCTAssertEqual(steps.first?["netns"] as? String, chain.r)
+            XCTAssertEqual(steps.last?["netns"] as? String, chain.s)
+            XCTAssertTrue(steps.contains { $0["chain"] as? String == "forward_filter" && $0["verdict"] as? String == "accept" })
+        }
+        // The router's DNAT runs for a connection's first packet; conntrack rewrites the
+        // retransmission without it (the record joins on the packet's identity and trace id).
+        XCTAssertEqual(paths.filter { $0[array: "path"].contains { $0["chain"] as? String == "prenat" && !$0[object: "nat"].isEmpty } }.count, 2)
+        let accepted = paths.filter { $0[object: "packet"]["src"] as? String == "10.71.1.2" }
+        let droppedPaths = paths.filter { $0[object: "packet"]["src"] as? String == "10.71.1.66" }
+        XCTAssertEqual(accepted.map { $0["verdict"] as? String }, ["accept"])
+        XCTAssertEqual(droppedPaths.map { $0["verdict"] as? String }, ["drop", "drop"])
+        let dropped = try XCTUnwrap(droppedPaths.first)
+        // Accepted in the server, where nothing listens: the no-listener check ran there.
+        let noListener = accepted.first?[array: "hints"].first { $0["code"] as? String == "no-listener" }
+        XCTAssertEqual(noListener?[object: "evidence"]["netns"] as? String, chain.s, "\(accepted)")
+        XCTAssertEqual(dropped[object: "decided_by"]["chain"] as? String, "input_filter")
+        let hint = dropped[array: "hints"].first { $0["code"] as? String == "dropped-in-namespace" }
+        XCTAssertEqual(hint?[object: "evidence"]["netns"] as? String, chain.s, "\(dropped[array: "hints"])")
+        // The kernel's own account: the router forwarded each, the server dropped two.
+        XCTAssertEqual(try chain.counter(chain.r, "forward_filter"), paths.count)
+        XCTAssertEqual(try chain.counter(chain.s, "input_filter"), droppedPaths.count)
+        for ns in [chain.r, chain.s] { XCTAssertFalse(chain.tables(ns).contains("fwtrace_"), "left in \(ns): \(chain.tables(ns))") }
+    }
+}
