@@ -112,4 +112,51 @@ final class MultiNamespaceTests: XCTestCase {
         XCTAssertEqual(try chain.counter(chain.s, "input_filter"), droppedPaths.count)
         for ns in [chain.r, chain.s] { XCTAssertFalse(chain.tables(ns).contains("fwtrace_"), "left in \(ns): \(chain.tables(ns))") }
     }
+
+    /// --all-netns in a sandbox (Tests/tools/netns-sandbox.sh: its own initial namespace, /proc and
+    /// /run/netns, so the host's namespaces are neither seen nor touched): a namespace made after
+    /// the session started is traced (one record from the client's output to the new namespace's
+    /// input), and after kill -9 no fwtrace table is left in any namespace.
+    func testAllNetnsTracesANewNamespaceAndKill9LeavesNoTable() throws {
+        try E2E.requireRoot()
+        let out = NSTemporaryDirectory() + "fwt-an-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let scenario = """
+        set -eu
+        c=fwt-e2e-an-c a=fwt-e2e-an-a b=fwt-e2e-an-b
+        link() { ip link add "$3" netns "$1" type veth peer name "$4" netns "$2"; ip -n "$1" addr add "$5.1/24" dev "$3"; ip -n "$2" addr add "$5.2/24" dev "$4"; ip -n "$1" link set "$3" up; ip -n "$2" link set "$4" up; }
+        for n in $c $a; do ip netns add $n; ip -n $n link set lo up; done
+        link $c $a fwtan0 fwtan1 10.72.0
+        "$FWTRACE" follow --standalone --all-netns -p tcp --dport 7777 --format json > "$OUT" 2> "$OUT.err" &
+        pid=$!
+        for i in $(seq 100); do [ "$(grep -c '"event":"started"' "$OUT")" -ge 3 ] && break; sleep 0.1; done
+        ip netns add $b; ip -n $b link set lo up
+        link $c $b fwtan2 fwtan3 10.72.1
+        for i in $(seq 60); do [ "$(grep -c '"event":"started"' "$OUT")" -ge 4 ] && break; sleep 0.1; done
+        ip netns exec $c /usr/bin/python3 "$SEND" tcp 10.72.1.2 7777 > /dev/null
+        sleep 1
+        tables() { if [ -z "$1" ]; then nft list tables; else ip netns exec "$1" nft list tables; fi; }
+        for n in "" $c $a $b; do case "$(tables "$n")" in *fwtrace_*) echo "HAD ${n:-initial}";; esac; done
+        kill -9 $pid; wait $pid 2>/dev/null || true
+        for n in "" $c $a $b; do t=$(tables "$n"); case "$t" in *fwtrace_*) echo "LEFT ${n:-initial}: $t";; esac; done
+        echo DONE
+        """
+        let result = try E2E.run(["env", "FWTRACE=\(E2E.binary)", "OUT=\(out)", "SEND=\(E2E.sendScript)",
+                                  E2E.packageRoot.appendingPathComponent("Tests/tools/netns-sandbox.sh").path, "/bin/bash", "-c", scenario])
+        let err = (try? String(contentsOfFile: out + ".err", encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: out + ".err")
+        XCTAssertTrue(result.stdout.contains("DONE"), result.stdout + result.stderr)
+        XCTAssertEqual(result.stdout.split(separator: "\n").filter { $0.hasPrefix("HAD ") }.count, 4, "a trace table in each namespace before the kill: \(result.stdout)")
+        XCTAssertFalse(result.stdout.contains("LEFT"), result.stdout)
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let records = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let started = records.filter { $0["type"] as? String == "session" && $0["event"] as? String == "started" }.compactMap { $0["netns"] as? String }
+        XCTAssertEqual(Set(started), ["initial", "fwt-e2e-an-c", "fwt-e2e-an-a", "fwt-e2e-an-b"], text + err)
+        let paths = records.filter { $0["type"] as? String == "path" }
+        XCTAssertEqual(paths.count, 1, text + err)
+        XCTAssertEqual(paths.first?[array: "segments"].map { $0["netns"] as? String }, ["fwt-e2e-an-c", "fwt-e2e-an-b"], text)
+        XCTAssertEqual(paths.first?[array: "crossings"].first?["out"] as? String, "fwtan2")
+        XCTAssertEqual(paths.first?[array: "crossings"].first?["in"] as? String, "fwtan3")
+        E2E.validate(out)
+    }
 }
