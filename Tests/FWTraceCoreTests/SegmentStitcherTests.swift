@@ -16,6 +16,7 @@ final class SegmentStitcherTests: XCTestCase {
         var step = PathStep(hook: hook, table: "filter", tableFamily: .ip, chain: "X", kind: .policy, verdict: verdict)
         path.verdict = verdict == .drop ? .drop : .accept
         path.decidedBy = 0
+        if hook != .output { path.iif = "eth0" }
         if let (to, port) = natTo {
             var after = Endpoint(packet); after.dst = IPAddress(to)!; after.dport = port
             step.nat = NatChange(before: Endpoint(packet), after: after)
@@ -87,5 +88,17 @@ final class SegmentStitcherTests: XCTestCase {
         stitcher.add(segment("host", dst: "10.77.0.1", dport: 8080, ttl: 64, hook: .prerouting, time: 1.0, traceID: 9), now: 1.0)
         stitcher.add(segment("web", dst: "10.88.0.2", dport: 80, ttl: 63, hook: .prerouting, time: 1.0, traceID: 9), now: 1.0)
         XCTAssertEqual(stitcher.flush().map { $0.segments.map(\.netns) }, [["host", "web"]])
+    }
+
+    func testTheMiddleNamespaceArrivingLastJoinsBothSides() {
+        // The container's part first (a drop ends it at once), the client's (no rules: no
+        // steps, sent from there), then the host's, which connects the two.
+        let stitcher = SegmentStitcher(window: 0.3)
+        stitcher.add(segment("web", dst: "10.88.0.2", dport: 80, ttl: 63, hook: .input, time: 1.0, traceID: 5, verdict: .drop), now: 1.0)
+        var client = segment("client", dst: "10.77.0.1", dport: 8080, ttl: 64, hook: .output, time: 1.0)
+        client.path.steps = []
+        stitcher.add(client, now: 1.1)
+        stitcher.add(segment("host", dst: "10.77.0.1", dport: 8080, ttl: 64, hook: .prerouting, time: 1.0, traceID: 5), now: 1.1)
+        XCTAssertEqual(stitcher.flush().map { $0.segments.map(\.netns) }, [["client", "host", "web"]])
     }
 }

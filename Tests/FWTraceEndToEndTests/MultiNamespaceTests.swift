@@ -159,4 +159,73 @@ final class MultiNamespaceTests: XCTestCase {
         XCTAssertEqual(paths.first?[array: "crossings"].first?["in"] as? String, "fwtan3")
         E2E.validate(out)
     }
+
+    /// The real podman (Tests/tools/podman-netns.sh: Debian's podman, netavark, runc) in a namespace
+    /// that plays the host, inside the sandbox; a container `web` publishes 8080 → 80 and has a
+    /// rule of its own that drops 10.73.0.66. Traced with --all-netns from the client's connects:
+    /// one record per packet holds the client's part, the host's DNAT and FORWARD steps and the
+    /// container's INPUT steps with its name; accepted once, dropped in the container once (with
+    /// its retransmission), and the hint names the container and its rule.
+    func testPodmanContainerPathAcrossHostAndContainer() throws {
+        try E2E.requireRoot()
+        let out = NSTemporaryDirectory() + "fwt-pd-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let state = "/var/tmp/fwt-e2e-pd-\(getpid())"
+        let scenario = """
+        set -u
+        H=fwt-e2e-pd-h C=fwt-e2e-pd-c
+        trap '"$PODMAN" stop $H "$STATE" >/dev/null' EXIT
+        for n in $H $C; do ip netns add $n; ip -n $n link set lo up; done
+        ip link add fwtpd0 netns $C type veth peer name fwtpd1 netns $H
+        ip -n $C addr add 10.73.0.2/24 dev fwtpd0; ip -n $C addr add 10.73.0.66/24 dev fwtpd0; ip -n $H addr add 10.73.0.1/24 dev fwtpd1
+        ip -n $C link set fwtpd0 up; ip -n $H link set fwtpd1 up
+        "$PODMAN" start $H "$STATE" >/dev/null || exit 1
+        "$PODMAN" cmd $H "$STATE" -- podman run -d --name web -p 8080:80 localhost/fwt-busybox >/dev/null || exit 1
+        cpid=$("$PODMAN" cmd $H "$STATE" -- podman inspect -f '{{.State.Pid}}' web) || exit 1
+        printf '%s\n' 'table inet web {' ' chain input_filter { type filter hook input priority 0; policy accept; ip saddr 10.73.0.66 tcp dport 80 counter drop; }' '}' |
+            nsenter --net=/proc/$cpid/ns/net nft -f - || exit 1
+        "$FWTRACE" follow --standalone --all-netns -p tcp --dport 8080 --format json > "$OUT" 2> "$OUT.err" &
+        pid=$!
+        for i in $(seq 100); do [ "$(grep -c '"event":"started"' "$OUT")" -ge 4 ] && break; sleep 0.1; done
+        ip netns exec $C /usr/bin/python3 "$SEND" tcp 10.73.0.1 8080 --src 10.73.0.2 >/dev/null
+        ip netns exec $C /usr/bin/python3 "$SEND" tcp 10.73.0.1 8080 --src 10.73.0.66 >/dev/null
+        sleep 1
+        kill $pid; wait $pid; echo "FOLLOW $?"
+        echo "COUNTER $(nsenter --net=/proc/$cpid/ns/net nft list chain inet web input_filter | grep -o 'counter packets [0-9]*' | grep -o '[0-9]*$')"
+        echo DONE
+        """
+        let result = try E2E.run(["env", "FWTRACE=\(E2E.binary)", "OUT=\(out)", "SEND=\(E2E.sendScript)", "STATE=\(state)",
+                                  "PODMAN=\(E2E.packageRoot.appendingPathComponent("Tests/tools/podman-netns.sh").path)",
+                                  E2E.packageRoot.appendingPathComponent("Tests/tools/netns-sandbox.sh").path, "/bin/bash", "-c", scenario])
+        let err = (try? String(contentsOfFile: out + ".err", encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: out + ".err")
+        XCTAssertTrue(result.stdout.contains("FOLLOW 0"), result.stdout + result.stderr + err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: state), "podman-netns.sh stop removes its state")
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        E2E.validate(out)
+        let records = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let syns = records.filter { $0["type"] as? String == "path" && ($0[object: "packet"]["tcp_flags"] as? [String]) == ["syn"] }
+        let accepted = syns.filter { $0[object: "packet"]["src"] as? String == "10.73.0.2" }
+        let dropped = syns.filter { $0[object: "packet"]["src"] as? String == "10.73.0.66" }
+        XCTAssertEqual(accepted.map { $0["verdict"] as? String }, ["accept"], text)
+        XCTAssertEqual(dropped.map { $0["verdict"] as? String }, ["drop", "drop"], text)
+        for path in accepted + dropped {
+            let segments = path[array: "segments"]
+            XCTAssertEqual(segments.map { $0["netns"] as? String }, ["fwt-e2e-pd-c", "fwt-e2e-pd-h", "web"], "\(path)")
+            XCTAssertEqual(segments.last?[object: "container"]["name"] as? String, "web")
+            XCTAssertEqual(segments.last?[object: "container"]["runtime"] as? String, "podman")
+            let steps = path[array: "path"]
+            XCTAssertTrue(steps.contains { $0["netns"] as? String == "fwt-e2e-pd-h" && $0["hook"] as? String == "forward" && $0["chain"] as? String == "FORWARD" }, "the host's FORWARD: \(steps)")
+            XCTAssertTrue(steps.contains { $0["netns"] as? String == "web" && $0["hook"] as? String == "input" && $0["chain"] as? String == "input_filter" }, "the container's INPUT: \(steps)")
+        }
+        // The connection's first packet meets netavark's DNAT (the retransmission is rewritten by conntrack).
+        for path in [accepted.first, dropped.first].compactMap({ $0 }) {
+            XCTAssertTrue(path[array: "path"].contains { ($0["text"] as? String ?? "").contains("-j DNAT --to-destination 10.88.0.2:80") }, "\(path)")
+        }
+        let hint = dropped.first?[array: "hints"].first { $0["code"] as? String == "dropped-in-namespace" }
+        XCTAssertEqual(hint?[object: "evidence"]["container"] as? String, "web", "\(dropped.first?[array: "hints"] ?? [])")
+        XCTAssertTrue((hint?["message"] as? String ?? "").contains("input_filter"), "\(hint ?? [:])")
+        // The kernel's account: the container's rule dropped each of the dropped records' packets.
+        XCTAssertTrue(result.stdout.contains("COUNTER \(dropped.count)\n"), result.stdout)
+    }
 }

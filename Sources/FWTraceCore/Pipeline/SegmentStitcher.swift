@@ -27,10 +27,11 @@ public struct PathSegment: Sendable {
     }
 
     /// Earlier on the packet's way: more TTL left (ip_forward decrements it), then a segment
-    /// that starts at output (the sender) before one that starts at prerouting, then receive time.
+    /// that starts at output (the sender: no input interface) before one that starts at prerouting, then receive time.
     static func precedes(_ a: PathSegment, _ b: PathSegment) -> Bool {
         if a.path.packet.ttl != b.path.packet.ttl { return a.path.packet.ttl > b.path.packet.ttl }
-        let aOut = a.path.steps.first?.hook == .output, bOut = b.path.steps.first?.hook == .output
+        // Sent from there: no input interface (a namespace without rules has no steps to say output).
+        let aOut = a.path.iif == nil, bOut = b.path.iif == nil
         if aOut != bOut { return aOut }
         return a.path.time < b.path.time
     }
@@ -52,19 +53,27 @@ public final class SegmentStitcher {
 
     public var isEmpty: Bool { open.isEmpty }
 
-    /// Adds a segment received at `now`; joins the open group it continues, else opens one.
+    /// Adds a segment received at `now`; joins the open group it continues, else opens one. A
+    /// segment can connect two groups (the middle namespace's part arriving last): they merge.
     public func add(_ segment: PathSegment, now: Double) {
-        if let i = open.firstIndex(where: { group in
-            now - group.lastArrival <= window && group.segments[0].samePacket(segment)
-                && !group.segments.contains { $0.netns == segment.netns }
-                && group.segments.contains { Self.continues($0, segment) || Self.continues(segment, $0) }
-        }) {
-            open[i].segments.append(segment)
-            open[i].segments.sort(by: PathSegment.precedes)
-            open[i].lastArrival = now
-        } else {
-            open.append(Group(segments: [segment], lastArrival: now))
+        guard var i = open.firstIndex(where: { joins($0, [segment], now: now) }) else {
+            open.append(Group(segments: [segment], lastArrival: now)); return
         }
+        open[i].segments.append(segment)
+        open[i].lastArrival = now
+        while let j = open.indices.first(where: { $0 != i && joins(open[i], open[$0].segments, now: now) }) {
+            open[i].segments += open[j].segments
+            open.remove(at: j)
+            if j < i { i -= 1 }
+        }
+        open[i].segments.sort(by: PathSegment.precedes)
+    }
+
+    /// Whether `segments` (one packet's, in other namespaces) join the group.
+    private func joins(_ group: Group, _ segments: [PathSegment], now: Double) -> Bool {
+        guard now - group.lastArrival <= window, group.segments[0].samePacket(segments[0]) else { return false }
+        return segments.allSatisfy { s in !group.segments.contains { $0.netns == s.netns } }
+            && segments.contains { s in group.segments.contains { Self.continues($0, s) || Self.continues(s, $0) } }
     }
 
     /// Groups no segment joined within the window, oldest first.
