@@ -7,7 +7,7 @@ import Glibc
 extension FollowCommand {
     func runAcrossNamespaces(_ job: TraceJob, json: Bool, view: TextView) throws {
         let listing = NamespaceListing.scan()
-        let containers = ContainerNames(Self.toolStates(listing))
+        let containers = ContainerNames(MultiNamespaceTrace.Target.toolStates(listing))
         var targets: [MultiNamespaceTrace.Target] = []
         func add(_ target: MultiNamespaceTrace.Target) {
             if let inode = target.inode, targets.contains(where: { $0.inode == inode }) { return }
@@ -33,13 +33,10 @@ extension FollowCommand {
         if !container.isEmpty && netns.isEmpty && !allNetns {
             add(.init(namespace: nil, label: "initial", inode: NamespaceListing.inode(of: "/proc/self/ns/net")))
         }
-        let rescan: (() -> [MultiNamespaceTrace.Target])? = allNetns ? {
-            let listing = NamespaceListing.scan()
-            return MultiNamespaceTrace.Target.all(listing, containers: ContainerNames(Self.toolStates(listing)))
-        } : nil
+        let rescan: (() -> [MultiNamespaceTrace.Target])? = allNetns ? { MultiNamespaceTrace.Target.scanAll() } : nil
         if allNetns { for target in MultiNamespaceTrace.Target.all(listing, containers: containers) { add(target) } }
 
-        let trace = try MultiNamespaceTrace(job: job, targets: targets, rescan: rescan, maxNamespaces: maxNetns)
+        let trace = try MultiNamespaceTrace(job: job, targets: targets, rescan: rescan, maxNamespaces: job.maxNamespaces)
         let out = BatchedOutput(fd: 1)
         defer { out.flush() }
         if !json {
@@ -64,11 +61,5 @@ extension FollowCommand {
             Console.error("fwtrace: \(hint.message)\n")
             throw ExitStatus(code: ExitCode.noMatch)
         }
-    }
-
-    /// The managers' state of this namespace and of every `ip netns` one (their /etc/netns/NAME):
-    /// where the container runtimes' state names the containers.
-    static func toolStates(_ listing: NamespaceListing) -> [ToolState] {
-        [ToolStateReader.read(namespace: nil)] + listing.entries.flatMap(\.names).map { ToolStateReader.read(namespace: $0) }
     }
 }

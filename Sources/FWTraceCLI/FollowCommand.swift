@@ -192,7 +192,7 @@ struct FollowCommand: ParsableCommand {
     /// do (unlimited traces, files written as the caller, namespace paths, conntrack's invalid log).
     private var daemonCapable: Bool {
         capture == nil && !noLimit && !ctInvalid && receiveBuffer == TraceSessionOptions.defaultReceiveBuffer && receiveBacklog == TraceSessionOptions.defaultReceiveBacklog && !(netns.first?.hasPrefix("/") ?? false)
-            && netns.count <= 1 && !allNetns && container.isEmpty
+            && netns.count <= 1 && container.isEmpty && !(allNetns && !netns.isEmpty) && maxNetns == 64
     }
 
     /// The session asked of the daemon: the options as the user gave them, parsed on its side.
@@ -200,6 +200,7 @@ struct FollowCommand: ParsableCommand {
         var request = ControlRequest(operation: .follow)
         request.filter = filterOptions.spec
         request.netns = netns.first
+        request.allNetns = allNetns
         request.backend = backend.rawValue
         request.limit = limit
         request.count = count
@@ -225,6 +226,8 @@ struct FollowCommand: ParsableCommand {
         job.options.conntrackInvalid = ctInvalid
         job.backend = TraceJob.BackendChoice(rawValue: backend.rawValue) ?? .auto
         job.namespace = try netns.first.map(NetworkNamespace.resolve)
+        job.allNamespaces = allNetns
+        job.maxNamespaces = maxNetns
         return job
     }
 }
@@ -273,7 +276,8 @@ extension FollowCommand {
         if receiveBacklog != TraceSessionOptions.defaultReceiveBacklog { own.append("--receive-backlog") }
         if netns.first?.hasPrefix("/") ?? false { own.append("a namespace path in --netns") }
         if netns.count > 1 { own.append("several --netns") }
-        if allNetns { own.append("--all-netns") }
+        if allNetns && !netns.isEmpty { own.append("--all-netns with --netns") }
+        if maxNetns != 64 { own.append("--max-netns") }
         if !container.isEmpty { own.append("--container") }
         let options = own.count > 1 ? own.dropLast().joined(separator: ", ") + " and " + own.last! : own.first ?? ""
         var st = stat()

@@ -110,6 +110,7 @@ final class ClientHandler: @unchecked Sendable {
             // then read a ruleset the client controls. Names under /run/netns are root's.
             throw ProtocolError("bad-request", "through the daemon, only root may name a namespace by PID; use its `ip netns` name", exit: ExitCode.usage)
         }
+        job.allNamespaces = request.allNetns
         if let netns = request.netns {
             do { job.namespace = try NetworkNamespace.resolve(netns) } catch let error as UserFacingError {
                 throw ProtocolError("unavailable", error.message, exit: error.exitCode)
@@ -124,12 +125,12 @@ final class ClientHandler: @unchecked Sendable {
         let settings = daemon.settings.current
         let queue = try BoundedQueue<OutputRecord>(capacity: settings.clientBuffer)
         let runner = try TraceRunner(job: job, output: { queue.push($0) }, log: { Daemon.log($0) }, onEnd: { queue.wakeup.signal() })
-        try daemon.registry.reserve(SessionRegistry.Entry(kind: .client, name: peer.userName, peer: peer, filter: filter.summary, netns: request.netns,
+        try daemon.registry.reserve(SessionRegistry.Entry(kind: .client, name: peer.userName, peer: peer, filter: filter.summary, netns: request.allNetns ? "all" : request.netns,
                                                           limit: "\(limit.count)/\(limit.unit)", rate: limit.perSecond, runner: runner),
                                     session: session, limits: settings)
         defer { daemon.registry.release(session) }
         reply(ControlLine.accepted(session: session))
-        Daemon.log("session \(session) for \(peer): follow \(filter.summary)\(request.netns.map { " in netns \($0)" } ?? ""), limit \(limit.count)/\(limit.unit)")
+        Daemon.log("session \(session) for \(peer): follow \(filter.summary)\(request.allNetns ? " in every namespace" : request.netns.map { " in netns \($0)" } ?? ""), limit \(limit.count)/\(limit.unit)")
         try runner.start()
         var stream = ClientStream(connection: connection, queue: queue, runner: runner, request: request, settings: settings,
                                   session: session, peer: peer, daemon: daemon)

@@ -47,6 +47,8 @@ public struct ControlRequest: Sendable, Equatable {
     public var operation: Operation
     public var filter = FilterSpec()
     public var netns: String?
+    /// `follow --all-netns`: every namespace, one path per packet across them.
+    public var allNetns = false
     public var backend = "auto"
     public var limit = "100"
     public var count: Int?
@@ -92,14 +94,9 @@ public struct ControlRequest: Sendable, Equatable {
             throw ProtocolError("unknown-operation", "unknown operation '\(ControlProtocol.echo(op))': follow or status", exit: 2)
         }
         var request = ControlRequest(operation: operation)
-        let known: Set<String> = ["op", "filter", "netns", "backend", "limit", "count", "timeout", "quiet_period", "view", "color", "steps", "version"]
+        let known: Set<String> = ["op", "filter", "netns", "all_netns", "backend", "limit", "count", "timeout", "quiet_period", "view", "color", "steps", "version"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw ProtocolError("bad-request", "unknown request field '\(ControlProtocol.echo(unknown))'", exit: 2)
-        }
-        func string(_ key: String, in object: [String: Any] = fields) throws -> String? {
-            guard let value = object[key] else { return nil }
-            guard let s = value as? String, s.utf8.count <= 256 else { throw ProtocolError("bad-request", "\"\(key)\" must be a string of at most 256 bytes", exit: 2) }
-            return s
         }
         if let filter = fields["filter"] {
             guard let f = filter as? [String: Any] else { throw ProtocolError("bad-request", "\"filter\" must be an object", exit: 2) }
@@ -108,13 +105,17 @@ public struct ControlRequest: Sendable, Equatable {
             }
             for field in FilterSpec.fieldNames { request.filter[field] = try string(field, in: f) }
         }
-        request.netns = try string("netns")
+        request.netns = try string("netns", in: fields)
         if let netns = request.netns { try validateNamespace(netns) }
-        request.backend = try string("backend") ?? "auto"
-        request.limit = try string("limit") ?? "100"
-        request.timeout = try string("timeout")
+        request.allNetns = try boolean("all_netns", in: fields) ?? false
+        if request.allNetns && request.netns != nil {
+            throw ProtocolError("bad-request", "\"all_netns\" traces every namespace: give it without \"netns\"", exit: 2)
+        }
+        request.backend = try string("backend", in: fields) ?? "auto"
+        request.limit = try string("limit", in: fields) ?? "100"
+        request.timeout = try string("timeout", in: fields)
         try checkDuration(request.timeout, "timeout", in: Bounds.timeout, example: "10s")
-        request.quietPeriod = try string("quiet_period")
+        request.quietPeriod = try string("quiet_period", in: fields)
         try checkDuration(request.quietPeriod, "quiet_period", in: Bounds.quietPeriod, example: "100ms")
         if let count = fields["count"] {
             guard let n = count as? Int, Bounds.count.contains(n) else {
@@ -122,19 +123,28 @@ public struct ControlRequest: Sendable, Equatable {
             }
             request.count = n
         }
-        if let view = try string("view") {
+        if let view = try string("view", in: fields) {
             guard let v = View(rawValue: view) else { throw ProtocolError("bad-request", "\"view\" must be json or text", exit: 2) }
             request.view = v
         }
-        if let color = fields["color"] {
-            guard let c = color as? Bool else { throw ProtocolError("bad-request", "\"color\" must be true or false", exit: 2) }
-            request.color = c
-        }
-        if let steps = try string("steps") {
+        if let color = try boolean("color", in: fields) { request.color = color }
+        if let steps = try string("steps", in: fields) {
             guard let s = StepDetail(rawValue: steps) else { throw ProtocolError("bad-request", "\"steps\" must be folded or all", exit: 2) }
             request.steps = s
         }
         return request
+    }
+
+    private static func string(_ key: String, in object: [String: Any]) throws -> String? {
+        guard let value = object[key] else { return nil }
+        guard let s = value as? String, s.utf8.count <= 256 else { throw ProtocolError("bad-request", "\"\(key)\" must be a string of at most 256 bytes", exit: 2) }
+        return s
+    }
+
+    private static func boolean(_ key: String, in object: [String: Any]) throws -> Bool? {
+        guard let value = object[key] else { return nil }
+        guard let b = value as? Bool else { throw ProtocolError("bad-request", "\"\(key)\" must be true or false", exit: 2) }
+        return b
     }
 
     public var line: String {
@@ -147,6 +157,8 @@ public struct ControlRequest: Sendable, Equatable {
             for field in FilterSpec.fieldNames { if let v = filter[field] { w.string(field, v) } }
             w.endObject()
             if let netns { w.string("netns", netns) }
+            // Only when set: a daemon older than the field refuses unknown fields.
+            if allNetns { w.bool("all_netns", true) }
             w.string("backend", backend)
             w.string("limit", limit)
             if let count { w.int("count", count) }

@@ -54,6 +54,8 @@ public struct DaemonConfig: Sendable, Equatable {
     public struct Watch: Sendable, Equatable {
         public var name: String
         public var netns: String?
+        /// `all_netns = true`: every namespace, one path per packet across them.
+        public var allNetns = false
         public var backend: TraceJob.BackendChoice
         public var filter: FilterSpec
         public var limit: RateLimit
@@ -63,7 +65,7 @@ public struct DaemonConfig: Sendable, Equatable {
         public var sinks: [String]
         public var line: Int
         public static func == (a: Watch, b: Watch) -> Bool {
-            a.name == b.name && a.netns == b.netns && a.backend == b.backend && a.filter == b.filter
+            a.name == b.name && a.netns == b.netns && a.allNetns == b.allNetns && a.backend == b.backend && a.filter == b.filter
                 && a.limit == b.limit && a.verdicts == b.verdicts && a.sinks == b.sinks
         }
     }
@@ -174,6 +176,8 @@ public struct DaemonConfig: Sendable, Equatable {
         let netns = try reader.string("netns")
         if netns != nil { config.keyLines["watch.\(name).netns"] = table.entries["netns"]?.line ?? table.line }
         if let netns { do { try ControlRequest.validateNamespace(netns) } catch let e as ProtocolError { throw reader.error("netns", e.message) } }
+        let allNetns = try reader.boolean("all_netns") ?? false
+        if allNetns && netns != nil { throw reader.error("all_netns", "all_netns = true traces every namespace: remove netns, or all_netns") }
         let backendText = try reader.string("backend") ?? "auto"
         guard let backend = TraceJob.BackendChoice(rawValue: backendText) else { throw reader.error("backend", "'\(backendText)' is not a backend: auto, nft or legacy") }
         var spec = FilterSpec()
@@ -201,8 +205,10 @@ public struct DaemonConfig: Sendable, Equatable {
         let verdicts = try reader.strings("verdicts") ?? []
         for v in verdicts where !verdictNames.contains(v) { throw reader.error("verdicts", "'\(v)' is not a verdict: \(verdictNames.joined(separator: ", "))") }
         let sinks = try reader.strings("sinks") ?? []
-        try reader.finish(known: ["name", "netns", "backend", "limit", "verdicts", "sinks"] + FilterSpec.fieldNames)
-        config.watches.append(Watch(name: name, netns: netns, backend: backend, filter: spec, limit: limit, verdicts: verdicts, sinks: sinks, line: table.line))
+        try reader.finish(known: ["name", "netns", "all_netns", "backend", "limit", "verdicts", "sinks"] + FilterSpec.fieldNames)
+        var watch = Watch(name: name, netns: netns, backend: backend, filter: spec, limit: limit, verdicts: verdicts, sinks: sinks, line: table.line)
+        watch.allNetns = allNetns
+        config.watches.append(watch)
     }
 
     /// References and global bounds, once everything is read.
@@ -253,6 +259,12 @@ struct TableReader {
             guard case .string(let s) = item else { throw error(key, "expected an array of strings, like [\"a\", \"b\"]") }
             return s
         }
+    }
+    mutating func boolean(_ key: String) throws -> Bool? {
+        used.insert(key)
+        guard let entry = table.entries[key] else { return nil }
+        guard case .boolean(let b) = entry.value else { throw error(key, "expected true or false, got \(entry.value.typeName)") }
+        return b
     }
     mutating func integer(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
         used.insert(key)

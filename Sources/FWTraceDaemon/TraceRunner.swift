@@ -50,6 +50,7 @@ public final class TraceRunner: @unchecked Sendable {
     private func run() {
         defer { onEnd() }
         let job = self.job
+        if job.allNamespaces { return runAcrossNamespaces(job) }
         var context = RecordContext(host: TraceJob.hostname(), netns: job.namespace?.displayName, backend: "nft", session: job.options.session)
         context.watch = job.watch
         do {
@@ -86,6 +87,39 @@ public final class TraceRunner: @unchecked Sendable {
             }
             stats.withLock { $0.state = .failed; $0.error = message; $0.exit = exit }
             output(.other(RecordEncoder.error(message: message, code: exit == ExitCode.unavailable ? "unavailable" : "session-failed", time: SystemClock.now(), context: context), type: "error", context: context))
+        }
+    }
+
+    /// `all_netns` (a client's follow, a watch's `all_netns = true`): a session in every
+    /// namespace (MultiNamespaceTrace), stopped by this runner's eventfd like one namespace's.
+    private func runAcrossNamespaces(_ job: TraceJob) {
+        let output = self.output, stats = self.stats
+        var context = RecordContext(host: TraceJob.hostname(), netns: nil, backend: job.backend == .legacy ? "legacy" : "nft", session: job.options.session)
+        context.watch = job.watch
+        do {
+            let targets = MultiNamespaceTrace.Target.scanAll()
+            let trace = try MultiNamespaceTrace(job: job, targets: targets, rescan: { MultiNamespaceTrace.Target.scanAll() }, maxNamespaces: job.maxNamespaces)
+            stats.withLock { $0.state = .running; $0.backend = context.backend; $0.table = "fwtrace_\(job.options.session)" }
+            let outcome = try trace.run { event in
+                switch event {
+                case .record(let line, var recordContext):
+                    recordContext.watch = job.watch
+                    let type = line.contains(#""type":"loss""#) ? "loss" : line.contains(#""type":"error""#) ? "error" : "session"
+                    output(.other(line, type: type, context: recordContext))
+                case .path(let path, var pathContext):
+                    pathContext.watch = job.watch
+                    stats.withLock { $0.paths += 1 }
+                    output(.path(path, context: pathContext))
+                case .notice(let text):
+                    self.log("session \(job.options.session): \(text)")
+                }
+            }
+            if let failure = outcome.failure { throw failure }
+            stats.withLock { $0.state = .ended }
+        } catch {
+            let e = error as? UserFacingError ?? UserFacingError("\(error)", exitCode: ExitCode.failure)
+            stats.withLock { $0.state = .failed; $0.error = e.message; $0.exit = e.exitCode }
+            output(.other(RecordEncoder.error(message: e.message, code: e.exitCode == ExitCode.unavailable ? "unavailable" : "session-failed", time: SystemClock.now(), context: context), type: "error", context: context))
         }
     }
 }

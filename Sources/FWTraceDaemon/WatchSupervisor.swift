@@ -48,10 +48,11 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
             job.backend = config.backend
             job.watch = config.name
             if let netns = config.netns { job.namespace = try NetworkNamespace.resolve(netns) }
+            job.allNamespaces = config.allNetns
             let id = job.options.session
             session = id
             let runner = try TraceRunner(job: job, output: sinks.output(for: config), log: { Daemon.log($0, priority: 5) })
-            registry.add(SessionRegistry.Entry(kind: .watch, name: config.name, peer: nil, filter: filter.summary, netns: config.netns,
+            registry.add(SessionRegistry.Entry(kind: .watch, name: config.name, peer: nil, filter: filter.summary, netns: config.allNetns ? "all" : config.netns,
                                                limit: "\(config.limit.count)/\(config.limit.unit)", rate: config.limit.perSecond, runner: runner),
                          session: id)
             try runner.start()

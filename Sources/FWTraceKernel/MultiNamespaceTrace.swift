@@ -102,8 +102,11 @@ public final class MultiNamespaceTrace {
     private var segmentCounts: [ObjectIdentifier: Int] = [:]
     private var failures: [UserFacingError] = []
 
+    /// Until --count, --timeout, a signal (SIGINT, SIGTERM, SIGHUP) or, when the job has one, its
+    /// stop descriptor (the daemon's: then no signal is read here).
     public func run(emit: (Event) -> Void) throws -> Outcome {
-        let signals = FileDescriptor(adopting: try Signals.makeFD())
+        let signals: FileDescriptor? = job.options.stopFD == nil ? FileDescriptor(adopting: try Signals.makeFD()) : nil
+        let stopFD = job.options.stopFD ?? signals!.rawValue
         options.rewrittenFilters = Self.rewrittenFilters(options.filter, targets: targets)
         for target in targets { start(target, options: options, emit: emit) }
         let started = SystemClock.monotonic()
@@ -123,9 +126,12 @@ public final class MultiNamespaceTrace {
             if let deadline = stitcher.nextDeadline { wait = min(wait, max(0, deadline - now) + 0.005) }
             if let timeout = options.timeout { wait = min(wait, max(0, started + timeout - now)) }
             var fds = [pollfd(fd: inboxReady.fd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals.rawValue, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, 2, Int32(min(max(wait, 0), 1) * 1000) + 1)
-            if fds[1].revents != 0, Signals.read(signals.rawValue) != nil { outcome.reason = .signal; break }
+            if fds[1].revents != 0 {
+                if signals == nil { outcome.reason = .stopped; break }
+                if Signals.read(stopFD) != nil { outcome.reason = .signal; break }
+            }
         }
         stopAll()
         pump(emit)
@@ -254,6 +260,18 @@ public final class MultiNamespaceTrace {
 }
 
 extension MultiNamespaceTrace.Target {
+    /// Every namespace on the host now (`--all-netns`), named with the runtimes' state.
+    public static func scanAll() -> [Self] {
+        let listing = NamespaceListing.scan()
+        return all(listing, containers: ContainerNames(toolStates(listing)))
+    }
+
+    /// The managers' state of this namespace and of every `ip netns` one (their /etc/netns/NAME):
+    /// where the container runtimes' state names the containers.
+    public static func toolStates(_ listing: NamespaceListing) -> [ToolState] {
+        [ToolStateReader.read(namespace: nil)] + listing.entries.flatMap(\.names).map { ToolStateReader.read(namespace: $0) }
+    }
+
     /// Every namespace of a scan (NamespaceListing), named as records show it: the container's
     /// name where its processes are a container's, else its `ip netns` name, else `initial` for
     /// the host's, else `inode:N`.

@@ -38,6 +38,10 @@ public struct TraceJob: Sendable {
     public var watch: String?
     /// The timeout as the user wrote it, for the no-match hint.
     public var timeoutText: String = ""
+    /// Trace in every network namespace, those that appear later too (MultiNamespaceTrace), at
+    /// most `maxNamespaces` at once: `namespace` is then unused.
+    public var allNamespaces = false
+    public var maxNamespaces = 64
 
     public init(options: TraceSessionOptions) { self.options = options }
 

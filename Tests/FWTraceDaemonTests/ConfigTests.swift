@@ -51,6 +51,8 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(try config.watches[0].filter.makeFilter().families, [.ip6])
         XCTAssertEqual(config.watches[0].limit.count, 20)
         XCTAssertEqual(config.watches[0].sinks, [])
+        XCTAssertFalse(config.watches[0].allNetns)
+        XCTAssertTrue(try DaemonConfig.parse("[[watch]]\nname = \"w\"\nall_netns = true", file: "t.toml").watches[0].allNetns)
     }
 
     /// Each broken file: the error's line and the words an admin needs.
@@ -76,6 +78,8 @@ final class ConfigTests: XCTestCase {
             ("[[watch]]\nname = \"w\"\nsinks = [\"nowhere\"]", 1, "sink 'nowhere', which is not defined"),
             ("[[watch]]\nname = \"w\"\n[[watch]]\nname = \"w\"", 4, "already named 'w'"),
             ("[[watch]]\nname = \"w\"\nnetns = \"../etc\"", 3, "invalid namespace"),
+            ("[[watch]]\nname = \"w\"\nnetns = \"web1\"\nall_netns = true", 4, "all_netns = true traces every namespace"),
+            ("[[watch]]\nname = \"w\"\nall_netns = \"yes\"", 3, "all_netns"),
             ("[[watch]]\nname = \"w\"\nlimit = \"fast\"", 3, "is not a rate"),
             ("[[watch]]\nname = \"w\"\nverdicts = [\"dropped\"]", 3, "'dropped' is not a verdict"),
             ("[[watch]]\nname = \"w\"\nbackend = \"ebpf\"", 3, "not a backend"),

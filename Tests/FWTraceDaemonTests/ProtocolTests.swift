@@ -34,6 +34,19 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(code("{\"op\":\"follow\",\"steps\":\"some\"}"), "bad-request")
     }
 
+    /// `all_netns` is sent only when true (a daemon older than it refuses unknown fields), and
+    /// never together with one `netns`.
+    func testAllNamespacesField() throws {
+        var request = ControlRequest(operation: .follow)
+        XCTAssertFalse(request.line.contains("all_netns"), request.line)
+        request.allNetns = true
+        XCTAssertTrue(request.line.contains(#""all_netns":true"#), request.line)
+        XCTAssertEqual(try parse(request.line), request)
+        XCTAssertFalse(try parse("{\"op\":\"follow\",\"all_netns\":false}").allNetns)
+        XCTAssertEqual(code("{\"op\":\"follow\",\"all_netns\":\"yes\"}"), "bad-request")
+        XCTAssertEqual(code("{\"op\":\"follow\",\"all_netns\":true,\"netns\":\"web1\"}"), "bad-request")
+    }
+
     func testRefusals() {
         XCTAssertEqual(code("{\"op\":\"status\""), "invalid-json")
         XCTAssertEqual(code("[1,2]"), "invalid-json")

@@ -228,4 +228,68 @@ final class MultiNamespaceTests: XCTestCase {
         // The kernel's account: the container's rule dropped each of the dropped records' packets.
         XCTAssertTrue(result.stdout.contains("COUNTER \(dropped.count)\n"), result.stdout)
     }
+
+    /// The daemon across namespaces, in the sandbox: a watch with `all_netns = true` (to a file
+    /// sink) and a client's `follow --all-netns` through the control socket each give one record
+    /// from the client's output to the server's input drop, with the hint; the kernel's counter
+    /// agrees; after kill -9 of the daemon no fwtrace table is left in any namespace.
+    func testDaemonWatchAndClientAcrossAllNamespacesAndKill9() throws {
+        try E2E.requireRoot()
+        let dir = NSTemporaryDirectory() + "fwt-dn-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let scenario = """
+        set -eu
+        c=fwt-e2e-dn-c s=fwt-e2e-dn-s
+        for n in $c $s; do ip netns add $n; ip -n $n link set lo up; done
+        ip link add fwtdn0 netns $c type veth peer name fwtdn1 netns $s
+        ip -n $c addr add 10.74.0.1/24 dev fwtdn0; ip -n $s addr add 10.74.0.2/24 dev fwtdn1
+        ip -n $c link set fwtdn0 up; ip -n $s link set fwtdn1 up
+        printf '%s\\n' 'table inet srv {' ' chain input_filter { type filter hook input priority 0; policy accept; tcp dport 7778 counter drop; }' '}' |
+            ip netns exec $s nft -f -
+        printf '%s\\n' '[daemon]' "socket = \\"$DIR/ctl.sock\\"" 'socket_group = "root"' '[[sink]]' 'name = "file"' 'type = "file"' "path = \\"$DIR/watch.jsonl\\"" \\
+            '[[watch]]' 'name = "every"' 'all_netns = true' 'proto = "tcp"' 'dport = 7778' 'sinks = ["file"]' > "$DIR/fwtrace.toml"
+        "$FWTRACE" daemon --config "$DIR/fwtrace.toml" 2> "$DIR/daemon.err" &
+        dpid=$!
+        for i in $(seq 100); do grep -q 'ready:' "$DIR/daemon.err" && break; sleep 0.1; done
+        "$FWTRACE" follow --socket "$DIR/ctl.sock" --all-netns -p tcp --dport 7778 --count 1 --timeout 20s --format json > "$DIR/client.jsonl" 2> "$DIR/client.err" &
+        cpid=$!
+        for i in $(seq 100); do [ "$(grep -c '"event":"started"' "$DIR/client.jsonl")" -ge 3 ] && [ "$(grep -c '"event":"started"' "$DIR/watch.jsonl" 2>/dev/null || echo 0)" -ge 3 ] && break; sleep 0.1; done
+        ip netns exec $c /usr/bin/python3 "$SEND" tcp 10.74.0.2 7778 > /dev/null
+        wait $cpid; echo "CLIENT $?"
+        sleep 0.5
+        tables() { if [ -z "$1" ]; then nft list tables; else ip netns exec "$1" nft list tables; fi; }
+        for n in "" $c $s; do case "$(tables "$n")" in *fwtrace_*) echo "HAD ${n:-initial}";; esac; done
+        kill -9 $dpid; wait $dpid 2>/dev/null || true
+        for n in "" $c $s; do t=$(tables "$n"); case "$t" in *fwtrace_*) echo "LEFT ${n:-initial}: $t";; esac; done
+        echo "COUNTER $(ip netns exec $s nft list chain inet srv input_filter | grep -o 'counter packets [0-9]*' | grep -o '[0-9]*$')"
+        echo DONE
+        """
+        let result = try E2E.run(["env", "FWTRACE=\(E2E.binary)", "DIR=\(dir)", "SEND=\(E2E.sendScript)",
+                                  E2E.packageRoot.appendingPathComponent("Tests/tools/netns-sandbox.sh").path, "/bin/bash", "-c", scenario])
+        let logs = ["daemon.err", "client.err"].map { (try? String(contentsOfFile: dir + "/" + $0, encoding: .utf8)) ?? "" }.joined(separator: "\n")
+        XCTAssertTrue(result.stdout.contains("CLIENT 0") && result.stdout.contains("DONE"), result.stdout + result.stderr + logs)
+        // The watch's session in each namespace, then the client's once the watch's are up: the
+        // three namespaces had a table each (two sessions' in each) while the daemon ran, none after.
+        XCTAssertEqual(result.stdout.split(separator: "\n").filter { $0.hasPrefix("HAD ") }.count, 3, result.stdout + logs)
+        XCTAssertFalse(result.stdout.contains("LEFT"), result.stdout)
+        for file in ["client.jsonl", "watch.jsonl"] {
+            let text = (try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)) ?? ""
+            E2E.validate(dir + "/" + file)
+            let records = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let started = records.filter { $0["type"] as? String == "session" && $0["event"] as? String == "started" }.compactMap { $0["netns"] as? String }
+            XCTAssertEqual(Set(started), ["initial", "fwt-e2e-dn-c", "fwt-e2e-dn-s"], "\(file): \(text)" + logs)
+            let syns = records.filter { $0["type"] as? String == "path" && ($0[object: "packet"]["tcp_flags"] as? [String]) == ["syn"] }
+            XCTAssertGreaterThanOrEqual(syns.count, 1, "\(file): \(text)" + logs)
+            guard let first = syns.first else { continue }
+            XCTAssertEqual(first[array: "segments"].map { $0["netns"] as? String }, ["fwt-e2e-dn-c", "fwt-e2e-dn-s"], "\(file): \(first)")
+            XCTAssertEqual(first["verdict"] as? String, "drop", "\(file): \(first)")
+            XCTAssertTrue(first[array: "hints"].contains { $0["code"] as? String == "dropped-in-namespace" }, "\(file): \(first)")
+            if file == "watch.jsonl" {
+                XCTAssertEqual(first["watch"] as? String, "every", "\(first)")
+                // The kernel's account: the server's rule dropped each SYN the watch recorded.
+                XCTAssertTrue(result.stdout.contains("COUNTER \(syns.count)\n"), result.stdout + text)
+            }
+        }
+    }
 }

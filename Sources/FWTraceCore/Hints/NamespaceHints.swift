@@ -35,7 +35,7 @@ public enum NamespaceHints {
         }
         let via = before.path.oif.map { " out \($0)" } ?? ""
         return Hint(code: "dropped-in-namespace",
-                    message: "netns \(before.netns) accepted the packet and sent it on\(via); then \(who) \(last.path.verdict == .reject ? "rejected" : "dropped") it by \(rule). The firewall of netns \(before.netns) is not what stops it: look at the firewall inside that namespace (`ip netns exec` or `nsenter --net` to it, then `nft list ruleset` or `iptables -L -v -n --line-numbers`)",
+                    message: "netns \(before.netns) accepted the packet and sent it on\(via); then \(who) \(last.path.verdict == .reject ? "rejected" : "dropped") it by \(rule). The firewall of netns \(before.netns) is not what stops it: look at the firewall inside netns \(last.netns) (`ip netns exec` or `nsenter --net` to it, then `nft list ruleset` or `iptables -L -v -n --line-numbers`)",
                     evidence: evidence)
     }
 }
