@@ -7,7 +7,7 @@ import Glibc
 extension FollowCommand {
     func runAcrossNamespaces(_ job: TraceJob, json: Bool, view: TextView) throws {
         let listing = NamespaceListing.scan()
-        let containers = ContainerNames(MultiNamespaceTrace.Target.toolStates(listing))
+        let containers = ContainerNames(MultiNamespaceTrace.Target.containerStates(listing))
         var targets: [MultiNamespaceTrace.Target] = []
         func add(_ target: MultiNamespaceTrace.Target) {
             if let inode = target.inode, targets.contains(where: { $0.inode == inode }) { return }
@@ -33,7 +33,7 @@ extension FollowCommand {
         if !container.isEmpty && netns.isEmpty && !allNetns {
             add(.init(namespace: nil, label: "initial", inode: NamespaceListing.inode(of: "/proc/self/ns/net")))
         }
-        let rescan: (() -> [MultiNamespaceTrace.Target])? = allNetns ? { MultiNamespaceTrace.Target.scanAll() } : nil
+        let rescan: ((Set<UInt64>) -> [MultiNamespaceTrace.Target])? = allNetns ? { MultiNamespaceTrace.Target.scanAll(known: $0) } : nil
         if allNetns { for target in MultiNamespaceTrace.Target.all(listing, containers: containers) { add(target) } }
 
         let trace = try MultiNamespaceTrace(job: job, targets: targets, rescan: rescan, maxNamespaces: job.maxNamespaces)

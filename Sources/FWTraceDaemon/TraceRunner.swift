@@ -98,7 +98,7 @@ public final class TraceRunner: @unchecked Sendable {
         context.watch = job.watch
         do {
             let targets = MultiNamespaceTrace.Target.scanAll()
-            let trace = try MultiNamespaceTrace(job: job, targets: targets, rescan: { MultiNamespaceTrace.Target.scanAll() }, maxNamespaces: job.maxNamespaces)
+            let trace = try MultiNamespaceTrace(job: job, targets: targets, rescan: { MultiNamespaceTrace.Target.scanAll(known: $0) }, maxNamespaces: job.maxNamespaces)
             stats.withLock { $0.state = .running; $0.backend = context.backend; $0.table = "fwtrace_\(job.options.session)" }
             let outcome = try trace.run { event in
                 switch event {

@@ -52,7 +52,7 @@ public final class MultiNamespaceTrace {
 
     private let job: TraceJob
     private var targets: [Target]
-    private let rescan: (() -> [Target])?
+    private let rescan: ((Set<UInt64>) -> [Target])?
     private let maxNamespaces: Int
     private var runners: [Runner] = []
     private var skipped: Set<UInt64> = []
@@ -64,7 +64,7 @@ public final class MultiNamespaceTrace {
     /// `job` is the trace as the user asked it (filter, limits, count, timeout); `rescan`, when
     /// given, lists the namespaces again each second (a namespace that appears is traced, one that
     /// is gone stops).
-    public init(job: TraceJob, targets: [Target], rescan: (() -> [Target])? = nil, maxNamespaces: Int) throws {
+    public init(job: TraceJob, targets: [Target], rescan: ((Set<UInt64>) -> [Target])? = nil, maxNamespaces: Int) throws {
         self.job = job
         self.options = job.options
         self.targets = targets
@@ -119,7 +119,7 @@ public final class MultiNamespaceTrace {
             if let timeout = options.timeout, now - started >= timeout { outcome.reason = .timeout; break }
             if runners.allSatisfy(\.worker.isFinished) && rescan == nil { outcome.reason = .stopped; break }
             if let rescan, now >= nextScan {
-                follow(rescan(), options: options, emit: emit)
+                follow(rescan(Set(runners.compactMap(\.target.inode)).union(skipped)), options: options, emit: emit)
                 nextScan = now + 1
             }
             var wait = nextScan - now
@@ -260,16 +260,25 @@ public final class MultiNamespaceTrace {
 }
 
 extension MultiNamespaceTrace.Target {
-    /// Every namespace on the host now (`--all-netns`), named with the runtimes' state.
-    public static func scanAll() -> [Self] {
+    /// Every namespace on the host now (`--all-netns`), named with the runtimes' state. The
+    /// runtimes' state is read only when the scan finds a namespace not in `known` (the rescan
+    /// each second of a session over 100 namespaces spent half a core reading it every time).
+    public static func scanAll(known: Set<UInt64> = []) -> [Self] {
         let listing = NamespaceListing.scan()
-        return all(listing, containers: ContainerNames(toolStates(listing)))
+        let isNew = known.isEmpty || listing.entries.contains { !known.contains($0.inode) }
+        return all(listing, containers: ContainerNames(isNew ? containerStates(listing) : []))
     }
 
-    /// The managers' state of this namespace and of every `ip netns` one (their /etc/netns/NAME):
-    /// where the container runtimes' state names the containers.
-    public static func toolStates(_ listing: NamespaceListing) -> [ToolState] {
-        [ToolStateReader.read(namespace: nil)] + listing.entries.flatMap(\.names).map { ToolStateReader.read(namespace: $0) }
+    /// The container runtimes' state of this namespace and of every `ip netns` one (their
+    /// /etc/netns/NAME), each distinct one once: what names the containers.
+    public static func containerStates(_ listing: NamespaceListing) -> [ToolState] {
+        var seen = Set<String>()
+        return ([nil] + listing.entries.flatMap(\.names)).compactMap { name -> ToolState? in
+            guard let containers = ToolStateReader.podmanContainers(namespace: name), seen.insert(containers).inserted else { return nil }
+            var state = ToolState()
+            state.containers = [containers]
+            return state
+        }
     }
 
     /// Every namespace of a scan (NamespaceListing), named as records show it: the container's

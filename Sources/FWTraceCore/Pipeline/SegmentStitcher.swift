@@ -42,12 +42,29 @@ public final class SegmentStitcher {
     public struct Group: Sendable {
         public var segments: [PathSegment]
         var lastArrival: Double
+        /// Creation order: groups leave oldest first.
+        var serial: Int
+    }
+
+    /// What `samePacket` compares but the protocol (an unknown one matches any): the groups are
+    /// kept by it, so a segment is compared with its own packet's groups only, not with every
+    /// open one (a few hundred at 1000 packets a second; the linear search copied each).
+    struct Key: Hashable {
+        var family: PacketSummary.Family
+        var length: Int
+        var identity: UInt32?
+        var sequence: UInt32?
+        init(_ p: PacketSummary) {
+            family = p.family; length = p.length; sequence = p.tcpSequence
+            identity = p.family == .ip ? p.ipID.map(UInt32.init) : p.flowLabel
+        }
     }
 
     /// How long a group waits for another segment after its last one came.
     public let window: Double
-    /// Open groups, oldest first: at the rate limit there are a few hundred at most.
-    private var open: [Group] = []
+    /// Open groups by their packet's key; no bucket is empty.
+    private var open: [Key: [Group]] = [:]
+    private var serials = 0
 
     public init(window: Double) { self.window = window }
 
@@ -56,17 +73,21 @@ public final class SegmentStitcher {
     /// Adds a segment received at `now`; joins the open group it continues, else opens one. A
     /// segment can connect two groups (the middle namespace's part arriving last): they merge.
     public func add(_ segment: PathSegment, now: Double) {
-        guard var i = open.firstIndex(where: { joins($0, [segment], now: now) }) else {
-            open.append(Group(segments: [segment], lastArrival: now)); return
+        let key = Key(segment.path.packet), single = [segment]
+        var bucket = open.removeValue(forKey: key) ?? []
+        defer { open[key] = bucket }
+        guard var i = bucket.firstIndex(where: { joins($0, single, now: now) }) else {
+            bucket.append(Group(segments: single, lastArrival: now, serial: serials)); serials += 1; return
         }
-        open[i].segments.append(segment)
-        open[i].lastArrival = now
-        while let j = open.indices.first(where: { $0 != i && joins(open[i], open[$0].segments, now: now) }) {
-            open[i].segments += open[j].segments
-            open.remove(at: j)
+        bucket[i].segments.append(segment)
+        bucket[i].lastArrival = now
+        while let j = bucket.indices.first(where: { $0 != i && joins(bucket[i], bucket[$0].segments, now: now) }) {
+            bucket[i].segments += bucket[j].segments
+            bucket[i].serial = min(bucket[i].serial, bucket[j].serial)
+            bucket.remove(at: j)
             if j < i { i -= 1 }
         }
-        open[i].segments.sort(by: PathSegment.precedes)
+        bucket[i].segments.sort(by: PathSegment.precedes)
     }
 
     /// Whether `segments` (one packet's, in other namespaces) join the group.
@@ -78,19 +99,28 @@ public final class SegmentStitcher {
 
     /// Groups no segment joined within the window, oldest first.
     public func expired(now: Double) -> [Group] {
+        guard let deadline = nextDeadline, now > deadline else { return [] }
         var done: [Group] = []
-        open.removeAll { group in
-            guard now - group.lastArrival > window else { return false }
-            done.append(group); return true
+        open = open.compactMapValues { bucket in
+            let kept = bucket.filter { now - $0.lastArrival <= window }
+            if kept.count < bucket.count { done += bucket.filter { now - $0.lastArrival > window } }
+            return kept.isEmpty ? nil : kept
         }
-        return done
+        return done.sorted { $0.serial < $1.serial }
     }
 
     /// When the oldest open group expires (nil: none open).
-    public var nextDeadline: Double? { open.map(\.lastArrival).min().map { $0 + window } }
+    public var nextDeadline: Double? {
+        var oldest: Double?
+        for bucket in open.values { for group in bucket where oldest.map({ group.lastArrival < $0 }) ?? true { oldest = group.lastArrival } }
+        return oldest.map { $0 + window }
+    }
 
-    /// Every open group (the session's end).
-    public func flush() -> [Group] { defer { open.removeAll() }; return open }
+    /// Every open group (the session's end), oldest first.
+    public func flush() -> [Group] {
+        defer { open.removeAll() }
+        return open.values.flatMap { $0 }.sorted { $0.serial < $1.serial }
+    }
 
     /// `b` takes up where `a` left: the destination `a` rewrote it to (or kept) is the one `b`
     /// saw, or the two carry one trace id. The kernel's trace id is a hash of the skb's address,
