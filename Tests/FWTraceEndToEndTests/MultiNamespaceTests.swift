@@ -192,6 +192,13 @@ final class MultiNamespaceTests: XCTestCase {
         sleep 1
         kill $pid; wait $pid; echo "FOLLOW $?"
         echo "COUNTER $(nsenter --net=/proc/$cpid/ns/net nft list chain inet web input_filter | grep -o 'counter packets [0-9]*' | grep -o '[0-9]*$')"
+        # --container by name: the container's namespace (and this one), the packet as it is there.
+        "$FWTRACE" follow --standalone --container web -p tcp --dport 80 --count 1 --timeout 15s --format json > "$OUT.container" 2>> "$OUT.err" &
+        pid=$!
+        for i in $(seq 100); do [ "$(grep -c '"event":"started"' "$OUT.container")" -ge 2 ] && break; sleep 0.1; done
+        ip netns exec $C /usr/bin/python3 "$SEND" tcp 10.73.0.1 8080 --src 10.73.0.66 >/dev/null
+        wait $pid; echo "CONTAINER $?"
+        "$FWTRACE" follow --standalone --container nosuch -p tcp --dport 80 --timeout 1s 2>&1; echo "NOSUCH $?"
         echo DONE
         """
         let result = try E2E.run(["env", "FWTRACE=\(E2E.binary)", "OUT=\(out)", "SEND=\(E2E.sendScript)", "STATE=\(state)",
@@ -227,6 +234,18 @@ final class MultiNamespaceTests: XCTestCase {
         XCTAssertTrue((hint?["message"] as? String ?? "").contains("input_filter"), "\(hint ?? [:])")
         // The kernel's account: the container's rule dropped each of the dropped records' packets.
         XCTAssertTrue(result.stdout.contains("COUNTER \(dropped.count)\n"), result.stdout)
+        // --container web: its own namespace named, the packet as rewritten there, its rule's drop.
+        let containerText = (try? String(contentsOfFile: out + ".container", encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: out + ".container")
+        XCTAssertTrue(result.stdout.contains("CONTAINER 0"), result.stdout + err)
+        let inContainer = containerText.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { $0["type"] as? String == "path" }
+        XCTAssertEqual(inContainer.count, 1, containerText)
+        XCTAssertEqual(inContainer.first?["netns"] as? String, "web", containerText)
+        XCTAssertEqual(inContainer.first?[object: "packet"]["dport"] as? Int, 80, containerText)
+        XCTAssertEqual(inContainer.first?["verdict"] as? String, "drop", containerText)
+        XCTAssertTrue(result.stdout.contains("no running container 'nosuch' found") && result.stdout.contains("running: web"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("NOSUCH 5\n"), result.stdout)
     }
 
     /// The daemon across namespaces, in the sandbox: a watch with `all_netns = true` (to a file
