@@ -120,17 +120,21 @@ final class ClientHandler: @unchecked Sendable {
     }
 
     func follow(_ request: ControlRequest, peer: PeerCredentials) throws {
-        let (job, limit) = try Self.traceJob(request, peer: peer)
+        var (job, limit) = try Self.traceJob(request, peer: peer)
         let session = job.options.session, filter = job.options.filter
         let settings = daemon.settings.current
+        // Every namespace gets the limit: as many as the rate others leave allows (at least one).
+        if job.allNamespaces {
+            job.maxNamespaces = DaemonConfig.namespaceBound(perSecond: limit.perSecond, available: settings.maxTraceRate - daemon.registry.usedRate)
+        }
         let queue = try BoundedQueue<OutputRecord>(capacity: settings.clientBuffer)
         let runner = try TraceRunner(job: job, output: { queue.push($0) }, log: { Daemon.log($0) }, onEnd: { queue.wakeup.signal() })
         try daemon.registry.reserve(SessionRegistry.Entry(kind: .client, name: peer.userName, peer: peer, filter: filter.summary, netns: request.allNetns ? "all" : request.netns,
-                                                          limit: "\(limit.count)/\(limit.unit)", rate: limit.perSecond, runner: runner),
+                                                          limit: "\(limit.count)/\(limit.unit)", rate: limit.perSecond * Double(job.allNamespaces ? job.maxNamespaces : 1), runner: runner),
                                     session: session, limits: settings)
         defer { daemon.registry.release(session) }
         reply(ControlLine.accepted(session: session))
-        Daemon.log("session \(session) for \(peer): follow \(filter.summary)\(request.allNetns ? " in every namespace" : request.netns.map { " in netns \($0)" } ?? ""), limit \(limit.count)/\(limit.unit)")
+        Daemon.log("session \(session) for \(peer): follow \(filter.summary)\(request.allNetns ? " in every namespace (at most \(job.maxNamespaces) at once)" : request.netns.map { " in netns \($0)" } ?? ""), limit \(limit.count)/\(limit.unit)")
         try runner.start()
         var stream = ClientStream(connection: connection, queue: queue, runner: runner, request: request, settings: settings,
                                   session: session, peer: peer, daemon: daemon)

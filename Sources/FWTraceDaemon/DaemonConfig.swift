@@ -51,11 +51,24 @@ public struct DaemonConfig: Sendable, Equatable {
         public var buffer: Int
     }
 
+    /// The namespaces an all-namespaces session (a watch's, a client's) traces at once: each gets
+    /// the whole limit (nft's limit is per rule, and each namespace has its own rules), so
+    /// the session counts as limit × this against max_trace_rate; at least 1, at most 64.
+    public static func namespaceBound(perSecond: Double, available: Double) -> Int {
+        guard perSecond > 0, available >= perSecond else { return 1 }
+        return min(64, Int((available / perSecond).rounded(.down)))
+    }
+
     public struct Watch: Sendable, Equatable {
         public var name: String
         public var netns: String?
         /// `all_netns = true`: every namespace, one path per packet across them.
         public var allNetns = false
+        /// With `allNetns`: how many namespaces at once (each at `limit`), what max_trace_rate
+        /// leaves after the other watches (DaemonConfig.namespaceBound).
+        public var maxNamespaces = 1
+        /// What the watch counts against max_trace_rate: its limit in each namespace it traces.
+        public var tracedRate: Double { limit.perSecond * Double(allNetns ? maxNamespaces : 1) }
         public var backend: TraceJob.BackendChoice
         public var filter: FilterSpec
         public var limit: RateLimit
@@ -65,7 +78,7 @@ public struct DaemonConfig: Sendable, Equatable {
         public var sinks: [String]
         public var line: Int
         public static func == (a: Watch, b: Watch) -> Bool {
-            a.name == b.name && a.netns == b.netns && a.allNetns == b.allNetns && a.backend == b.backend && a.filter == b.filter
+            a.name == b.name && a.netns == b.netns && a.allNetns == b.allNetns && a.maxNamespaces == b.maxNamespaces && a.backend == b.backend && a.filter == b.filter
                 && a.limit == b.limit && a.verdicts == b.verdicts && a.sinks == b.sinks
         }
     }
@@ -212,7 +225,7 @@ public struct DaemonConfig: Sendable, Equatable {
     }
 
     /// References and global bounds, once everything is read.
-    private func checkReferences(file: String) throws {
+    private mutating func checkReferences(file: String) throws {
         for watch in watches {
             for sink in watch.sinks where !sinks.contains(where: { $0.name == sink }) {
                 throw ConfigError(file: file, line: watch.line, message: "watch '\(watch.name)' sends to sink '\(sink)', which is not defined (sinks: \(sinks.map(\.name).joined(separator: ", ")))")
@@ -221,9 +234,16 @@ public struct DaemonConfig: Sendable, Equatable {
         if watches.count > settings.maxSessions {
             throw ConfigError(file: file, line: watches[settings.maxSessions].line, message: "\(watches.count) watches exceed max_sessions = \(settings.maxSessions)")
         }
-        let total = watches.reduce(0) { $0 + $1.limit.perSecond }
-        if total > settings.maxTraceRate {
-            throw ConfigError(file: file, line: watches.last?.line ?? 0, message: "the watches' limits add up to \(Int(total.rounded(.up)))/s, more than max_trace_rate = \(Int(settings.maxTraceRate))")
+        // The all-namespaces watches, in order, share what the others leave: each takes what is
+        // left after the earlier ones' share and one namespace for each later one.
+        var used = watches.filter { !$0.allNetns }.reduce(0) { $0 + $1.limit.perSecond }
+        for i in watches.indices where watches[i].allNetns {
+            let later = watches[(i + 1)...].filter(\.allNetns).reduce(0) { $0 + $1.limit.perSecond }
+            watches[i].maxNamespaces = Self.namespaceBound(perSecond: watches[i].limit.perSecond, available: settings.maxTraceRate - used - later)
+            used += watches[i].tracedRate
+        }
+        if used > settings.maxTraceRate {
+            throw ConfigError(file: file, line: watches.last?.line ?? 0, message: "the watches' limits add up to \(Int(used.rounded(.up)))/s, more than max_trace_rate = \(Int(settings.maxTraceRate))")
         }
     }
 }

@@ -23,6 +23,8 @@ final class SessionRegistry: @unchecked Sendable {
     private let stopping = Locked(false)
 
     var all: [String: Entry] { sessions.current }
+    /// The traced rate the running sessions count against max_trace_rate.
+    var usedRate: Double { sessions.current.values.reduce(0) { $0 + $1.rate } }
     var isStopping: Bool { stopping.current }
 
     /// From now on no client session is admitted.

@@ -49,17 +49,18 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
             job.watch = config.name
             if let netns = config.netns { job.namespace = try NetworkNamespace.resolve(netns) }
             job.allNamespaces = config.allNetns
+            job.maxNamespaces = config.maxNamespaces
             let id = job.options.session
             session = id
             let runner = try TraceRunner(job: job, output: sinks.output(for: config), log: { Daemon.log($0, priority: 5) })
             registry.add(SessionRegistry.Entry(kind: .watch, name: config.name, peer: nil, filter: filter.summary, netns: config.allNetns ? "all" : config.netns,
-                                               limit: "\(config.limit.count)/\(config.limit.unit)", rate: config.limit.perSecond, runner: runner),
+                                               limit: "\(config.limit.count)/\(config.limit.unit)", rate: config.tracedRate, runner: runner),
                          session: id)
             try runner.start()
             watch.runner = runner
             watch.session = id
             watch.lastError = nil
-            Daemon.log("watch \(config.name): session \(id), \(filter.summary)\(config.netns.map { " in netns \($0)" } ?? "")")
+            Daemon.log("watch \(config.name): session \(id), \(filter.summary)\(config.allNetns ? " in every namespace (at most \(config.maxNamespaces) at once)" : config.netns.map { " in netns \($0)" } ?? "")")
         } catch {
             if let session { registry.remove(session) }
             let message = (error as? UserFacingError)?.message ?? "\(error)"

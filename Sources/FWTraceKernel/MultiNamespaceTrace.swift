@@ -218,7 +218,7 @@ public final class MultiNamespaceTrace {
         let live = runners.filter { !$0.worker.isFinished }.count
         guard live < maxNamespaces else {
             if let inode = target.inode { skipped.insert(inode) }
-            emit(.notice("netns \(target.label) is not traced: --max-netns \(maxNamespaces) namespaces are traced already (raise --max-netns, or name the namespaces with --netns)"))
+            emit(.notice("netns \(target.label) is not traced: \(maxNamespaces) namespaces are traced already, the most at once (follow's --max-netns; through the daemon, max_trace_rate ÷ the limit: ask for a lower --limit)"))
             return
         }
         let runner: Runner

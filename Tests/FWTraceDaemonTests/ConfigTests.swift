@@ -55,6 +55,33 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(try DaemonConfig.parse("[[watch]]\nname = \"w\"\nall_netns = true", file: "t.toml").watches[0].allNetns)
     }
 
+    /// An all-namespaces watch traces each namespace at its limit: it gets as many namespaces as
+    /// max_trace_rate leaves after the other watches, and counts as limit × that.
+    func testAllNamespacesWatchShareOfTheTraceRate() throws {
+        let config = try DaemonConfig.parse("""
+        [daemon]
+        max_trace_rate = 1000
+        [[watch]]
+        name = "every"
+        all_netns = true
+        limit = 100
+        [[watch]]
+        name = "ssh"
+        limit = 200
+        [[watch]]
+        name = "also"
+        all_netns = true
+        limit = 50
+        """, file: "t.toml")
+        // every: 1000 - 200 (ssh) - 50 (one namespace for also) = 750 → 7 namespaces, 700/s;
+        // also: 1000 - 200 - 700 = 100 → 2 namespaces.
+        XCTAssertEqual(config.watches.map(\.maxNamespaces), [7, 1, 2])
+        XCTAssertEqual(config.watches.map(\.tracedRate), [700, 200, 100])
+        XCTAssertEqual(DaemonConfig.namespaceBound(perSecond: 10, available: 1000), 64)
+        XCTAssertEqual(DaemonConfig.namespaceBound(perSecond: 100, available: 50), 1)
+        XCTAssertEqual(DaemonConfig.namespaceBound(perSecond: 100, available: 250), 2)
+    }
+
     /// Each broken file: the error's line and the words an admin needs.
     func testErrorsNameFileLineAndFix() {
         let cases: [(String, Int, String)] = [

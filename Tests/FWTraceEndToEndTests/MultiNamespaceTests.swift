@@ -267,11 +267,11 @@ final class MultiNamespaceTests: XCTestCase {
         printf '%s\\n' 'table inet srv {' ' chain input_filter { type filter hook input priority 0; policy accept; tcp dport 7778 counter drop; }' '}' |
             ip netns exec $s nft -f -
         printf '%s\\n' '[daemon]' "socket = \\"$DIR/ctl.sock\\"" 'socket_group = "root"' '[[sink]]' 'name = "file"' 'type = "file"' "path = \\"$DIR/watch.jsonl\\"" \\
-            '[[watch]]' 'name = "every"' 'all_netns = true' 'proto = "tcp"' 'dport = 7778' 'sinks = ["file"]' > "$DIR/fwtrace.toml"
+            '[[watch]]' 'name = "every"' 'all_netns = true' 'limit = 10' 'proto = "tcp"' 'dport = 7778' 'sinks = ["file"]' > "$DIR/fwtrace.toml"
         "$FWTRACE" daemon --config "$DIR/fwtrace.toml" 2> "$DIR/daemon.err" &
         dpid=$!
         for i in $(seq 100); do grep -q 'ready:' "$DIR/daemon.err" && break; sleep 0.1; done
-        "$FWTRACE" follow --socket "$DIR/ctl.sock" --all-netns -p tcp --dport 7778 --count 1 --timeout 20s --format json > "$DIR/client.jsonl" 2> "$DIR/client.err" &
+        "$FWTRACE" follow --socket "$DIR/ctl.sock" --all-netns --limit 20 -p tcp --dport 7778 --count 1 --timeout 20s --format json > "$DIR/client.jsonl" 2> "$DIR/client.err" &
         cpid=$!
         for i in $(seq 100); do [ "$(grep -c '"event":"started"' "$DIR/client.jsonl")" -ge 3 ] && [ "$(grep -c '"event":"started"' "$DIR/watch.jsonl" 2>/dev/null || echo 0)" -ge 3 ] && break; sleep 0.1; done
         ip netns exec $c /usr/bin/python3 "$SEND" tcp 10.74.0.2 7778 > /dev/null
@@ -292,6 +292,9 @@ final class MultiNamespaceTests: XCTestCase {
         // three namespaces had a table each (two sessions' in each) while the daemon ran, none after.
         XCTAssertEqual(result.stdout.split(separator: "\n").filter { $0.hasPrefix("HAD ") }.count, 3, result.stdout + logs)
         XCTAssertFalse(result.stdout.contains("LEFT"), result.stdout)
+        // Each namespace traced at the limit: the watch (10/s) may take 64 of them (640 of
+        // max_trace_rate's 1000), the client (20/s) what is left, 18.
+        XCTAssertTrue(logs.contains("in every namespace (at most 18 at once), limit 20/second"), logs)
         for file in ["client.jsonl", "watch.jsonl"] {
             let text = (try? String(contentsOfFile: dir + "/" + file, encoding: .utf8)) ?? ""
             E2E.validate(dir + "/" + file)
