@@ -95,7 +95,8 @@ capture-owner-fixtures: deps build
 
 # --- fuzzing (docs/fuzzing.md) --------------------------------------------------------------------
 # libFuzzer targets over FWTraceCore: nft-decoder, nflog-decoder, pipeline (Fuzz/FuzzTargets.swift).
-# FWTraceCore is pure Swift: its sources and Fuzz/FuzzTargets.swift are compiled by swiftc into one
+# FWTraceCore is pure Swift; FWTraceNflog adds libnetfilter_log (the legacy decoder, its offline
+# handle needs root). Their sources and Fuzz/FuzzTargets.swift are compiled by swiftc into one
 # instrumented static library (libFuzzer ships with the Swift toolchain), each Fuzz/Entry/%.swift
 # links it into a target. Seeds are made from the captured fixtures under .build (never in the
 # repo), plus every kept regression input. `make fuzz` (part of `test`) runs each target
@@ -112,16 +113,17 @@ FUZZ_TARGETS   := nft-decoder nflog-decoder pipeline
 comma          := ,
 FUZZ_DIR       := .build/fuzz/$(subst $(comma),-,$(FUZZ_SANITIZE))
 FUZZ_FIXTURES  := Tests/FWTraceCoreTests/Fixtures
-FUZZ_CORE      := $(shell find Sources/FWTraceCore -name '*.swift' | sort) Fuzz/FuzzTargets.swift
+FUZZ_CORE      := $(shell find Sources/FWTraceCore Sources/FWTraceNflog -name '*.swift' | sort) Fuzz/FuzzTargets.swift
 
 $(FUZZ_DIR)/lib/libFWTraceFuzz.a: $(FUZZ_CORE)
 	mkdir -p $(FUZZ_DIR)/lib
-	$(SWIFTC) -sanitize=$(FUZZ_SANITIZE) -parse-as-library -O -wmo -D FWTRACE_FUZZ_SINGLE_MODULE \
+	$(SWIFTC) -sanitize=$(FUZZ_SANITIZE) -parse-as-library -O -wmo -D FWTRACE_FUZZ_SINGLE_MODULE -I Sources/CNetfilter \
 	    -module-name FWTraceFuzz -emit-module -emit-module-path $(FUZZ_DIR)/lib/FWTraceFuzz.swiftmodule \
 	    -emit-library -static -o $@ $(FUZZ_CORE)
 
 $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS)): $(FUZZ_DIR)/%: $(FUZZ_DIR)/lib/libFWTraceFuzz.a Fuzz/Entry/%.swift
-	$(SWIFTC) -sanitize=$(FUZZ_SANITIZE) -parse-as-library -O -I $(FUZZ_DIR)/lib -L $(FUZZ_DIR)/lib -lFWTraceFuzz \
+	$(SWIFTC) -sanitize=$(FUZZ_SANITIZE) -parse-as-library -O -I $(FUZZ_DIR)/lib -I Sources/CNetfilter -L $(FUZZ_DIR)/lib -lFWTraceFuzz \
+	    -lnetfilter_log -lnfnetlink -lmnl \
 	    Fuzz/Entry/$*.swift -o $@
 
 fuzz-build: $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
@@ -151,7 +153,8 @@ size-check:
 	Tests/tools/size-check-test.sh
 	/usr/bin/python3 Tests/tools/size-check Sources
 
-# Only the tests that need neither root nor a kernel.
+# Only the tests of bytes in, values out (no traced namespace; root for the legacy decoding, whose
+# libnetfilter_log handle is bound in a private network namespace).
 test-core:
 	$(SWIFT) test --disable-swift-testing --filter FWTraceCoreTests
 

@@ -33,13 +33,17 @@ let package = Package(
             name: "CNftables",
             providers: [.apt(["libnftables-dev"])]
         ),
-        // Pure Swift: wire decoding, filters, path assembly, rule catalog, JSON. No C import.
+        // Pure Swift: wire decoding, filters, path assembly, rule catalog, JSON. No C import
+        // (nfnetlink_log messages are decoded by FWTraceNflog, injected).
         .target(name: "FWTraceCore", swiftSettings: fastPath),
+        // The legacy backend's messages through libnetfilter_log (nflog_handle_packet and its
+        // accessors) into Core's model: the one decoder of nfnetlink_log, live and offline.
+        .target(name: "FWTraceNflog", dependencies: ["FWTraceCore", "CNetfilter"]),
         // Netlink sockets, libnftables, namespaces, processes.
-        .target(name: "FWTraceKernel", dependencies: ["FWTraceCore", "CNetfilter", "CNftables"]),
+        .target(name: "FWTraceKernel", dependencies: ["FWTraceCore", "FWTraceNflog", "CNetfilter", "CNftables"]),
         // The commands, as a library so tests can reach them.
         .target(name: "FWTraceCLI", dependencies: [
-            "FWTraceCore", "FWTraceKernel", "FWTraceDaemon",
+            "FWTraceCore", "FWTraceKernel", "FWTraceNflog", "FWTraceDaemon",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The daemon: config, watches, sinks, control socket, lifecycle.
@@ -50,7 +54,7 @@ let package = Package(
         .executableTarget(name: "fwtrace", dependencies: ["FWTraceCLI"]),
         // The offline pipeline benchmark (make bench); not installed.
         .executableTarget(name: "fwtrace-bench", dependencies: ["FWTraceCore"]),
-        .testTarget(name: "FWTraceCoreTests", dependencies: ["FWTraceCore"],
+        .testTarget(name: "FWTraceCoreTests", dependencies: ["FWTraceCore", "FWTraceNflog"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FWTraceDaemonTests", dependencies: ["FWTraceDaemon"]),
         // FWTraceKernel: a few tests call libnftables in process (RulesetReader in a namespace).

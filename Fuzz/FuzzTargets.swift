@@ -5,6 +5,7 @@
 // (FWTRACE_FUZZ_SINGLE_MODULE: there is no FWTraceCore module to import then).
 #if !FWTRACE_FUZZ_SINGLE_MODULE
 import FWTraceCore
+import FWTraceNflog
 #endif
 import Foundation
 
@@ -18,14 +19,22 @@ public enum FuzzTargets {
         }
     }
 
-    /// (b) One datagram of nfnetlink_log: framed, every packet message decoded, its prefix read as
-    /// a TRACE prefix.
+    /// (b) One datagram of nfnetlink_log: framed, every packet message decoded by libnetfilter_log
+    /// (nflog_handle_packet, nflog_nlmsg_parse, the accessors, through FWTraceNflog's adapter), its
+    /// prefix read as a TRACE prefix.
     public static func nflogDecoder(_ bytes: [UInt8]) {
         guard let messages = try? NetlinkMessage.split(bytes) else { return }
-        for m in messages where m.type == NflogDecoder.messageType {
-            guard let logged = try? NflogDecoder.decode(bytes, body: m.body) else { continue }
+        let decoder = nflog
+        for m in messages where m.type == NflogMessage.netlinkType {
+            guard let logged = try? decoder.decode(bytes, message: m.offset..<m.body.upperBound) else { continue }
             _ = logged.prefix.flatMap(LegacyTracePrefix.parse)
         }
+    }
+
+    /// libnetfilter_log's offline handle: without it (not root) the targets would fuzz nothing
+    /// of the legacy side, so that stops the run.
+    static var nflog: NflogHandle {
+        do { return try NflogHandle.offline() } catch { preconditionFailure("the nflog fuzz targets need libnetfilter_log's offline handle: \(error) (run as root)") }
     }
 
     /// (c) The whole pipeline over a sequence of datagrams (`PipelineInput`): decode → assemble →
@@ -46,7 +55,7 @@ public enum FuzzTargets {
         options.environment.listening = { _, _, port in port == 22 }
         // One pipeline per backend; each takes only the messages of its own type.
         let pipelines = [TracePipeline(backend: .nft(config), ruleset: world.nft, options: options),
-                         TracePipeline(backend: .legacy(legacyConfig, conntrackInvalid: true), ruleset: world.legacy, options: options)]
+                         TracePipeline(backend: .legacy(legacyConfig, conntrackInvalid: true, decoder: nflog), ruleset: world.legacy, options: options)]
         var writer = JSONWriter(capacity: 4096)
         var count = 0
         let prefix = PathRecordPrefix(RecordContext(host: "fuzz", netns: "fwt-fuzz", backend: "nft", session: "fuzz"))

@@ -13,6 +13,8 @@
 // glibc declares these only under _GNU_SOURCE, which would split the C types from Swift's
 // Glibc module; declare them here instead (they are in every glibc fwtrace supports).
 extern int setns(int fd, int nstype);
+extern int unshare(int flags);
+static inline int fwt_unshare(int flags) { return unshare(flags); }
 extern int pipe2(int pipefd[2], int flags);
 // accept4 too (the control socket's connections get SOCK_CLOEXEC atomically).
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
@@ -37,6 +39,7 @@ static const int fwt_netlink_no_enobufs = NETLINK_NO_ENOBUFS;
 static const int fwt_clone_newnet = 0x40000000; /* CLONE_NEWNET */
 static const unsigned int fwt_nfnlgrp_nftrace = NFNLGRP_NFTRACE;
 static const unsigned int fwt_nfnlgrp_nftables = NFNLGRP_NFTABLES;
+static const int fwt_nfula_max = NFULA_MAX;
 static const int fwt_sfd_nonblock = SFD_NONBLOCK;
 static const int fwt_sfd_cloexec = SFD_CLOEXEC;
 static const int fwt_efd_nonblock = EFD_NONBLOCK;

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FWTraceCore
 import FWTraceKernel
+import FWTraceNflog
 import Foundation
 import Glibc
 
@@ -11,6 +12,7 @@ struct ReplayCommand: ParsableCommand {
         (ExitCode.success, "replayed (malformed lines and messages are records, skipped)"),
         (ExitCode.failure, "the capture or a ruleset file could not be read"),
         (ExitCode.usage, "invalid arguments (an unknown option, a bad --interface)"),
+        (ExitCode.noPrivilege, "a legacy capture, replayed without root"),
     ]
 
     static let configuration = CommandConfiguration(
@@ -18,7 +20,7 @@ struct ReplayCommand: ParsableCommand {
         abstract: "Print the paths in a capture written by `follow --capture`, offline, as follow printed them.",
         usage: "fwtrace replay <capture> [--ruleset <file>] [<options>]",
         discussion: """
-        Reads the trace messages a `follow --capture FILE` session received (one datagram per line: receive time and hex) and runs them through the pipeline follow uses: decode, assemble into paths, rule text, hints. Either backend's capture is replayed; the messages tell which. Nothing is installed, nothing is read from the kernel, and no root is needed: attach the capture and the ruleset files to a bug report, and anyone can see what fwtrace saw.
+        Reads the trace messages a `follow --capture FILE` session received (one datagram per line: receive time and hex) and runs them through the pipeline follow uses: decode, assemble into paths, rule text, hints. Either backend's capture is replayed; the messages tell which. Nothing is installed and nothing is read from the kernel: attach the capture and the ruleset files to a bug report, and anyone can see what fwtrace saw. An nft capture needs no root. A legacy capture does: its messages are decoded by libnetfilter_log, whose dispatch reaches only a bound nflog group, so fwtrace binds one in a private, empty network namespace (no namespace's logger or group is touched).
 
         Rule positions and text come from the files given, as the traced namespace had them (`nft -a list ruleset` text, or its JSON form for hints about native rules; `iptables-save` and `ip6tables-save` output); without them the steps show chains, handles and verdicts but no rule text. Interface indexes become names with --interface (a capture holds only the numbers). Hints that need the live namespace (listening sockets, conntrack) are not given. The text view folds runs of jumps and returns where no rule acted, as follow does (--steps all: every step).
 
@@ -58,6 +60,7 @@ struct ReplayCommand: ParsableCommand {
         let text = try Self.read(capture, what: "the capture")
         let replay = CaptureReplay(text: text)
         let rules = try readRuleset(backend: replay.backend)
+        let nflog = replay.backend == .legacy ? try Self.offlineNflog() : nil
         var options = TracePipeline.Options()
         options.interfaceName = { names[$0] }
         let json = format == .json || (format == .auto && isatty(1) == 0)
@@ -65,7 +68,7 @@ struct ReplayCommand: ParsableCommand {
         let out = BatchedOutput(fd: 1)
         defer { out.flush() }
         let view = TextView(color: isatty(1) != 0 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil, steps: steps.detail)
-        replay.run(ruleset: rules, options: options) { output in
+        replay.run(ruleset: rules, options: options, nflog: nflog) { output in
             switch output {
             case .started(let info, let time):
                 if json { out.append(RecordEncoder.sessionStarted(info, time: time, context: context)) }
@@ -84,6 +87,17 @@ struct ReplayCommand: ParsableCommand {
             case .ended(let info, let paths, let events, let time):
                 if json { out.append(RecordEncoder.sessionEnded(info, paths: paths, reason: "capture-end", time: time, context: context, events: events, lost: 0)) }
             }
+        }
+    }
+
+    /// A legacy capture is decoded by libnetfilter_log, through a group bound in a private
+    /// network namespace (NflogHandle.offline): that takes root.
+    static func offlineNflog() throws -> NflogHandle {
+        do { return try NflogHandle.offline() } catch {
+            guard error.errno == EPERM else {
+                throw UserFacingError("this is a legacy (nfnetlink_log) capture, and its decoder could not be made: \(error)", exitCode: ExitCode.failure)
+            }
+            throw UserFacingError("this is a legacy (nfnetlink_log) capture: fwtrace decodes it with libnetfilter_log through an nflog group bound in a private network namespace, which needs root (\(error)): run replay as root (sudo fwtrace replay …)", exitCode: ExitCode.noPrivilege)
         }
     }
 

@@ -43,7 +43,7 @@ final class LegacyBackend: TraceBackend {
         let info = RecordEncoder.SessionInfo(
             filter: options.filter.summary, families: families.map(\.rawValue).sorted(),
             rules: installer.descriptions, limit: options.limit.map { $0.iptables.joined(separator: " ") }, table: "raw")
-        return TraceBackendSetup(info: info, pipeline: .legacy(config, conntrackInvalid: options.conntrackInvalid),
+        return TraceBackendSetup(info: info, pipeline: .legacy(config, conntrackInvalid: options.conntrackInvalid, decoder: socket!.library),
                                  ruleset: readRuleset(), interfaces: InterfaceNames())
     }
 

@@ -62,6 +62,19 @@ public final class NetlinkGroupSocket {
         buffer = [UInt8](repeating: 0, count: 1 << 18)
     }
 
+    /// A netlink socket another owner opened and closes (libnetfilter_log's, for the legacy
+    /// backend), read with the same receive path; `close` leaves it open.
+    init(borrowing fd: Int32, receiveBuffer: Int, maxReceiveBuffer: Int? = nil) {
+        self.receiveBuffer = receiveBuffer
+        self.maxReceiveBuffer = maxReceiveBuffer ?? max(receiveBuffer, 64 << 20)
+        self.fd = fd
+        Self.setReceiveBuffer(fd, receiveBuffer)
+        var st = stat()
+        fstat(fd, &st)
+        inode = UInt64(st.st_ino)
+        buffer = [UInt8](repeating: 0, count: 1 << 18)
+    }
+
     /// SO_RCVBUFFORCE passes rmem_max (root only); fall back to what SO_RCVBUF allows.
     static func setReceiveBuffer(_ fd: Int32, _ bytes: Int) {
         var size = Int32(clamping: bytes)
@@ -109,38 +122,6 @@ public final class NetlinkGroupSocket {
     }
 
     public enum Receive { case datagram([UInt8]), wouldBlock, overrun }
-
-    private var sequence: UInt32 = 1
-
-    /// Sends one request with NLM_F_ACK and waits for its acknowledgement; a negative error in
-    /// the ack becomes a SystemError with that errno.
-    func request(type: UInt16, body: [UInt8]) throws {
-        sequence &+= 1
-        let length = UInt32(16 + body.count)
-        var message: [UInt8] = []
-        for v in [length] { message += withUnsafeBytes(of: v.littleEndian, Array.init) }
-        message += withUnsafeBytes(of: type.littleEndian, Array.init)
-        message += withUnsafeBytes(of: UInt16(0x1 | 0x4).littleEndian, Array.init)   // NLM_F_REQUEST | NLM_F_ACK
-        message += withUnsafeBytes(of: sequence.littleEndian, Array.init)
-        message += withUnsafeBytes(of: UInt32(0).littleEndian, Array.init)
-        message += body
-        let sent = message.withUnsafeBytes { mnl_socket_sendto(socket, $0.baseAddress, $0.count) }
-        guard sent >= 0 else { throw SystemError("netlink request") }
-        var reply = [UInt8](repeating: 0, count: 8192)
-        while true {
-            let fd = self.fd
-            let n = try systemCall("netlink acknowledgement") { reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } }
-            let messages = (try? NetlinkMessage.split(Array(reply[0..<n]))) ?? []
-            for m in messages where m.type == NetlinkMessage.error && m.sequence == sequence {
-                guard m.body.count >= 4 else { throw SystemError("netlink acknowledgement", errno: EPROTO) }
-                let code = Int32(bitPattern: UInt32(reply[m.body.lowerBound]) | UInt32(reply[m.body.lowerBound + 1]) << 8
-                                 | UInt32(reply[m.body.lowerBound + 2]) << 16 | UInt32(reply[m.body.lowerBound + 3]) << 24)
-                if code == 0 { return }
-                // A negative errno; any other value is not one (and -Int32.min would trap).
-                throw SystemError("nfnetlink_log configuration", errno: code < 0 && code > -4096 ? -code : EPROTO)
-            }
-        }
-    }
 
     func setNonblocking() {
         let flags = fcntl(fd, F_GETFL)

@@ -1,42 +1,44 @@
 import Glibc
 import CNetfilter
 import FWTraceCore
+import FWTraceNflog
 
 /// nfnetlink_log group 0, where iptables' TRACE target logs once nfnetlink_log is the bound
-/// logger for the family. Configured with NFULNL_MSG_CONFIG messages; what arrives is decoded by
-/// FWTraceCore's NflogDecoder. Only one socket can bind a group.
+/// logger for the family: configured through libnetfilter_log (`NflogHandle`: nflog_bind_group,
+/// nflog_bind_pf, nflog_set_mode, nflog_set_flags), which also decodes what arrives
+/// (nflog_handle_packet). Only one
+/// socket can bind a group.
 public final class NflogSocket {
+    public let library: NflogHandle
     let socket: NetlinkGroupSocket
     public var fd: Int32 { socket.fd }
-    public let group: UInt16
-
-    static let configMessage: UInt16 = 4 << 8 | 1       // NFNL_SUBSYS_ULOG << 8 | NFULNL_MSG_CONFIG
-    static let cfgCommand: UInt16 = 1                   // NFULA_CFG_CMD
-    static let cfgMode: UInt16 = 2                      // NFULA_CFG_MODE
-    static let cfgFlags: UInt16 = 6                     // NFULA_CFG_FLAGS
-    enum Command: UInt8 { case bind = 1, unbind = 2, pfBind = 3, pfUnbind = 4 }
+    public var group: UInt16 { library.group }
 
     public init(group: UInt16 = 0, families: [UInt8], receiveBuffer: Int = 16 << 20) throws {
-        self.group = group
-        socket = try NetlinkGroupSocket(group: 0, receiveBuffer: receiveBuffer, nonblocking: false)
         // Claim the group before touching any binding: a second fwtrace must not unbind the
         // logger of the session that holds it.
         do {
-            try configure(family: 0, attribute: Self.cfgCommand, payload: [Command.bind.rawValue])
-        } catch let error as SystemError where error.errno == EBUSY || error.errno == EPERM {
+            library = try NflogHandle(group: group)
+        } catch where error.errno == EBUSY || error.errno == EPERM {
             // The kernel answers EPERM when another socket owns the group's instance (fwtrace
             // checked CAP_NET_ADMIN before, so it is not a privilege problem).
             throw UserFacingError("nflog group \(group) is already bound in this namespace\(Self.holder(group: group)): only one program can receive iptables TRACE there at a time; stop it, or trace with the nft backend", exitCode: ExitCode.unavailable)
+        } catch where error.errno == EPROTONOSUPPORT || error.errno == EAFNOSUPPORT {
+            throw UserFacingError("this kernel has no netfilter netlink (nfnetlink): load it with `modprobe nfnetlink nfnetlink_log`", exitCode: ExitCode.unavailable)
+        } catch {
+            throw SystemError(error.operation, errno: error.errno)
         }
-        for family in families {
-            // Unbind first: older kernels refuse PF_BIND while another logger is bound.
-            try? configure(family: family, attribute: Self.cfgCommand, payload: [Command.pfUnbind.rawValue])
-            try configure(family: family, attribute: Self.cfgCommand, payload: [Command.pfBind.rawValue])
+        do {
+            for family in families { try library.bindFamily(UInt16(family)) }
+            // Copy the whole packet (range 0xffff): grouping and NAT detection need it.
+            try library.copyWholePackets()
+        } catch {
+            library.close()
+            throw SystemError(error.operation, errno: error.errno)
         }
-        // Copy the whole packet (range 0xffff): grouping and NAT detection need it.
-        try configure(family: 0, attribute: Self.cfgMode, payload: [0, 0, 0xff, 0xff, 2, 0])
-        // Conntrack info with each packet (NFULNL_CFG_F_CONNTRACK): optional, needs ctnetlink glue.
-        try? configure(family: 0, attribute: Self.cfgFlags, payload: [0, 4])
+        // Conntrack info with each packet: optional, needs ctnetlink glue.
+        library.includeConntrack()
+        socket = NetlinkGroupSocket(borrowing: library.fd, receiveBuffer: receiveBuffer)
         socket.setNonblocking()
     }
 
@@ -52,21 +54,13 @@ public final class NflogSocket {
         return ""
     }
 
-    func configure(family: UInt8, attribute: UInt16, payload: [UInt8]) throws {
-        var body: [UInt8] = [family, 0, UInt8(group >> 8), UInt8(group & 0xff)]
-        let length = 4 + payload.count
-        body += [UInt8(length & 0xff), UInt8(length >> 8), UInt8(attribute & 0xff), UInt8(attribute >> 8)] + payload
-        while body.count % 4 != 0 { body.append(0) }
-        try socket.request(type: Self.configMessage, body: body)
-    }
-
     public func receive() throws -> NetlinkGroupSocket.Receive { try socket.receive() }
     public func newKernelDrops() -> UInt64? { socket.newKernelDrops() }
 
-    /// Unbinds the group (the kernel does too when the socket closes).
+    /// Unbinds the group and closes the library's socket (the kernel unbinds on close too).
     public func close() {
-        try? configure(family: 0, attribute: Self.cfgCommand, payload: [Command.unbind.rawValue])
         socket.close()
+        library.close()
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import FWTraceCore
+import FWTraceNflog
 
 /// A capture of real kernel trace messages (Tests/tools/capture-fixtures.sh made it with
 /// `fwtrace follow --capture` on Linux 6.18) and the ruleset it was captured against.
@@ -72,5 +73,16 @@ struct KernelFixture {
         }
         pipeline.flush(emit: collect)
         return out
+    }
+}
+
+/// The one decoder of nfnetlink_log messages, libnetfilter_log, through its offline handle (an
+/// nflog group bound in a private network namespace: the tests run as root).
+enum Nflog {
+    static func decoder() throws -> NflogHandle { try NflogHandle.offline() }
+
+    /// The message `m` of the datagram `bytes`.
+    static func decode(_ bytes: [UInt8], _ m: NetlinkMessage) throws -> NflogMessage {
+        try decoder().decode(bytes, message: m.offset..<m.body.upperBound)
     }
 }

@@ -26,7 +26,7 @@ enum GoldenReplay {
         options.interfaceName = KernelFixture.interfaceNames
         let context = context(backend: replay.backend.rawValue, session: replay.session)
         var lines: [String] = []
-        replay.run(ruleset: ruleset, options: options) { output in
+        replay.run(ruleset: ruleset, options: options, nflog: replay.backend == .legacy ? try Nflog.decoder() : nil) { output in
             switch output {
             case .record(.path(let path), _): lines.append(RecordEncoder.path(path, context: context))
             case .record(.loss(let count, let reason, let detail), let time):

@@ -10,8 +10,8 @@ final class LegacyPathAssemblerTests: XCTestCase {
         let assembler = LegacyPathAssembler(ruleset: Ruleset.parse(iptablesSave: save))
         var paths: [PacketPath] = []
         for d in capture {
-            for m in try NetlinkMessage.split(d.bytes) where m.type == NflogDecoder.messageType {
-                let logged = try NflogDecoder.decode(d.bytes, body: m.body)
+            for m in try NetlinkMessage.split(d.bytes) where m.type == NflogMessage.netlinkType {
+                let logged = try Nflog.decode(d.bytes, m)
                 if let trace = logged.prefix.flatMap(LegacyTracePrefix.parse) {
                     paths += assembler.ingest(logged, trace: trace, at: d.time)
                 } else if conntrackInvalid {

@@ -61,7 +61,7 @@ struct OwnerFixture {
         options.hints = false
         let ruleset = (capture.backend == .legacy ? legacy : catalog).withOwners(state)
         var paths: [PacketPath] = []
-        capture.run(ruleset: ruleset, options: options) { output in
+        capture.run(ruleset: ruleset, options: options, nflog: capture.backend == .legacy ? try Nflog.decoder() : nil) { output in
             if case .record(.path(let path), _) = output { paths.append(path) }
         }
         return paths

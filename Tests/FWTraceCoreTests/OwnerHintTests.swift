@@ -148,7 +148,7 @@ final class OwnerHintTests: XCTestCase {
         let f = try OwnerFixture.load("ufw")
         let capture = CaptureReplay(text: Array(try f.require("trace-v4-80-from-10.77.0.9-deny-shadowed.hex").utf8))
         var paths: [PacketPath] = []
-        capture.run(ruleset: f.catalog.withOwners(f.fullState), options: TracePipeline.Options()) { output in
+        capture.run(ruleset: f.catalog.withOwners(f.fullState), options: TracePipeline.Options(), nflog: nil) { output in
             if case .record(.path(let path), _) = output { paths.append(path) }
         }
         XCTAssertNotNil(try XCTUnwrap(paths.first).hint("shadowed-deny"))

@@ -32,7 +32,8 @@ final class OwnerTextViewTests: XCTestCase {
                 if let json = text("ruleset.json") { ruleset.addNftJSON([try NftListing(json: json)]) }
             }
             // The owners as follow names them there: from the ruleset and the tool's files.
-            replay.run(ruleset: ruleset.withOwners(OwnerFixture.followState(dir)), options: TracePipeline.Options()) { output in
+            replay.run(ruleset: ruleset.withOwners(OwnerFixture.followState(dir)), options: TracePipeline.Options(),
+                       nflog: replay.backend == .legacy ? try Nflog.decoder() : nil) { output in
                 if case .record(.path(let path), _) = output { out.append((trace, path)) }
             }
         }

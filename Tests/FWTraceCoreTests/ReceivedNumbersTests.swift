@@ -24,8 +24,8 @@ final class ReceivedNumbersTests: XCTestCase {
         var paths: [PacketPath] = []
         for d in datagrams {
             guard let messages = try? NetlinkMessage.split(d.bytes) else { continue }
-            for m in messages where m.type == NflogDecoder.messageType {
-                guard let logged = try? NflogDecoder.decode(d.bytes, body: m.body), let prefix = logged.prefix else { continue }
+            for m in messages where m.type == NflogMessage.netlinkType {
+                guard let logged = try? Nflog.decode(d.bytes, m), let prefix = logged.prefix else { continue }
                 if let trace = LegacyTracePrefix.parse(prefix) {
                     paths += assembler.ingest(logged, trace: trace, at: d.time)
                 } else {
@@ -71,9 +71,9 @@ final class ReceivedNumbersTests: XCTestCase {
     /// Where NFULA_TIMESTAMP's payload (be64 seconds, be64 microseconds) lies in each message.
     static func timestampOffsets(_ bytes: [UInt8]) throws -> [Int] {
         var out: [Int] = []
-        for m in try NetlinkMessage.split(bytes) where m.type == NflogDecoder.messageType {
+        for m in try NetlinkMessage.split(bytes) where m.type == NflogMessage.netlinkType {
             var reader = AttributeReader(bytes, range: (m.body.lowerBound + 4)..<m.body.upperBound)
-            while let a = try reader.next() { if a.type == NflogAttribute.timestamp { out.append(a.payload.lowerBound) } }
+            while let a = try reader.next() { if a.type == 3 /* NFULA_TIMESTAMP */ { out.append(a.payload.lowerBound) } }
         }
         return out
     }

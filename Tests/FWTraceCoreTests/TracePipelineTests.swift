@@ -48,10 +48,11 @@ final class TracePipelineTests: XCTestCase {
         let base = KernelFixture.directory().appendingPathComponent("\(KernelFixture.kernel)-\(scenario)")
         let datagrams = try CaptureFormat.parse(try String(contentsOf: base.appendingPathExtension("hex"), encoding: .utf8))
         let save = try String(contentsOf: URL(fileURLWithPath: base.path + ".iptables-save.txt"), encoding: .utf8)
+        let decoder = try Nflog.decoder()
         func pipeline(_ save: String) -> TracePipeline {
             var options = TracePipeline.Options()
             options.hints = false
-            return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true),
+            return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true, decoder: decoder),
                                  ruleset: Ruleset.parse(iptablesSave: save), options: options)
         }
         let (expected, none) = run(pipeline(save), datagrams, fresh: nil)

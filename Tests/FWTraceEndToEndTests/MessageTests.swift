@@ -27,6 +27,28 @@ final class MessageTests: DaemonTestCase {
         XCTAssertEqual(message, "fwtrace explain needs CAP_NET_ADMIN to read the ruleset (it installs nothing and sends nothing): run it as root (sudo fwtrace explain …)")
     }
 
+    /// A legacy capture is decoded through an nflog group bound in a private namespace: without
+    /// root that cannot be made, and replay says so (an nft capture replays as anyone).
+    func testUnprivilegedReplayOfALegacyCaptureSaysItNeedsRoot() throws {
+        let fixtures = E2E.packageRoot.appendingPathComponent("Tests/FWTraceCoreTests/Fixtures")
+        let directory = URL(fileURLWithPath: "/tmp/fwt-e2e-replay-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        for (name, file) in [("legacy.hex", "kernel-6.18-legacy-v4-ack-accepted-and-ct-invalid.hex"), ("nft.hex", "kernel-6.18-v4-tcp-reject-input-rule7.hex")] {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(file), to: directory.appendingPathComponent(name))
+        }
+        try E2E.run(["chmod", "-R", "a+rX", directory.path])
+        XCTAssertEqual(try oneLine(["replay", directory.appendingPathComponent("legacy.hex").path], unprivileged: true, exit: 4),
+                       "this is a legacy (nfnetlink_log) capture: fwtrace decodes it with libnetfilter_log through an nflog group bound in a private network namespace, which needs root (unshare(CLONE_NEWNET): Operation not permitted): run replay as root (sudo fwtrace replay …)")
+        let nft = try E2E.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", nobodyBinary, "replay",
+                               directory.appendingPathComponent("nft.hex").path, "--format", "json"], check: false)
+        XCTAssertEqual(nft.status, 0, nft.stderr)
+        XCTAssertTrue(nft.stdout.contains(#""type":"path""#), nft.stdout)
+        // As root the same capture replays.
+        let legacy = try E2E.run([E2E.binary, "replay", directory.appendingPathComponent("legacy.hex").path, "--format", "json"])
+        XCTAssertTrue(legacy.stdout.contains(#""backend":"legacy""#), legacy.stdout)
+    }
+
     func testAnInvalidAddressIsCalledInvalidNotOfAnotherFamily() throws {
         XCTAssertEqual(try oneLine(["explain", "-s", "10.0.0.300", "-d", "10.0.0.2", "--dport", "80"], exit: 2),
                        "invalid address '10.0.0.300' for --src: give one IPv4 or IPv6 address (for example: -s 10.0.0.1)")

@@ -67,7 +67,7 @@ public struct CaptureReplay {
             var table: String?
             try? NetlinkMessage.forEach(in: bytes) { message in
                 guard table == nil else { return }
-                if backend == nil, message.type == NflogDecoder.messageType { backend = .legacy }
+                if backend == nil, message.type == NflogMessage.netlinkType { backend = .legacy }
                 guard message.type == NftTraceDecoder.messageType, backend != .legacy else { return }
                 backend = .nft
                 if let event = try? NftTraceDecoder.decode(bytes, body: message.body), event.table.hasPrefix("fwtrace_") { table = event.table }
@@ -90,20 +90,23 @@ public struct CaptureReplay {
     }
 
     /// The pipeline this capture is replayed through: as `follow` ran it, with no filter (the
-    /// capture does not record it; its trace rule matched only what it named).
-    public func pipeline(ruleset: Ruleset, options: TracePipeline.Options) -> TracePipeline {
+    /// capture does not record it; its trace rule matched only what it named). A legacy
+    /// capture's messages are decoded by `nflog` (libnetfilter_log's offline handle); nft
+    /// captures need none.
+    public func pipeline(ruleset: Ruleset, options: TracePipeline.Options, nflog: NflogMessageDecoding?) -> TracePipeline {
         switch backend {
         case .nft:
             return TracePipeline(backend: .nft(PathAssembler.Configuration(ownTable: ownTable ?? "fwtrace")), ruleset: ruleset, options: options)
         case .legacy:
-            return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true), ruleset: ruleset, options: options)
+            guard let nflog else { preconditionFailure("a legacy capture is replayed with an nflog decoder") }
+            return TracePipeline(backend: .legacy(LegacyPathAssembler.Configuration(), conntrackInvalid: true, decoder: nflog), ruleset: ruleset, options: options)
         }
     }
 
     /// Replays every line in order. Paths that no verdict ended are emitted at the end (follow
     /// emitted them after its quiet period: only their order differs).
-    public func run(ruleset: Ruleset, options: TracePipeline.Options, output: (Output) -> Void) {
-        let pipeline = pipeline(ruleset: ruleset, options: options)
+    public func run(ruleset: Ruleset, options: TracePipeline.Options, nflog: NflogMessageDecoding?, output: (Output) -> Void) {
+        let pipeline = pipeline(ruleset: ruleset, options: options, nflog: nflog)
         var first = 0.0
         for case .datagram(let time, _) in lines { first = time; break }
         var clock = first

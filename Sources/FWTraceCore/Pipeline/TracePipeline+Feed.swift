@@ -27,7 +27,7 @@ extension TracePipeline {
         if let nft {
             return feedNft(nft, buffer, range: range, at: time, emit: emit)
         }
-        return feedLegacy(legacy!, buffer, range: range, at: time, emit: emit)
+        return feedLegacy(legacy!, nflogDecoder!, buffer, range: range, at: time, emit: emit)
     }
 
     /// Emits the paths quiet for the quiet period at `now` (the caller's clock: the receive time
@@ -68,18 +68,18 @@ extension TracePipeline {
 
     /// Legacy frames the whole datagram first: one that cannot be framed is reported once and
     /// none of its messages is taken (as the legacy session always did).
-    private func feedLegacy(_ assembler: LegacyPathAssembler, _ buffer: [UInt8], range: Range<Int>, at time: Double,
+    private func feedLegacy(_ assembler: LegacyPathAssembler, _ decoder: NflogMessageDecoding, _ buffer: [UInt8], range: Range<Int>, at time: Double,
                             emit: (TraceRecord) -> Void) -> Range<Int>? {
         let bytes = range == buffer.indices ? buffer : Array(buffer[range])
         guard let messages = try? NetlinkMessage.split(bytes) else {
             emit(.loss(count: 1, reason: "decode-error", detail: "a datagram could not be framed"))
             return nil
         }
-        for message in messages where message.type == NflogDecoder.messageType {
+        for message in messages where message.type == NflogMessage.netlinkType {
             guard !isDone else { return nil }
             if !assembler.metUnknownRule { events += 1 }
             do {
-                let logged = try NflogDecoder.decode(bytes, body: message.body)
+                let logged = try decoder.decode(bytes, message: message.offset..<message.body.upperBound)
                 guard let prefix = logged.prefix else { continue }
                 guard let trace = LegacyTracePrefix.parse(prefix) else {
                     if conntrackInvalid { assembler.noteConntrackInvalid(logged) }

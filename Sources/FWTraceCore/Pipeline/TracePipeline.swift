@@ -15,9 +15,10 @@ public final class TracePipeline {
     public enum Backend {
         /// nft trace events (NFNLGRP_NFTRACE) grouped by PathAssembler.
         case nft(PathAssembler.Configuration)
-        /// iptables-legacy TRACE through nfnetlink_log; `conntrackInvalid`: conntrack's
-        /// invalid-packet log lines are attached to their packet's path.
-        case legacy(LegacyPathAssembler.Configuration, conntrackInvalid: Bool)
+        /// iptables-legacy TRACE through nfnetlink_log, each message decoded by `decoder`
+        /// (libnetfilter_log); `conntrackInvalid`: conntrack's invalid-packet log lines are
+        /// attached to their packet's path.
+        case legacy(LegacyPathAssembler.Configuration, conntrackInvalid: Bool, decoder: NflogMessageDecoding)
     }
 
     /// What the hints know of the traced namespace beyond the ruleset (the session looks it up).
@@ -47,6 +48,7 @@ public final class TracePipeline {
     let nft: PathAssembler?
     let legacy: LegacyPathAssembler?
     let conntrackInvalid: Bool
+    let nflogDecoder: NflogMessageDecoding?
     /// The rules the paths are annotated from: on nft the text listing with iptables-nft-save
     /// (and the JSON listing for the hints about native rules), on legacy iptables-legacy-save.
     public private(set) var ruleset: Ruleset
@@ -68,10 +70,12 @@ public final class TracePipeline {
             nft = PathAssembler(configuration: configuration, ruleset: ruleset)
             legacy = nil
             conntrackInvalid = false
-        case .legacy(let configuration, let invalid):
+            nflogDecoder = nil
+        case .legacy(let configuration, let invalid, let decoder):
             legacy = LegacyPathAssembler(configuration: configuration, ruleset: ruleset)
             nft = nil
             conntrackInvalid = invalid
+            nflogDecoder = decoder
         }
         hintContext = HintContext(rules: { _, _, _ in [] }, listening: options.environment.listening)
         nft?.interfaceName = options.interfaceName

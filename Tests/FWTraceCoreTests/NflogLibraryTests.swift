@@ -1,16 +1,18 @@
 import Foundation
 import XCTest
 @testable import FWTraceCore
+import FWTraceNflog
 
-/// The nfnetlink_log decoder, fed what Linux 6.18 sent for iptables-legacy TRACE rules.
-final class NflogDecoderTests: XCTestCase {
+/// nfnetlink_log messages through libnetfilter_log (NflogHandle: nflog_handle_packet, the
+/// library's nflog_nlmsg_parse and accessors), fed what Linux 6.18 sent for iptables-legacy
+/// TRACE rules, and bytes made to be wrong.
+final class NflogLibraryTests: XCTestCase {
     static let fail2ban = "kernel-6.18-legacy-v4-fail2ban-return-reject-and-dnat"
     static let ackAndInvalid = "kernel-6.18-legacy-v4-ack-accepted-and-ct-invalid"
 
     struct Logged {
         let bytes: [UInt8]
         let message: NetlinkMessage
-        var body: [UInt8] { Array(bytes[message.body]) }
         /// The netlink message alone (header + body), its body at 16...
         var whole: [UInt8] { Array(bytes[message.offset..<message.body.upperBound]) }
     }
@@ -20,7 +22,7 @@ final class NflogDecoderTests: XCTestCase {
         let datagrams = try CaptureFormat.parse(try String(contentsOf: url, encoding: .utf8))
         var out: [Logged] = []
         for d in datagrams {
-            for m in try NetlinkMessage.split(d.bytes) where m.type == NflogDecoder.messageType {
+            for m in try NetlinkMessage.split(d.bytes) where m.type == NflogMessage.netlinkType {
                 out.append(Logged(bytes: d.bytes, message: m))
             }
         }
@@ -28,11 +30,21 @@ final class NflogDecoderTests: XCTestCase {
     }
 
     static func decoded(_ file: String) throws -> [NflogMessage] {
-        try messages(file).map { try NflogDecoder.decode($0.bytes, body: $0.message.body) }
+        try messages(file).map { try Nflog.decode($0.bytes, $0.message) }
     }
 
     static var allMessages: [Logged] {
         get throws { try messages(fail2ban) + messages(ackAndInvalid) }
+    }
+
+    /// One whole message of type NFULNL_MSG_PACKET around `body` (nfgenmsg and attributes).
+    static func message(_ body: [UInt8]) -> [UInt8] {
+        let length = UInt32(16 + body.count)
+        return withUnsafeBytes(of: length.littleEndian, Array.init) + [0, 4, 0, 0] + [UInt8](repeating: 0, count: 8) + body
+    }
+
+    static func decode(_ whole: [UInt8]) throws -> NflogMessage {
+        try Nflog.decoder().decode(whole, message: whole.indices)
     }
 
     /// Splits a logged IPv4 payload at its header length as the nft decoder's callers do.
@@ -59,19 +71,10 @@ final class NflogDecoderTests: XCTestCase {
             XCTAssertEqual(m.hardwareProtocol, 0x0800)
             XCTAssertEqual(m.inDevice, 2)
             XCTAssertNil(m.outDevice)
-            XCTAssertEqual(m.hardwareType, 1)
-            XCTAssertEqual(m.hardwareHeaderLength, 14)
-            XCTAssertEqual(m.hardwareHeader?.count, 14)
-            XCTAssertEqual(m.hardwareAddress, [0x72, 0xea, 0x62, 0xd4, 0x3f, 0x54])
-            // The source MAC is also bytes 6..<12 of the Ethernet header; its ethertype ends it.
-            XCTAssertEqual(m.hardwareHeader.map { Array($0[6..<12]) }, m.hardwareAddress)
-            XCTAssertEqual(m.hardwareHeader.map { Array($0[12..<14]) }, [0x08, 0x00])
             XCTAssertEqual(m.payload?.count, 60)
             XCTAssertNil(m.mark)
             XCTAssertNil(m.conntrack)
             XCTAssertNil(m.conntrackInfo)
-            XCTAssertNil(m.sequence)
-            XCTAssertNil(m.uid)
         }
     }
 
@@ -84,12 +87,7 @@ final class NflogDecoderTests: XCTestCase {
         // is reported as PREROUTING although conntrack saw it in OUTPUT.
         XCTAssertEqual(all.map(\.hook), [0, 1, 0])
         XCTAssertEqual(all.map { $0.payload?.count }, [40, 40, 40])
-        // An outgoing packet has no link-layer header yet.
         let invalid = all[2]
-        XCTAssertNil(invalid.hardwareAddress)
-        XCTAssertNil(invalid.hardwareType)
-        XCTAssertNil(invalid.hardwareHeader)
-        XCTAssertNil(invalid.hardwareHeaderLength)
         XCTAssertNotNil(invalid.timestamp)
 
         let ack = try packet(all[1])
@@ -187,74 +185,69 @@ final class NflogDecoderTests: XCTestCase {
 
     // MARK: - Malformed input
 
-    func testShortBodyIsTruncated() {
-        XCTAssertThrowsError(try NflogDecoder.decode([2, 0, 0], body: 0..<3)) { error in
-            XCTAssertEqual(error as? DecodeError, .truncated(what: "nfgenmsg", offset: 0, need: 4, have: 3))
+    func testShortMessagesAreTruncated() throws {
+        let decoder = try Nflog.decoder()
+        let header = Self.message([2, 0, 0])
+        XCTAssertThrowsError(try decoder.decode(header, message: header.indices)) { error in
+            XCTAssertEqual(error as? DecodeError, .truncated(what: "nfnetlink_log message", offset: 0, need: 20, have: 19))
         }
-        XCTAssertThrowsError(try NflogDecoder.decode([2, 0, 0, 0, 9], body: 1..<4)) { error in
-            XCTAssertEqual(error as? DecodeError, .truncated(what: "nfgenmsg", offset: 1, need: 4, have: 3))
-        }
+        // A range outside the bytes is refused before anything is read.
+        XCTAssertThrowsError(try decoder.decode(header, message: 4..<40))
         // Just the nfgenmsg: nothing is required, not even NFULA_PACKET_HDR.
-        XCTAssertEqual(try NflogDecoder.decode([10, 0, 0x01, 0x02], body: 0..<4), NflogMessage(family: 10, resourceID: 0x0102))
+        XCTAssertEqual(try Self.decode(Self.message([10, 0, 0, 0])), NflogMessage(family: 10, resourceID: 0))
+        // The library hands a message only to the group it is for.
+        XCTAssertThrowsError(try Self.decode(Self.message([10, 0, 0x01, 0x02]))) { error in
+            guard case .invalidValue(_, _, let detail)? = error as? DecodeError else { return XCTFail("\(error)") }
+            XCTAssertTrue(detail.contains("group 258"), detail)
+        }
     }
 
     func testTruncationAtEveryLengthNeverCrashes() throws {
         var errors = 0, decoded = 0
         for m in try Self.allMessages {
             let whole = m.whole
-            let bodyStart = NetlinkMessage.headerSize
-            for cut in bodyStart..<whole.count {
-                let truncated = Array(whole[0..<cut])
-                do {
-                    _ = try NflogDecoder.decode(truncated, body: bodyStart..<cut)
-                    decoded += 1
-                } catch let error as DecodeError {
-                    if cut - bodyStart < 4, case .truncated = error {} else if cut - bodyStart < 4 { XCTFail("short nfgenmsg: \(error)") }
-                    errors += 1
-                }
-                // The same cut with the full buffer behind it (body range shorter than the bytes).
-                do { _ = try NflogDecoder.decode(whole, body: bodyStart..<cut) } catch is DecodeError {}
+            for cut in 16..<whole.count {
+                // The message cut, its length field saying so, and the same cut with the length
+                // field still claiming the whole message.
+                var truncated = Array(whole[0..<cut])
+                do { _ = try Self.decode(truncated); decoded += 1 } catch is DecodeError { errors += 1 }
+                withUnsafeBytes(of: UInt32(cut).littleEndian) { for i in 0..<4 { truncated[i] = $0[i] } }
+                do { _ = try Self.decode(truncated); decoded += 1 } catch is DecodeError { errors += 1 }
             }
         }
         XCTAssertGreaterThan(errors, 1000)
         XCTAssertGreaterThan(decoded, 12 * 8)   // cuts at attribute boundaries decode
     }
 
-    func testWrongPayloadLengthsAreTypedErrors() throws {
-        // NFULA_MARK (2) with 3 bytes.
-        let shortMark: [UInt8] = [2, 0, 0, 0, 7, 0, 2, 0, 1, 2, 3, 0]
-        XCTAssertThrowsError(try NflogDecoder.decode(shortMark, body: 0..<shortMark.count)) { error in
-            XCTAssertEqual(error as? DecodeError, .badAttributeLength(attribute: "NFULA_MARK", offset: 4, expected: "4", actual: 3))
-        }
-        // NFULA_PACKET_HDR (1) with 2 bytes, NFULA_TIMESTAMP (3) with 8, NFULA_HWADDR (8) with 8,
-        // NFULA_HWTYPE (15) with 4, a CTA_ID inside NFULA_CT (18) with 2.
+    func testWrongPayloadLengthsAreRefused() throws {
+        // NFULA_MARK (2) with 3 bytes, NFULA_PACKET_HDR (1) with 2, NFULA_TIMESTAMP (3) with 8,
+        // NFULA_HWADDR (8) with 8, NFULA_HWTYPE (15) with 4, a CTA_ID inside NFULA_CT (18) with 2.
         let cases: [([UInt8], String)] = [
+            ([7, 0, 2, 0, 1, 2, 3, 0], "NFULA_MARK"),
             ([6, 0, 1, 0, 8, 0, 0, 0], "NFULA_PACKET_HDR"),
             ([12, 0, 3, 0] + [UInt8](repeating: 0, count: 8), "NFULA_TIMESTAMP"),
             ([12, 0, 8, 0, 0, 6, 0, 0, 1, 2, 3, 4], "NFULA_HWADDR"),
             ([8, 0, 15, 0, 0, 0, 0, 1], "NFULA_HWTYPE"),
-            ([12, 0, 18, 0x80, 6, 0, 12, 0, 0, 1, 0, 0], "CTA_ID"),
+            ([12, 0, 18, 0x80, 6, 0, 12, 0, 0, 1, 0, 0], "NFULA_CT"),
         ]
         for (attribute, name) in cases {
-            let body: [UInt8] = [2, 0, 0, 0] + attribute
-            XCTAssertThrowsError(try NflogDecoder.decode(body, body: 0..<body.count), name) { error in
-                guard case .badAttributeLength(let attributeName, _, _, _)? = error as? DecodeError else { return XCTFail("\(error)") }
-                XCTAssertEqual(attributeName, name)
+            XCTAssertThrowsError(try Self.decode(Self.message([2, 0, 0, 0] + attribute)), name) { error in
+                guard case .invalidValue(let what, _, _)? = error as? DecodeError else { return XCTFail("\(error)") }
+                XCTAssertEqual(what, name == "NFULA_CT" ? "NFULA_CT" : "nfnetlink_log message", name)
             }
         }
     }
 
-    func testPrefixWithoutNULIsInvalid() {
-        let noNUL: [UInt8] = [2, 0, 0, 0, 8, 0, 10, 0, 0x54, 0x52, 0x41, 0x43]
-        XCTAssertThrowsError(try NflogDecoder.decode(noNUL, body: 0..<noNUL.count)) { error in
-            guard case .invalidValue(let what, let offset, _)? = error as? DecodeError else { return XCTFail("\(error)") }
-            XCTAssertEqual(what, "attribute NFULA_PREFIX")
-            XCTAssertEqual(offset, 4)
+    func testPrefixWithoutNULIsRefused() {
+        let noNUL = Self.message([2, 0, 0, 0, 8, 0, 10, 0, 0x54, 0x52, 0x41, 0x43])
+        XCTAssertThrowsError(try Self.decode(noNUL)) { error in
+            guard case .invalidValue(_, _, let detail)? = error as? DecodeError else { return XCTFail("\(error)") }
+            XCTAssertTrue(detail.contains("NUL"), detail)
         }
     }
 
     func testAttributesTheCapturesLackDecode() throws {
-        var body: [UInt8] = [10, 0, 0, 5]
+        var body: [UInt8] = [10, 0, 0, 0]
         func attribute(_ type: UInt16, _ payload: [UInt8]) {
             let length = 4 + payload.count
             body += [UInt8(length & 0xff), UInt8(length >> 8), UInt8(type & 0xff), UInt8(type >> 8)] + payload
@@ -263,41 +256,35 @@ final class NflogDecoderTests: XCTestCase {
         attribute(2, [0, 0, 0x12, 0x34])                         // NFULA_MARK
         attribute(6, [0, 0, 0, 7])                               // NFULA_IFINDEX_PHYSINDEV
         attribute(7, [0, 0, 0, 8])                               // NFULA_IFINDEX_PHYSOUTDEV
-        attribute(8, [0, 10, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])      // NFULA_HWADDR claiming 10 bytes: at most 8
+        attribute(8, [0, 10, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])      // NFULA_HWADDR claiming 10 bytes
         attribute(11, [0, 0, 3, 0xe8])                          // NFULA_UID
         attribute(12, [0, 0, 0, 1])                              // NFULA_SEQ
-        attribute(13, [0, 0, 0, 2])                              // NFULA_SEQ_GLOBAL
-        attribute(14, [0, 0, 0, 100])                            // NFULA_GID
         // NFULA_CT | NLA_F_NESTED: CTA_TUPLE_ORIG (nested, skipped), CTA_STATUS, CTA_ID.
         attribute(18 | 0x8000, [8, 0, 0x81, 0, 1, 2, 3, 4] + [8, 0, 3, 0, 0, 0, 0x01, 0x8a] + [8, 0, 12, 0, 0xde, 0xad, 0xbe, 0xef])
         attribute(19, [0, 0, 0, 2])                              // NFULA_CT_INFO: IP_CT_NEW
-        attribute(20 | 0x8000, [6, 0, 1, 0, 0x81, 0x00, 0, 0])   // NFULA_VLAN
-        attribute(21, [1, 2, 3])                                 // NFULA_L2HDR
+        attribute(20 | 0x8000, [6, 0, 1, 0, 0x81, 0x00, 0, 0])   // NFULA_VLAN: past the library's NFULA_MAX, skipped
+        attribute(21, [1, 2, 3])                                 // NFULA_L2HDR: likewise
         attribute(0, [9, 9, 9, 9])                               // NFULA_UNSPEC
-        let m = try NflogDecoder.decode(body, body: 0..<body.count)
+        let m = try Self.decode(Self.message(body))
         XCTAssertEqual(m.family, 10)
-        XCTAssertEqual(m.resourceID, 5)
+        XCTAssertEqual(m.resourceID, 0)
         XCTAssertNil(m.hook)
         XCTAssertEqual(m.mark, 0x1234)
         XCTAssertEqual(m.physInDevice, 7)
         XCTAssertEqual(m.physOutDevice, 8)
-        XCTAssertEqual(m.hardwareAddress, [1, 2, 3, 4, 5, 6, 7, 8])
-        XCTAssertEqual(m.uid, 1000)
-        XCTAssertEqual(m.sequence, 1)
-        XCTAssertEqual(m.globalSequence, 2)
-        XCTAssertEqual(m.gid, 100)
         XCTAssertEqual(m.conntrack, NflogMessage.Conntrack(id: 0xdeadbeef, status: 0x18a))
         XCTAssertEqual(m.conntrackInfo, 2)
-        XCTAssertEqual(m.vlan, [6, 0, 1, 0, 0x81, 0x00, 0, 0])
-        XCTAssertEqual(m.layer2Header, [1, 2, 3])
+        XCTAssertNil(m.payload)
+        XCTAssertNil(m.prefix)
     }
 
     func testUnknownAttributesAreSkipped() throws {
         for m in try Self.allMessages {
-            var body = m.body
-            let original = try NflogDecoder.decode(body, body: 0..<body.count)
-            body += [8, 0, 99, 0, 1, 2, 3, 4]     // attribute 99: from a future kernel
-            XCTAssertEqual(try NflogDecoder.decode(body, body: 0..<body.count), original)
+            var whole = m.whole
+            let original = try Self.decode(whole)
+            whole += [8, 0, 99, 0, 1, 2, 3, 4]     // attribute 99: from a future kernel
+            withUnsafeBytes(of: UInt32(whole.count).littleEndian) { for i in 0..<4 { whole[i] = $0[i] } }
+            XCTAssertEqual(try Self.decode(whole), original)
         }
     }
 
@@ -305,14 +292,15 @@ final class NflogDecoderTests: XCTestCase {
         var generator = SplitMix(seed: 0xf1065eed)
         var decoded = 0, failed = 0
         for m in try Self.allMessages {
-            let original = m.body
+            let original = m.whole
             for _ in 0..<500 {
                 var bytes = original
                 for _ in 0..<(1 + Int(generator.next() % 4)) {
-                    bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
+                    // The netlink header's length and type stay (framing is NetlinkMessage's job).
+                    bytes[16 + Int(generator.next() % UInt64(bytes.count - 16))] = UInt8(truncatingIfNeeded: generator.next())
                 }
                 do {
-                    let message = try NflogDecoder.decode(bytes, body: 0..<bytes.count)
+                    let message = try Self.decode(bytes)
                     _ = LegacyTracePrefix.parse(message.prefix ?? "")
                     if let payload = message.payload, !payload.isEmpty {
                         let ihl = min(payload.count, Int(payload[0] & 0x0f) * 4)
