@@ -1,15 +1,18 @@
 import Glibc
 import FWTraceCore
 
-/// The legacy backend's I/O (iptables-legacy TRACE through nfnetlink_log). Same records as the
-/// nft backend. Order on the way in: sweep what a crashed session left, bind the logger
-/// (remembering the old binding), install the TRACE rules; on the way out, the reverse.
+/// The legacy backend's I/O (iptables-legacy TRACE through nfnetlink_log, by libnetfilter_log).
+/// Same records and the same receive path as the nft backend (BackloggedReceive: a receive
+/// thread, a backlog in memory, the kernel's drops counted exactly). Order on the way in: sweep
+/// what a crashed session left, bind the logger (remembering the old binding), install the TRACE
+/// rules; on the way out, the reverse.
 final class LegacyBackend: TraceBackend {
     let options: TraceSessionOptions
     private let installer: LegacyInstaller
     /// The logger socket; set once the logger is bound, and then the old binding (and
     /// conntrack's invalid-packet logging) is restored by `remove`.
     private var socket: NflogSocket?
+    private var backlog: BackloggedReceive?
     private var previous: [UInt8: String] = [:]
     private var invalidLogBefore: String?
     private var lastPeriodicReload = 0.0
@@ -72,24 +75,18 @@ final class LegacyBackend: TraceBackend {
     func startReceiving(_ loop: SessionLoop) throws -> [Int32] {
         guard let socket else { preconditionFailure("startReceiving before install") }
         lastPeriodicReload = loop.started
-        return [socket.fd]
+        // An nflog datagram holds up to 64 KiB of packet (copy range 0xffff) and its attributes.
+        socket.socket.slotSize = 72 << 10
+        let backlog = try BackloggedReceive(socket: socket.socket, backlogBytes: options.receiveBacklog,
+                                            messageType: NflogMessage.netlinkType, what: "TRACE messages")
+        self.backlog = backlog
+        return [backlog.readyFD]
     }
 
-    /// Receives up to 256 TRACE messages a turn, so that signals and the quiet period stay responsive.
     func receive(_ ready: [PollSet.Events], loop: SessionLoop) throws -> ReceiveTurn {
-        guard !ready[0].isEmpty, let socket else { return .received(clock: nil) }
-        for _ in 0..<256 {
-            let received = try socket.receive()
-            guard case .datagram(let bytes) = received else {
-                if case .overrun = received {
-                    loop.reportOverrun(drops: socket.newKernelDrops(), what: "TRACE messages")
-                    continue
-                }
-                break
-            }
-            if loop.deliver(bytes, range: 0..<bytes.count, at: SystemClock.now()) { return .countReached }
-        }
-        return .received(clock: nil)
+        guard !ready[0].isEmpty, let backlog else { return .received(clock: nil) }
+        try backlog.turn(loop)
+        return backlog.done ? .countReached : .received(clock: backlog.processedUpTo)
     }
 
     /// iptables-legacy has no change notification: the ruleset is read again at most once a
@@ -103,10 +100,16 @@ final class LegacyBackend: TraceBackend {
     func reloadRuleset(_ current: Ruleset) -> Ruleset { readRuleset() }
 
     func stopReceiving(_ loop: SessionLoop) throws -> TraceBackendStop {
-        TraceBackendStop(kernelDrops: nil, tracedPackets: { [installer] in installer.tracedPackets() })
+        // As on nft: the kernel's drops and the traced packets are counted at the stop, then
+        // what was read is worked off.
+        let dropsAtStop = backlog?.stop()
+        let tracedAtStop = installer.tracedPackets()
+        if !loop.reachedCount { try backlog?.drain(loop) }
+        return TraceBackendStop(kernelDrops: dropsAtStop, tracedPackets: { tracedAtStop })
     }
 
     func remove() {
+        backlog?.close(); backlog = nil
         installer.remove()
         guard let socket else { return }
         socket.close()

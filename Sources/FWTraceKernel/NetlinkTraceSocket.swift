@@ -17,9 +17,10 @@ public final class NetlinkGroupSocket {
     /// bookkeeping). Doubled on each ENOBUFS up to `maxReceiveBuffer`, as ulogd does.
     public private(set) var receiveBuffer: Int
     public let maxReceiveBuffer: Int
-    /// Batched receive: `batchSlots` datagrams of up to `slotSize` bytes per recvmmsg call.
+    /// Batched receive: `batchSlots` datagrams of up to `slotSize` bytes per recvmmsg call (16 KiB
+    /// by default: an nft trace datagram is a few; an nflog one holds up to 64 KiB of packet).
     static let batchSlots = 64
-    static let slotSize = 16 << 10
+    public var slotSize = 16 << 10
     private var batchBuffer: [UInt8] = []
     private var headers: [fwt_mmsghdr] = []
     private var iovecs: [iovec] = []
@@ -146,7 +147,7 @@ public final class NetlinkGroupSocket {
     /// in the batch buffer (the buffer and the datagram's range in it): no copy per datagram. The
     /// buffer is reused by the next call, so `body` must copy what it keeps.
     public func receiveBatch(_ body: ([UInt8], Range<Int>) throws -> Void) throws -> Batch {
-        let slots = Self.batchSlots, slotSize = Self.slotSize
+        let slots = Self.batchSlots, slotSize = self.slotSize
         if batchBuffer.isEmpty {
             batchBuffer = [UInt8](repeating: 0, count: slots * slotSize)
             headers = [fwt_mmsghdr](repeating: fwt_mmsghdr(), count: slots)
@@ -179,7 +180,7 @@ public final class NetlinkGroupSocket {
 
     /// One recvmmsg(MSG_DONTWAIT) into the batch buffer's slots: the datagrams received, or -1.
     private func receiveIntoSlots() -> Int32 {
-        let slots = Self.batchSlots, slotSize = Self.slotSize, fd = self.fd
+        let slots = Self.batchSlots, slotSize = self.slotSize, fd = self.fd
         return batchBuffer.withUnsafeMutableBytes { raw in
             iovecs.withUnsafeMutableBufferPointer { iov in
                 headers.withUnsafeMutableBufferPointer { h in

@@ -5,8 +5,8 @@ import FWTraceNflog
 
 /// nfnetlink_log group 0, where iptables' TRACE target logs once nfnetlink_log is the bound
 /// logger for the family: configured through libnetfilter_log (`NflogHandle`: nflog_bind_group,
-/// nflog_bind_pf, nflog_set_mode, nflog_set_flags), which also decodes what arrives
-/// (nflog_handle_packet). Only one
+/// nflog_bind_pf, nflog_set_mode, nflog_set_qthresh, nflog_set_flags), which also decodes what arrives
+/// (nflog_handle_packet); its socket is read with the nft backend's receive path. Only one
 /// socket can bind a group.
 public final class NflogSocket {
     public let library: NflogHandle
@@ -32,6 +32,7 @@ public final class NflogSocket {
             for family in families { try library.bindFamily(UInt16(family)) }
             // Copy the whole packet (range 0xffff): grouping and NAT detection need it.
             try library.copyWholePackets()
+            try library.sendEachMessageAtOnce()
         } catch {
             library.close()
             throw SystemError(error.operation, errno: error.errno)

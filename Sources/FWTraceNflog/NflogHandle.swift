@@ -57,6 +57,16 @@ public final class NflogHandle: NflogMessageDecoding, @unchecked Sendable {
         }
     }
 
+    /// Each message sent on its own, at once (queue threshold 1): by default the kernel gathers
+    /// up to 100 messages per datagram and holds them up to a second, and a datagram it cannot
+    /// queue is one count on the socket's drop counter however many messages it held; one per
+    /// datagram makes that counter the exact number of messages lost, and adds no latency.
+    public func sendEachMessageAtOnce() throws(NflogLibraryError) {
+        guard let groupHandle, nflog_set_qthresh(groupHandle, 1) >= 0 else {
+            throw NflogLibraryError("nflog_set_qthresh", errno: errno)
+        }
+    }
+
     /// Conntrack's info with each packet (NFULNL_CFG_F_CONNTRACK); false where the kernel lacks
     /// the ctnetlink glue, which only leaves the ct state out.
     @discardableResult

@@ -8,7 +8,7 @@ final class NflogLibraryLinkTests: XCTestCase {
     /// validating parser.
     static let used = [
         "nflog_open", "nflog_close", "nflog_fd", "nflog_bind_group", "nflog_unbind_group",
-        "nflog_bind_pf", "nflog_unbind_pf", "nflog_set_mode", "nflog_set_flags",
+        "nflog_bind_pf", "nflog_unbind_pf", "nflog_set_mode", "nflog_set_qthresh", "nflog_set_flags",
         "nflog_callback_register", "nflog_handle_packet", "nflog_nlmsg_parse",
         "nflog_get_msg_packet_hdr", "nflog_get_nfmark", "nflog_get_timestamp", "nflog_get_indev",
         "nflog_get_outdev", "nflog_get_physindev", "nflog_get_physoutdev", "nflog_get_payload",
