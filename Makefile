@@ -15,18 +15,20 @@ BIN   := .build/debug/fwtrace
 # an iptables action); podman with netavark as its network backend, aardvark-dns (netavark's DNS,
 # recommended by netavark), conmon (pulled in by podman), runc as its OCI runtime, and busybox-static
 # for the one static binary of the test image podman-netns.sh builds (no registry here); shorewall
-# and shorewall6 (shorewall-netns.sh).
+# and shorewall6 (shorewall-netns.sh). ulogd2 and its JSON output (ulogd2-json): the peer of the
+# legacy rows of `make bench`, run only inside the bench's namespace with its own config.
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
             passwd procps systemd systemd-container rsyslog firewalld dbus-daemon valgrind \
             dpkg-dev lintian debootstrap binutils \
-            ufw fail2ban podman netavark aardvark-dns runc busybox-static shorewall shorewall6
+            ufw fail2ban podman netavark aardvark-dns runc busybox-static shorewall shorewall6 \
+            ulogd2 ulogd2-json
 
 # Units of those packages that their postinst enables (or may): `make deps` disables each one that
 # exists after it installed packages, and fails if one of them is active on the host.
 HOST_UNITS := firewalld.service ufw.service fail2ban.service shorewall.service shorewall6.service \
               podman.service podman.socket podman-restart.service podman-auto-update.service \
-              podman-auto-update.timer podman-clean-transient.service
+              podman-auto-update.timer podman-clean-transient.service ulogd2.service
 
 .PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures capture-owner-fixtures owner-harness-test bench clean release man completions install deb package-test
 
@@ -165,12 +167,14 @@ capture-fixtures: build
 clean:
 	rm -rf .build
 
-# Benchmarks (root, ~2-5 minutes): offline pipeline and live side by side with nft monitor trace.
-# Prints a table and regenerates bench/results.json and docs/benchmarks.md.
+# Benchmarks (root, ~5-8 minutes): offline pipeline and live side by side with nft monitor trace
+# (bench/run.py), then the legacy backend side by side with ulogd2 (bench/legacy.py). Prints the
+# tables and regenerates bench/results.json, bench/results-legacy.json and docs/benchmarks.md.
 bench: deps
 	$(SWIFT) build -c release --product fwtrace
 	$(SWIFT) build -c release --product fwtrace-bench
 	/usr/bin/python3 bench/run.py
+	/usr/bin/python3 bench/legacy.py
 
 # --- release binary, man page, completions, install, Debian package ------------------------------
 # The version is written once, in Sources/FWTraceCLI/Version.swift (what `fwtrace --version` prints).

@@ -17,6 +17,8 @@ import json, os, re, signal, subprocess, sys, tempfile, time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
 CLI, SRV = "fwt-bench-cli", "fwt-bench-srv"
+# The firewall's tools: iptables-nft here; bench/legacy.py sets iptables-legacy for its rows.
+IPTABLES, IP6TABLES = "iptables-nft", "ip6tables-nft"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 def sh(*args, check=True, **kw):
@@ -49,14 +51,14 @@ def lab_up():
         ["-A", "INPUT", "-j", "REJECT"],
     ]
     for r in rules:
-        srv("iptables-nft", *r)
+        srv(IPTABLES, *r)
         # The same firewall for IPv6 (ICMPv6 let through, as a real one must for neighbour discovery).
         if "192.0.2.0/24" in r: r = [w if w != "192.0.2.0/24" else "2001:db8::/32" for w in r]
-        if r[-1] == "REJECT": srv("ip6tables-nft", "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT")
-        srv("ip6tables-nft", *r)
+        if r[-1] == "REJECT": srv(IP6TABLES, "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT")
+        srv(IP6TABLES, *r)
     # What the server sends: checked on its way out too.
-    srv("iptables-nft", "-A", "OUTPUT", "-p", "udp", "--dport", "9000:9100", "-j", "ACCEPT")
-    srv("iptables-nft", "-t", "nat", "-A", "PREROUTING", "-p", "udp", "--dport", "9050", "-j", "DNAT", "--to-destination", "10.99.0.2:9051")
+    srv(IPTABLES, "-A", "OUTPUT", "-p", "udp", "--dport", "9000:9100", "-j", "ACCEPT")
+    srv(IPTABLES, "-t", "nat", "-A", "PREROUTING", "-p", "udp", "--dport", "9050", "-j", "DNAT", "--to-destination", "10.99.0.2:9051")
 
 # The traffic generator: bench/udp_sender.c (sendmmsg, paced), compiled once per run.
 SENDER_BIN = None
@@ -76,13 +78,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 def drop_counter():
-    out = srv("iptables-nft", "-L", "INPUT", "-v", "-x", "-n").stdout
+    out = srv(IPTABLES, "-L", "INPUT", "-v", "-x", "-n").stdout
     for line in out.splitlines():
         if "udp dpts:9000:9100" in line:
             return int(line.split()[0])
     return 0
 
-def zero_counters(): srv("iptables-nft", "-Z")
+def zero_counters(): srv(IPTABLES, "-Z")
 
 def wait_table(present=True):
     for _ in range(100):
@@ -380,7 +382,20 @@ def write_markdown(r):
               f"Packet sent → its JSON path line read from fwtrace's stdout, {l.get('packets')} packets at {l.get('rate')}/s: "
               f"p50 {l.get('p50_ms')} ms, p99 {l.get('p99_ms')} ms, max {l.get('max_ms')} ms ({l.get('paths_seen')} paths seen). "
               "A path that no verdict ends waits for the quiet period (100 ms); these packets end at a DROP, so they are emitted at once."]
+    lines += other_sections(["## Offline pipeline (one core)", "## Live, side by side", "## Latency"])
     open(os.path.join(ROOT, "docs", "benchmarks.md"), "w").write("\n".join(lines) + "\n")
+
+def other_sections(mine):
+    """The sections of docs/benchmarks.md that another script writes (bench/legacy.py,
+    bench/netns_scale.py's figures): kept as they are when this script regenerates its own."""
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    if not os.path.exists(path): return []
+    kept, keep = [], False
+    for line in open(path).read().splitlines():
+        if line.startswith("## "): keep = line not in mine
+        elif line.startswith("# "): keep = False
+        if keep: kept.append(line)
+    return [""] + kept if kept else []
 
 if __name__ == "__main__":
     main()

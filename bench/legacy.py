@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""make bench, legacy rows: iptables-legacy TRACE received side by side, on this machine.
+
+The bench lab of bench/run.py (namespaces fwt-bench-cli and fwt-bench-srv, the same ten-rule
+firewall with a user chain and a DNAT), written with iptables-legacy. The same UDP bursts (100,000
+packets at 10,000 and 50,000 packets/s and at the generator's maximum) are traced by:
+
+- fwtrace: `fwtrace follow --backend legacy --no-limit -p udp --dport 9000:9100 --format json`
+  (its own TRACE rules, nfnetlink_log through libnetfilter_log);
+- ulogd2, the logger legacy users run: its NFLOG input on group 0 (bind=1, so it is the family's
+  logger), BASE, IFINDEX, IP2STR and its JSON output to a file, with the TRACE rule added by this
+  script, the same receive buffer as fwtrace's (16 MiB, growing to 64 MiB) and one message per
+  datagram (netlink_qthreshold=1, as fwtrace asks).
+
+For each: messages expected (the DROP rule's kernel counter x messages per packet, calibrated at
+2,000 packets/s where nothing is lost), received, lost, what it reported of its losses, CPU
+seconds per 1,000 messages. The kernel's own TRACE to the log (nf_log_syslog) is not run: from a
+namespace other than the first it logs only with the host-wide net.netfilter.nf_log_all_netns,
+into the host's kernel log and console (docs/benchmarks.md says so).
+
+Everything runs in the namespaces this script makes and deletes. Writes bench/results-legacy.json
+and the section "Legacy backend, side by side" of docs/benchmarks.md.
+"""
+import json, os, signal, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as base
+
+base.IPTABLES, base.IP6TABLES = "iptables-legacy", "ip6tables-legacy"
+SRV = base.SRV
+ULOGD_PLUGINS = "/usr/lib/x86_64-linux-gnu/ulogd"
+RECEIVERS = ["fwtrace (legacy)", "ulogd2 (NFLOG, JSON)"]
+# fwtrace made to lose, to show the accounting: a 1 MiB backlog and a 256 KiB kernel queue at the
+# generator's maximum; what it reports lost must equal expected - received.
+OVERLOADED = "fwtrace (legacy), overloaded (--receive-backlog 1 MiB, --receive-buffer 256 KiB)"
+TRACE_RULE = ["-p", "udp", "--dport", "9000:9100", "-j", "TRACE"]
+
+def ulogd_config(tmp):
+    path = os.path.join(tmp, "ulogd.conf")
+    plugins = "\n".join(f'plugin="{ULOGD_PLUGINS}/ulogd_{p}.so"' for p in
+                        ["inppkt_NFLOG", "raw2packet_BASE", "filter_IFINDEX", "filter_IP2STR", "output_JSON"])
+    open(path, "w").write(f"""[global]
+logfile="{tmp}/ulogd.log"
+loglevel=5
+{plugins}
+stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON
+
+[log1]
+group=0
+bind=1
+netlink_socket_buffer_size=16777216
+netlink_socket_buffer_maxsize=67108864
+netlink_qthreshold=1
+
+[json1]
+file="{tmp}/ulogd.json"
+sync=0
+""")
+    return path
+
+def command(receiver, tmp):
+    if receiver == OVERLOADED:
+        return command("fwtrace", tmp) + ["--receive-backlog", str(1 << 20), "--receive-buffer", str(256 << 10)]
+    if receiver.startswith("fwtrace"):
+        return [os.path.join(base.BIN, "fwtrace"), "follow", "--backend", "legacy", "--no-limit", "-p", "udp",
+                "--dport", "9000:9100", "--format", "json"]
+    return ["ulogd", "-c", ulogd_config(tmp)]
+
+def wait_trace_rule(present=True):
+    for _ in range(100):
+        if ("fwtrace" in base.srv("iptables-legacy", "-t", "raw", "-S", "PREROUTING").stdout) == present: return
+        time.sleep(0.05)
+
+def received(receiver, out, tmp):
+    """Messages received and what the receiver said of its losses."""
+    if receiver.startswith("fwtrace"):
+        records = [json.loads(l) for l in open(out) if l.startswith("{")]
+        ended = [r for r in records if r.get("event") == "ended"]
+        lost = sum(r["count"] for r in records if r.get("type") == "loss" and r.get("unit", "events") == "events")
+        return (ended[-1]["events"] if ended else 0), lost
+    json_path = os.path.join(tmp, "ulogd.json")
+    n = sum(1 for l in open(json_path) if l.strip()) if os.path.exists(json_path) else 0
+    log = open(os.path.join(tmp, "ulogd.log")).read() if os.path.exists(os.path.join(tmp, "ulogd.log")) else ""
+    # What ulogd's NFLOG input logs when the kernel reported ENOBUFS (it grows its buffer, or
+    # cannot): that events were lost, never how many.
+    losing, full = log.count("We are losing events"), log.count("Maximum buffer size")
+    said = [f"'We are losing events' ×{losing}"] * bool(losing) + [f"'Maximum buffer size … reached' ×{full}"] * bool(full)
+    return n, ("logged " + ", ".join(said) + ", no count" if said else "nothing")
+
+def live(receiver, count, rate, tmp):
+    base.zero_counters()
+    out = os.path.join(tmp, "receiver.out")
+    for f in ("ulogd.json", "ulogd.log"):
+        if os.path.exists(os.path.join(tmp, f)): os.remove(os.path.join(tmp, f))
+    ulogd = not receiver.startswith("fwtrace")
+    if ulogd: base.srv("iptables-legacy", "-t", "raw", "-I", "PREROUTING", *TRACE_RULE)
+    f = open(out, "w")
+    p = subprocess.Popen(["ip", "netns", "exec", SRV] + command(receiver, tmp), stdout=f, stderr=subprocess.STDOUT)
+    if ulogd: time.sleep(1.0)
+    else: wait_trace_rule()
+    achieved = base.send(count, rate)
+    time.sleep(1.5)   # let the receiver drain
+    alive = p.poll() is None
+    cpu = base.cpu_seconds(p.pid) if alive else None
+    p.send_signal(signal.SIGTERM if ulogd else signal.SIGINT)
+    try: p.wait(timeout=15)
+    except subprocess.TimeoutExpired: p.kill(); p.wait()
+    f.close()
+    if ulogd: base.srv("iptables-legacy", "-t", "raw", "-D", "PREROUTING", *TRACE_RULE)
+    got, reported = received(receiver, out, tmp)
+    return {"receiver": receiver, "rate_target": rate, "rate_achieved": int(achieved), "packets_traced": base.drop_counter(),
+            "received": got, "losses_reported": reported, "still_running_after_burst": alive,
+            "cpu_seconds": None if cpu is None else round(cpu, 2)}
+
+def main():
+    if os.geteuid() != 0: sys.exit("make bench needs root (network namespaces, iptables-legacy)")
+    started = time.time()
+    results = {"machine": {"cores": os.cpu_count(), "kernel": os.uname().release, "calibration_seconds": [base.calibration()]},
+               "commands": {"fwtrace (legacy)": " ".join(["fwtrace"] + command("fwtrace", "")[1:]),
+                            "ulogd2 (NFLOG, JSON)": "ulogd -c ulogd.conf (NFLOG group 0 bind=1, netlink_socket_buffer_size=16 MiB, maxsize=64 MiB, netlink_qthreshold=1; BASE, IFINDEX, IP2STR, JSON to a file)"},
+               "live": []}
+    base.lab_up()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.chmod(tmp, 0o755)
+            base.build_sender(tmp)
+            per_packet = {}
+            for receiver in RECEIVERS:
+                row = live(receiver, 1000, 2000, tmp)
+                per_packet[receiver] = row["received"] / max(1, row["packets_traced"])
+            results["messages_per_packet"] = {k: round(v, 2) for k, v in per_packet.items()}
+            for rate, receiver in [(r, x) for r in (10000, 50000, 0) for x in RECEIVERS] + [(0, OVERLOADED)]:
+                row = live(receiver, 100000, rate, tmp)
+                row["expected"] = int(round(row["packets_traced"] * per_packet[receiver if receiver != OVERLOADED else RECEIVERS[0]]))
+                row["lost"] = max(0, row["expected"] - row["received"])
+                row["lost_percent"] = round(100 * row["lost"] / max(1, row["expected"]), 1)
+                if row["cpu_seconds"] is not None:
+                    row["cpu_s_per_1000_messages"] = round(row["cpu_seconds"] / max(1, row["received"]) * 1000, 4)
+                results["live"].append(row)
+    finally:
+        base.lab_down()
+    results["seconds"] = round(time.time() - started, 1)
+    results["machine"]["calibration_seconds"].append(base.calibration())
+    json.dump(results, open(os.path.join(base.ROOT, "bench", "results-legacy.json"), "w"), indent=2)
+    write_section(results)
+    print(json.dumps(results, indent=2))
+
+HEADING = "## Legacy backend, side by side (issue 16)"
+
+def write_section(r):
+    lines = [HEADING, "",
+             f"Regenerated by `sudo make bench` (bench/legacy.py) on {time.strftime('%Y-%m-%d')}: {r['machine']['cores']} cores, "
+             f"kernel {r['machine']['kernel']}, release build, {r['seconds']} s; calibration {r['machine']['calibration_seconds']} s.", "",
+             "The bench lab's firewall written with iptables-legacy; 100,000 UDP packets per burst; iptables TRACE through",
+             "nfnetlink_log, received by fwtrace's legacy backend and by ulogd2 (commands below). Expected = the DROP rule's kernel",
+             "counter × messages per packet " + json.dumps(r["messages_per_packet"]) + " (calibrated at 2,000 packets/s). fwtrace's",
+             "losses reported are the counts of its loss records (the socket's drop counter, one message per datagram); ulogd2",
+             "logs a line when the kernel reports ENOBUFS (it grows its buffer, or says it cannot), never a count. The overloaded fwtrace row (a 1 MiB backlog, a 256 KiB",
+             "kernel queue, at the generator's maximum) shows the accounting: what it reports lost is expected − received.", "",
+             "| receiver | target pkt/s (0 = max) | achieved | packets traced | expected | received | lost | lost % | losses reported | alive after burst | CPU s | CPU s / 1000 messages |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for x in r["live"]:
+        lines.append(f"| {x['receiver']} | {x['rate_target']} | {x['rate_achieved']} | {x['packets_traced']} | {x['expected']} | {x['received']} | "
+                     f"{x['lost']} | {x['lost_percent']} | {x['losses_reported']} | {'yes' if x['still_running_after_burst'] else 'no'} | "
+                     f"{x['cpu_seconds'] if x['cpu_seconds'] is not None else 'n/a'} | {x.get('cpu_s_per_1000_messages', 'n/a')} |")
+    lines += ["", "Commands: " + "; ".join(f"{k}: `{v}`" for k, v in r["commands"].items()) + ".", "",
+              "Not run: the kernel's own TRACE to the kernel log (nf_log_syslog bound as the logger). From any network namespace",
+              "but the first it logs only when the host-wide sysctl net.netfilter.nf_log_all_netns is 1, and then every message",
+              "goes to the host's kernel log (and console, at warning level): this bench changes nothing outside its namespaces."]
+    path = os.path.join(base.ROOT, "docs", "benchmarks.md")
+    text = open(path).read().splitlines() if os.path.exists(path) else ["# Benchmarks"]
+    out, skip = [], False
+    for line in text:
+        if line.startswith("## "): skip = line == HEADING
+        if not skip: out.append(line)
+    while out and not out[-1].strip(): out.pop()
+    open(path, "w").write("\n".join(out + [""] + lines) + "\n")
+
+if __name__ == "__main__":
+    main()
