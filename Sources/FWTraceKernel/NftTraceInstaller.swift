@@ -4,7 +4,9 @@ import FWTraceCore
 
 /// Installs fwtrace's own table: `table inet fwtrace_<session>` with `flags owner`, base chains
 /// at prerouting and output at priority -350 (before raw and conntrack), one rule each:
-/// the user's filter, the rate limit, `meta nftrace set 1`. Nothing else is touched.
+/// the user's filter, the rate limit, `meta nftrace set 1`; and, when the ruleset has ingress
+/// chains, `table netdev fwtrace_<session>` with an ingress chain on each of their devices.
+/// Nothing else is touched.
 public final class NftTraceInstaller {
     public let tableName: String
     public let context: NftablesContext
@@ -23,27 +25,88 @@ public final class NftTraceInstaller {
     }
 
     /// One rule per filter in each chain (the user's filter, then the ones a DNAT rewrote).
-    public static func script(table: String, filters: [TraceFilter], limit: RateLimit?, session: String) -> (String, [String], [String: Hook]) {
+    /// `ingressDevices`: devices with ingress chains in the ruleset; a `table netdev` of the same
+    /// name hooks each at the lowest priority there is, so a frame is traced before any of
+    /// them runs (a drop there never reaches prerouting), and the prerouting rule leaves those
+    /// devices' packets to it (each traced packet counted once).
+    public static func script(table: String, filters: [TraceFilter], limit: RateLimit?, session: String,
+                              ingressDevices: [String] = []) -> (String, [String], [String: Hook]) {
         var lines = ["table inet \(table) {", "  flags owner;"]
         var rules: [String] = []
         var chains: [String: Hook] = [:]
+        let devices = ingressDevices.filter(Self.isDeviceName)
+        func rule(_ match: String, _ extra: String = "") -> String {
+            // The counter counts the packets traced (after the limit): what a loss leaves unseen.
+            [match, extra, limit?.nft ?? "", "counter", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
+                .filter { !$0.isEmpty }.joined(separator: " ")
+        }
         for (chain, hook) in [("pre", Hook.prerouting), ("out", Hook.output)] {
             let matches = filters.compactMap { $0.nftMatch(for: hook) }
             guard !matches.isEmpty else { continue }
             lines += ["  chain \(chain) {",
                       "    type filter hook \(hook.rawValue) priority -350; policy accept;"]
+            let skipIngress = hook == .prerouting && !devices.isEmpty ? "iifname != { \(devices.map { "\"\($0)\"" }.joined(separator: ", ")) }" : ""
             for match in matches {
-                // The counter counts the packets traced (after the limit): what a loss leaves unseen.
-                let rule = [match, limit?.nft ?? "", "counter", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
-                    .filter { !$0.isEmpty }.joined(separator: " ")
-                lines.append("    \(rule)")
-                rules.append("inet \(table) \(chain): \(rule)")
+                let text = rule(match, skipIngress)
+                lines.append("    \(text)")
+                rules.append("inet \(table) \(chain): \(text)")
             }
             lines.append("  }")
             chains[chain] = hook
         }
         lines.append("}")
+        let ingressMatches = filters.compactMap { $0.nftMatch(for: .ingress) }
+        if !devices.isEmpty, !ingressMatches.isEmpty {
+            lines += ["table netdev \(table) {", "  flags owner;"]
+            for (i, device) in devices.enumerated() {
+                let chain = "in\(i)"
+                lines += ["  chain \(chain) {",
+                          "    type filter hook ingress device \"\(device)\" priority \(Self.ingressPriority); policy accept;"]
+                for match in ingressMatches {
+                    let text = rule(match)
+                    lines.append("    \(text)")
+                    rules.append("netdev \(table) \(chain) (\(device)): \(text)")
+                }
+                lines.append("  }")
+                chains[chain] = .ingress
+            }
+            lines.append("}")
+        }
         return (lines.joined(separator: "\n") + "\n", rules, chains)
+    }
+
+    /// The lowest chain priority nf_tables takes: before every other ingress chain.
+    public static let ingressPriority = Int(Int32.min)
+
+    /// An interface name as the kernel allows it (IFNAMSIZ - 1 bytes, no '/', quote or space),
+    /// so that a name from the ruleset listing cannot break the script.
+    static func isDeviceName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        return !bytes.isEmpty && bytes.count <= 15 && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != 0x2f && $0 != 0x22 && $0 != 0x5c }
+    }
+
+    /// The devices that ingress chains of the ruleset hook (netdev tables, and inet tables'
+    /// ingress chains, which share the hook): `device "X"` or `devices = { "a", b }` on a chain
+    /// of `hook ingress`, from `list chains`. fwtrace's own tables are left out.
+    public static func ingressDevices(listing: String) -> [String] {
+        var devices: [String] = []
+        var ownTable = false
+        for line in listing.split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("table ") { ownTable = text.split(separator: " ").dropFirst(2).first?.hasPrefix("fwtrace_") ?? false; continue }
+            guard !ownTable, text.contains("hook ingress") else { continue }
+            var names: [Substring] = []
+            if let range = text.range(of: "devices = {"), let end = text[range.upperBound...].firstIndex(of: "}") {
+                names = text[range.upperBound..<end].split(separator: ",")
+            } else if let range = text.range(of: "device ") {
+                names = [text[range.upperBound...].prefix { $0 != " " && $0 != ";" }]
+            }
+            for raw in names {
+                let name = raw.trimmingCharacters(in: CharacterSet(charactersIn: " \""))
+                if isDeviceName(name), !devices.contains(name) { devices.append(name) }
+            }
+        }
+        return devices
     }
 
     public func install(filters: [TraceFilter], limit: RateLimit?, session: String) throws {
@@ -58,22 +121,32 @@ public final class NftTraceInstaller {
             }
             throw UserFacingError("nftables is not usable here: \(probe.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.unavailable)
         }
-        let (script, rules, chains) = Self.script(table: tableName, filters: filters, limit: limit, session: session)
+        // Ingress chains run before prerouting: a packet they drop would never be seen there.
+        let devices = Self.ingressDevices(listing: context.run("list chains").output)
+        let (script, rules, chains) = Self.script(table: tableName, filters: filters, limit: limit, session: session, ingressDevices: devices)
         let result = context.run(script)
         guard result.ok else {
             throw UserFacingError("could not install the trace table: \(result.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.failure)
         }
         installed = true
+        hasIngressTable = chains.values.contains(.ingress)
         installedRules = rules
         self.chains = chains
     }
+
+    /// The `table netdev` of the same name is there too (the ruleset has ingress chains).
+    public private(set) var hasIngressTable = false
 
     /// Packets the trace rules marked so far (their counters), nil if the table cannot be read.
     public func tracedPackets() -> UInt64? {
         guard installed else { return nil }
         let listing = context.run("list table inet \(tableName)")
         guard listing.ok else { return nil }
-        return Self.countedPackets(listing.output)
+        var total = Self.countedPackets(listing.output)
+        if hasIngressTable, case let ingress = context.run("list table netdev \(tableName)"), ingress.ok {
+            total &+= Self.countedPackets(ingress.output)
+        }
+        return total
     }
 
     /// The sum of every "counter packets N" in an nft listing.
@@ -92,6 +165,7 @@ public final class NftTraceInstaller {
     public func remove() {
         guard installed else { return }
         _ = context.run("delete table inet \(tableName)")
+        if hasIngressTable { _ = context.run("delete table netdev \(tableName)") }
         installed = false
     }
 }

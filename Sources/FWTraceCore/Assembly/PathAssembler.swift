@@ -180,9 +180,11 @@ public final class PathAssembler {
         // A stop is said once: the same event fed again right after it is taken as it is.
         let mayStop = stopsOnUnknownRules && !metUnknownRule
         metUnknownRule = false
-        let isOwnTable = event.tableFamily == .inet && event.table == configuration.ownTable
+        // Our tables: `inet`, and `netdev` where the ruleset has ingress chains.
+        let ownFamily = event.tableFamily == .inet || event.tableFamily == .netdev
+        let isOwnTable = ownFamily && event.table == configuration.ownTable
         // Our own table first: a String compare (the name cache's same String) spares the prefix test.
-        let isInternal = isOwnTable || (event.tableFamily == .inet && Self.isFwtraceTable(event.table))
+        let isInternal = isOwnTable || (ownFamily && Self.isFwtraceTable(event.table))
 
         if event.startsBaseChainRun {
             var summary = event.networkHeader.flatMap {
@@ -195,7 +197,7 @@ public final class PathAssembler {
             // the trace bit first, our chain is traced too, but its policy event is not ours.
             if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
                let hook = configuration.ownChains[event.chain], let summary {
-                return startPath(event, hook: hook, packet: summary, at: time)
+                return ownTraceRule(event, hook: hook, packet: summary, at: time)
             }
             guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
             if isInternal { state.lastEventTime = time; return out }
@@ -244,6 +246,16 @@ public final class PathAssembler {
         return (found, found == nil)
     }
 
+    /// Our own trace rule matched: a new packet, unless our ingress chain marked this one
+    /// already and our prerouting rule marks it again (then it goes on).
+    private func ownTraceRule(_ event: NftTraceEvent, hook: Hook, packet summary: PacketSummary, at time: Double) -> [PacketPath] {
+        if let state = pending[event.traceID], state.hook.canReach(hook), Self.sameIdentity(state.lastDump, summary) {
+            state.lastEventTime = time
+            return []
+        }
+        return startPath(event, hook: hook, packet: summary, at: time)
+    }
+
     /// Our own trace rule's event: a new packet (a path pending under the same id ends, incomplete).
     private func startPath(_ event: NftTraceEvent, hook: Hook, packet summary: PacketSummary, at time: Double) -> [PacketPath] {
         var out: [PacketPath] = []
@@ -254,7 +266,7 @@ public final class PathAssembler {
         path.iif = event.iif.flatMap(interfaceName)
         path.oif = event.oif.flatMap(interfaceName)
         path.mark = event.mark
-        pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: -350,
+        pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: hook == .ingress ? Int(Int32.min) : -350,
                                          lastDump: summary, lastEventTime: time)
         started += 1
         startOrder.append((event.traceID, time))

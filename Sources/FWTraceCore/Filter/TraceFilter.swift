@@ -165,12 +165,21 @@ public struct TraceFilter: Equatable, Sendable {
 
     /// The match part of the trace rule for one of fwtrace's base chains; nil when no packet
     /// at that hook can match (an input interface on locally generated packets).
+    /// In a netdev table (`hook` ingress) the family is the frame's ethertype (`meta protocol`):
+    /// `meta nfproto` there is always netdev.
     public func nftMatch(for hook: Hook) -> String? {
         var parts: [String] = []
         if hook == .output, inInterface != nil { return nil }
         let addressFamilyImplied = src != nil || dst != nil || proto == .icmp || proto == .icmpv6
         if !addressFamilyImplied, families.count == 1 {
-            parts.append(families.first == .ip ? "meta nfproto ipv4" : "meta nfproto ipv6")
+            if hook == .ingress {
+                parts.append(families.first == .ip ? "meta protocol ip" : "meta protocol ip6")
+            } else {
+                parts.append(families.first == .ip ? "meta nfproto ipv4" : "meta nfproto ipv6")
+            }
+        } else if !addressFamilyImplied, hook == .ingress {
+            // Only IP frames: ARP and the rest carry no ports or addresses a filter could name.
+            parts.append("meta protocol { ip, ip6 }")
         }
         if let src { parts.append("\(src.address.isV4 ? "ip" : "ip6") saddr \(src)") }
         if let dst { parts.append("\(dst.address.isV4 ? "ip" : "ip6") daddr \(dst)") }

@@ -102,10 +102,12 @@ public enum PacketHeaders {
     static func parse(network: HeaderView, transport: HeaderView?, nfproto: UInt32?) throws -> PacketSummary {
         try network.need(0, 1, "network header")
         let version = network[0] >> 4
-        if nfproto == 10 || (nfproto == nil && version == 6) {
+        // A netdev (5) or bridge (7) chain's packet is whatever the frame carried: its version says.
+        let byVersion = nfproto == nil || nfproto == 5 || nfproto == 7
+        if nfproto == 10 || (byVersion && version == 6) {
             return try parseIPv6(network, transport: transport)
         }
-        if nfproto == 2 || (nfproto == nil && version == 4) {
+        if nfproto == 2 || (byVersion && version == 4) {
             return try parseIPv4(network, transport: transport)
         }
         throw DecodeError.invalidValue(what: "network header", offset: 0,

@@ -1,0 +1,76 @@
+import Foundation
+import XCTest
+@testable import FWTraceCore
+@testable import FWTraceKernel
+
+/// The trace table's script when the ruleset has ingress chains (no kernel: the text only).
+final class NftTraceInstallerScriptTests: XCTestCase {
+    func testIngressDevicesOfTheListing() {
+        let listing = """
+        table netdev edge {
+        \tchain in {
+        \t\ttype filter hook ingress device "eth0" priority filter; policy accept;
+        \t}
+        \tchain many {
+        \t\ttype filter hook ingress devices = { "veth1", veth2 } priority -10; policy accept;
+        \t}
+        }
+        table inet filter {
+        \tchain early {
+        \t\ttype filter hook ingress device "eth0" priority 5; policy accept;
+        \t}
+        \tchain input {
+        \t\ttype filter hook input priority filter; policy accept;
+        \t}
+        }
+        table netdev fwtrace_1234abcd {
+        \tchain in0 {
+        \t\ttype filter hook ingress device "other" priority -2147483648; policy accept;
+        \t}
+        }
+        table netdev odd {
+        \tchain in {
+        \t\ttype filter hook ingress device "a\\"b" priority 0; policy accept;
+        \t}
+        }
+        """
+        // Each device once, fwtrace's own tables left out, a name the kernel cannot have refused.
+        XCTAssertEqual(NftTraceInstaller.ingressDevices(listing: listing), ["eth0", "veth1", "veth2"])
+    }
+
+    func testANetdevTableHooksEachDeviceBeforeEveryOtherChain() throws {
+        var spec = FilterSpec()
+        spec.proto = "tcp"; spec.dport = "8080"
+        let filter = try spec.makeFilter()
+        let (script, rules, chains) = NftTraceInstaller.script(table: "fwtrace_s", filters: [filter], limit: nil, session: "s",
+                                                               ingressDevices: ["eth0", "veth1"])
+        XCTAssertTrue(script.contains("table netdev fwtrace_s {\n  flags owner;\n  chain in0 {\n    type filter hook ingress device \"eth0\" priority -2147483648; policy accept;\n    meta protocol { ip, ip6 } tcp dport 8080 counter meta nftrace set 1 comment \"fwtrace:s\""), script)
+        XCTAssertTrue(script.contains("device \"veth1\""), script)
+        // Prerouting leaves those devices' packets to the ingress chains: each traced packet counted once.
+        XCTAssertTrue(script.contains("tcp dport 8080 iifname != { \"eth0\", \"veth1\" } counter meta nftrace set 1"), script)
+        XCTAssertEqual(chains["in0"], .ingress)
+        XCTAssertEqual(chains["pre"], .prerouting)
+        XCTAssertEqual(rules.filter { $0.hasPrefix("netdev ") }.count, 2)
+        // Without ingress chains: the inet table alone, as before.
+        let (plain, _, plainChains) = NftTraceInstaller.script(table: "fwtrace_s", filters: [filter], limit: nil, session: "s")
+        XCTAssertFalse(plain.contains("netdev"))
+        XCTAssertFalse(plain.contains("iifname"))
+        XCTAssertEqual(Set(plainChains.keys), ["pre", "out"])
+    }
+
+    func testNetdevPacketsAreReadByTheirVersion() throws {
+        let v6: [UInt8] = [0x60, 0, 0, 0, 0, 8, 17, 64] + [UInt8](repeating: 0, count: 15) + [1] + [UInt8](repeating: 0, count: 15) + [2]
+        let udp: [UInt8] = [0x30, 0x39, 0x14, 0xe9, 0, 8, 0, 0]
+        for nfproto: UInt32 in [5, 7] {
+            let p = try PacketHeaders.parse(network: v6, transport: udp, nfproto: nfproto)
+            XCTAssertEqual(p.family, .ip6)
+            XCTAssertEqual(p.dport, 5353)
+        }
+        // An ingress chain matches the frame's ethertype: `meta nfproto` there is always netdev.
+        var spec = FilterSpec()
+        spec.family = "ipv4"; spec.proto = "udp"; spec.dport = "53"
+        let v4only = try spec.makeFilter()
+        XCTAssertEqual(v4only.nftMatch(for: .ingress), "meta protocol ip udp dport 53")
+        XCTAssertEqual(v4only.nftMatch(for: .prerouting), "meta nfproto ipv4 udp dport 53")
+    }
+}
