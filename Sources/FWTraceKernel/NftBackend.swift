@@ -1,3 +1,4 @@
+import Foundation
 import FWTraceCore
 
 /// The nft backend's I/O: installs the trace table, receives trace events on a thread of its own
@@ -37,6 +38,7 @@ final class NftBackend: TraceBackend {
         var config = PathAssembler.Configuration(ownTable: installer.tableName, ownChains: installer.chains)
         config.quietPeriod = options.quietPeriod
         config.filterProtocol = options.filter.proto?.number
+        config.bridgeCallsIPChains = Self.bridgeCallsIPChains()
         let info = RecordEncoder.SessionInfo(
             filter: options.filter.summary, families: options.filter.families.map(\.rawValue).sorted(),
             rules: installer.installedRules, limit: options.limit?.nft, table: "inet \(installer.tableName)")
@@ -94,6 +96,17 @@ final class NftBackend: TraceBackend {
         installer?.remove(); installer = nil
         traceSocket?.close(); traceSocket = nil
         context?.close(); context = nil
+    }
+
+    /// Which families' chains br_netfilter hands bridged frames to in this namespace (its sysctls,
+    /// read by this thread, which is in the traced namespace; none without br_netfilter).
+    static func bridgeCallsIPChains() -> Set<PacketSummary.Family> {
+        var families: Set<PacketSummary.Family> = []
+        for (family, name) in [(PacketSummary.Family.ip, "iptables"), (.ip6, "ip6tables")] {
+            let value = try? String(contentsOfFile: "/proc/sys/net/bridge/bridge-nf-call-\(name)", encoding: .utf8)
+            if value?.trimmingCharacters(in: .whitespacesAndNewlines) == "1" { families.insert(family) }
+        }
+        return families
     }
 
     /// The ruleset changed before the datagram received at `time`: the rules are read again

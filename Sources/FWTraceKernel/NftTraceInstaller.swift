@@ -29,8 +29,10 @@ public final class NftTraceInstaller {
     /// name hooks each at the lowest priority there is, so a frame is traced before any of
     /// them runs (a drop there never reaches prerouting), and the prerouting rule leaves those
     /// devices' packets to it (each traced packet counted once).
+    /// `bridge`: the ruleset has bridge-family base chains; a `table bridge` of the same name then
+    /// marks every frame a bridge takes in, at its prerouting hook, before any of them.
     public static func script(table: String, filters: [TraceFilter], limit: RateLimit?, session: String,
-                              ingressDevices: [String] = []) -> (String, [String], [String: Hook]) {
+                              ingressDevices: [String] = [], bridge: Bool = false) -> (String, [String], [String: Hook]) {
         var lines = ["table inet \(table) {", "  flags owner;"]
         var rules: [String] = []
         var chains: [String: Hook] = [:]
@@ -72,7 +74,33 @@ public final class NftTraceInstaller {
             }
             lines.append("}")
         }
+        // The bridge family's frames: the same match as at ingress (the ethertype's family).
+        if bridge, !ingressMatches.isEmpty {
+            lines += ["table bridge \(table) {", "  flags owner;", "  chain bpre {",
+                      "    type filter hook prerouting priority \(Self.ingressPriority); policy accept;"]
+            for match in ingressMatches {
+                let text = rule(match)
+                lines.append("    \(text)")
+                rules.append("bridge \(table) bpre: \(text)")
+            }
+            lines += ["  }", "}"]
+            chains["bpre"] = .prerouting
+        }
         return (lines.joined(separator: "\n") + "\n", rules, chains)
+    }
+
+    /// Whether `list chains` shows a base chain (one with a hook) in a bridge-family table other
+    /// than fwtrace's own.
+    public static func hasBridgeChains(listing: String) -> Bool {
+        var bridgeTable = false
+        for line in listing.split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("table ") {
+                let words = text.split(separator: " ")
+                bridgeTable = words.count >= 3 && words[1] == "bridge" && !words[2].hasPrefix("fwtrace_")
+            } else if bridgeTable, text.contains(" hook ") { return true }
+        }
+        return false
     }
 
     /// The lowest chain priority nf_tables takes: before every other ingress chain.
@@ -122,20 +150,25 @@ public final class NftTraceInstaller {
             throw UserFacingError("nftables is not usable here: \(probe.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.unavailable)
         }
         // Ingress chains run before prerouting: a packet they drop would never be seen there.
-        let devices = Self.ingressDevices(listing: context.run("list chains").output)
-        let (script, rules, chains) = Self.script(table: tableName, filters: filters, limit: limit, session: session, ingressDevices: devices)
+        let listing = context.run("list chains").output
+        let devices = Self.ingressDevices(listing: listing)
+        let (script, rules, chains) = Self.script(table: tableName, filters: filters, limit: limit, session: session,
+                                                  ingressDevices: devices, bridge: Self.hasBridgeChains(listing: listing))
         let result = context.run(script)
         guard result.ok else {
             throw UserFacingError("could not install the trace table: \(result.error.trimmingCharacters(in: .whitespacesAndNewlines))", exitCode: ExitCode.failure)
         }
         installed = true
         hasIngressTable = chains.values.contains(.ingress)
+        hasBridgeTable = chains["bpre"] != nil
         installedRules = rules
         self.chains = chains
     }
 
     /// The `table netdev` of the same name is there too (the ruleset has ingress chains).
     public private(set) var hasIngressTable = false
+    /// And the `table bridge` (the ruleset has bridge chains).
+    public private(set) var hasBridgeTable = false
 
     /// Packets the trace rules marked so far (their counters), nil if the table cannot be read.
     public func tracedPackets() -> UInt64? {
@@ -143,8 +176,9 @@ public final class NftTraceInstaller {
         let listing = context.run("list table inet \(tableName)")
         guard listing.ok else { return nil }
         var total = Self.countedPackets(listing.output)
-        if hasIngressTable, case let ingress = context.run("list table netdev \(tableName)"), ingress.ok {
-            total &+= Self.countedPackets(ingress.output)
+        for (family, present) in [("netdev", hasIngressTable), ("bridge", hasBridgeTable)] where present {
+            let listing = context.run("list table \(family) \(tableName)")
+            if listing.ok { total &+= Self.countedPackets(listing.output) }
         }
         return total
     }
@@ -166,6 +200,7 @@ public final class NftTraceInstaller {
         guard installed else { return }
         _ = context.run("delete table inet \(tableName)")
         if hasIngressTable { _ = context.run("delete table netdev \(tableName)") }
+        if hasBridgeTable { _ = context.run("delete table bridge \(tableName)") }
         installed = false
     }
 }

@@ -58,6 +58,20 @@ final class NftTraceInstallerScriptTests: XCTestCase {
         XCTAssertEqual(Set(plainChains.keys), ["pre", "out"])
     }
 
+    func testABridgeTableWhenTheRulesetFiltersBridgedFrames() throws {
+        let listing = "table bridge switch {\n\tchain forw {\n\t\ttype filter hook forward priority filter; policy accept;\n\t}\n}\n"
+        XCTAssertTrue(NftTraceInstaller.hasBridgeChains(listing: listing))
+        // fwtrace's own bridge table, or a bridge table without base chains, is no reason.
+        XCTAssertFalse(NftTraceInstaller.hasBridgeChains(listing: "table bridge fwtrace_1 {\n\tchain bpre {\n\t\ttype filter hook prerouting priority -2147483648; policy accept;\n\t}\n}\n"))
+        XCTAssertFalse(NftTraceInstaller.hasBridgeChains(listing: "table bridge t {\n\tchain regular {\n\t}\n}\ntable inet f {\n\tchain c {\n\t\ttype filter hook forward priority 0; policy accept;\n\t}\n}\n"))
+        var spec = FilterSpec()
+        spec.proto = "udp"; spec.dport = "5353"
+        let (script, rules, chains) = NftTraceInstaller.script(table: "fwtrace_s", filters: [try spec.makeFilter()], limit: nil, session: "s", bridge: true)
+        XCTAssertTrue(script.contains("table bridge fwtrace_s {\n  flags owner;\n  chain bpre {\n    type filter hook prerouting priority -2147483648; policy accept;\n    meta protocol { ip, ip6 } udp dport 5353 counter meta nftrace set 1 comment \"fwtrace:s\""), script)
+        XCTAssertEqual(chains["bpre"], .prerouting)
+        XCTAssertTrue(rules.contains { $0.hasPrefix("bridge fwtrace_s bpre: ") })
+    }
+
     func testNetdevPacketsAreReadByTheirVersion() throws {
         let v6: [UInt8] = [0x60, 0, 0, 0, 0, 8, 17, 64] + [UInt8](repeating: 0, count: 15) + [1] + [UInt8](repeating: 0, count: 15) + [2]
         let udp: [UInt8] = [0x30, 0x39, 0x14, 0xe9, 0, 8, 0, 0]

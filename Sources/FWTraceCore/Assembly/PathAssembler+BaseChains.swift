@@ -3,6 +3,7 @@
 extension PathAssembler {
     /// After an accept that ends a base-chain run: can another base chain still see this packet?
     func moreChainsMayRun(after state: Pending) -> Bool {
+        if state.bridged, let answer = moreChainsMayRunBridged(after: state) { return answer }
         let family = state.path.family
         let ctState = state.path.conntrack?.state
         // NAT chains only see the first packet of a connection.
@@ -28,6 +29,28 @@ extension PathAssembler {
         for hook in state.hook.reachableHooks {
             let chains = ruleset.baseChains(at: hook, for: family)
             if chains.indices.contains(where: { mayRun(chains[$0]) }) { return true }
+        }
+        return false
+    }
+
+    /// A bridged frame: the bridge family's chains at this hook (after the run's, if it is one
+    /// of them) and at later hooks; with br_netfilter, from a run in a bridge chain, also the IP
+    /// family's chains at this hook and later ones (br_netfilter calls them from the bridge's
+    /// hooks). nil: the IP family's own answer applies (the run is in one of its chains).
+    func moreChainsMayRunBridged(after state: Pending) -> Bool? {
+        let inBridgeChain = state.baseChain?.family == .bridge
+        let here = ruleset.bridgeBaseChains(at: state.hook)
+        let priority = state.basePriority ?? Int.min
+        if inBridgeChain, here.contains(where: { ($0.priority ?? 0) > priority && !Self.isFwtraceTable($0.key.table) }) { return true }
+        for hook in state.hook.reachableHooks where ruleset.bridgeBaseChains(at: hook).contains(where: { !Self.isFwtraceTable($0.key.table) }) {
+            return true
+        }
+        guard configuration.bridgeCallsIPChains.contains(state.path.family) else { return false }
+        guard inBridgeChain else { return nil }
+        let family = state.path.family
+        for hook in [state.hook] + state.hook.reachableHooks
+        where ruleset.baseChains(at: hook, for: family).contains(where: { !Self.isFwtraceTable($0.key.table) }) {
+            return true
         }
         return false
     }

@@ -20,6 +20,10 @@ public final class PathAssembler {
         /// The one transport protocol our trace rule matches, if the filter names one: it tells
         /// the protocol behind IPv6 extension headers that the kernel's header dump cuts off.
         public var filterProtocol: UInt8?
+        /// br_netfilter hands a bridged frame of these families to their chains too (the traced
+        /// namespace's net.bridge.bridge-nf-call-iptables and -ip6tables: 1 by default once
+        /// br_netfilter is loaded).
+        public var bridgeCallsIPChains: Set<PacketSummary.Family> = [.ip, .ip6]
 
         public init(ownTable: String, ownChains: [String: Hook] = ["pre": .prerouting, "out": .output]) {
             self.ownTable = ownTable
@@ -43,6 +47,8 @@ public final class PathAssembler {
         var lastEventTime: Double
         /// The conntrack attributes merged last: every base-chain run repeats them, mostly unchanged.
         var lastConntrack: NftTraceEvent.Conntrack?
+        /// Marked by our bridge chain: a frame a bridge took in.
+        var bridged = false
 
         init(path: PacketPath, hook: Hook, baseChain: Ruleset.ChainKey?, basePriority: Int?,
              lastDump: PacketSummary, lastEventTime: Double) {
@@ -180,8 +186,8 @@ public final class PathAssembler {
         // A stop is said once: the same event fed again right after it is taken as it is.
         let mayStop = stopsOnUnknownRules && !metUnknownRule
         metUnknownRule = false
-        // Our tables: `inet`, and `netdev` where the ruleset has ingress chains.
-        let ownFamily = event.tableFamily == .inet || event.tableFamily == .netdev
+        // Our tables: `inet`, and `netdev` and `bridge` where the ruleset has chains there.
+        let ownFamily = event.tableFamily == .inet || event.tableFamily == .netdev || event.tableFamily == .bridge
         let isOwnTable = ownFamily && event.table == configuration.ownTable
         // Our own table first: a String compare (the name cache's same String) spares the prefix test.
         let isInternal = isOwnTable || (ownFamily && Self.isFwtraceTable(event.table))
@@ -266,8 +272,10 @@ public final class PathAssembler {
         path.iif = event.iif.flatMap(interfaceName)
         path.oif = event.oif.flatMap(interfaceName)
         path.mark = event.mark
-        pending[event.traceID] = Pending(path: path, hook: hook, baseChain: nil, basePriority: hook == .ingress ? Int(Int32.min) : -350,
-                                         lastDump: summary, lastEventTime: time)
+        let state = Pending(path: path, hook: hook, baseChain: nil, basePriority: hook == .ingress || event.tableFamily == .bridge ? Int(Int32.min) : -350,
+                            lastDump: summary, lastEventTime: time)
+        state.bridged = event.tableFamily == .bridge
+        pending[event.traceID] = state
         started += 1
         startOrder.append((event.traceID, time))
         compactStartOrder()

@@ -47,6 +47,7 @@ extension Ruleset {
 
     mutating func indexBaseChains() {
         baseChainIndex = Array(repeating: [], count: Hook.allCases.count * 2)
+        bridgeChainIndex = Array(repeating: [], count: Hook.allCases.count)
         chainsWithEqualPriorityPeers = []
         let registered = chains.values.filter { $0.hook != nil && tables[$0.key.tableKey]?.dormant != true }
             .map { (chain: $0, created: creation(of: $0)) }
@@ -61,6 +62,11 @@ extension Ruleset {
                     }
                     .map { BaseChain(key: $0.chain.key, priority: $0.chain.priority, type: $0.chain.type) }
                 baseChainIndex[hook.index * 2 + (family == .ip ? 0 : 1)] = sorted
+                if family == .ip {
+                    bridgeChainIndex[hook.index] = registered.filter { $0.chain.hook == hook && $0.chain.key.family == .bridge }
+                        .sorted { BaseChainOrder.runsBefore(priority: $0.chain.priority ?? 0, created: $0.created, priority: $1.chain.priority ?? 0, created: $1.created) }
+                        .map { BaseChain(key: $0.chain.key, priority: $0.chain.priority, type: $0.chain.type) }
+                }
                 for (i, chain) in sorted.enumerated() where i > 0 && (sorted[i - 1].priority ?? 0) == (chain.priority ?? 0) {
                     chainsWithEqualPriorityPeers.insert(chain.key)
                     chainsWithEqualPriorityPeers.insert(sorted[i - 1].key)

@@ -149,6 +149,8 @@ public struct Ruleset: Sendable {
     /// IPv4, 1 for IPv6). The order is the kernel's as far as the listing tells it, corrected by
     /// what traces showed (BaseChainOrder.swift).
     var baseChainIndex: [[BaseChain]] = []
+    /// The bridge family's base chains per hook (Hook.index), in the kernel's order.
+    var bridgeChainIndex: [[BaseChain]] = []
     /// Base chains that share their hook and priority with another one of the same packet family:
     /// only they need the order learned from traces.
     var chainsWithEqualPriorityPeers: Set<ChainKey> = []
@@ -191,6 +193,11 @@ public struct Ruleset: Sendable {
     public func baseChains(at hook: Hook, for family: PacketSummary.Family) -> [BaseChain] {
         let i = hook.index * 2 + (family == .ip ? 0 : 1)
         return i < baseChainIndex.count ? baseChainIndex[i] : []
+    }
+
+    /// The bridge family's base chains at a hook, in the kernel's order.
+    public func bridgeBaseChains(at hook: Hook) -> [BaseChain] {
+        hook.index < bridgeChainIndex.count ? bridgeChainIndex[hook.index] : []
     }
 
     public func hasBaseChains(at hook: Hook, for family: PacketSummary.Family) -> Bool {

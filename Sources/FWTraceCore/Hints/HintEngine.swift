@@ -154,6 +154,8 @@ public enum HintEngine {
 
     static func forwarded(_ path: PacketPath) -> Hint? {
         guard path.steps.indices.contains(where: { path.steps[$0].hook == .forward }) else { return nil }
+        // A bridged frame was switched, not routed (and never meets INPUT either way).
+        guard !path.steps.indices.contains(where: { path.steps[$0].tableFamily == .bridge }) else { return nil }
         var chains: [String] = []
         for s in path.steps where !chains.contains("\(s.hook.rawValue):\(place(s))") { chains.append("\(s.hook.rawValue):\(place(s))") }
         return Hint(code: "forwarded",
