@@ -65,7 +65,7 @@ struct FollowCommand: ParsableCommand {
         commandName: "follow",
         abstract: "Trace matching packets live and print each one's path through the firewall.",
         discussion: """
-        Installs a table `inet fwtrace_<session>` (flags owner: the kernel deletes it when fwtrace exits, even after kill -9) with base chains at prerouting and output, priority -350, whose one rule sets the trace bit on packets that match the filter, at most --limit per second. Every later chain of every table (iptables-nft's included) then reports the packet.
+        Installs a table `inet fwtrace_<session>` (flags owner: the kernel deletes it when fwtrace exits, even after kill -9) with base chains at prerouting and output, priority -350, whose one rule sets the trace bit on packets that match the filter, at most --limit per second. Every later chain of every table (iptables-nft's included) then reports the packet. Where the ruleset has ingress chains or bridge chains, tables `netdev` and `bridge` of the same name (also flags owner) mark the packets there first, at the lowest priority: a drop at ingress, or a bridged frame's steps, are then in the path.
 
         When an fwtrace daemon answers on its control socket, follow traces through it: members of the daemon's group (socket_group, default fwtrace) need no root. --standalone, --capture, --no-limit, --ct-invalid, --receive-backlog and a namespace path need a process of one's own, as root.
 

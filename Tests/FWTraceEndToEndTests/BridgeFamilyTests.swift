@@ -109,4 +109,16 @@ final class BridgeFamilyTests: XCTestCase {
         XCTAssertEqual(nft, ["bridge switch forw rule udp dport 5353 counter packets 0 bytes 0 accept (verdict accept)",
                              "inet filter forward rule udp dport 5353 counter packets 0 bytes 0 accept (verdict accept)"])
     }
+
+    /// The bridge table has the owner flag too: a kill -9 leaves no fwtrace table.
+    func testKill9LeavesNoBridgeTable() throws {
+        let before = try E2E.run(["ip", "netns", "exec", host, "nft", "list", "ruleset"]).stdout
+        let f = try Follow(["--netns", host, "-p", "udp", "--dport", "5353"])
+        let during = try E2E.run(["ip", "netns", "exec", host, "nft", "list", "tables"]).stdout
+        XCTAssertTrue(during.contains("table bridge fwtrace_") && during.contains("table inet fwtrace_"), during)
+        kill(f.process.processIdentifier, SIGKILL)
+        f.wait()
+        XCTAssertFalse(try E2E.run(["ip", "netns", "exec", host, "nft", "list", "tables"]).stdout.contains("fwtrace_"))
+        XCTAssertEqual(try E2E.run(["ip", "netns", "exec", host, "nft", "list", "ruleset"]).stdout, before)
+    }
 }

@@ -86,4 +86,17 @@ final class NetdevIngressTests: XCTestCase {
         XCTAssertEqual(users.first, "netdev edge in rule udp dport 5353 counter packets 0 bytes 0 accept (verdict accept)", nft.lines.joined(separator: "\n"))
         XCTAssertTrue(users.contains("inet filter input rule udp dport 5353 counter packets 0 bytes 0 drop (verdict drop)"), "\(users)")
     }
+
+    /// Both of fwtrace's tables have the owner flag: a kill -9 leaves neither, and the user's
+    /// ruleset is as it was.
+    func testKill9LeavesNeitherTable() throws {
+        let before = try lab.server(["nft", "list", "ruleset"]).stdout
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8080"])
+        let during = try lab.server(["nft", "list", "tables"]).stdout
+        XCTAssertTrue(during.contains("table netdev fwtrace_") && during.contains("table inet fwtrace_"), during)
+        kill(f.process.processIdentifier, SIGKILL)
+        f.wait()
+        XCTAssertFalse(try lab.server(["nft", "list", "tables"]).stdout.contains("fwtrace_"))
+        XCTAssertEqual(try lab.server(["nft", "list", "ruleset"]).stdout, before)
+    }
 }
