@@ -23,7 +23,10 @@ public final class NflogHandle: NflogMessageDecoding, @unchecked Sendable {
     private let lock = NSLock()
     /// A message copied here, zero bytes after it: the library's attribute walk may read a
     /// length field past a short tail, and fixed-size accessors read from the attribute's start.
-    private var scratch = [UInt8](repeating: 0, count: 1 << 16 + 64)
+    private var scratch = [UInt8](repeating: 0, count: NflogHandle.largestMessage + 64)
+    /// A message holds at most 65,535 bytes of packet (the copy range) and its other attributes:
+    /// anything longer is not one the kernel sends.
+    public static let largestMessage = 72 << 10
 
     /// Opens the library's socket and binds `group`; what the kernel refused is thrown with its
     /// errno (EBUSY or EPERM: another socket holds the group; EPERM also without CAP_NET_ADMIN).
@@ -77,9 +80,11 @@ public final class NflogHandle: NflogMessageDecoding, @unchecked Sendable {
 
     /// One netlink message, `bytes[message]` (header and body), through `nflog_handle_packet`.
     public func decode(_ bytes: [UInt8], message: Range<Int>) throws(DecodeError) -> NflogMessage {
-        guard message.count >= 20, message.count <= scratch.count - 64,
-              message.lowerBound >= 0, message.upperBound <= bytes.count else {
+        guard message.count >= 20, message.lowerBound >= 0, message.upperBound <= bytes.count else {
             throw DecodeError.truncated(what: "nfnetlink_log message", offset: message.lowerBound, need: 20, have: message.count)
+        }
+        guard message.count <= Self.largestMessage else {
+            throw DecodeError.badLength(what: "nfnetlink_log message", offset: message.lowerBound, length: message.count)
         }
         lock.lock(); defer { lock.unlock() }
         guard let handle else { throw DecodeError.invalidValue(what: "nfnetlink_log message", offset: message.lowerBound, detail: "the decoder was closed") }

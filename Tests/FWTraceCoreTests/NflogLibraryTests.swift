@@ -193,6 +193,14 @@ final class NflogLibraryTests: XCTestCase {
         }
         // A range outside the bytes is refused before anything is read.
         XCTAssertThrowsError(try decoder.decode(header, message: 4..<40))
+        // A packet of 65,000 bytes (a GSO packet, copied whole) decodes; a message longer than
+        // any the kernel sends is refused.
+        let whole = Self.message([2, 0, 0, 0] + [UInt8(truncatingIfNeeded: 65_000 + 4), UInt8((65_000 + 4) >> 8), 9, 0] + [UInt8](repeating: 0x45, count: 65_000))
+        XCTAssertEqual(try Self.decode(whole).payload?.count, 65_000)
+        let tooLong = Self.message([UInt8](repeating: 0, count: NflogHandle.largestMessage))
+        XCTAssertThrowsError(try decoder.decode(tooLong, message: tooLong.indices)) { error in
+            guard case .badLength? = error as? DecodeError else { return XCTFail("\(error)") }
+        }
         // Just the nfgenmsg: nothing is required, not even NFULA_PACKET_HDR.
         XCTAssertEqual(try Self.decode(Self.message([10, 0, 0, 0])), NflogMessage(family: 10, resourceID: 0))
         // The library hands a message only to the group it is for.
