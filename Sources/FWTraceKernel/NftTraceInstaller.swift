@@ -37,6 +37,7 @@ public final class NftTraceInstaller {
         var rules: [String] = []
         var chains: [String: Hook] = [:]
         let devices = ingressDevices.filter(Self.isDeviceName)
+        let skipIngressDevices = devices.isEmpty ? "" : "iifname != { \(devices.map { "\"\($0)\"" }.joined(separator: ", ")) }"
         func rule(_ match: String, _ extra: String = "") -> String {
             // The counter counts the packets traced (after the limit): what a loss leaves unseen.
             [match, extra, limit?.nft ?? "", "counter", "meta nftrace set 1", "comment \"fwtrace:\(session)\""]
@@ -47,7 +48,7 @@ public final class NftTraceInstaller {
             guard !matches.isEmpty else { continue }
             lines += ["  chain \(chain) {",
                       "    type filter hook \(hook.rawValue) priority -350; policy accept;"]
-            let skipIngress = hook == .prerouting && !devices.isEmpty ? "iifname != { \(devices.map { "\"\($0)\"" }.joined(separator: ", ")) }" : ""
+            let skipIngress = hook == .prerouting ? skipIngressDevices : ""
             for match in matches {
                 let text = rule(match, skipIngress)
                 lines.append("    \(text)")
@@ -79,7 +80,8 @@ public final class NftTraceInstaller {
             lines += ["table bridge \(table) {", "  flags owner;", "  chain bpre {",
                       "    type filter hook prerouting priority \(Self.ingressPriority); policy accept;"]
             for match in ingressMatches {
-                let text = rule(match)
+                // A port with an ingress chain: its frames were marked there already.
+                let text = rule(match, skipIngressDevices)
                 lines.append("    \(text)")
                 rules.append("bridge \(table) bpre: \(text)")
             }
@@ -110,7 +112,8 @@ public final class NftTraceInstaller {
     /// so that a name from the ruleset listing cannot break the script.
     static func isDeviceName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
-        return !bytes.isEmpty && bytes.count <= 15 && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != 0x2f && $0 != 0x22 && $0 != 0x5c }
+        // '*' too: nft reads a quoted name ending in it as a wildcard.
+        return !bytes.isEmpty && bytes.count <= 15 && bytes.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != 0x2f && $0 != 0x22 && $0 != 0x5c && $0 != 0x2a }
     }
 
     /// The devices that ingress chains of the ruleset hook (netdev tables, and inet tables'

@@ -44,7 +44,9 @@ final class NetdevIngressTests: XCTestCase {
 
     func testADropAtIngressEndsThePathBeforePrerouting() throws {
         let monitor = try NftMonitor(namespace: lab.server)
-        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8080", "--count", "1", "--timeout", "10s"])
+        let capture = NSTemporaryDirectory() + "fwtrace-e2e-netdev-\(UUID().uuidString).hex"
+        defer { try? FileManager.default.removeItem(atPath: capture) }
+        let f = try Follow(["--netns", lab.server, "-p", "tcp", "--dport", "8080", "--count", "1", "--timeout", "10s", "--capture", capture])
         try? lab.send(["tcp", "10.99.0.2", "8080"])
         XCTAssertEqual(f.wait(), 0, f.stderr)
         let nft = monitor.stop()
@@ -67,6 +69,10 @@ final class NetdevIngressTests: XCTestCase {
         // The drop rule counted it; nothing is left of fwtrace's tables.
         XCTAssertFalse(try lab.server(["nft", "list", "chain", "netdev", "edge", "in"]).stdout.contains("tcp dport 8080 counter packets 0 "))
         XCTAssertFalse(try lab.server(["nft", "list", "tables"]).stdout.contains("fwtrace_"))
+        // The capture replays to the same path: our ingress chain is known by its name.
+        let replayed = try E2E.run([E2E.binary, "replay", capture, "--format", "json"]).stdout.split(separator: "\n")
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["type"] as? String == "path" }
+        XCTAssertEqual(replayed.first.map { $0[array: "path"].map { "\($0["hook"] ?? "") \($0["table"] ?? "") \($0["verdict"] ?? "")" } }, ["ingress edge drop"])
     }
 
     func testAnAcceptAtIngressGoesOnToTheInetChains() throws {

@@ -36,6 +36,8 @@ final class NftTraceInstallerScriptTests: XCTestCase {
         """
         // Each device once, fwtrace's own tables left out, a name the kernel cannot have refused.
         XCTAssertEqual(NftTraceInstaller.ingressDevices(listing: listing), ["eth0", "veth1", "veth2"])
+        // nft would read a quoted name ending in '*' as a wildcard: such a name is not taken.
+        XCTAssertEqual(NftTraceInstaller.ingressDevices(listing: "table netdev w {\n\tchain c {\n\t\ttype filter hook ingress device \"e*\" priority 0;\n\t}\n}\n"), [])
     }
 
     func testANetdevTableHooksEachDeviceBeforeEveryOtherChain() throws {
@@ -69,6 +71,10 @@ final class NftTraceInstallerScriptTests: XCTestCase {
         let (script, rules, chains) = NftTraceInstaller.script(table: "fwtrace_s", filters: [try spec.makeFilter()], limit: nil, session: "s", bridge: true)
         XCTAssertTrue(script.contains("table bridge fwtrace_s {\n  flags owner;\n  chain bpre {\n    type filter hook prerouting priority -2147483648; policy accept;\n    meta protocol { ip, ip6 } udp dport 5353 counter meta nftrace set 1 comment \"fwtrace:s\""), script)
         XCTAssertEqual(chains["bpre"], .prerouting)
+        // A bridge port with an ingress chain: its frames are marked there, not again by bpre.
+        let (both, _, _) = NftTraceInstaller.script(table: "fwtrace_s", filters: [try spec.makeFilter()], limit: nil, session: "s",
+                                                    ingressDevices: ["port1"], bridge: true)
+        XCTAssertTrue(both.contains("meta protocol { ip, ip6 } udp dport 5353 iifname != { \"port1\" } counter meta nftrace set 1 comment \"fwtrace:s\""), both)
         XCTAssertTrue(rules.contains { $0.hasPrefix("bridge fwtrace_s bpre: ") })
     }
 

@@ -33,26 +33,22 @@ extension PathAssembler {
         return false
     }
 
-    /// A bridged frame: the bridge family's chains at this hook (after the run's, if it is one
-    /// of them) and at later hooks; with br_netfilter, from a run in a bridge chain, also the IP
-    /// family's chains at this hook and later ones (br_netfilter calls them from the bridge's
-    /// hooks). nil: the IP family's own answer applies (the run is in one of its chains).
+    /// A bridged frame. Its later bridge hooks' chains can still run whatever chain the run is
+    /// in. From a run in a bridge chain (or our bridge chain's mark, before any): the bridge's
+    /// chains after it at this hook, and with br_netfilter the IP family's chains at this hook
+    /// and later ones, which it calls from the bridge's hooks on the same skb. (A frame for the
+    /// host itself, handed up from the bridge's input hook, is received again: the kernel gives
+    /// it another trace id, and its IP steps are a path of their own, as nft monitor shows.)
+    /// nil: the run is in an IP family's chain, whose own answer applies.
     func moreChainsMayRunBridged(after state: Pending) -> Bool? {
-        let inBridgeChain = state.baseChain?.family == .bridge
-        let here = ruleset.bridgeBaseChains(at: state.hook)
+        let notOurs: (Ruleset.BaseChain) -> Bool = { !Self.isFwtraceTable($0.key.table) }
+        if state.hook.reachableHooks.contains(where: { ruleset.bridgeBaseChains(at: $0).contains(where: notOurs) }) { return true }
+        guard state.baseChain.map({ $0.family == .bridge }) ?? true else { return nil }
         let priority = state.basePriority ?? Int.min
-        if inBridgeChain, here.contains(where: { ($0.priority ?? 0) > priority && !Self.isFwtraceTable($0.key.table) }) { return true }
-        for hook in state.hook.reachableHooks where ruleset.bridgeBaseChains(at: hook).contains(where: { !Self.isFwtraceTable($0.key.table) }) {
-            return true
-        }
-        guard configuration.bridgeCallsIPChains.contains(state.path.family) else { return false }
-        guard inBridgeChain else { return nil }
+        if ruleset.bridgeBaseChains(at: state.hook).contains(where: { ($0.priority ?? 0) > priority && notOurs($0) }) { return true }
         let family = state.path.family
-        for hook in [state.hook] + state.hook.reachableHooks
-        where ruleset.baseChains(at: hook, for: family).contains(where: { !Self.isFwtraceTable($0.key.table) }) {
-            return true
-        }
-        return false
+        guard configuration.bridgeCallsIPChains.contains(family) else { return false }
+        return ([state.hook] + state.hook.reachableHooks).contains { ruleset.baseChains(at: $0, for: family).contains(where: notOurs) }
     }
 
     /// A base-chain run starts in `key`, a chain that shares its hook and priority with others.

@@ -180,6 +180,18 @@ public final class PathAssembler {
 
     static func isFwtraceTable(_ name: String) -> Bool { name == "fwtrace" || name.hasPrefix("fwtrace_") }
 
+    /// Our chains by the installer's names, for a capture replayed without the session's list:
+    /// `pre` and `bpre` (the bridge's) at prerouting, `out` at output, `in<N>` at ingress.
+    static func ownChainHook(_ chain: String) -> Hook? {
+        switch chain {
+        case "pre", "bpre": return .prerouting
+        case "out": return .output
+        default:
+            guard chain.hasPrefix("in"), chain.count > 2, chain.dropFirst(2).allSatisfy(\.isASCII), Int(chain.dropFirst(2)) != nil else { return nil }
+            return .ingress
+        }
+    }
+
     /// Feeds one event; returns the paths whose fate it decided (and any it displaced).
     public func ingest(_ event: NftTraceEvent, at time: Double) -> [PacketPath] {
         var out: [PacketPath] = []
@@ -202,7 +214,7 @@ public final class PathAssembler {
             // Only our own trace rule matching starts a path: when another session's table set
             // the trace bit first, our chain is traced too, but its policy event is not ours.
             if isOwnTable, event.kind == .rule, event.ruleHandle != nil,
-               let hook = configuration.ownChains[event.chain], let summary {
+               let hook = configuration.ownChains[event.chain] ?? Self.ownChainHook(event.chain), let summary {
                 return ownTraceRule(event, hook: hook, packet: summary, at: time)
             }
             guard let state = pending[event.traceID] else { ignoredEvents += 1; return out }
@@ -257,6 +269,8 @@ public final class PathAssembler {
     private func ownTraceRule(_ event: NftTraceEvent, hook: Hook, packet summary: PacketSummary, at time: Double) -> [PacketPath] {
         if let state = pending[event.traceID], state.hook.canReach(hook), Self.sameIdentity(state.lastDump, summary) {
             state.lastEventTime = time
+            // Marked at ingress, then by our bridge chain: a frame the bridge took in.
+            if event.tableFamily == .bridge { state.bridged = true }
             return []
         }
         return startPath(event, hook: hook, packet: summary, at: time)

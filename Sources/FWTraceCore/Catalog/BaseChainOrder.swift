@@ -53,7 +53,8 @@ extension Ruleset {
             .map { (chain: $0, created: creation(of: $0)) }
         for hook in Hook.allCases {
             for family in [PacketSummary.Family.ip, .ip6] {
-                let families: Set<TableFamily> = family == .ip ? [.ip, .inet] : [.ip6, .inet]
+                // netdev chains share the ingress (and egress) hook with inet's, ordered by priority.
+                let families: Set<TableFamily> = family == .ip ? [.ip, .inet, .netdev] : [.ip6, .inet, .netdev]
                 let sorted = registered
                     .filter { $0.chain.hook == hook && families.contains($0.chain.key.family) }
                     .sorted { a, b in
