@@ -48,10 +48,7 @@ final class BridgeFamilyTests: XCTestCase {
           }
         }
         """
-        let file = NSTemporaryDirectory() + "fwtrace-e2e-bridge-\(UUID().uuidString).nft"
-        try ruleset.write(toFile: file, atomically: false, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        try E2E.run(["ip", "netns", "exec", host, "nft", "-f", file])
+        try E2E.applyNft(ruleset, in: host)
     }
 
     override func tearDown() {

@@ -36,12 +36,7 @@ final class MultiNamespaceTests: XCTestCase {
             }
             """)
         }
-        func nft(_ ns: String, _ script: String) throws {
-            let file = NSTemporaryDirectory() + "fwt-mn-\(UUID().uuidString).nft"
-            try script.write(toFile: file, atomically: true, encoding: .utf8)
-            defer { try? FileManager.default.removeItem(atPath: file) }
-            try E2E.run(["ip", "netns", "exec", ns, "nft", "-f", file])
-        }
+        func nft(_ ns: String, _ script: String) throws { try E2E.applyNft(script, in: ns) }
         func send(_ arguments: [String]) throws {
             try E2E.run(["ip", "netns", "exec", c, "/usr/bin/python3", E2E.sendScript] + arguments)
         }

@@ -26,10 +26,7 @@ final class NetdevIngressTests: XCTestCase {
           }
         }
         """
-        let file = NSTemporaryDirectory() + "fwtrace-e2e-netdev-\(UUID().uuidString).nft"
-        try ruleset.write(toFile: file, atomically: false, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        try lab.server(["nft", "-f", file])
+        try E2E.applyNft(ruleset, in: lab.server)
         try lab.listen([8080])
     }
 

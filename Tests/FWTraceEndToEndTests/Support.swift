@@ -22,6 +22,14 @@ enum E2E {
     static let validator = packageRoot.appendingPathComponent("Tests/tools/validate_records.py").path
     static let schema = packageRoot.appendingPathComponent("docs/schema/fwtrace-1.schema.json").path
 
+    /// Loads an nft script into a namespace (`nft -f`, from a file of its own, deleted after).
+    static func applyNft(_ script: String, in namespace: String) throws {
+        let file = NSTemporaryDirectory() + "fwtrace-e2e-\(UUID().uuidString).nft"
+        try script.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try run(["ip", "netns", "exec", namespace, "nft", "-f", file])
+    }
+
     /// These tests need root and must run in CI: without root they fail, loudly, instead of skipping.
     static func requireRoot(file: StaticString = #filePath, line: UInt = #line) throws {
         guard getuid() == 0 else {
