@@ -75,8 +75,6 @@ final class LegacyBackend: TraceBackend {
     func startReceiving(_ loop: SessionLoop) throws -> [Int32] {
         guard let socket else { preconditionFailure("startReceiving before install") }
         lastPeriodicReload = loop.started
-        // An nflog datagram holds up to 64 KiB of packet (copy range 0xffff) and its attributes.
-        socket.socket.slotSize = 72 << 10
         let backlog = try BackloggedReceive(socket: socket.socket, backlogBytes: options.receiveBacklog,
                                             messageType: NflogMessage.netlinkType, what: "TRACE messages")
         self.backlog = backlog

@@ -11,8 +11,6 @@ import FWTraceNflog
 public final class NflogSocket {
     public let library: NflogHandle
     let socket: NetlinkGroupSocket
-    public var fd: Int32 { socket.fd }
-    public var group: UInt16 { library.group }
 
     public init(group: UInt16 = 0, families: [UInt8], receiveBuffer: Int = 16 << 20) throws {
         // Claim the group before touching any binding: a second fwtrace must not unbind the
@@ -40,6 +38,8 @@ public final class NflogSocket {
         // Conntrack info with each packet: optional, needs ctnetlink glue.
         library.includeConntrack()
         socket = NetlinkGroupSocket(borrowing: library.fd, receiveBuffer: receiveBuffer)
+        // Its datagrams carry whole packets (copy range 0xffff): slots as large as a message.
+        socket.slotSize = NflogHandle.largestMessage
         socket.setNonblocking()
     }
 
@@ -54,9 +54,6 @@ public final class NflogSocket {
         }
         return ""
     }
-
-    public func receive() throws -> NetlinkGroupSocket.Receive { try socket.receive() }
-    public func newKernelDrops() -> UInt64? { socket.newKernelDrops() }
 
     /// Unbinds the group and closes the library's socket (the kernel unbinds on close too).
     public func close() {

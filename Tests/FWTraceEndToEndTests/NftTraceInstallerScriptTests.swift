@@ -53,6 +53,11 @@ final class NftTraceInstallerScriptTests: XCTestCase {
         XCTAssertEqual(chains["in0"], .ingress)
         XCTAssertEqual(chains["pre"], .prerouting)
         XCTAssertEqual(rules.filter { $0.hasPrefix("netdev ") }.count, 2)
+        // Each trace chain has its own limit (docs/decisions.md: up to N + 2 times it in all).
+        let (limited, limitedRules, _) = NftTraceInstaller.script(table: "fwtrace_s", filters: [filter], limit: RateLimit(count: 100), session: "s",
+                                                                  ingressDevices: ["eth0", "veth1"], bridge: true)
+        XCTAssertEqual(limitedRules.count, 5)
+        XCTAssertEqual(limited.components(separatedBy: "limit rate 100/second").count - 1, 5, limited)
         // Without ingress chains: the inet table alone, as before.
         let (plain, _, plainChains) = NftTraceInstaller.script(table: "fwtrace_s", filters: [filter], limit: nil, session: "s")
         XCTAssertFalse(plain.contains("netdev"))
