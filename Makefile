@@ -16,19 +16,24 @@ BIN   := .build/debug/fwtrace
 # recommended by netavark), conmon (pulled in by podman), runc as its OCI runtime, and busybox-static
 # for the one static binary of the test image podman-netns.sh builds (no registry here); shorewall
 # and shorewall6 (shorewall-netns.sh). ulogd2 and its JSON output (ulogd2-json): the peer of the
-# legacy rows of `make bench`, run only inside the bench's namespace with its own config.
+# legacy rows of `make bench`, run only inside the bench's namespace with its own config. prometheus
+# (the server that scrapes the daemon's metrics in the fleet tests, on loopback with its own config and
+# data directory) and systemd-journal-remote (systemd-journal-remote and -upload, the fleet tests'
+# central journal, each run by the test in its namespaces).
 PACKAGES := pkg-config libmnl-dev libnftables-dev libnftables1 libnetfilter-log-dev libnfnetlink-dev \
             nftables iptables iproute2 util-linux conntrack python3 python3-jsonschema \
             passwd procps systemd systemd-container rsyslog firewalld dbus-daemon valgrind \
             dpkg-dev lintian debootstrap binutils \
             ufw fail2ban podman netavark aardvark-dns runc busybox-static shorewall shorewall6 \
-            ulogd2 ulogd2-json
+            ulogd2 ulogd2-json prometheus systemd-journal-remote
 
 # Units of those packages that their postinst enables (or may): `make deps` disables each one that
 # exists after it installed packages, and fails if one of them is active on the host.
 HOST_UNITS := firewalld.service ufw.service fail2ban.service shorewall.service shorewall6.service \
               podman.service podman.socket podman-restart.service podman-auto-update.service \
-              podman-auto-update.timer podman-clean-transient.service ulogd2.service
+              podman-auto-update.timer podman-clean-transient.service ulogd2.service \
+              prometheus.service systemd-journal-remote.socket systemd-journal-remote.service \
+              systemd-journal-upload.service
 
 .PHONY: all deps build demo test test-core fuzz fuzz-run fuzz-build fuzz-long size-check capture-fixtures capture-owner-fixtures owner-harness-test bench clean release man completions install deb package-test
 
@@ -96,7 +101,8 @@ capture-owner-fixtures: deps build
 	Tests/tools/capture-owner-fixtures.sh --fwtrace $(BIN)
 
 # --- fuzzing (docs/fuzzing.md) --------------------------------------------------------------------
-# libFuzzer targets over FWTraceCore: nft-decoder, nflog-decoder, pipeline (Fuzz/FuzzTargets.swift).
+# libFuzzer targets over FWTraceCore: nft-decoder, nflog-decoder, pipeline, metrics-request (the
+# daemon's metrics listener's request head) (Fuzz/FuzzTargets.swift).
 # FWTraceCore is pure Swift; FWTraceNflog adds libnetfilter_log (the legacy decoder, its offline
 # handle needs root). Their sources and Fuzz/FuzzTargets.swift are compiled by swiftc into one
 # instrumented static library (libFuzzer ships with the Swift toolchain), each Fuzz/Entry/%.swift
@@ -111,7 +117,7 @@ FUZZ_SANITIZE  ?= fuzzer
 FUZZ_TIME      ?= 60
 FUZZ_ASAN_TIME ?= 30
 FUZZ_LONG_RUNS ?= 10000000
-FUZZ_TARGETS   := nft-decoder nflog-decoder pipeline
+FUZZ_TARGETS   := nft-decoder nflog-decoder pipeline metrics-request
 comma          := ,
 FUZZ_DIR       := .build/fuzz/$(subst $(comma),-,$(FUZZ_SANITIZE))
 FUZZ_FIXTURES  := Tests/FWTraceCoreTests/Fixtures

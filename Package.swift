@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // TOML 1.0 (toml++ underneath) for the daemon's configuration.
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        // The daemon's Prometheus metrics (counters, gauges, the text exposition format); it needs
+        // only swift-atomics and swift-metrics.
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // C boundary: only FWTraceKernel imports these (the daemon reaches the system through
@@ -50,6 +53,7 @@ let package = Package(
         .target(name: "FWTraceDaemon", dependencies: [
             "FWTraceCore", "FWTraceKernel",
             .product(name: "TOMLKit", package: "TOMLKit"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "fwtrace", dependencies: ["FWTraceCLI"]),
         // The offline pipeline benchmark (make bench); not installed.

@@ -19,6 +19,12 @@ public enum FuzzTargets {
         }
     }
 
+    /// (d) What a client of the metrics listener sent: where its head ends, and its route.
+    public static func metricsRequest(_ bytes: [UInt8]) {
+        let end = HTTPRequestHead.end(of: bytes)
+        _ = HTTPRequestHead(end.map { Array(bytes[..<$0]) } ?? bytes)?.route
+    }
+
     /// (b) One datagram of nfnetlink_log: framed, every packet message decoded by libnetfilter_log
     /// (nflog_handle_packet, nflog_nlmsg_parse, the accessors, through FWTraceNflog's adapter), its
     /// prefix read as a TRACE prefix.

@@ -7,7 +7,8 @@ OUT-DIR/nft-decoder/ and OUT-DIR/nflog-decoder/: one file per captured datagram 
 captures are nfnetlink_log, the others nft trace). OUT-DIR/pipeline/: one file per capture, in
 the pipeline target's input format (Fuzz/FuzzTargets.swift, PipelineInput): the world byte (the
 capture's index among the *.hex files sorted by name, as FuzzWorld.load numbers them), then per
-datagram [delta in 10 ms: u8][length: u16 LE][bytes]. File names are the content's sha1, as
+datagram [delta in 10 ms: u8][length: u16 LE][bytes]. OUT-DIR/metrics-request/: a few request
+heads (Prometheus's scrape, HEAD, POST, HTTP/2, a TLS hello). File names are the content's sha1, as
 libFuzzer names what it adds."""
 import hashlib
 import os
@@ -52,7 +53,12 @@ def main():
         for _, data in captured:
             write(os.path.join(out, decoder), data)
         write(os.path.join(out, "pipeline"), pipeline_input(world, captured))
-    for target in ("nft-decoder", "nflog-decoder", "pipeline"):
+    # metrics-request: what Prometheus, curl and a stray client send the metrics listener.
+    for head in (b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9469\r\nUser-Agent: Prometheus/2.42.0\r\nAccept: text/plain;version=0.0.4\r\n\r\n",
+                 b"HEAD / HTTP/1.0\r\n\r\n", b"POST /metrics?x=1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"GET /x HTTP/2\r\n\r\n",
+                 b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"):
+        write(os.path.join(out, "metrics-request"), head)
+    for target in ("nft-decoder", "nflog-decoder", "pipeline", "metrics-request"):
         print(f"{target}: {len(os.listdir(os.path.join(out, target)))} seeds")
 
 

@@ -11,6 +11,8 @@ struct DaemonCommand: ParsableCommand {
 
         The control socket (default /run/fwtrace/fwtrace.sock, mode 0660, group fwtrace) lets root and members of the group run `fwtrace follow` without privileges of their own, and `fwtrace status` list watches and sessions. Protocol: docs/control-protocol.md.
 
+        With a [metrics] table it serves Prometheus metrics on loopback TCP or a unix socket (GET /metrics): paths by watch, verdict and deciding rule, events, losses by reason and sink, sessions, trace rules, sink queues. Metric names and PromQL: docs/metrics.md.
+
         SIGHUP reloads the configuration: added, removed and changed watches only; a broken file is refused and the running configuration stays. SIGTERM/SIGINT stop every session (all rules removed, logger bindings restored) within stop_timeout; each client's follow is told and exits 6. Under systemd (Type=notify) it reports readiness, reloads and watchdog keep-alives through $NOTIFY_SOCKET.
 
         EXAMPLES:
@@ -58,7 +60,7 @@ struct DaemonCommand: ParsableCommand {
             Console.print("\(config): OK (\(parsed.watches.count) watches, \(parsed.sinks.count) sinks)")
             return
         }
-        let daemon = try Daemon(configPath: config, logLevel: level)
+        let daemon = try Daemon(configPath: config, logLevel: level, version: fwtraceVersion)
         // Not exit(3): see CurrentProcess.exitNow (the daemon writes nothing through stdio).
         CurrentProcess.exitNow(try daemon.run())
     }

@@ -44,7 +44,7 @@ extension FollowCommand {
         }
         let outcome = try trace.run { event in
             switch event {
-            case .record(let line, _):
+            case .record(let line, _), .loss(let line, _, _, _):
                 if json { out.append(line) } else if line.contains("\"type\":\"loss\"") || line.contains("\"type\":\"error\"") { Console.error("fwtrace: \(line)\n") }
             case .path(let path, let context):
                 if json { out.appendPath(path, context: context) } else { out.append(view.render(path, netns: nil)) }

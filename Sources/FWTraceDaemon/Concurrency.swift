@@ -47,4 +47,6 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
     }
 
     public var isEmpty: Bool { lock.lock(); defer { lock.unlock() }; return count == 0 }
+    /// Items waiting now.
+    public var depth: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

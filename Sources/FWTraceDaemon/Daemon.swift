@@ -21,17 +21,22 @@ public final class Daemon: @unchecked Sendable {
     private var sinks: SinkSet!
     private var acceptor: ClientAcceptor!
     private var supervisor: WatchSupervisor!
+    /// Counted whether or not [metrics] asks for a listener (one path for both).
+    let metrics: DaemonMetrics
+    private var metricsServer: MetricsServer?
 
     /// `--log-level`: when given, it wins over the config's log_level, also across reloads.
     let logLevelOverride: DaemonConfig.LogLevel?
 
-    public init(configPath: String, logLevel: DaemonConfig.LogLevel? = nil) throws {
+    /// `version`: fwtrace's, for the build_info metric.
+    public init(configPath: String, logLevel: DaemonConfig.LogLevel? = nil, version: String) throws {
         self.configPath = configPath
         logLevelOverride = logLevel
         do { config = try DaemonConfig.load(path: configPath) } catch let e as ConfigError {
             throw UserFacingError("refusing to start: \(e)", exitCode: ExitCode.usage)
         }
         settings = Locked(config.settings)
+        metrics = DaemonMetrics(topRules: config.metrics?.topRules ?? DaemonConfig.Metrics.defaultTopRules, version: version)
         daemonSession = "daemon-\(CurrentProcess.id)"
         let level = logLevel ?? config.settings.logLevel ?? .info
         Self.logThreshold.withLock { $0 = level.priority }
@@ -47,12 +52,19 @@ public final class Daemon: @unchecked Sendable {
         groupID = gid
         let signals = try SignalDescriptor()
         LeftoverRepair.run()
-        sinks = SinkSet(config.sinks, host: host, session: daemonSession, group: gid)
+        sinks = SinkSet(config.sinks, host: host, session: daemonSession, group: gid, metrics: metrics)
         acceptor = ClientAcceptor(path: config.settings.socketPath, group: gid, settings: settings) { [unowned self] connection in
             ClientHandler(connection: connection, daemon: self)
         }
-        supervisor = WatchSupervisor(config.watches, registry: registry, sinks: sinks)
-        for service in [sinks, acceptor, supervisor] as [DaemonService] { try service.run() }
+        supervisor = WatchSupervisor(config.watches, registry: registry, sinks: sinks, metrics: metrics)
+        var services: [DaemonService] = [sinks, acceptor, supervisor]
+        if let listen = config.metrics {
+            let registry = self.registry, sinks = self.sinks!, metrics = self.metrics
+            let server = try MetricsServer(listen, group: gid) { metrics.exposition(sessions: Array(registry.all.values), sinks: sinks.current) }
+            metricsServer = server
+            services.insert(server, at: 1)
+        }
+        for service in services { try service.run() }
         notify.send("READY=1\nSTATUS=\(registry.summary)\nMAINPID=\(CurrentProcess.id)")
         Self.log("ready: \(config.watches.count) watches, \(config.sinks.count) sinks, config \(configPath)")
         do { try loop(signals: signals) } catch {
@@ -113,7 +125,9 @@ public final class Daemon: @unchecked Sendable {
         if new.settings.socketPath != old.settings.socketPath || new.settings.socketGroup != old.settings.socketGroup || new.settings.socketMode != old.settings.socketMode {
             Self.log("reload: the control socket's path, group and mode change only on restart", priority: 4)
         }
+        if new.metrics != old.metrics { Self.log("reload: [metrics] changes only on restart", priority: 4) }
         var kept = new
+        kept.metrics = old.metrics
         kept.settings.socketPath = old.settings.socketPath
         kept.settings.socketGroup = old.settings.socketGroup
         kept.settings.socketMode = old.settings.socketMode
@@ -146,6 +160,8 @@ public final class Daemon: @unchecked Sendable {
         supervisor.stop(deadline: deadline)
         phase.withLock { $0 = "clients" }
         acceptor.stop(deadline: deadline)
+        phase.withLock { $0 = "metrics" }
+        metricsServer?.stop(deadline: SystemClock.monotonic() + 1)
         phase.withLock { $0 = "sinks" }
         sinks.stop(deadline: SystemClock.monotonic() + 2)
         phase.withLock { $0 = "exit" }

@@ -83,7 +83,16 @@ public struct DaemonConfig: Sendable, Equatable {
         }
     }
 
+    /// `[metrics]`: Prometheus metrics on a local listener (docs/metrics.md); nil: none (the default).
+    public struct Metrics: Sendable, Equatable {
+        public var listen: CollectorAddress
+        /// Deciding rules with a series of their own, per watch (the rest: rule="other").
+        public var topRules = defaultTopRules
+        public static let defaultTopRules = 20
+    }
+
     public var settings = Settings()
+    public var metrics: Metrics?
     public var sinks: [Sink] = []
     public var watches: [Watch] = []
     /// Where keys the start depends on were set ("daemon.socket_group", "sink.NAME.path",
@@ -115,13 +124,14 @@ public struct DaemonConfig: Sendable, Equatable {
                     throw ConfigError(file: file, line: table.entries[key]!.line, message: "unknown key '\(key)' at the top level: keys belong to a table, like [daemon] (write the [daemon] line above its keys)")
                 }
             case "daemon": try readDaemon(table, &reader, into: &config)
+            case "metrics": try readMetrics(&reader, into: &config)
             case "sink": try readSink(table, &reader, into: &config)
             case "watch": try readWatch(table, &reader, into: &config, file: file)
             default:
-                let tables = ["daemon", "sink", "watch"]
+                let tables = ["daemon", "metrics", "sink", "watch"]
                 let near = tables.min(by: { editDistance($0, table.name) < editDistance($1, table.name) }).flatMap { editDistance($0, table.name) <= 3 ? $0 : nil }
-                let suggestion = near.map { " (did you mean \($0 == "daemon" ? "[daemon]" : "[[\($0)]]")?)" } ?? ""
-                throw ConfigError(file: file, line: table.line, message: "unknown table [\(table.name)]\(suggestion): the tables are [daemon], [[sink]] and [[watch]]")
+                let suggestion = near.map { " (did you mean \($0 == "daemon" || $0 == "metrics" ? "[\($0)]" : "[[\($0)]]")?)" } ?? ""
+                throw ConfigError(file: file, line: table.line, message: "unknown table [\(table.name)]\(suggestion): the tables are [daemon], [metrics], [[sink]] and [[watch]]")
             }
         }
         try config.checkReferences(file: file)
@@ -154,6 +164,20 @@ public struct DaemonConfig: Sendable, Equatable {
         config.keyLines["daemon.socket_group"] = table.entries["socket_group"]?.line ?? table.line
         config.keyLines["daemon.socket"] = table.entries["socket"]?.line ?? table.line
         config.settings = s
+    }
+
+    private static func readMetrics(_ reader: inout TableReader, into config: inout DaemonConfig) throws {
+        guard let listen = try reader.string("listen") else {
+            throw reader.missing("listen", "\"tcp:127.0.0.1:PORT\" or \"unix:/run/fwtrace/metrics.sock\", where Prometheus scrapes (remove [metrics] for no metrics)")
+        }
+        let address: CollectorAddress
+        do { address = try CollectorAddress.parse(listen) } catch let e as CollectorAddress.Invalid {
+            throw reader.error("listen", e.message.replacingOccurrences(of: "fwtrace sends only to a local collector (127.0.0.1 or ::1), which forwards", with: "metrics listen on loopback only (127.0.0.1 or ::1): scrape them with a Prometheus on the host (agent mode forwards), docs/metrics.md"))
+        }
+        var metrics = Metrics(listen: address)
+        metrics.topRules = try reader.integer("top_rules", in: 1...1000) ?? metrics.topRules
+        try reader.finish(known: ["listen", "top_rules"])
+        config.metrics = metrics
     }
 
     private static func readSink(_ table: ConfigTable, _ reader: inout TableReader, into config: inout DaemonConfig) throws {

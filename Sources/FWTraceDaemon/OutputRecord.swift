@@ -5,6 +5,8 @@ import FWTraceKernel
 /// indexes (so `journalctl FWTRACE_VERDICT=drop` works without parsing JSON).
 public struct OutputRecord: Sendable {
     public struct Field: Sendable, Equatable { public let name: String; public let value: String }
+    /// What a trace session's loss record counts (the metrics add it up; a sink's own loss has none).
+    public struct Loss: Sendable, Equatable { public let count: UInt64; public let reason: String }
 
     public var line: String
     public var type: String
@@ -17,6 +19,7 @@ public struct OutputRecord: Sendable {
     public var context: RecordContext?
     /// Fields known only where the record was made (a sink's loss names the sink).
     var extraFields: [Field]
+    public var loss: Loss?
 
     public init(line: String, type: String, verdict: String? = nil, priority: Int, fields: [Field] = [],
                 path: PacketPath? = nil, context: RecordContext? = nil) {
@@ -33,6 +36,13 @@ public struct OutputRecord: Sendable {
 
     public static func other(_ line: String, type: String, context: RecordContext?) -> OutputRecord {
         OutputRecord(line: line, type: type, priority: type == "loss" || type == "error" ? 3 : 6, context: context)
+    }
+
+    /// A trace session's loss record.
+    public static func loss(_ line: String, count: UInt64, reason: String, context: RecordContext) -> OutputRecord {
+        var record = other(line, type: "loss", context: context)
+        record.loss = Loss(count: count, reason: reason)
+        return record
     }
 
     /// What journald indexes. Built by the journald sink only, not for every record on the

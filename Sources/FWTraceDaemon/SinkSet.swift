@@ -7,9 +7,10 @@ final class SinkSet: DaemonService, @unchecked Sendable {
     private let running = Locked<[String: RecordSink]>([:])
     private var configured: [DaemonConfig.Sink]
     private let host: String, session: String, group: UInt32
+    private let metrics: DaemonMetrics
 
-    init(_ configured: [DaemonConfig.Sink], host: String, session: String, group: UInt32) {
-        self.configured = configured; self.host = host; self.session = session; self.group = group
+    init(_ configured: [DaemonConfig.Sink], host: String, session: String, group: UInt32, metrics: DaemonMetrics) {
+        self.configured = configured; self.host = host; self.session = session; self.group = group; self.metrics = metrics
     }
 
     var current: [String: RecordSink] { running.current }
@@ -25,6 +26,7 @@ final class SinkSet: DaemonService, @unchecked Sendable {
         do {
             // A sink logs only trouble (cannot open, unreachable, records lost): warnings.
             let sink = try RecordSink.make(config, host: host, session: session, log: { Daemon.log($0, priority: 4) }, group: group)
+            sink.counters = metrics.sinkCounters(config.name)
             try sink.start()
             running.withLock { $0[config.name] = sink }
         } catch {

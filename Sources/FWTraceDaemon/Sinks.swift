@@ -14,6 +14,10 @@ public class RecordSink: @unchecked Sendable {
     private let reopenRequested = Locked(false)
     /// Records dropped in total (status).
     let lost = Locked<UInt64>(0)
+    /// Records written or sent in total (status); produced = delivered + lost + queued.
+    let delivered = Locked<UInt64>(0)
+    /// The metrics' series for this sink's name; set before start.
+    var counters: SinkCounters?
     let log: @Sendable (String) -> Void
 
     init(config: DaemonConfig.Sink, host: String, session: String, log: @escaping @Sendable (String) -> Void) throws {
@@ -64,9 +68,10 @@ public class RecordSink: @unchecked Sendable {
             let hasWork = !queue.isEmpty || pendingLoss > 0
             if hasWork && !ensureOpen() {
                 if stop {
-                    let missed = UInt64(queue.takeAll().items.count)
-                    lost.withLock { $0 += missed }
-                    if missed + pendingLoss > 0 { log("sink \(config.name): stopping while unreachable; \(missed + pendingLoss) records not delivered") }
+                    let (left, dropped) = queue.takeAll()
+                    let missed = UInt64(left.count)
+                    dropping(missed + dropped)
+                    if missed + dropped + pendingLoss > 0 { log("sink \(config.name): stopping while unreachable; \(missed + dropped + pendingLoss) records not delivered") }
                     return
                 }
                 // Down: the records stay queued (the queue keeps the newest and counts what it
@@ -77,7 +82,7 @@ public class RecordSink: @unchecked Sendable {
             if hasWork {
                 let (records, dropped) = queue.takeAll()
                 pendingLoss += dropped
-                if dropped > 0 { lost.withLock { $0 += dropped } }
+                dropping(dropped)
                 if pendingLoss > 0 {
                     let loss = OutputRecord.sinkLoss(count: pendingLoss, sink: config.name,
                                                      detail: "sink \(config.name) fell behind (or was unreachable) and dropped the \(pendingLoss) oldest records it held (buffer = \(config.buffer))",
@@ -85,17 +90,22 @@ public class RecordSink: @unchecked Sendable {
                     if write(loss) { pendingLoss = 0 } else { closeOutput() }
                 }
                 if pendingLoss == 0 {
-                    for (index, record) in records.enumerated() where !write(record) {
+                    var written = 0
+                    for record in records {
+                        guard write(record) else { break }
+                        written += 1
+                    }
+                    delivering(UInt64(written))
+                    if written < records.count {
                         // The output broke mid-batch: what was not written is lost, and counted.
-                        let missed = UInt64(records.count - index)
+                        let missed = UInt64(records.count - written)
                         pendingLoss += missed
-                        lost.withLock { $0 += missed }
+                        dropping(missed)
                         closeOutput()
-                        break
                     }
                 } else {
                     pendingLoss += UInt64(records.count)
-                    lost.withLock { $0 += UInt64(records.count) }
+                    dropping(UInt64(records.count))
                 }
             }
             if stop { closeOutput(); return }
@@ -103,6 +113,18 @@ public class RecordSink: @unchecked Sendable {
             set.add(queue.wakeup.descriptor)
             _ = try? set.wait(timeout: 1)
         }
+    }
+
+    private func dropping(_ count: UInt64) {
+        guard count > 0 else { return }
+        lost.withLock { $0 += count }
+        counters?.dropped.increment(by: Int64(clamping: count))
+    }
+
+    private func delivering(_ count: UInt64) {
+        guard count > 0 else { return }
+        delivered.withLock { $0 += count }
+        counters?.delivered.increment(by: Int64(clamping: count))
     }
 
     // Subclasses: open lazily (and again after a failure), write one record, close.

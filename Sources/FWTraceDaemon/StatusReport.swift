@@ -39,7 +39,9 @@ struct StatusReport {
             w.string("name", name)
             w.string("type", sink.config.kind.rawValue)
             if !sink.config.target.isEmpty { w.string("target", sink.config.target) }
+            w.int("delivered", sink.delivered.current)
             w.int("lost", sink.lost.current)
+            w.int("queued", sink.queue.depth)
             w.endObject()
         }
         w.endArray()

@@ -68,7 +68,7 @@ public final class TraceRunner: @unchecked Sendable {
                     output(.path(path, context: context))
                 case .loss(let count, let reason, let detail):
                     stats.withLock { $0.lost += count }
-                    output(.other(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context), type: "loss", context: context))
+                    output(.loss(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context), count: count, reason: reason, context: context))
                 case .notice(let text):
                     log("session \(context.session)\(context.watch.map { " (watch \($0))" } ?? ""): \(text)")
                 }
@@ -104,8 +104,11 @@ public final class TraceRunner: @unchecked Sendable {
                 switch event {
                 case .record(let line, var recordContext):
                     recordContext.watch = job.watch
-                    let type = line.contains(#""type":"loss""#) ? "loss" : line.contains(#""type":"error""#) ? "error" : "session"
-                    output(.other(line, type: type, context: recordContext))
+                    output(.other(line, type: line.contains(#""type":"error""#) ? "error" : "session", context: recordContext))
+                case .loss(let line, let count, let reason, var recordContext):
+                    recordContext.watch = job.watch
+                    stats.withLock { $0.lost += count }
+                    output(.loss(line, count: count, reason: reason, context: recordContext))
                 case .path(let path, var pathContext):
                     pathContext.watch = job.watch
                     stats.withLock { $0.paths += 1 }

@@ -21,9 +21,10 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
     let configured = Locked<[DaemonConfig.Watch]>([])
     private let registry: SessionRegistry
     private let sinks: SinkSet
+    private let metrics: DaemonMetrics
 
-    init(_ configs: [DaemonConfig.Watch], registry: SessionRegistry, sinks: SinkSet) {
-        self.registry = registry; self.sinks = sinks
+    init(_ configs: [DaemonConfig.Watch], registry: SessionRegistry, sinks: SinkSet, metrics: DaemonMetrics) {
+        self.registry = registry; self.sinks = sinks; self.metrics = metrics
         configured.withLock { $0 = configs }
     }
 
@@ -50,9 +51,13 @@ final class WatchSupervisor: DaemonService, @unchecked Sendable {
             if let netns = config.netns { job.namespace = try NetworkNamespace.resolve(netns) }
             job.allNamespaces = config.allNetns
             job.maxNamespaces = config.maxNamespaces
+            job.options.progress = metrics.progress(watch: config.name)
             let id = job.options.session
             session = id
-            let runner = try TraceRunner(job: job, output: sinks.output(for: config), log: { Daemon.log($0, priority: 5) })
+            // Counted before the watch's verdict filter: the metrics see every path it traced.
+            let deliver = sinks.output(for: config), metrics = self.metrics, name = config.name
+            let runner = try TraceRunner(job: job, output: { record in metrics.count(record, watch: name); deliver(record) },
+                                         log: { Daemon.log($0, priority: 5) })
             registry.add(SessionRegistry.Entry(kind: .watch, name: config.name, peer: nil, filter: filter.summary, netns: config.allNetns ? "all" : config.netns,
                                                limit: "\(config.limit.count)/\(config.limit.unit)", rate: config.tracedRate, runner: runner),
                          session: id)

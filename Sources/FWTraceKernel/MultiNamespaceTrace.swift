@@ -25,6 +25,8 @@ public final class MultiNamespaceTrace {
     public enum Event {
         /// A record of one namespace's session (started, loss, closing, error), in its context.
         case record(String, context: RecordContext)
+        /// A loss record, and what it counts (the daemon's metrics read the count, not the line).
+        case loss(String, count: UInt64, reason: String, context: RecordContext)
         case path(PacketPath, context: RecordContext)
         case notice(String)
     }
@@ -174,7 +176,7 @@ public final class MultiNamespaceTrace {
                 segmentCounts[ObjectIdentifier(runner), default: 0] += 1
                 stitcher.add(PathSegment(netns: runner.target.label, inode: runner.target.inode, container: runner.target.container, path: path), now: SystemClock.monotonic())
             case .loss(let count, let reason, let detail):
-                emit(.record(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context), context: context))
+                emit(.loss(RecordEncoder.loss(count: count, reason: reason, detail: detail, time: SystemClock.now(), context: context), count: count, reason: reason, context: context))
             case .notice(let text):
                 emit(.notice("netns \(runner.target.label): \(text)"))
             }

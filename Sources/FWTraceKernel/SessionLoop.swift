@@ -18,6 +18,8 @@ final class SessionLoop {
     /// durations, which a step of the wall clock must not end or stretch.
     let started = SystemClock.monotonic()
     private var lastReload: Double
+    /// What `options.progress` was last told.
+    private var reported = (events: 0, reloads: 0)
     private let stopFD: Int32
     /// The signalfd, when the session reads signals itself (closed with the loop).
     private let signalFD: FileDescriptor?
@@ -58,11 +60,21 @@ final class SessionLoop {
         var polls = PollSet()
         for fd in descriptors { polls.add(fd) }
         polls.add(stopFD)
+        defer { reportProgress() }
         while case .ready(let ready) = try wait(&polls) {
             guard case .received(let clock) = try backend.receive(ready, loop: self) else { return }
             if expire(now: clock ?? SystemClock.now()) { return }
             backend.endTurn(self)
+            reportProgress()
         }
+    }
+
+    private func reportProgress() {
+        guard let progress = options.progress else { return }
+        let events = pipeline.events - reported.events, reloads = pipeline.rulesetReloads - reported.reloads
+        guard events > 0 || reloads > 0 else { return }
+        reported = (pipeline.events, pipeline.rulesetReloads)
+        progress.report(events, reloads)
     }
 
     /// Waits until one of the descriptors is readable or the quiet period is due; `.stop` on a

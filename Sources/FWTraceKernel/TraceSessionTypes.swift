@@ -3,6 +3,13 @@ import FWTraceCore
 /// What a trace session is asked to do, whichever backend runs it: with TraceJob (backend,
 /// namespace, watch), the one place the fields of a trace and their defaults live, for `follow`,
 /// a client of the daemon and a configured watch alike.
+/// Trace events received and rulesets read again since the last call (deltas, so that several
+/// sessions may report to one counter).
+public struct SessionProgress: Sendable {
+    public let report: @Sendable (_ events: Int, _ rulesetReloads: Int) -> Void
+    public init(report: @escaping @Sendable (_ events: Int, _ rulesetReloads: Int) -> Void) { self.report = report }
+}
+
 public struct TraceSessionOptions: Sendable {
     public static let defaultQuietPeriod = 0.1
     public static let defaultReceiveBuffer = 16 << 20
@@ -34,6 +41,9 @@ public struct TraceSessionOptions: Sendable {
     public var beforeWait: (@Sendable () -> Void)?
     /// The `ip netns` name traced in, if any: the managers' state is read from its /etc/netns/NAME.
     public var namespaceName: String?
+    /// Told, on the session's thread after each batch, what it received since it last said:
+    /// the daemon's metrics. Each namespace of an all-namespaces trace tells its own.
+    public var progress: SessionProgress?
     public init(session: String, filter: TraceFilter, limit: RateLimit?) {
         self.session = session; self.filter = filter; self.limit = limit
     }

@@ -29,6 +29,10 @@ final class FuzzRegressionTests: XCTestCase {
         for input in try inputs("nflog-decoder") { FuzzTargets.nflogDecoder(input.bytes) }
     }
 
+    func testMetricsRequestRegressions() throws {
+        for input in try inputs("metrics-request") { FuzzTargets.metricsRequest(input.bytes) }
+    }
+
     func testPipelineRegressions() throws {
         let worlds = worlds()
         for input in try inputs("pipeline") { FuzzTargets.pipeline(input.bytes, worlds: worlds) }

@@ -59,6 +59,9 @@ public final class TracePipeline {
     public internal(set) var events = 0
     /// Paths yielded.
     public internal(set) var paths = 0
+    /// Rules read again and handed in (a stale ruleset met, a change notified, legacy's periodic
+    /// read): the daemon's catalog-reload count.
+    public private(set) var rulesetReloads = 0
     /// `options.count` paths were yielded: the rest is not wanted.
     public var isDone: Bool { options.count.map { paths >= $0 } ?? false }
 
@@ -87,6 +90,7 @@ public final class TracePipeline {
 
     /// Hands in rules read again (after `feed` said the ruleset is stale, or it changed).
     public func replaceRuleset(_ fresh: Ruleset) {
+        rulesetReloads += 1
         ruleset = fresh
         nft?.replaceRuleset(fresh)
         legacy?.ruleset = fresh

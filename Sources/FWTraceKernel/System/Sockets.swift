@@ -34,6 +34,18 @@ public enum Socket {
         FileDescriptor(adopting: try systemCall("socket") { socket(domain, type | Int32(SOCK_CLOEXEC.rawValue), 0) })
     }
 
+    /// The next connection on a listening socket (polled first): nil when none is pending (the
+    /// client went away in between); out of descriptors is an error that says so.
+    static func accept(on listener: FileDescriptor) throws(SystemError) -> FileDescriptor? {
+        do {
+            return FileDescriptor(adopting: try systemCall("accept") { fwt_accept4(listener.rawValue, nil, nil, Int32(SOCK_CLOEXEC.rawValue)) })
+        } catch where error.outOfDescriptors {
+            throw error
+        } catch {
+            return nil
+        }
+    }
+
     /// A stream connected to the unix socket at `path`.
     public static func connectUnixStream(_ path: String) throws(SystemError) -> FileDescriptor {
         let fd = try make(AF_UNIX, Int32(SOCK_STREAM.rawValue))
@@ -144,4 +156,45 @@ public enum SealedMemoryFile {
         try systemCall("fcntl F_ADD_SEALS") { fcntl(fd.rawValue, addSeals, allSeals) }
         return fd
     }
+}
+
+/// A listening TCP socket on a loopback address (the daemon's metrics), SO_REUSEADDR so a restart
+/// binds at once; closed with its descriptor.
+public final class TCPListener: @unchecked Sendable {
+    public let descriptor: FileDescriptor
+
+    /// `host`: 127.0.0.1 (any IPv4 literal) or ::1 (any IPv6 literal); `port` 1-65535.
+    public init(host: String, port: UInt16, backlog: Int32 = 16) throws(SystemError) {
+        let v6 = host.contains(":")
+        descriptor = try Socket.make(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue))
+        let fd = descriptor.rawValue
+        var on: Int32 = 1
+        try systemCall("setsockopt SO_REUSEADDR") { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(4)) }
+        if v6 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { throw SystemError("bind \(host)", errno: EINVAL) }
+            try Self.bind(fd, &address, "[\(host)]:\(port)")
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw SystemError("bind \(host)", errno: EINVAL) }
+            try Self.bind(fd, &address, "\(host):\(port)")
+        }
+        try systemCall("listen") { Glibc.listen(fd, backlog) }
+    }
+
+    private static func bind<Address>(_ fd: Int32, _ address: inout Address, _ text: String) throws(SystemError) {
+        let size = socklen_t(MemoryLayout<Address>.size)
+        try withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                Result { () throws(SystemError) in _ = try systemCall("bind \(text)") { Glibc.bind(fd, raw, size) } }
+            }
+        }.get()
+    }
+
+    /// The next connection; nil when none is pending.
+    public func accept() throws(SystemError) -> FileDescriptor? { try Socket.accept(on: descriptor) }
 }

@@ -50,15 +50,7 @@ public final class UnixListener: @unchecked Sendable {
 
     /// The next connection, nil when none is pending (the socket is polled first, so that means
     /// the client went away in between) or when out of descriptors (error says so).
-    public func accept() throws(SystemError) -> FileDescriptor? {
-        do {
-            return FileDescriptor(adopting: try systemCall("accept") { fwt_accept4(descriptor.rawValue, nil, nil, Int32(SOCK_CLOEXEC.rawValue)) })
-        } catch where error.outOfDescriptors {
-            throw error
-        } catch {
-            return nil
-        }
-    }
+    public func accept() throws(SystemError) -> FileDescriptor? { try Socket.accept(on: descriptor) }
 
     /// Stops listening and removes the path.
     public func close() {
