@@ -35,11 +35,14 @@ final class DaemonOperationsTests: XCTestCase {
     }
 
     /// The unit as shipped, under systemd 252 as PID 1, around the real daemon: READY=1, status
-    /// on the control socket, paths in the journal with their fields (journalctl FWTRACE_…)
+    /// on the control socket, metrics on loopback, paths in the journal with their fields (journalctl FWTRACE_…)
     /// and in the file sink, reload, clean stop, no table left, host untouched.
     func testRealDaemonUnderTheShippedUnit() throws {
         let dir = try temporaryDirectory()
         try """
+        [metrics]
+        listen = "tcp:127.0.0.1:9469"
+
         [[sink]]
         name = "journal"
         type = "journald"

@@ -11,7 +11,8 @@
 #       `fwtrace follow --standalone --netns t1 -p icmp --count 2 --backend nft|legacy`, with ICMP
 #       sent on t1's loopback. Checks that both backends trace 2 paths and leave nothing behind.
 #   Tests/tools/unit-container.sh daemon <fwtrace-binary> <config.toml> <results-dir>
-#       The unit as shipped around the real `fwtrace daemon`: start (READY=1), reload, stop.
+#       The unit as shipped around the real `fwtrace daemon`: start (READY=1), status, metrics (when
+#       the config has [metrics], on 127.0.0.1:9469), reload, stop.
 #
 # How: in a private mount namespace, an overlayfs of / (upper layer: tmpfs) becomes the root
 # of `systemd-nspawn --boot --private-network`, whose PID 1 is the host's own systemd 252 booting
@@ -106,6 +107,10 @@ for i in 1 2 3; do ip netns exec t1 /usr/bin/python3 /usr/local/lib/fwtrace-send
 sleep 1
 # The real daemon only (daemon mode binds its config): the sandbox mode's stand-in has no status.
 if [ -f /etc/fwtrace/fwtrace.toml ]; then echo "--- status"; /usr/local/bin/fwtrace status; echo "status-rc=$?"; fi
+# The daemon's metrics (its config's [metrics] listens on 127.0.0.1:9469, the container's own loopback).
+if grep -q '^\[metrics\]' /etc/fwtrace/fwtrace.toml 2>/dev/null; then
+    curl -sS --max-time 5 http://127.0.0.1:9469/metrics > /results/metrics.txt; echo "metrics-rc=$?"
+fi
 echo "--- reload"; systemctl reload fwtrace; echo "reload-rc=$?"
 sleep 1
 systemctl show fwtrace -p ActiveState -p SubState -p StatusText -p NRestarts -p WatchdogUSec
@@ -221,6 +226,7 @@ daemon)
     check "stop: clean exit"                             scenario.txt '^Result=success$'
     check "journald sink: accepted paths with fields"    journal-accepted.jsonl '"FWTRACE_CHAIN":"input"'
     check "file sink: paths in /var/log/fwtrace"         paths.jsonl '"type":"path"'
+    check "metrics served under the unit ([metrics])"    metrics.txt '^fwtrace_paths_total\{watch="icmp-t1",verdict="accept",.*\} [1-9]'
     n=$((n + 1))
     if grep -q fwtrace "$results/nft-after.txt" 2>/dev/null; then echo "FAIL an fwtrace table is left"; failed=$((failed + 1)); else echo "ok   no fwtrace table left after stop"; fi
     ;;
