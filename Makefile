@@ -173,14 +173,17 @@ capture-fixtures: build
 clean:
 	rm -rf .build
 
-# Benchmarks (root, ~5-8 minutes): offline pipeline and live side by side with nft monitor trace
-# (bench/run.py), then the legacy backend side by side with ulogd2 (bench/legacy.py). Prints the
-# tables and regenerates bench/results.json, bench/results-legacy.json and docs/benchmarks.md.
+# Benchmarks (root, ~20 minutes): offline pipeline and live side by side with nft monitor trace
+# (bench/run.py), then the legacy backend side by side with ulogd2 (bench/legacy.py), then the
+# daemon with file, journald and socket sinks at once, its RSS over 10 minutes and journald's own
+# rate limit (bench/daemon.py; --rss-minutes N for a shorter run). Prints the tables and regenerates
+# bench/results.json, bench/results-legacy.json, bench/results-daemon.json and docs/benchmarks.md.
 bench: deps
 	$(SWIFT) build -c release --product fwtrace
 	$(SWIFT) build -c release --product fwtrace-bench
 	/usr/bin/python3 bench/run.py
 	/usr/bin/python3 bench/legacy.py
+	/usr/bin/python3 bench/daemon.py
 
 # --- release binary, man page, completions, install, Debian package ------------------------------
 # The version is written once, in Sources/FWTraceCLI/Version.swift (what `fwtrace --version` prints).

@@ -212,14 +212,7 @@ def write_section(r):
               "first, nf_log_syslog logs nothing without it): the script sets it to 1 for those runs only and puts back the value",
               "it found. Its records go to the host's kernel ring buffer, and to the console only where the console loglevel is",
               f"above 4 (warning); it was {r['machine']['console_loglevel']} in this run."]
-    path = os.path.join(base.ROOT, "docs", "benchmarks.md")
-    text = open(path).read().splitlines() if os.path.exists(path) else ["# Benchmarks"]
-    out, skip = [], False
-    for line in text:
-        if line.startswith("## "): skip = line == HEADING
-        if not skip: out.append(line)
-    while out and not out[-1].strip(): out.pop()
-    open(path, "w").write("\n".join(out + [""] + lines) + "\n")
+    base.write_section(HEADING, lines)
 
 if __name__ == "__main__":
     main()

@@ -397,5 +397,17 @@ def other_sections(mine):
         if keep: kept.append(line)
     return [""] + kept if kept else []
 
+def write_section(heading, lines):
+    """Replaces the section `heading` of docs/benchmarks.md (appended when missing) with `lines`:
+    each bench script writes its own section and keeps the others'."""
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    text = open(path).read().splitlines() if os.path.exists(path) else ["# Benchmarks"]
+    out, skip = [], False
+    for line in text:
+        if line.startswith("## "): skip = line == heading
+        if not skip: out.append(line)
+    while out and not out[-1].strip(): out.pop()
+    open(path, "w").write("\n".join(out + [""] + lines) + "\n")
+
 if __name__ == "__main__":
     main()
