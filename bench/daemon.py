@@ -370,7 +370,8 @@ def journald_rate_limit(case, tmp, rate=10000):
     j = Journald(os.path.join(run, "journald"), [], unit_burst=50000 if case == "unit+burst" else None)
     cgroup = None
     if case != "root":
-        os.makedirs(CGROUP, exist_ok=True); cgroup = CGROUP
+        if os.path.exists(CGROUP): sys.exit(f"{CGROUP} exists and is not this script's: the rate-limit rows need a cgroup of their own")
+        os.makedirs(CGROUP); cgroup = CGROUP
     d = None
     try:
         d = Daemon(run, config_text(run, j.socket, sinks=("journal",)), cgroup=cgroup)

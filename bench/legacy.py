@@ -124,8 +124,8 @@ def live(receiver, count, rate, tmp):
     for f in ("ulogd.json", "ulogd.log"):
         if os.path.exists(os.path.join(tmp, f)): os.remove(os.path.join(tmp, f))
     ours = not receiver.startswith("fwtrace")   # the TRACE rule is this script's, not fwtrace's
-    if receiver == KERNEL_LOG: kernel_log(True)
     try:
+        if receiver == KERNEL_LOG: kernel_log(True)
         if ours: base.srv("iptables-legacy", "-t", "raw", "-I", "PREROUTING", *TRACE_RULE)
         f = open(out, "w")
         p = subprocess.Popen(["ip", "netns", "exec", SRV] + command(receiver, tmp), stdout=f, stderr=subprocess.STDOUT)

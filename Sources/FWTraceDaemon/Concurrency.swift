@@ -46,6 +46,13 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         return (out, d)
     }
 
+    /// How many were dropped since the last take (the items stay).
+    public func takeDropped() -> UInt64 {
+        lock.lock(); defer { lock.unlock() }
+        let d = dropped; dropped = 0
+        return d
+    }
+
     public var isEmpty: Bool { lock.lock(); defer { lock.unlock() }; return count == 0 }
     /// Items waiting now.
     public var depth: Int { lock.lock(); defer { lock.unlock() }; return count }

@@ -64,7 +64,7 @@ public final class Daemon: @unchecked Sendable {
             metricsServer = server
             services.insert(server, at: 1)
         }
-        for service in services { try service.run() }
+        try Self.start(services)
         notify.send("READY=1\nSTATUS=\(registry.summary)\nMAINPID=\(CurrentProcess.id)")
         Self.log("ready: \(config.watches.count) watches, \(config.sinks.count) sinks, config \(configPath)")
         do { try loop(signals: signals) } catch {
@@ -74,6 +74,17 @@ public final class Daemon: @unchecked Sendable {
             return ExitCode.failure
         }
         return stop()
+    }
+
+    /// Runs each service in order; when one cannot start, those already running stop (in the
+    /// reverse order: a listener's socket file goes) before the error is thrown.
+    static func start(_ services: [DaemonService]) throws {
+        for (index, service) in services.enumerated() {
+            do { try service.run() } catch {
+                for started in services[..<index].reversed() { started.stop(deadline: SystemClock.monotonic() + 2) }
+                throw error
+            }
+        }
     }
 
     /// Until SIGTERM or SIGINT: SIGHUP reloads, connections are accepted, and once a second the
@@ -154,6 +165,8 @@ public final class Daemon: @unchecked Sendable {
         // TimeoutStopSec (15 s) leaves the watchdog's line time to reach the journal.
         let phase = Self.stopWatchdog(after: settings.current.stopTimeout + 3)
         acceptor.closeListener()
+        // Told first (its thread ends at once, whatever a client is doing), joined before the sinks.
+        metricsServer?.requestStop()
         phase.withLock { $0 = "sessions" }
         let stuck = registry.stopAll(deadline: deadline)
         phase.withLock { $0 = "watches" }

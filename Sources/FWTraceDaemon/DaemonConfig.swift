@@ -124,7 +124,9 @@ public struct DaemonConfig: Sendable, Equatable {
                     throw ConfigError(file: file, line: table.entries[key]!.line, message: "unknown key '\(key)' at the top level: keys belong to a table, like [daemon] (write the [daemon] line above its keys)")
                 }
             case "daemon": try readDaemon(table, &reader, into: &config)
-            case "metrics": try readMetrics(&reader, into: &config)
+            case "metrics":
+                try readMetrics(&reader, into: &config)
+                config.keyLines["metrics.listen"] = table.entries["listen"]?.line ?? table.line
             case "sink": try readSink(table, &reader, into: &config)
             case "watch": try readWatch(table, &reader, into: &config, file: file)
             default:
@@ -164,20 +166,6 @@ public struct DaemonConfig: Sendable, Equatable {
         config.keyLines["daemon.socket_group"] = table.entries["socket_group"]?.line ?? table.line
         config.keyLines["daemon.socket"] = table.entries["socket"]?.line ?? table.line
         config.settings = s
-    }
-
-    private static func readMetrics(_ reader: inout TableReader, into config: inout DaemonConfig) throws {
-        guard let listen = try reader.string("listen") else {
-            throw reader.missing("listen", "\"tcp:127.0.0.1:PORT\" or \"unix:/run/fwtrace/metrics.sock\", where Prometheus scrapes (remove [metrics] for no metrics)")
-        }
-        let address: CollectorAddress
-        do { address = try CollectorAddress.parse(listen) } catch let e as CollectorAddress.Invalid {
-            throw reader.error("listen", e.message.replacingOccurrences(of: "fwtrace sends only to a local collector (127.0.0.1 or ::1), which forwards", with: "metrics listen on loopback only (127.0.0.1 or ::1): scrape them with a Prometheus on the host (agent mode forwards), docs/metrics.md"))
-        }
-        var metrics = Metrics(listen: address)
-        metrics.topRules = try reader.integer("top_rules", in: 1...1000) ?? metrics.topRules
-        try reader.finish(known: ["listen", "top_rules"])
-        config.metrics = metrics
     }
 
     private static func readSink(_ table: ConfigTable, _ reader: inout TableReader, into config: inout DaemonConfig) throws {
@@ -255,6 +243,7 @@ public struct DaemonConfig: Sendable, Equatable {
                 throw ConfigError(file: file, line: watch.line, message: "watch '\(watch.name)' sends to sink '\(sink)', which is not defined (sinks: \(sinks.map(\.name).joined(separator: ", ")))")
             }
         }
+        try checkMetricsPath(file: file)
         if watches.count > settings.maxSessions {
             throw ConfigError(file: file, line: watches[settings.maxSessions].line, message: "\(watches.count) watches exceed max_sessions = \(settings.maxSessions)")
         }

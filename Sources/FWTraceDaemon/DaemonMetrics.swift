@@ -38,6 +38,8 @@ final class DaemonMetrics: @unchecked Sendable {
         var paths: [PathSeries: Counter] = [:]
     }
     private let state = Locked(State())
+    /// The sink gauges the last scrape set, by sink name.
+    private let sinkGauges = Locked<[String: [Gauge]]>([:])
 
     private static let pathsHelp = "Paths a watch traced, by verdict and deciding rule (family, table, chain, rule position or policy, nft handle); a watch's deciding rules past [metrics] top_rules are counted under rule=\"other\""
 
@@ -110,19 +112,30 @@ final class DaemonMetrics: @unchecked Sendable {
     /// What the gauges are now, then the whole exposition (text format 0.0.4).
     func exposition(sessions: [SessionRegistry.Entry], sinks: [String: RecordSink]) -> [UInt8] {
         for kind in [SessionRegistry.Entry.Kind.watch, .client] {
-            let mine = sessions.filter { $0.kind == kind }
+            // Running only: an ended session waits up to a second to be reaped, its rules gone.
+            let mine = sessions.filter { $0.kind == kind && $0.runner.stats.current.state == .running }
             registry.makeGauge(name: "fwtrace_sessions", labels: [("kind", kind.rawValue)],
                                help: "Trace sessions running: the configured watches', and clients' (fwtrace follow through the daemon)").set(Int64(mine.count))
             registry.makeGauge(name: "fwtrace_trace_rules", labels: [("kind", kind.rawValue)],
                                help: "Trace rules fwtrace has installed for those sessions (each tagged and rate-limited, removed when its session ends)")
                 .set(Int64(mine.reduce(0) { $0 + $1.runner.stats.current.rules.count }))
         }
+        var gauges: [String: [Gauge]] = [:]
         for (name, sink) in sinks {
-            registry.makeGauge(name: "fwtrace_sink_queue_depth", labels: [("sink", name)],
-                               help: "Records waiting in a sink's queue").set(Int64(sink.queue.depth))
-            registry.makeGauge(name: "fwtrace_sink_queue_capacity", labels: [("sink", name)],
-                               help: "A sink's queue size ([[sink]] buffer): past it the oldest records are dropped").set(Int64(sink.queue.capacity))
+            gauges[name] = [
+                registry.makeGauge(name: "fwtrace_sink_queue_depth", labels: [("sink", name)],
+                                   help: "Records waiting in a sink's queue (and being written)").set(to: sink.queued),
+                registry.makeGauge(name: "fwtrace_sink_queue_capacity", labels: [("sink", name)],
+                                   help: "A sink's queue size ([[sink]] buffer): past it the oldest records are dropped").set(to: sink.queue.capacity),
+            ]
         }
+        // A sink a reload removed: its gauges go (a frozen depth would look like a sink still full).
+        let gone = sinkGauges.withLock { known -> [Gauge] in
+            let stale = known.filter { gauges[$0.key] == nil }.flatMap(\.value)
+            known = gauges
+            return stale
+        }
+        for gauge in gone { registry.unregisterGauge(gauge) }
         return registry.emitToBuffer()
     }
 }
@@ -131,4 +144,8 @@ final class DaemonMetrics: @unchecked Sendable {
 struct SinkCounters: Sendable {
     let delivered: Counter
     let dropped: Counter
+}
+
+private extension Gauge {
+    func set(to value: Int) -> Gauge { set(Int64(value)); return self }
 }

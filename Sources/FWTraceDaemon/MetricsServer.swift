@@ -2,9 +2,8 @@ import FWTraceCore
 import FWTraceKernel
 
 /// `[metrics] listen`: answers Prometheus's scrapes (HTTP GET /metrics, text exposition format) on
-/// loopback TCP or a unix socket, on a thread of its own. One connection at a time, each with 2 s
-/// to send its request and 5 s to take the answer: a scrape is small and rare, and a client that
-/// stalls costs the next scrape at most that, never a trace.
+/// loopback TCP or a unix socket, on a thread of its own that polls every connection at once; each
+/// has 5 s from its accept for its request and the answer, and at most 16 are open.
 final class MetricsServer: DaemonService, @unchecked Sendable {
     private enum Listener {
         case tcp(TCPListener)
@@ -59,6 +58,9 @@ final class MetricsServer: DaemonService, @unchecked Sendable {
         Daemon.log("metrics on \(address)")
     }
 
+    /// Its thread returns at its next wakeup, which this is.
+    func requestStop() { stopping.signal() }
+
     func stop(deadline: Double) {
         stopping.signal()
         worker?.join(until: deadline)
@@ -66,48 +68,77 @@ final class MetricsServer: DaemonService, @unchecked Sendable {
         listener = nil
     }
 
+    /// Connections served at once; a new one past this closes the oldest.
+    static let maxConnections = 16
+    /// A connection has this long, from its accept, to send its request and take the answer.
+    static let connectionTime = 5.0
+
+    /// One client: its request head as it arrives, then the answer as it leaves.
+    private final class Connection {
+        let descriptor: FileDescriptor
+        let deadline: Double
+        var head: [UInt8] = []
+        var response: [UInt8]?
+        var sent = 0
+        var done = false
+        init(_ descriptor: FileDescriptor, deadline: Double) { self.descriptor = descriptor; self.deadline = deadline }
+    }
+
+    /// Every connection is polled at once (none waits on another) and ends by its deadline, so
+    /// a client that sends or reads slowly, or a crowd of them, costs others nothing but a slot.
     private func serve() {
         guard let listener else { return }
+        var connections: [Connection] = []
         while true {
             var set = PollSet()
             set.add(listener.descriptor)
             set.add(stopping.descriptor)
-            guard let ready = try? set.wait(timeout: nil), ready[1].isEmpty else { return }
-            do {
-                guard let connection = try listener.accept() else { continue }
-                answer(connection)
-            } catch {
-                Daemon.log("metrics: cannot accept a connection: \(error.reason)", priority: 4)
-                SystemClock.sleep(0.2)
+            for c in connections { set.add(c.descriptor, c.response == nil ? .readable : .writable) }
+            let soonest = connections.map(\.deadline).min().map { max(0, $0 - SystemClock.monotonic()) }
+            guard let ready = try? set.wait(timeout: soonest), ready[1].isEmpty else { return }
+            for (c, events) in zip(connections, ready.dropFirst(2)) where !events.isEmpty { step(c) }
+            if !ready[0].isEmpty, let accepted = accept() {
+                if connections.count >= Self.maxConnections { connections.removeFirst() }
+                connections.append(Connection(accepted, deadline: SystemClock.monotonic() + Self.connectionTime))
             }
+            let now = SystemClock.monotonic()
+            connections.removeAll { $0.done || $0.deadline <= now }
         }
     }
 
-    /// Reads one request (its head, at most 8 KiB, within 2 s) and answers it; then closes.
-    private func answer(_ connection: FileDescriptor) {
-        var head: [UInt8] = []
-        let deadline = SystemClock.monotonic() + 2
+    private func accept() -> FileDescriptor? {
+        do { return try listener?.accept() } catch {
+            Daemon.log("metrics: cannot accept a connection: \(error.reason)", priority: 4)
+            SystemClock.sleep(0.2)
+            return nil
+        }
+    }
+
+    /// What the connection is ready for: more of its request (at most 8 KiB of head), or more of
+    /// the answer. Done when the answer has gone, the client closed, or anything failed.
+    private func step(_ c: Connection) {
+        if let response = c.response {
+            let n = response[c.sent...].withUnsafeBytes { raw -> Int in (try? c.descriptor.sendNow(raw)) ?? -1 }
+            if n < 0 { c.done = true; return }
+            c.sent += n
+            c.done = c.sent == response.count
+            return
+        }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while HTTPRequestHead.end(of: head) == nil, head.count < 8192 {
-            let left = deadline - SystemClock.monotonic()
-            var set = PollSet()
-            set.add(connection)
-            guard left > 0, let ready = try? set.wait(timeout: left), !ready[0].isEmpty else { return }
-            // -1: nothing after all (poll said readable); 0: the client closed.
-            let count = buffer.withUnsafeMutableBytes { raw -> Int in (try? connection.receiveNow(into: raw)).map { $0 ?? -1 } ?? 0 }
-            guard count != 0 else { return }
-            if count > 0 { head += buffer[0..<count] }
+        // -1: nothing after all (poll said readable); 0: the client closed.
+        let count = buffer.withUnsafeMutableBytes { raw -> Int in (try? c.descriptor.receiveNow(into: raw)).map { $0 ?? -1 } ?? 0 }
+        if count == 0 { c.done = true; return }
+        if count > 0 { c.head += buffer[0..<count] }
+        if HTTPRequestHead.end(of: c.head) != nil || c.head.count >= 8192 { c.response = answer(to: c.head) }
+    }
+
+    private func answer(to head: [UInt8]) -> [UInt8] {
+        switch HTTPRequestHead(head)?.route {
+        case .metrics(let headOnly)?: return HTTPResponse.ok(exposition(), headOnly: headOnly)
+        case .notFound?: return HTTPResponse.status(404, "Not Found", "fwtrace serves its metrics at /metrics\n")
+        case .methodNotAllowed?: return HTTPResponse.status(405, "Method Not Allowed", "GET /metrics\n", allow: true)
+        case nil: return HTTPResponse.status(400, "Bad Request", "not an HTTP request\n")
         }
-        let request = HTTPRequestHead(head)
-        let response: [UInt8]
-        switch request?.route {
-        case .metrics(let headOnly)?: response = HTTPResponse.ok(exposition(), headOnly: headOnly)
-        case .notFound?: response = HTTPResponse.status(404, "Not Found", "fwtrace serves its metrics at /metrics\n")
-        case .methodNotAllowed?: response = HTTPResponse.status(405, "Method Not Allowed", "GET /metrics\n", allow: true)
-        case nil: response = HTTPResponse.status(400, "Bad Request", "not an HTTP request\n")
-        }
-        try? connection.setSendTimeout(seconds: 5)
-        try? connection.writeAll(response)
     }
 }
 

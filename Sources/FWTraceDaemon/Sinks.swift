@@ -16,6 +16,10 @@ public class RecordSink: @unchecked Sendable {
     let lost = Locked<UInt64>(0)
     /// Records written or sent in total (status); produced = delivered + lost + queued.
     let delivered = Locked<UInt64>(0)
+    /// Taken from the queue and being written (counted as queued until written or dropped).
+    private let inFlight = Locked(0)
+    /// Records produced for this sink that are neither delivered nor lost yet.
+    var queued: Int { queue.depth + inFlight.current }
     /// The metrics' series for this sink's name; set before start.
     var counters: SinkCounters?
     let log: @Sendable (String) -> Void
@@ -74,13 +78,18 @@ public class RecordSink: @unchecked Sendable {
                     if missed + dropped + pendingLoss > 0 { log("sink \(config.name): stopping while unreachable; \(missed + dropped + pendingLoss) records not delivered") }
                     return
                 }
-                // Down: the records stay queued (the queue keeps the newest and counts what it
-                // drops); try again shortly.
+                // Down: the records stay queued (the queue keeps the newest); what it dropped is
+                // counted now, not when the sink is back; try again shortly.
+                let dropped = queue.takeDropped()
+                pendingLoss += dropped
+                dropping(dropped)
                 SystemClock.sleep(0.2)
                 continue
             }
             if hasWork {
                 let (records, dropped) = queue.takeAll()
+                inFlight.withLock { $0 = records.count }
+                defer { inFlight.withLock { $0 = 0 } }
                 pendingLoss += dropped
                 dropping(dropped)
                 if pendingLoss > 0 {

@@ -41,7 +41,7 @@ struct StatusReport {
             if !sink.config.target.isEmpty { w.string("target", sink.config.target) }
             w.int("delivered", sink.delivered.current)
             w.int("lost", sink.lost.current)
-            w.int("queued", sink.queue.depth)
+            w.int("queued", sink.queued)
             w.endObject()
         }
         w.endArray()

@@ -69,7 +69,9 @@ final class SessionLoop {
         }
     }
 
-    private func reportProgress() {
+    /// Tells `options.progress` what was received since it was last told (after each batch, and
+    /// once more when the session has drained its backlog).
+    func reportProgress() {
         guard let progress = options.progress else { return }
         let events = pipeline.events - reported.events, reloads = pipeline.rulesetReloads - reported.reloads
         guard events > 0 || reloads > 0 else { return }

@@ -25,6 +25,7 @@ final class TraceSession {
         // Stopped by a signal, the daemon, --timeout or --count.
         let stop = try backend.stopReceiving(loop)
         loop.flushUnlessCounted()
+        loop.reportProgress()   // what the backlog's drain received after the loop
         if let drops = stop.kernelDrops, drops > 0 {
             loop.addLoss(drops)
             emit(.loss(count: drops, reason: "kernel-drops", detail: "the kernel dropped \(drops) trace events for this session"))

@@ -48,6 +48,7 @@ final class MetricsTests: XCTestCase {
             ("[metrics]\nlisten = \"tcp:127.0.0.1:9469\"\ntop_rules = 0\n", "top_rules"),
             ("[metrics]\nlisten = \"tcp:127.0.0.1:9469\"\nport = 1\n", "port"),
             ("[metric]\nlisten = \"tcp:127.0.0.1:9469\"\n", "did you mean [metrics]?"),
+            ("[metrics]\nlisten = \"unix:/run/fwtrace/fwtrace.sock\"\n", "t.toml:2: [metrics] listen = \"unix:/run/fwtrace/fwtrace.sock\" is the control socket's path too"),
         ] {
             XCTAssertThrowsError(try DaemonConfig.parse(text, file: "t.toml"), text) { error in
                 XCTAssertTrue("\(error)".contains(message), "\(text): \(error)")

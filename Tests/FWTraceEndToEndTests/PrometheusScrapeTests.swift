@@ -43,6 +43,8 @@ final class PrometheusScrapeTests: XCTestCase {
         netns = "\(lab.server)"
         proto = "udp"
         dport = "7101-7104"
+        # Above what the test sends in a second: the default (10/second) would leave some untraced.
+        limit = "200"
         sinks = ["paths"]
         """)
         try daemon.start()
@@ -80,7 +82,9 @@ final class PrometheusScrapeTests: XCTestCase {
         XCTAssertEqual(fileDrops, ["filter/input/1": 3, "filter/input/2": 5, "filter/input/policy": 4], "the file sink's drops")
 
         // Prometheus's, once a scrape after the last path has been stored.
-        let query = #"sum by (table, chain, rule) (fwtrace_paths_total{job="fwtrace",watch="udp71",verdict="drop"})"#
+        // This server's own scrape (the agent's remote-written copy has instance="fw-17").
+        let own = "job=\"fwtrace\",instance=\"127.0.0.1:\(metricsPort)\""
+        let query = "sum by (table, chain, rule) (fwtrace_paths_total{\(own),watch=\"udp71\",verdict=\"drop\"})"
         var promDrops: [String: Int] = [:]
         let queryDeadline = Date().addingTimeInterval(20)
         while Date() < queryDeadline {
@@ -95,19 +99,19 @@ final class PrometheusScrapeTests: XCTestCase {
         XCTAssertEqual(promDrops, fileDrops, "PromQL `\(query)` against the file sink's records")
 
         // The rest of what the daemon exposes, as Prometheus stored it.
-        let accepted = try prometheus.query(#"sum(fwtrace_paths_total{watch="udp71",verdict="accept"})"#)
+        let accepted = try prometheus.query("sum(fwtrace_paths_total{\(own),watch=\"udp71\",verdict=\"accept\"})")
         XCTAssertEqual(accepted.first.map { Int($0.value) }, 2)
-        let events = try prometheus.query(#"fwtrace_trace_events_total{watch="udp71"}"#)
+        let events = try prometheus.query("fwtrace_trace_events_total{\(own),watch=\"udp71\"}")
         XCTAssertGreaterThanOrEqual(events.first.map { Int($0.value) } ?? 0, expectedPaths, "events received")
-        let delivered = try prometheus.query(#"fwtrace_sink_records_total{sink="paths",outcome="delivered"}"#)
+        let delivered = try prometheus.query("fwtrace_sink_records_total{\(own),sink=\"paths\",outcome=\"delivered\"}")
         XCTAssertGreaterThanOrEqual(delivered.first.map { Int($0.value) } ?? 0, expectedPaths, "the file sink's delivered records (paths and the session record)")
-        let sessions = try prometheus.query(#"fwtrace_sessions{kind="watch"}"#)
+        let sessions = try prometheus.query("fwtrace_sessions{\(own),kind=\"watch\"}")
         XCTAssertEqual(sessions.first.map { Int($0.value) }, 1)
-        let rules = try prometheus.query(#"fwtrace_trace_rules{kind="watch"}"#)
+        let rules = try prometheus.query("fwtrace_trace_rules{\(own),kind=\"watch\"}")
         XCTAssertGreaterThan(rules.first.map { Int($0.value) } ?? 0, 0, "trace rules installed")
-        let build = try prometheus.query("fwtrace_build_info")
+        let build = try prometheus.query("fwtrace_build_info{\(own)}")
         XCTAssertEqual(build.first?.labels["version"].map { !$0.isEmpty }, true)
-        let lost = try prometheus.query(#"sum(fwtrace_trace_lost_total{watch="udp71"}) or vector(0)"#)
+        let lost = try prometheus.query("sum(fwtrace_trace_lost_total{\(own),watch=\"udp71\"}) or vector(0)")
         XCTAssertEqual(lost.first.map { Int($0.value) }, 0, "nothing lost")
         // What the agent forwarded: the same drops, under the host's name.
         let forwarded = #"sum by (table, chain, rule) (fwtrace_paths_total{instance="fw-17",watch="udp71",verdict="drop"})"#
@@ -123,6 +127,42 @@ final class PrometheusScrapeTests: XCTestCase {
         }
         XCTAssertEqual(agentDrops, fileDrops, "remote-written by the agent; agent log:\n\(agent.output)")
         XCTAssertEqual(daemon.stop(), 0, daemon.log)
+    }
+
+    /// Clients that connect and send nothing (more than the listener's 16 slots), and one that
+    /// sends its request and never reads, hold neither a scrape nor the daemon's stop.
+    func testSilentAndStalledClientsHoldNeitherAScrapeNorTheStop() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop(); DaemonHarness.removeAccounts() }
+        let port = try Self.freeLoopbackPort()
+        try daemon.writeConfig("[metrics]\nlisten = \"tcp:127.0.0.1:\(port)\"\n")
+        try daemon.start()
+        let crowd = Process()
+        crowd.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        crowd.arguments = ["-c", """
+        import socket, sys, time
+        held = []
+        for _ in range(24):
+            held.append(socket.create_connection(("127.0.0.1", \(port))))
+        stalled = socket.create_connection(("127.0.0.1", \(port)))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+        stalled.sendall(b"GET /metrics HTTP/1.1\\r\\n\\r\\n")
+        print("connected", flush=True)
+        time.sleep(20)
+        """]
+        let out = Pipe()
+        crowd.standardOutput = out
+        try crowd.run()
+        defer { crowd.terminate(); crowd.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData   // "connected"
+        let started = Date()
+        let scrape = try E2E.run(["curl", "-sS", "--max-time", "3", "http://127.0.0.1:\(port)/metrics"], check: false)
+        XCTAssertEqual(scrape.status, 0, "the scrape beside 25 idle clients: \(scrape.stderr)")
+        XCTAssertTrue(scrape.stdout.contains("fwtrace_build_info"), scrape.stdout)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3)
+        let stopping = Date()
+        XCTAssertEqual(daemon.stop(), 0, daemon.log)
+        XCTAssertLessThan(Date().timeIntervalSince(stopping), 3, "the stop with the clients still connected")
     }
 
     /// Until the watch's session has installed its rules.

@@ -209,6 +209,9 @@ for x in "${hosts[@]}"; do
         mount -t tmpfs -o mode=0755,size=64m fwt-fleet /run/systemd || exit 1
         mount -t tmpfs -o mode=0755,size=64m fwt-fleet /run/log || exit 1
         if [ -d /var/log/journal ]; then mount -t tmpfs -o mode=2755,size=16m fwt-fleet /var/log/journal || exit 1; fi
+        # The daemon run directory too: at its start the daemon repairs what /run/fwtrace
+        # records of dead sessions, and on this machine those belong to other runs.
+        if [ -d /run/fwtrace ]; then mount -t tmpfs -o mode=0755,size=1m fwt-fleet /run/fwtrace || exit 1; fi
         mkdir -p /run/systemd/journald.conf.d
         printf "%s\n" "[Journal]" Storage=volatile ReadKMsg=no ForwardToSyslog=no ForwardToKMsg=no \
             ForwardToConsole=no ForwardToWall=no RateLimitIntervalSec=0 \
