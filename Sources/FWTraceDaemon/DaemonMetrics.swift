@@ -53,17 +53,13 @@ final class DaemonMetrics: @unchecked Sendable {
 
     /// Counts a watch's record: a path by verdict and decider, a loss by reason.
     func count(_ record: OutputRecord, watch: String) {
-        if let path = record.path { countPath(path, verdict: record.verdict ?? path.verdict.rawValue, watch: watch) }
+        if let path = record.path { count(decider: Decider(path), verdict: path.verdict.rawValue, watch: watch) }
         if let loss = record.loss {
             registry.makeCounter(name: "fwtrace_trace_lost_total",
                                  labels: [("watch", watch), ("reason", loss.reason), ("unit", RecordEncoder.lossUnit(reason: loss.reason))],
                                  help: "What a watch's trace lost before it became paths, by reason (unit: events or packets; docs/output.md, loss)")
                 .increment(by: Int64(clamping: loss.count))
         }
-    }
-
-    private func countPath(_ path: PacketPath, verdict: String, watch: String) {
-        count(decider: Decider(path), verdict: verdict, watch: watch)
     }
 
     func count(decider seen: Decider, verdict: String, watch: String) {

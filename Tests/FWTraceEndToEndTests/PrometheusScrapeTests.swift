@@ -160,9 +160,68 @@ final class PrometheusScrapeTests: XCTestCase {
         XCTAssertEqual(scrape.status, 0, "the scrape beside 25 idle clients: \(scrape.stderr)")
         XCTAssertTrue(scrape.stdout.contains("fwtrace_build_info"), scrape.stdout)
         XCTAssertLessThan(Date().timeIntervalSince(started), 3)
+        // The other answers docs/metrics.md names.
+        let head = try E2E.run(["curl", "-sS", "-I", "--max-time", "3", "http://127.0.0.1:\(port)/metrics"], check: false)
+        XCTAssertTrue(head.stdout.hasPrefix("HTTP/1.1 200 OK") && head.stdout.contains("text/plain; version=0.0.4"), head.stdout)
+        let other = try E2E.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "http://127.0.0.1:\(port)/other"], check: false)
+        XCTAssertEqual(other.stdout, "404")
+        let post = try E2E.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "--max-time", "3", "http://127.0.0.1:\(port)/metrics"], check: false)
+        XCTAssertEqual(post.stdout, "405")
+        // A reload keeps the listener as it was ([metrics] changes only on restart).
+        try daemon.writeConfig("[metrics]\nlisten = \"tcp:127.0.0.1:\(try Self.freeLoopbackPort())\"\n")
+        daemon.signal(SIGHUP)
+        try daemon.waitFor("reload: [metrics] changes only on restart")
+        let after = try E2E.run(["curl", "-sS", "--max-time", "3", "http://127.0.0.1:\(port)/metrics"], check: false)
+        XCTAssertTrue(after.stdout.contains("fwtrace_build_info"), "still on the first port after the reload: \(after.stderr)")
         let stopping = Date()
         XCTAssertEqual(daemon.stop(), 0, daemon.log)
         XCTAssertLessThan(Date().timeIntervalSince(stopping), 3, "the stop with the clients still connected")
+    }
+
+    /// A listener that cannot be made stops the start (exit 5, the address named), and what had
+    /// started goes: a unix metrics socket is removed when the control socket is taken.
+    func testAListenerThatCannotBeMadeStopsTheStart() throws {
+        let daemon = try DaemonHarness()
+        defer { daemon.stop(); DaemonHarness.removeAccounts() }
+        let port = try Self.freeLoopbackPort()
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        holder.arguments = ["-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', \(port))); s.listen(); print('bound', flush=True); time.sleep(20)"]
+        let out = Pipe()
+        holder.standardOutput = out
+        try holder.run()
+        defer { holder.terminate(); holder.waitUntilExit() }
+        _ = out.fileHandleForReading.availableData   // "bound"
+        try daemon.writeConfig("[metrics]\nlisten = \"tcp:127.0.0.1:\(port)\"\n")
+        try daemon.start(waitReady: false)
+        XCTAssertEqual(Self.exitStatus(daemon), 5, daemon.log)
+        XCTAssertTrue(daemon.log.contains("metrics cannot listen on http://127.0.0.1:\(port)/metrics"), daemon.log)
+
+        // The control socket taken by another process: the metrics socket made before it goes.
+        let metricsSocket = daemon.directory + "/metrics.sock"
+        try daemon.writeConfig("[metrics]\nlisten = \"unix:\(metricsSocket)\"\n")
+        let squatter = Process()
+        squatter.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        squatter.arguments = ["-c", "import socket, time; s = socket.socket(socket.AF_UNIX); s.bind('\(daemon.socketPath)'); s.listen(); print('bound', flush=True); time.sleep(20)"]
+        let squatterOut = Pipe()
+        squatter.standardOutput = squatterOut
+        try squatter.run()
+        defer { squatter.terminate(); squatter.waitUntilExit() }
+        _ = squatterOut.fileHandleForReading.availableData
+        try daemon.start(waitReady: false)
+        XCTAssertEqual(Self.exitStatus(daemon), 5, daemon.log)
+        XCTAssertTrue(daemon.log.contains("metrics on unix:\(metricsSocket)"), "the metrics listener had started: \(daemon.log)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: metricsSocket), "the metrics socket is left behind")
+    }
+
+    /// The status the daemon exits with by itself (a failed start), within 10 s.
+    static func exitStatus(_ daemon: DaemonHarness) -> Int32? {
+        guard let p = daemon.process else { return nil }
+        let deadline = Date().addingTimeInterval(10)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        guard !p.isRunning else { return nil }
+        daemon.process = nil
+        return p.terminationStatus
     }
 
     /// Until the watch's session has installed its rules.
